@@ -108,10 +108,6 @@ def validate_summary(summary: pd.DataFrame, *, require_monetary: bool = False,
         over = freq > T
         if over.any():
             _fail(InvalidValueError, f_col, over, ids, f"have {f_col} > {t_col} (more repeat transactions than opportunities)")
-    else:
-        zero_T = T <= 0
-        if zero_T.any():
-            _fail(InvalidValueError, t_col, zero_T, ids, f"have {t_col} == 0 (no time observed since the first purchase)")
     return out
 
 
