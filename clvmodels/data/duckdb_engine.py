@@ -1,0 +1,253 @@
+"""The DuckDB engine of the RFM summary: embedded, out of core, for CSV / Parquet paths and frames.
+
+It follows the same rules as the pandas engine (see :mod:`clvmodels.data.rfm`) and returns the
+same summary: counts and times are computed on the same integer ticks, so they are identical;
+monetary values agree to floating-point summation order (~1e-15 relative).
+
+Validation of a path happens in SQL, before any aggregation, with the same typed errors and
+messages as for a DataFrame. Text dates must be ISO 8601 (``1997-01-01``, ``1997-01-01 10:00:00``,
+optionally with one UTC offset for the whole column) unless ``date_format`` (strptime) is given.
+"""
+
+from __future__ import annotations
+
+from os import PathLike, fspath
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from ..errors import DataValidationError, InvalidValueError, MissingColumnError, describe_culprits
+from .rfm import RFMOptions, _Report, _summary_frame, attach_holdout, finish
+from .transactions import TZ_OFFSET_PATTERN, prepare_transactions
+
+__all__ = ["duckdb_summary"]
+
+
+def _q(name: str) -> str:
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def _lit(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+class _Source:
+    """A DuckDB connection holding a view ``tx(c, ts, a)``: customer id, naive timestamp, amount."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, transactions, customer_col, date_col, amount_col, date_format):
+        self.con = con
+        self.customer_col, self.date_col, self.amount_col = customer_col, date_col, amount_col
+        if isinstance(transactions, pd.DataFrame):
+            self._from_frame(transactions, date_format)
+        else:
+            self._from_path(fspath(transactions), date_format)
+
+    # -- DataFrames: validated by the pandas checks, then handed to DuckDB through Arrow
+    def _from_frame(self, frame: pd.DataFrame, date_format):
+        tx = prepare_transactions(frame, customer_col=self.customer_col, date_col=self.date_col,
+                                  amount_col=self.amount_col, date_format=date_format)
+        slim = pd.DataFrame({"c": tx.ids, "ts": tx.dates.astype("datetime64[us]")})
+        slim["a"] = tx.amounts if tx.amounts is not None else np.nan
+        self.con.register("tx_frame", slim)
+        self.con.execute("CREATE VIEW tx AS SELECT c, ts, a FROM tx_frame")
+
+    # -- paths: read lazily, validate in SQL
+    def _from_path(self, path: str, date_format):
+        lower = path.lower()
+        if lower.endswith((".parquet", ".pq")) or lower.endswith("/"):
+            reader = f"read_parquet({_lit(path)})"
+        elif lower.endswith((".csv", ".txt", ".tsv", ".csv.gz")):
+            reader = f"read_csv({_lit(path)}, types={{{_lit(self.date_col)}: 'VARCHAR'}})"
+        else:
+            raise DataValidationError(f"cannot tell the format of {path!r}: use a .csv or .parquet file")
+        try:
+            self.con.execute(f"CREATE VIEW raw AS SELECT * FROM {reader}")
+            cols = dict(self.con.execute("SELECT column_name, column_type FROM (DESCRIBE raw)").fetchall())
+        except duckdb.Error as exc:
+            raise DataValidationError(f"could not read transactions from {path!r}: {exc}") from None
+        needed = [self.customer_col, self.date_col] + ([self.amount_col] if self.amount_col else [])
+        missing = [c for c in needed if c not in cols]
+        if missing:
+            raise MissingColumnError(f"transactions are missing column(s) {missing}; they have {list(cols)} "
+                                     "(set customer_col / date_col / amount_col to name yours)", column=missing[0])
+        if self.con.execute("SELECT count(*) FROM raw").fetchone()[0] == 0:
+            raise DataValidationError("transactions are empty: no rows to summarise", n_rows=0)
+        c, d = _q(self.customer_col), _q(self.date_col)
+        self._check_ids(c, cols[self.customer_col])
+        ts_expr = self._date_expr(d, cols[self.date_col], date_format)
+        a_expr = "CAST(NULL AS DOUBLE)"
+        if self.amount_col:
+            a_expr = self._amount_expr(_q(self.amount_col), cols[self.amount_col])
+        self.con.execute(f"CREATE VIEW tx AS SELECT {c} AS c, {ts_expr} AS ts, {a_expr} AS a FROM raw")
+
+    def _culprits(self, where: str, column: str, what: str, cls=InvalidValueError):
+        n = self.con.execute(f"SELECT count(*) FROM raw WHERE {where}").fetchone()[0]
+        if n:
+            ids = [r[0] for r in self.con.execute(
+                f"SELECT DISTINCT {_q(self.customer_col)} FROM raw WHERE {where} LIMIT 5").fetchall()]
+            raise cls(f"column {column!r}: {n} row(s) {what}; example customer ids {describe_culprits(ids)}",
+                      column=column, n_rows=int(n), examples=ids)
+
+    def _check_ids(self, c: str, ctype: str):
+        empty = f"{c} IS NULL" + (f" OR trim(CAST({c} AS VARCHAR)) = ''" if "CHAR" in ctype.upper() else "")
+        n = self.con.execute(f"SELECT count(*) FROM raw WHERE {empty}").fetchone()[0]
+        if n:
+            raise InvalidValueError(f"column {self.customer_col!r}: {n} row(s) have a missing or empty customer id",
+                                    column=self.customer_col, n_rows=int(n))
+
+    def _date_expr(self, d: str, dtype: str, date_format) -> str:
+        dtype = dtype.upper()
+        self._culprits(f"{d} IS NULL", self.date_col, "have a missing date")
+        if dtype.startswith("TIMESTAMP WITH TIME ZONE"):
+            raise InvalidValueError(f"column {self.date_col!r} is stored as TIMESTAMP WITH TIME ZONE; convert it to "
+                                    "one local timezone (naive timestamps) first", column=self.date_col)
+        if dtype.startswith(("TIMESTAMP", "DATE")):
+            return f"CAST({d} AS TIMESTAMP)"
+        if dtype != "VARCHAR":
+            if date_format is None:
+                self._culprits("true", self.date_col, f"are {dtype}, not dates; pass date_format (e.g. '%Y%m%d')")
+            d = f"CAST({d} AS VARCHAR)"
+        offset = f"coalesce(regexp_extract({d}, {_lit(TZ_OFFSET_PATTERN)}, 1), '')"
+        kinds = self.con.execute(f"SELECT {offset} AS k, count(*) AS n FROM raw GROUP BY k ORDER BY n DESC").fetchall()
+        if len(kinds) > 1:
+            shown = {k: n for k, n in kinds[:4]}
+            self._culprits(f"{offset} <> {_lit(kinds[0][0])}", self.date_col,
+                           f"carry a different timezone / UTC offset than the rest ({shown}); mixed timezones are "
+                           "ambiguous: convert the column to one timezone first")
+        bare = f"regexp_replace({d}, {_lit(TZ_OFFSET_PATTERN)}, '')" if kinds and kinds[0][0] else d
+        if date_format:
+            parsed = f"try_strptime({bare}, {_lit(date_format)})"
+            hint = f" with date_format={date_format!r}"
+        else:
+            parsed = f"TRY_CAST(replace({bare}, 'T', ' ') AS TIMESTAMP)"
+            hint = " (pass date_format to say how)"
+        self._culprits(f"{parsed} IS NULL", self.date_col, "could not be parsed as dates" + hint)
+        return parsed
+
+    def _amount_expr(self, a: str, atype: str) -> str:
+        if atype.upper() in ("VARCHAR", "BOOLEAN"):
+            self._culprits(f"{a} IS NOT NULL AND TRY_CAST({a} AS DOUBLE) IS NULL" if atype.upper() == "VARCHAR"
+                           else "true", self.amount_col, f"are not numeric (dtype {atype})")
+        expr = f"CAST({a} AS DOUBLE)"
+        self._culprits(f"{expr} IS NULL OR isnan({expr}) OR isinf({expr})", self.amount_col, "are NaN or infinite")
+        return expr
+
+
+def _tick_sql(opts: RFMOptions) -> str:
+    if opts.merge:
+        return "(CAST(ts AS DATE) - DATE '1970-01-01')"
+    return "epoch_us(ts)"
+
+
+def _bucket_sql(opts: RFMOptions) -> str:
+    if opts.merge in ("D", None):
+        return "t"
+    if opts.merge == "W":
+        return "CAST(floor((t + 3) / 7.0) AS BIGINT)"
+    if opts.merge == "M":
+        return "((year(DATE '1970-01-01' + CAST(t AS INTEGER)) - 1970) * 12 + month(DATE '1970-01-01' + CAST(t AS INTEGER)) - 1)"
+    return "(year(DATE '1970-01-01' + CAST(t AS INTEGER)) - 1970)"
+
+
+def _end_tick_sql(end: pd.Timestamp, opts: RFMOptions) -> int:
+    value = np.datetime64(end.tz_localize(None).to_datetime64() if end.tzinfo else end.to_datetime64())
+    unit = "datetime64[D]" if opts.merge else "datetime64[us]"
+    return int(value.astype(unit).astype(np.int64))
+
+
+def duckdb_summary(transactions, end, cal_end, opts: RFMOptions, *, customer_col, date_col, amount_col,
+                   date_format, threads: int | None = None, memory_limit: str | None = None) -> pd.DataFrame:
+    """RFM (and holdout) summary computed by DuckDB. Same contract as :func:`clvmodels.rfm_summary`."""
+    config = {}
+    if threads:
+        config["threads"] = int(threads)
+    if memory_limit:
+        config["memory_limit"] = memory_limit
+    con = duckdb.connect(":memory:", config=config)
+    try:
+        return _run(con, transactions, end, cal_end, opts, customer_col, date_col, amount_col, date_format)
+    finally:
+        con.close()
+
+
+def _run(con, transactions, end, cal_end, opts, customer_col, date_col, amount_col, date_format):
+    _Source(con, transactions, customer_col, date_col, amount_col, date_format)
+    con.execute(f"CREATE VIEW ticks AS SELECT c, {_tick_sql(opts)} AS t, a FROM tx")
+    report = _Report(n_rows=con.execute("SELECT count(*) FROM tx").fetchone()[0])
+    if end is None:
+        end_tick = con.execute("SELECT max(t) FROM ticks").fetchone()[0]
+        end = pd.Timestamp(con.execute("SELECT max(ts) FROM tx").fetchone()[0])
+    else:
+        end_tick = _end_tick_sql(end, opts)
+
+    n_after = con.execute(f"SELECT count(*) FROM ticks WHERE t > {end_tick}").fetchone()[0]
+    if n_after and opts.after_observation_end == "error":
+        ids = [r[0] for r in con.execute(f"SELECT DISTINCT c FROM ticks WHERE t > {end_tick} ORDER BY c LIMIT 5").fetchall()]
+        raise InvalidValueError(
+            f"column {date_col!r}: {n_after} row(s) are dated after observation_end={end.date()}; example customer "
+            f"ids {describe_culprits(ids)} (after_observation_end='exclude' leaves them out)",
+            column=date_col, n_rows=int(n_after), examples=ids)
+    report.n_rows_after_observation_end = int(n_after)
+    window = f"t <= {end_tick}"
+    has_amount = amount_col is not None
+    if has_amount and opts.returns == "error":
+        neg = con.execute(f"SELECT count(*) FROM ticks WHERE {window} AND a < 0").fetchone()[0]
+        if neg:
+            ids = [r[0] for r in con.execute(
+                f"SELECT DISTINCT c FROM ticks WHERE {window} AND a < 0 ORDER BY c LIMIT 5").fetchall()]
+            raise InvalidValueError(
+                f"column {amount_col!r}: {neg} row(s) have a negative amount and returns='error'; example customer "
+                f"ids {describe_culprits(ids)}; pass returns='drop' or returns='net' to handle returns",
+                column=amount_col, n_rows=int(neg), examples=ids)
+    keep = window
+    if has_amount and opts.returns == "drop":
+        report.n_rows_dropped_returns = int(con.execute(
+            f"SELECT count(*) FROM ticks WHERE {window} AND a <= 0").fetchone()[0])
+        keep = f"{window} AND a > 0"
+
+    cal_tick = _end_tick_sql(cal_end, opts) if cal_end is not None else end_tick
+    segment = f"CAST(t > {cal_tick} AS INTEGER)" if cal_end is not None else "0"
+    having = "HAVING sum(a) > 0" if has_amount and opts.returns == "net" else ""
+    con.execute(f"""
+        CREATE TEMP TABLE purchases AS
+        SELECT c, s, min(t) AS t, sum(a) AS a
+        FROM (SELECT c, t, a, {segment} AS s, {_bucket_sql(opts)} AS b FROM ticks WHERE {keep})
+        GROUP BY c, s, b {having}""")
+    if having:
+        n_all = con.execute(f"""SELECT count(*) FROM (SELECT 1 FROM (SELECT c, {segment} AS s, {_bucket_sql(opts)} AS b
+                                FROM ticks WHERE {keep}) GROUP BY c, s, b)""").fetchone()[0]
+        report.n_purchases_dropped_net_nonpositive = int(n_all - con.execute("SELECT count(*) FROM purchases").fetchone()[0])
+
+    gone = con.execute(f"""SELECT c FROM (SELECT DISTINCT c FROM ticks WHERE {window})
+                           EXCEPT SELECT DISTINCT c FROM purchases ORDER BY c""").fetchnumpy()["c"]
+    report.n_customers_dropped = int(len(gone))
+    report.dropped_customer_examples = [v.item() if hasattr(v, "item") else v for v in gone[:5]]
+
+    cal = con.execute("""
+        SELECT c, min(t) AS first, max(t) AS last, count(*) AS count, sum(a) AS total, arg_min(a, t) AS first_amount
+        FROM purchases WHERE s = 0 GROUP BY c ORDER BY c""").fetchnumpy()
+    if len(cal["c"]) == 0:
+        raise DataValidationError(
+            f"no transaction is left to summarise: {report.n_rows_after_observation_end} row(s) after "
+            f"observation_end={end.date()}, {report.n_rows_dropped_returns} dropped by returns={opts.returns!r}",
+            n_rows=report.n_rows)
+    ids = np.asarray(cal.pop("c"))
+    stats = {k: np.asarray(v) for k, v in cal.items()}
+    stats["code"] = np.arange(len(ids))
+    if not has_amount:
+        stats.pop("total")
+        stats.pop("first_amount")
+    result = _summary_frame(stats, ids, opts, cal_tick)
+    if cal_end is not None:
+        hold = con.execute("""
+            SELECT k.c, coalesce(h.n, 0) AS n, coalesce(h.total, 0.0) AS total
+            FROM (SELECT DISTINCT c FROM purchases WHERE s = 0) k
+            LEFT JOIN (SELECT c, count(*) AS n, sum(a) AS total FROM purchases WHERE s = 1 GROUP BY c) h USING (c)
+            ORDER BY k.c""").fetchnumpy()
+        result = attach_holdout(result, np.asarray(hold["n"]), np.asarray(hold["total"]) if has_amount else None,
+                                opts, end_tick - cal_tick)
+        report.n_customers_first_purchase_after_end = int(con.execute(
+            "SELECT count(*) FROM (SELECT DISTINCT c FROM purchases EXCEPT SELECT DISTINCT c FROM purchases WHERE s = 0)"
+        ).fetchone()[0])
+    return finish(result, report, opts, end, cal_end, stacklevel=6)
