@@ -1,0 +1,645 @@
+"""One small estimation base shared by every maximum-likelihood model.
+
+A model subclass is *declarative*: it says what its parameters are, which summary columns it
+reads and where its per-customer log-likelihood lives; :class:`MLEModel` does the rest
+(validation, compression of identical rows into weights, optimisation on log-parameters with
+a well-scaled axis, a symmetric numerical Hessian, standard errors, a convergence report,
+JSON persistence and parameter draws for the forecasting layer).
+
+How to write a model
+--------------------
+::
+
+    from ..math import bgnbd as _bgnbd_math
+
+    class BGNBD(MLEModel):
+        _math = _bgnbd_math                       # math module (pure numpy, log space)
+        _param_names = ("r", "alpha", "a", "b")   # natural parameters, in the math signature order
+        _bounds = {}                              # name -> (lower, upper); default (0, inf)
+        _summary_columns = ("frequency", "recency", "T")   # data columns, in the math signature order
+        _scale_columns = ("recency", "T")         # columns measured in the time unit ...
+        _scale_params = ("alpha",)                # ... and the parameters measured in that unit too
+
+        # optional hooks
+        def _initial_guess(self, data, weights): ...   # start, natural params, in *rescaled* units
+        def _fit_frame(self, summary): ...             # select/validate the rows used for fitting
+
+The per-customer log-likelihood is ``self._loglik(params, data)`` where ``params`` is a tuple of
+natural parameter values (floats) and ``data`` a tuple of 1-D float arrays in
+``_summary_columns`` order. By default it calls ``self._math.loglik(*params, *data)``, so the
+math module's ``loglik`` must take the parameters first and the data columns after, exactly in
+the declared orders. If the math module also offers ``loglik_and_grad(*params, *data)`` returning
+``(ll, grad)`` with ``grad`` of shape ``(n_params, n_rows)`` (derivatives with respect to the
+natural parameters), the optimiser uses the analytic gradient; otherwise it uses central
+differences. Override ``_loglik`` / ``_loglik_and_grad`` to do something else.
+
+Contract of the declarations
+----------------------------
+* ``_bounds[name] = (lower, upper)``: ``upper`` may be ``inf``. The optimiser works on
+  ``theta = log(param - lower)`` (or ``logit`` of the position inside finite bounds), so the
+  bounds are strict: e.g. Gamma-Gamma declares ``q: (1, inf)`` so that its mean exists.
+* ``_scale_columns`` / ``_scale_params``: before optimising, the scale columns are divided by a
+  power of two ``c`` close to the mean of the last scale column (so the optimiser sees O(1)
+  numbers whatever the time unit); parameters in ``_scale_params`` are rate/scale parameters
+  measured in that unit, so the optimum maps back *exactly* by multiplying them by ``c`` (a power
+  of two, hence exact in floating point). The likelihood must be scale-equivariant in that sense
+  (true for alpha/beta of the NBD-type models and v of Gamma-Gamma). Leave both empty for models
+  on discrete opportunities (BG/BB, sBG).
+* ``loglik_`` is the total (weighted) log-likelihood in the papers' convention, evaluated on the
+  data in their own unit (not the rescaled one); ``cov_`` is the inverse of the negative
+  Hessian of the (penalised) total log-likelihood in natural parameters.
+
+Fitting, attributes and persistence are described on :class:`MLEModel`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, special
+from sklearn.base import BaseEstimator
+
+from ..data.validation import validate_summary
+from ..errors import CLVError, ConvergenceWarning, DataValidationError, InvalidValueError, NotFittedError, describe_culprits
+
+__all__ = ["MLEModel", "load_model", "compress_rows", "FORMAT"]
+
+FORMAT = "clvmodels.mle/1"
+_REGISTRY: dict[str, type[MLEModel]] = {}
+_ADVICE = ("Try: express T/recency in a coarser time unit (e.g. weeks instead of days), check the data "
+           "(duplicated or implausible customers), or pass initial_params={...} to start elsewhere.")
+_THETA_EDGE = 30.0  # |log-parameter| beyond this means the estimate runs off to 0 or infinity
+
+
+def compress_rows(data: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Collapse identical rows of ``data`` (n, k) into unique rows with summed weights.
+
+    Returns ``(unique_rows, unique_weights, inverse)`` with ``data == unique_rows[inverse]``.
+    Rows whose (summed) weight is zero are kept (they do not change any weighted sum).
+    """
+    data = np.asarray(data, dtype=np.float64)
+    w = np.ones(len(data)) if weights is None else np.asarray(weights, dtype=np.float64)
+    # lexsort on the columns (last key primary) is faster than np.unique(axis=0) on float rows
+    order = np.lexsort(data.T[::-1])
+    sorted_rows = data[order]
+    new = np.ones(len(data), dtype=bool)
+    if len(data) > 1:
+        new[1:] = np.any(sorted_rows[1:] != sorted_rows[:-1], axis=1)
+    group = np.cumsum(new) - 1
+    inverse = np.empty(len(data), dtype=np.intp)
+    inverse[order] = group
+    unique_rows = sorted_rows[new]
+    unique_weights = np.bincount(group, weights=w[order], minlength=len(unique_rows))
+    return unique_rows, unique_weights, inverse
+
+
+class _Transform:
+    """Map natural parameters with bounds (lower, upper) to an unconstrained theta and back."""
+
+    def __init__(self, bounds: Sequence[tuple[float, float]]):
+        self.lower = np.array([b[0] for b in bounds], dtype=np.float64)
+        self.upper = np.array([b[1] for b in bounds], dtype=np.float64)
+        self.finite = np.isfinite(self.upper)
+
+    def to_theta(self, p: np.ndarray) -> np.ndarray:
+        p = np.asarray(p, dtype=np.float64)
+        span = np.where(self.finite, self.upper - self.lower, 1.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(self.finite, special.logit((p - self.lower) / span), np.log(p - self.lower))
+
+    def to_param(self, theta: np.ndarray) -> np.ndarray:
+        theta = np.asarray(theta, dtype=np.float64)
+        span = np.where(self.finite, self.upper - self.lower, 1.0)
+        return np.where(self.finite, self.lower + span * special.expit(theta), self.lower + np.exp(theta))
+
+    def dparam_dtheta(self, theta: np.ndarray) -> np.ndarray:
+        theta = np.asarray(theta, dtype=np.float64)
+        span = np.where(self.finite, self.upper - self.lower, 1.0)
+        s = special.expit(theta)
+        return np.where(self.finite, span * s * (1.0 - s), np.exp(theta))
+
+
+class MLEModel(BaseEstimator):
+    """Base of the maximum-likelihood models (sklearn estimator).
+
+    Parameters
+    ----------
+    penalizer_coef : float, default 0
+        Optional L2 penalty, as in lifetimes: the optimiser minimises
+        ``-mean_weighted_loglik + penalizer_coef * sum(params**2)`` with the parameters in the
+        summary's own units (unlike lifetimes, whose penalty acts on its internally rescaled
+        alpha). 0 gives the plain maximum-likelihood estimate that papers report.
+    initial_params : dict, optional
+        Starting values ``{name: value}`` in the summary's units (any subset); the rest comes from
+        the model's warm start.
+    max_iter : int, default 1000
+        Iteration cap of the optimiser (L-BFGS on log-parameters).
+    tol : float, default 1e-10
+        Convergence tolerance on the projected gradient of the mean negative log-likelihood.
+
+    Attributes (after ``fit``)
+    --------------------------
+    params_ : pd.Series, natural parameters by name (summary's units)
+    cov_ : pd.DataFrame, asymptotic covariance (inverse negative Hessian) in natural parameters
+    stderr_ : pd.Series, square roots of the diagonal of ``cov_``
+    loglik_ : float, total weighted log-likelihood (papers' convention)
+    converged_ : bool, optimiser success and a positive definite Hessian
+    n_obs_ : float, number of customers used in the fit (sum of weights)
+    time_unit_ : str or None, ``summary.attrs["time_unit"]`` when the summary carries one
+    data_summary_ : dict, n_customers / n_repeat_buyers of the summary given to ``fit``
+    fit_info_ : dict, optimiser details (iterations, message, unique rows, time scale)
+    """
+
+    # ---- declarations a subclass overrides -------------------------------------------------
+    _math: ClassVar[ModuleType | None] = None
+    _param_names: ClassVar[tuple[str, ...]] = ()
+    _bounds: ClassVar[dict[str, tuple[float, float]]] = {}
+    _summary_columns: ClassVar[tuple[str, ...]] = ("frequency", "recency", "T")
+    _scale_columns: ClassVar[tuple[str, ...]] = ()
+    _scale_params: ClassVar[tuple[str, ...]] = ()
+    _validate_kwargs: ClassVar[dict[str, Any]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _REGISTRY[cls.__name__] = cls
+
+    def __init__(self, penalizer_coef: float = 0.0, initial_params: dict | None = None,
+                 max_iter: int = 1000, tol: float = 1e-10):
+        self.penalizer_coef = penalizer_coef
+        self.initial_params = initial_params
+        self.max_iter = max_iter
+        self.tol = tol
+
+    # ---- hooks ----------------------------------------------------------------------------
+    def _validate(self, summary: pd.DataFrame) -> pd.DataFrame:
+        """Validated float copy of ``summary`` (same index/order) for this model's columns."""
+        return validate_summary(summary, **self._validate_kwargs)
+
+    def _fit_frame(self, summary: pd.DataFrame) -> pd.DataFrame:
+        """Rows used for fitting (default: all rows of the validated summary)."""
+        return self._validate(summary)
+
+    def _loglik(self, params: tuple[float, ...], data: tuple[np.ndarray, ...]) -> np.ndarray:
+        return self._math.loglik(*params, *data)
+
+    def _loglik_and_grad(self, params: tuple[float, ...], data: tuple[np.ndarray, ...]):
+        """``(ll, grad)`` with grad (n_params, n_rows) in natural params, or None if unavailable."""
+        fn = getattr(self._math, "loglik_and_grad", None)
+        if fn is None:
+            return None
+        return fn(*params, *data)
+
+    def _initial_guess(self, data: tuple[np.ndarray, ...], weights: np.ndarray) -> np.ndarray:
+        """Warm start in natural parameters, in the *rescaled* units the optimiser sees."""
+        start = np.ones(len(self._param_names))
+        lo = np.array([self._bound(n)[0] for n in self._param_names])
+        return np.where(start > lo, start, lo + 1.0)
+
+    # ---- small helpers --------------------------------------------------------------------
+    @classmethod
+    def _bound(cls, name: str) -> tuple[float, float]:
+        return tuple(cls._bounds.get(name, (0.0, np.inf)))
+
+    @classmethod
+    def _transform(cls) -> _Transform:
+        return _Transform([cls._bound(n) for n in cls._param_names])
+
+    def _check_fitted(self) -> None:
+        if getattr(self, "params_", None) is None:
+            raise NotFittedError(f"This {type(self).__name__} is not fitted yet: call fit(summary) "
+                                 f"or {type(self).__name__}.from_params(...) first.")
+
+    def _params_tuple(self) -> tuple[float, ...]:
+        self._check_fitted()
+        return tuple(float(self.params_[n]) for n in self._param_names)
+
+    def _check_time_unit(self, summary: pd.DataFrame) -> None:
+        unit = getattr(summary, "attrs", {}).get("time_unit")
+        mine = getattr(self, "time_unit_", None)
+        if unit is not None and mine is not None and unit != mine:
+            raise DataValidationError(f"the summary is in time unit {unit!r} but the model was fitted in "
+                                      f"{mine!r}; rebuild the summary in {mine!r}", column="T")
+
+    def _columns(self, frame: pd.DataFrame) -> tuple[np.ndarray, ...]:
+        return tuple(frame[c].to_numpy(dtype=np.float64) for c in self._summary_columns)
+
+    def _prepare(self, summary: pd.DataFrame) -> tuple[pd.DataFrame, tuple[np.ndarray, ...]]:
+        """Validated frame and data columns for prediction (fitted check + time-unit check)."""
+        self._check_fitted()
+        self._check_time_unit(summary)
+        frame = self._validate(summary)
+        return frame, self._columns(frame)
+
+    @staticmethod
+    def _finite_or_warn(values: np.ndarray, what: str) -> np.ndarray:
+        values = np.asarray(values, dtype=np.float64)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            warnings.warn(f"{what}: {int(bad.sum())} value(s) are not finite (parameters or data out of the "
+                          "numerically supported range).", ConvergenceWarning, stacklevel=3)
+        return values
+
+    @staticmethod
+    def _keyed(values: np.ndarray, index: pd.Index, name: str) -> pd.Series:
+        """A Series keyed by customer_id in input order."""
+        return pd.Series(np.asarray(values, dtype=np.float64), index=index, name=name)
+
+    @staticmethod
+    def _grid(fn, a, b, name: str, a_name: str, b_name: str):
+        """Evaluate ``fn(a, b)`` for scalar/array a and b.
+
+        Both scalars -> float; one array -> Series indexed by that array; both arrays ->
+        DataFrame (rows a, columns b).
+        """
+        a_arr, b_arr = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+        if a_arr.ndim > 1 or b_arr.ndim > 1:
+            raise InvalidValueError(f"{a_name} and {b_name} must be scalars or 1-D arrays")
+        if a_arr.ndim == 0 and b_arr.ndim == 0:
+            return float(fn(a_arr, b_arr))
+        if b_arr.ndim == 0:
+            return pd.Series(np.asarray(fn(a_arr, b_arr), dtype=np.float64), index=pd.Index(np.asarray(a), name=a_name), name=name)
+        if a_arr.ndim == 0:
+            return pd.Series(np.asarray(fn(a_arr, b_arr), dtype=np.float64), index=pd.Index(np.asarray(b), name=b_name), name=name)
+        values = np.asarray(fn(a_arr[:, None], b_arr[None, :]), dtype=np.float64)
+        return pd.DataFrame(values, index=pd.Index(np.asarray(a), name=a_name), columns=pd.Index(np.asarray(b), name=b_name))
+
+    # ---- fitting --------------------------------------------------------------------------
+    def _weights(self, summary: pd.DataFrame, weights) -> np.ndarray:
+        if weights is None:
+            return np.ones(len(summary))
+        if isinstance(weights, str):
+            if weights not in summary.columns:
+                raise DataValidationError(f"weights column {weights!r} not in the summary", column=weights)
+            w = summary[weights].to_numpy(dtype=np.float64)
+        elif isinstance(weights, pd.Series):
+            w = weights.reindex(summary.index).to_numpy(dtype=np.float64)
+        else:
+            w = np.asarray(weights, dtype=np.float64).ravel()
+        if len(w) != len(summary):
+            raise DataValidationError(f"weights has {len(w)} values for {len(summary)} customers", column="weights")
+        bad = ~np.isfinite(w) | (w < 0)
+        if bad.any():
+            raise InvalidValueError(f"column 'weights': {int(bad.sum())} value(s) are negative, NaN or missing; "
+                                    f"example customer ids {describe_culprits(summary.index[bad])}",
+                                    column="weights", n_rows=int(bad.sum()), examples=list(summary.index[bad][:5]))
+        return w
+
+    def fit(self, summary: pd.DataFrame, weights=None) -> MLEModel:
+        """Maximum-likelihood fit on an RFM summary.
+
+        ``weights`` (optional): array-like of one non-negative weight per row, a Series keyed by
+        customer_id, or the name of a column of ``summary`` (e.g. ``"weight"`` for counts of
+        identical customers). Identical rows are compressed into weights before optimising, so
+        fitting a summary equals fitting its compressed form.
+        """
+        all_w = self._weights(summary, weights)
+        frame = self._fit_frame(summary)
+        w = all_w[summary.index.get_indexer(frame.index)]
+        if not np.any(w > 0):
+            raise DataValidationError("no customers with positive weight to fit", n_rows=0)
+        data = np.column_stack(self._columns(frame))
+        rows, uw, _ = compress_rows(data[w > 0], w[w > 0])
+        cols = tuple(rows[:, j].copy() for j in range(rows.shape[1]))
+
+        scale = self._choose_scale(cols, uw)
+        scaled = tuple(c / scale if name in self._scale_columns else c for name, c in zip(self._summary_columns, cols))
+        pscale = np.array([scale if n in self._scale_params else 1.0 for n in self._param_names])
+
+        start = np.asarray(self._initial_guess(scaled, uw), dtype=np.float64)
+        for name, value in (self.initial_params or {}).items():
+            if name not in self._param_names:
+                raise CLVError(f"initial_params has unknown parameter {name!r}; expected {list(self._param_names)}")
+            start[self._param_names.index(name)] = float(value) / pscale[self._param_names.index(name)]
+        tr = self._transform()
+        theta0 = tr.to_theta(start)
+        if not np.all(np.isfinite(theta0)):
+            raise CLVError(f"initial parameters {dict(zip(self._param_names, start * pscale))} are outside the bounds")
+
+        res = self._minimize(theta0, scaled, uw, pscale, tr)
+        p_hat = tr.to_param(res.x) * pscale  # exact map back: pscale is a power of two
+        params = tuple(float(v) for v in p_hat)
+        total_w = float(uw.sum())
+        ll = float(np.sum(uw * self._loglik(params, cols)))
+
+        self.params_ = pd.Series(p_hat, index=list(self._param_names), name="estimate", dtype=np.float64)
+        self.loglik_ = ll
+        self.n_obs_ = total_w
+        self.time_unit_ = getattr(summary, "attrs", {}).get("time_unit")
+        self.data_summary_ = self._data_summary(summary, all_w)
+        self.fit_info_ = {"n_iter": int(getattr(res, "nit", -1)), "message": str(res.message),
+                          "success": bool(res.success), "n_unique_rows": int(len(uw)), "scale": float(scale)}
+
+        problems = []
+        if not res.success:
+            problems.append(f"the optimiser stopped without converging ({res.message})")
+        if not np.isfinite(ll):
+            problems.append("the log-likelihood at the estimate is not finite")
+        edge = [n for n, t in zip(self._param_names, res.x) if abs(t) > _THETA_EDGE]
+        if edge:
+            problems.append(f"parameter(s) {edge} ran to the edge of their range (estimate near 0 or infinity)")
+        cov, pd_ok = self._covariance(params, cols, uw)
+        if not pd_ok:
+            problems.append("the Hessian at the optimum is not negative definite (standard errors unavailable)")
+        self.cov_ = pd.DataFrame(cov, index=list(self._param_names), columns=list(self._param_names))
+        with np.errstate(invalid="ignore"):
+            self.stderr_ = pd.Series(np.sqrt(np.diag(cov)), index=list(self._param_names), name="stderr")
+        self.converged_ = not problems
+        if problems:
+            warnings.warn(f"{type(self).__name__} fit: " + "; ".join(problems) + ". " + _ADVICE,
+                          ConvergenceWarning, stacklevel=2)
+        return self
+
+    def _choose_scale(self, cols: tuple[np.ndarray, ...], w: np.ndarray) -> float:
+        if not self._scale_columns:
+            return 1.0
+        col = cols[self._summary_columns.index(self._scale_columns[-1])]
+        pos = col > 0
+        if not pos.any():
+            return 1.0
+        mean = float(np.sum(w[pos] * col[pos]) / np.sum(w[pos]))
+        return float(2.0 ** np.round(np.log2(mean)))
+
+    def _penalty(self, p_nat: np.ndarray) -> tuple[float, np.ndarray]:
+        c = float(self.penalizer_coef)
+        if c == 0.0:
+            return 0.0, np.zeros_like(p_nat)
+        return c * float(np.sum(p_nat ** 2)), 2.0 * c * p_nat
+
+    def _minimize(self, theta0, data, w, pscale, tr):
+        total_w = float(w.sum())
+        n_par = len(theta0)
+        has_grad = self._loglik_and_grad(tuple(tr.to_param(theta0)), tuple(d[:1] for d in data)) is not None
+
+        def objective(theta):
+            p = tr.to_param(theta)
+            pt = tuple(float(v) for v in p)
+            pen, dpen = self._penalty(p * pscale)
+            if has_grad:
+                ll, g = self._loglik_and_grad(pt, data)
+                f = -float(np.dot(w, ll)) / total_w + pen
+                grad_p = -(np.asarray(g) @ w) / total_w + dpen * pscale
+                grad = grad_p * tr.dparam_dtheta(theta)
+                if not np.isfinite(f) or not np.all(np.isfinite(grad)):
+                    return np.inf, np.zeros(n_par)
+                return f, grad
+            f = -float(np.dot(w, self._loglik(pt, data))) / total_w + pen
+            return f if np.isfinite(f) else np.inf
+
+        opts = {"maxiter": int(self.max_iter), "gtol": float(self.tol), "ftol": 1e-15, "maxcor": 20}
+        with np.errstate(all="ignore"):
+            if has_grad:
+                res = optimize.minimize(objective, theta0, jac=True, method="L-BFGS-B", options=opts)
+            else:
+                res = optimize.minimize(objective, theta0, jac="3-point", method="L-BFGS-B", options=opts)
+        # L-BFGS-B reports "ABNORMAL" when it cannot improve any further at machine precision;
+        # that is convergence if the gradient is essentially zero.
+        if not res.success and np.all(np.isfinite(res.x)) and np.isfinite(res.fun):
+            g = getattr(res, "jac", None)
+            if g is not None and np.max(np.abs(g)) < 1e-5:
+                res.success = True
+        return res
+
+    def _total_loglik_nat(self, p: np.ndarray, data, w) -> float:
+        pen, _ = self._penalty(p)
+        with np.errstate(all="ignore"):
+            return float(np.dot(w, self._loglik(tuple(float(v) for v in p), data))) - pen * float(w.sum())
+
+    def _hessian(self, params: tuple[float, ...], data, w) -> np.ndarray:
+        """Symmetric numerical Hessian of the penalised total log-likelihood in natural params."""
+        p0 = np.array(params, dtype=np.float64)
+        k = len(p0)
+        lo = np.array([self._bound(n)[0] for n in self._param_names])
+        # relative steps, kept inside the bounds
+        h = 1e-4 * np.maximum(np.abs(p0), 1e-8)
+        h = np.minimum(h, 0.5 * (p0 - lo))
+        has_grad = self._loglik_and_grad(params, tuple(d[:1] for d in data)) is not None
+        H = np.empty((k, k))
+        if has_grad:
+            def grad(p):
+                _, g = self._loglik_and_grad(tuple(float(v) for v in p), data)
+                _, dpen = self._penalty(p)
+                return np.asarray(g) @ w - dpen * float(w.sum())
+            with np.errstate(all="ignore"):
+                for i in range(k):
+                    e = np.zeros(k)
+                    e[i] = h[i]
+                    H[:, i] = (grad(p0 + e) - grad(p0 - e)) / (2 * h[i])
+        else:
+            f0 = self._total_loglik_nat(p0, data, w)
+            for i in range(k):
+                for j in range(i, k):
+                    ei = np.zeros(k)
+                    ej = np.zeros(k)
+                    ei[i] = h[i]
+                    ej[j] = h[j]
+                    if i == j:
+                        H[i, i] = (self._total_loglik_nat(p0 + ei, data, w) - 2 * f0
+                                   + self._total_loglik_nat(p0 - ei, data, w)) / h[i] ** 2
+                    else:
+                        H[i, j] = (self._total_loglik_nat(p0 + ei + ej, data, w) - self._total_loglik_nat(p0 + ei - ej, data, w)
+                                   - self._total_loglik_nat(p0 - ei + ej, data, w)
+                                   + self._total_loglik_nat(p0 - ei - ej, data, w)) / (4 * h[i] * h[j])
+                        H[j, i] = H[i, j]
+        return 0.5 * (H + H.T)
+
+    def _covariance(self, params, data, w) -> tuple[np.ndarray, bool]:
+        k = len(params)
+        H = self._hessian(params, data, w)
+        if not np.all(np.isfinite(H)):
+            return np.full((k, k), np.nan), False
+        info = -H
+        try:
+            chol = np.linalg.cholesky(info)
+        except np.linalg.LinAlgError:
+            return np.full((k, k), np.nan), False
+        inv_chol = np.linalg.inv(chol)
+        cov = inv_chol.T @ inv_chol
+        return 0.5 * (cov + cov.T), True
+
+    def _data_summary(self, summary: pd.DataFrame, w: np.ndarray) -> dict[str, float]:
+        freq_col = self._summary_columns[0] if self._summary_columns[0] in summary.columns else "frequency"
+        out = {"n_customers": float(np.sum(w))}
+        if freq_col in summary.columns:
+            freq = pd.to_numeric(summary[freq_col], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+            out["n_repeat_buyers"] = float(np.sum(w[freq > 0]))
+        return {k: (int(v) if float(v).is_integer() else v) for k, v in out.items()}
+
+    # ---- scoring without refitting ----------------------------------------------------------
+    @classmethod
+    def from_params(cls, cov=None, **params: float) -> MLEModel:
+        """A model with the given parameters, ready to predict without fitting.
+
+        ``cov`` (optional) is a covariance matrix (array or DataFrame, in ``_param_names`` order)
+        that enables :meth:`sample_params`; without it ``sample_params`` raises.
+        """
+        names = cls._param_names
+        missing = [n for n in names if n not in params]
+        extra = [n for n in params if n not in names]
+        if missing or extra:
+            raise CLVError(f"{cls.__name__}.from_params needs exactly {list(names)}; "
+                           f"missing {missing}, unexpected {extra}")
+        values = np.array([float(params[n]) for n in names])
+        for n, v in zip(names, values):
+            lo, hi = cls._bound(n)
+            if not (np.isfinite(v) and lo < v < hi):
+                raise InvalidValueError(f"parameter {n}={v} must lie strictly inside ({lo}, {hi})", column=n)
+        model = cls()
+        model.params_ = pd.Series(values, index=list(names), name="estimate", dtype=np.float64)
+        if cov is not None:
+            cov = np.asarray(cov, dtype=np.float64).reshape(len(names), len(names))
+            model.cov_ = pd.DataFrame(cov, index=list(names), columns=list(names))
+            with np.errstate(invalid="ignore"):
+                model.stderr_ = pd.Series(np.sqrt(np.diag(cov)), index=list(names), name="stderr")
+        else:
+            model.cov_ = None
+            model.stderr_ = None
+        model.loglik_ = None
+        model.converged_ = None
+        model.n_obs_ = None
+        model.time_unit_ = None
+        model.data_summary_ = None
+        model.fit_info_ = None
+        return model
+
+    def log_likelihood(self, summary: pd.DataFrame) -> pd.Series:
+        """Per-customer log-likelihood under the current parameters (Series by customer_id)."""
+        frame, data = self._prepare(summary)
+        ll = self._finite_or_warn(self._loglik(self._params_tuple(), data), "log_likelihood")
+        return self._keyed(ll, frame.index, "log_likelihood")
+
+    def score(self, summary: pd.DataFrame, y=None) -> float:
+        """Mean per-customer log-likelihood (sklearn convention: higher is better)."""
+        return float(self.log_likelihood(summary).mean())
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """Estimates with standard errors and Wald 95% intervals on the log scale."""
+        self._check_fitted()
+        est = self.params_
+        se = self.stderr_ if self.stderr_ is not None else pd.Series(np.nan, index=est.index)
+        lo = np.array([self._bound(n)[0] for n in est.index])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            half = 1.959963984540054 * se.to_numpy() / (est.to_numpy() - lo)
+            lower = lo + (est.to_numpy() - lo) * np.exp(-half)
+            upper = lo + (est.to_numpy() - lo) * np.exp(half)
+        return pd.DataFrame({"estimate": est.to_numpy(), "stderr": se.to_numpy(), "lower_95": lower, "upper_95": upper},
+                            index=est.index)
+
+    # ---- parameter draws --------------------------------------------------------------------
+    def sample_params(self, n_draws: int, random_state=None) -> pd.DataFrame:
+        """Draws (n_draws x params) from the asymptotic normal of the log-parameters.
+
+        The covariance of ``theta = log(param - lower)`` (logit for finite bounds) is obtained from
+        ``cov_`` by the delta method; draws are mapped back, so they always respect the bounds.
+        ``random_state``: None, an int seed or a numpy Generator.
+        """
+        self._check_fitted()
+        if getattr(self, "cov_", None) is None:
+            raise NotFittedError(f"{type(self).__name__} has no covariance (built with from_params without cov=): "
+                                 "fit the model, or pass cov= to from_params, to draw parameters.")
+        cov = self.cov_.to_numpy()
+        if not np.all(np.isfinite(cov)):
+            raise CLVError(f"{type(self).__name__}.cov_ is not finite (the fit did not converge cleanly); "
+                           "cannot draw parameters.")
+        rng = np.random.default_rng(random_state)
+        tr = self._transform()
+        p = self.params_.to_numpy()
+        theta = tr.to_theta(p)
+        J = 1.0 / tr.dparam_dtheta(theta)  # dtheta/dparam
+        cov_theta = cov * np.outer(J, J)
+        draws = rng.multivariate_normal(theta, cov_theta, size=int(n_draws), method="cholesky")
+        return pd.DataFrame(tr.to_param(draws), columns=list(self._param_names))
+
+    # ---- persistence ------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready description: class, version, settings, params, cov, fit report."""
+        from .. import __version__
+
+        self._check_fitted()
+        settings = {k: v for k, v in self.get_params(deep=False).items()}
+
+        def clean(x):
+            if x is None:
+                return None
+            if isinstance(x, float) and not np.isfinite(x):
+                return None
+            return x
+
+        return {
+            "format": FORMAT,
+            "model": type(self).__name__,
+            "clvmodels_version": __version__,
+            "settings": settings,
+            "params": {n: float(self.params_[n]) for n in self._param_names},
+            "cov": None if self.cov_ is None else [[clean(float(v)) for v in row] for row in self.cov_.to_numpy()],
+            "loglik": clean(None if self.loglik_ is None else float(self.loglik_)),
+            "converged": self.converged_,
+            "n_obs": self.n_obs_,
+            "time_unit": self.time_unit_,
+            "data_summary": self.data_summary_,
+            "fit_info": self.fit_info_,
+        }
+
+    def save(self, path) -> Path:
+        """Write the model as JSON (no pickle). Returns the path."""
+        path = Path(path)
+        path.write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False))
+        return path
+
+    @classmethod
+    def _from_dict(cls, d: dict[str, Any]) -> MLEModel:
+        if d.get("model") != cls.__name__:
+            raise CLVError(f"the file holds a {d.get('model')!r} model, not a {cls.__name__}")
+        cov = d.get("cov")
+        if cov is not None:
+            cov = np.array([[np.nan if v is None else v for v in row] for row in cov], dtype=np.float64)
+        model = cls.from_params(cov=cov, **d["params"])
+        settings = d.get("settings") or {}
+        model.set_params(**{k: v for k, v in settings.items() if k in model.get_params(deep=False)})
+        model.loglik_ = d.get("loglik")
+        model.converged_ = d.get("converged")
+        model.n_obs_ = d.get("n_obs")
+        model.time_unit_ = d.get("time_unit")
+        model.data_summary_ = d.get("data_summary")
+        model.fit_info_ = d.get("fit_info")
+        return model
+
+    @classmethod
+    def load(cls, path) -> MLEModel:
+        """Read a model written by :meth:`save` (the file must hold this class)."""
+        d = _read_json(path)
+        return cls._from_dict(d)
+
+
+def _read_json(path) -> dict[str, Any]:
+    try:
+        d = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as exc:
+        raise CLVError(f"{path} is not a clvmodels model file (invalid JSON: {exc})") from exc
+    if not isinstance(d, dict) or d.get("format") != FORMAT:
+        raise CLVError(f"{path} is not a clvmodels model file (format {FORMAT!r} expected)")
+    return d
+
+
+def load_model(path) -> MLEModel:
+    """Load any MLE model saved with ``save(path)``, dispatching on the stored class name."""
+    d = _read_json(path)
+    name = d.get("model")
+    cls = _REGISTRY.get(name)
+    if cls is None:
+        clv = importlib.import_module("clvmodels")
+        try:
+            cls = getattr(clv, name)
+        except AttributeError:
+            cls = None
+    if not (isinstance(cls, type) and issubclass(cls, MLEModel)):
+        raise CLVError(f"{path} holds an unknown model class {name!r}")
+    return cls._from_dict(d)
