@@ -121,7 +121,7 @@ class _Source:
             hint = f" with date_format={date_format!r}"
         else:
             parsed = f"TRY_CAST(replace({bare}, 'T', ' ') AS TIMESTAMP)"
-            hint = " (pass date_format to say how)"
+            hint = " as ISO 8601 (pass date_format, e.g. '%d/%m/%Y', for other layouts)"
         self._culprits(f"{parsed} IS NULL", self.date_col, "could not be parsed as dates" + hint)
         return parsed
 

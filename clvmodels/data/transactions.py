@@ -75,14 +75,14 @@ def _parse_dates(col: pd.Series, ids: pd.Series, column: str, date_format: str |
         _bad(column, minority, ids,
              f"carry a different timezone / UTC offset than the rest ({dict(kinds.head(4))}); "
              "mixed timezones are ambiguous: convert the column to one timezone first")
-    try:
-        parsed = pd.to_datetime(col, errors="coerce", format=date_format if date_format else None)
-    except (ValueError, TypeError):
-        parsed = pd.to_datetime(col, errors="coerce", format="mixed")
+    # without a format, text must be ISO 8601 - the same rule as the DuckDB engine, and no guessing
+    # between day-first and month-first
+    parsed = pd.to_datetime(col, errors="coerce", format=date_format or "ISO8601")
     unparsed = parsed.isna().to_numpy()
     if unparsed.any():
         _bad(column, unparsed, ids, "could not be parsed as dates"
-             + (f" with date_format={date_format!r}" if date_format else " (pass date_format to say how)"))
+             + (f" with date_format={date_format!r}" if date_format else
+                " as ISO 8601 (pass date_format, e.g. '%d/%m/%Y', for other layouts)"))
     tz = None
     if isinstance(parsed.dtype, pd.DatetimeTZDtype):
         tz = str(parsed.dtype.tz)
@@ -108,7 +108,7 @@ def prepare_transactions(transactions: pd.DataFrame, *, customer_col: str, date_
     ids = transactions[customer_col].reset_index(drop=True)
     null_id = ids.isna().to_numpy()
     if not pd.api.types.is_numeric_dtype(ids.dtype):
-        null_id |= ids.astype(str).str.strip().eq("").to_numpy() & ~null_id
+        null_id = null_id | ids.astype(str).str.strip().eq("").to_numpy()
     if null_id.any():
         n = int(null_id.sum())
         rows = np.flatnonzero(null_id)[:5].tolist()

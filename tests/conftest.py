@@ -1,0 +1,30 @@
+"""Shared fixtures: seeded synthetic transaction logs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+
+def synthetic_log(n_rows: int, n_customers: int, seed: int = 0, start="2020-01-01", days=730,
+                  with_time=False) -> pd.DataFrame:
+    """A random transaction log (customer ids as strings, some same-day repeats, positive amounts)."""
+    rng = np.random.default_rng(seed)
+    cust = rng.integers(0, n_customers, n_rows)
+    day = rng.integers(0, days, n_rows)
+    base = np.datetime64(start, "D") + day
+    if with_time:
+        ts = base.astype("datetime64[us]") + rng.integers(0, 86_400_000_000, n_rows).astype("timedelta64[us]")
+    else:
+        ts = base.astype("datetime64[us]")
+    return pd.DataFrame({
+        "customer_id": np.char.add("c", cust.astype(str)),
+        "date": ts,
+        "amount": np.round(rng.gamma(2.0, 20.0, n_rows) + 0.01, 2),
+    })
+
+
+@pytest.fixture
+def small_log() -> pd.DataFrame:
+    return synthetic_log(5_000, 400, seed=1)

@@ -1,0 +1,201 @@
+"""One test per validation case: the error type, and a message that names the column and the culprits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import clvmodels as clv
+from clvmodels.errors import ConfigError, DataValidationError, InvalidValueError, MissingColumnError
+
+# each case runs on a DataFrame (pandas engine), a DataFrame through DuckDB, and a CSV path (SQL checks)
+SOURCES = ["pandas", "duckdb", "csv"]
+
+
+def good_log():
+    return pd.DataFrame({
+        "customer_id": ["a", "a", "b", "c", "d", "e", "f"],
+        "date": ["2021-01-01", "2021-01-05", "2021-01-02", "2021-01-03", "2021-01-03", "2021-01-04", "2021-01-09"],
+        "amount": [10.0, 12.5, 3.0, 4.0, 5.0, 6.0, 7.0],
+    })
+
+
+def run(tx, source, tmp_path, **kw):
+    kw.setdefault("observation_end", "2021-01-31")
+    if source == "csv":
+        path = tmp_path / "tx.csv"
+        tx.to_csv(path, index=False)
+        return clv.rfm_summary(str(path), **kw)
+    return clv.rfm_summary(tx, engine=source, **kw)
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_good_log_passes(source, tmp_path):
+    s = run(good_log(), source, tmp_path)
+    assert s.loc["a", "frequency"] == 1 and len(s) == 6
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_missing_column(source, tmp_path):
+    tx = good_log().drop(columns="amount")
+    with pytest.raises(MissingColumnError, match=r"missing column\(s\) \['amount'\]") as err:
+        run(tx, source, tmp_path)
+    assert err.value.column == "amount"
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_missing_customer_id(source, tmp_path):
+    tx = good_log()
+    tx.loc[2, "customer_id"] = None
+    with pytest.raises(InvalidValueError, match=r"'customer_id': 1 row\(s\) have a missing or empty customer id"):
+        run(tx, source, tmp_path)
+
+
+@pytest.mark.parametrize("source", ["pandas", "duckdb"])
+def test_empty_customer_id(source, tmp_path):
+    tx = good_log()
+    tx.loc[[1, 3], "customer_id"] = "  "
+    with pytest.raises(InvalidValueError, match=r"'customer_id': 2 row\(s\) have a missing or empty") as err:
+        run(tx, source, tmp_path)
+    assert err.value.examples == [1, 3]  # row positions, since there is no id to show
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_unparseable_dates(source, tmp_path):
+    tx = good_log()
+    tx.loc[[2, 4], "date"] = ["2021-13-45", "yesterday"]
+    with pytest.raises(InvalidValueError, match=r"'date': 2 row\(s\) could not be parsed.*'b', 'd'") as err:
+        run(tx, source, tmp_path)
+    assert err.value.column == "date" and err.value.n_rows == 2 and err.value.examples == ["b", "d"]
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_missing_dates(source, tmp_path):
+    tx = good_log()
+    tx.loc[5, "date"] = None
+    with pytest.raises(InvalidValueError, match=r"'date': 1 row\(s\) have a missing date.*'e'"):
+        run(tx, source, tmp_path)
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_timezone_mixed_dates(source, tmp_path):
+    tx = good_log()
+    tx["date"] = tx["date"] + "T10:00:00+01:00"
+    tx.loc[6, "date"] = "2021-01-09T10:00:00-05:00"
+    with pytest.raises(InvalidValueError, match=r"'date': 1 row\(s\) carry a different timezone.*'f'"):
+        run(tx, source, tmp_path)
+
+
+def test_timezone_mixed_python_datetimes():
+    tx = good_log()
+    stamps = [pd.Timestamp(d, tz="UTC") for d in tx["date"]]
+    stamps[0] = pd.Timestamp("2021-01-01", tz="Asia/Tokyo")
+    tx["date"] = pd.Series(stamps, dtype=object)
+    with pytest.raises(InvalidValueError, match=r"different timezone.*'a'"):
+        clv.rfm_summary(tx, observation_end="2021-01-31")
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_non_numeric_amounts(source, tmp_path):
+    tx = good_log()
+    tx["amount"] = tx["amount"].astype(object)
+    tx.loc[3, "amount"] = "ten dollars"
+    with pytest.raises(InvalidValueError, match=r"'amount': 1 row\(s\) are not numeric.*'c'"):
+        run(tx, source, tmp_path)
+
+
+@pytest.mark.parametrize("source", SOURCES)
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_amounts(source, bad, tmp_path):
+    tx = good_log()
+    tx.loc[[0, 6], "amount"] = bad
+    with pytest.raises(InvalidValueError, match=r"'amount': 2 row\(s\) are NaN or infinite.*'a', 'f'"):
+        run(tx, source, tmp_path)
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_negative_amounts_without_returns_policy(source, tmp_path):
+    tx = good_log()
+    tx.loc[4, "amount"] = -5.0
+    with pytest.raises(InvalidValueError, match=r"'amount': 1 row\(s\) have a negative amount.*'d'.*returns="):
+        run(tx, source, tmp_path)
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_dates_after_observation_end(source, tmp_path):
+    tx = good_log()
+    tx.loc[[1, 2], "date"] = ["2021-03-01", "2021-02-15"]
+    with pytest.raises(InvalidValueError, match=r"'date': 2 row\(s\) are dated after observation_end=2021-01-31.*'a', 'b'"):
+        run(tx, source, tmp_path, after_observation_end="error")
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_empty_frame(source, tmp_path):
+    tx = good_log().iloc[:0]
+    with pytest.raises(DataValidationError, match="empty"):
+        run(tx, source, tmp_path)
+
+
+def test_not_a_frame():
+    with pytest.raises(DataValidationError, match="DataFrame"):
+        clv.rfm_summary([("a", "2021-01-01", 1.0)])
+
+
+@pytest.mark.parametrize("key,value", [("time_unit", "fortnight"), ("merge", "Q"), ("returns", "ignore"),
+                                       ("after_observation_end", "keep"), ("engine", "spark")])
+def test_bad_options_name_the_key(key, value):
+    with pytest.raises(ConfigError, match=key) as err:
+        clv.rfm_summary(good_log(), observation_end="2021-01-31", **{key: value})
+    assert err.value.key == key
+
+
+def test_bad_observation_end():
+    with pytest.raises(ConfigError, match="observation_end"):
+        clv.rfm_summary(good_log(), observation_end="not a date")
+
+
+# -- the summary contract -----------------------------------------------------------------------
+
+def summary(**overrides):
+    s = pd.DataFrame({"frequency": [2, 0, 1], "recency": [30.0, 0.0, 5.0], "T": [38.0, 38.0, 20.0]},
+                     index=pd.Index([11, 12, 13], name="customer_id"))
+    for col, (row, value) in overrides.items():
+        s[col] = s[col].astype(float)
+        s.loc[row, col] = value
+    return s
+
+
+def test_summary_recency_after_T():
+    with pytest.raises(InvalidValueError, match=r"'recency': 1 row\(s\) have recency > T.*13"):
+        clv.validate_summary(summary(recency=(13, 25.0)))
+
+
+def test_summary_recency_without_repeat_purchase():
+    with pytest.raises(InvalidValueError, match=r"'recency': 1 row\(s\) have recency > 0 with frequency == 0.*12"):
+        clv.validate_summary(summary(recency=(12, 3.0)))
+
+
+@pytest.mark.parametrize("col,value,what", [("frequency", -1, "negative"), ("T", np.nan, "NaN or infinite"),
+                                            ("frequency", 1.5, "whole numbers")])
+def test_summary_bad_values(col, value, what):
+    with pytest.raises(InvalidValueError, match=rf"'{col}': 1 row\(s\) .*{what}.*11"):
+        clv.validate_summary(summary(**{col: (11, value)}))
+
+
+def test_summary_duplicate_and_missing_columns():
+    s = summary()
+    s.index = pd.Index([11, 11, 13], name="customer_id")
+    with pytest.raises(InvalidValueError, match=r"2 row\(s\) share a duplicated customer id.*11"):
+        clv.validate_summary(s)
+    with pytest.raises(MissingColumnError, match="monetary_value"):
+        clv.validate_summary(summary(), require_monetary=True)
+    with pytest.raises(DataValidationError, match="empty"):
+        clv.validate_summary(summary().iloc[:0])
+
+
+def test_summary_is_copied_not_mutated():
+    s = summary()
+    out = clv.validate_summary(s)
+    out.loc[11, "frequency"] = 99
+    assert s.loc[11, "frequency"] == 2
