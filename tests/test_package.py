@@ -33,3 +33,22 @@ def test_discount_rate_is_exact(period):
 
     d = period_discount_rate(0.10, period)
     assert (1 + d) ** (365.25 / DAYS_PER_UNIT[period]) == pytest.approx(1.10, rel=1e-14)
+
+
+def _readme_commands():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    blocks = text.split("## The two commands", 1)[1].split("## ", 1)[0]
+    return [line.strip() for line in blocks.splitlines() if line.strip().startswith("pip install")]
+
+
+def test_readme_gives_two_commands_and_ci_runs_the_test_one():
+    from pathlib import Path
+
+    commands = _readme_commands()
+    assert len(commands) == 2
+    main_job, tests = commands
+    assert "clv run configs/" in main_job and "pytest" in tests
+    ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text().splitlines()
+    assert tests in [line.strip() for line in ci]

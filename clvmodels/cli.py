@@ -1,0 +1,86 @@
+"""Command line: ``clv run CONFIG``, ``clv validate CONFIG``, ``clv version``.
+
+Errors that are the user's (bad config, bad data) print one clear line naming the key / column
+/ customers at fault and exit with status 2; anything else is a bug and shows its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+
+from . import __version__
+from .errors import CLVError, CLVWarning
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="clv", description="clvmodels: probabilistic customer lifetime value.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    r = sub.add_parser("run", help="fit, evaluate and score as a YAML config says; writes a run folder")
+    r.add_argument("config", help="path to a run config (YAML), e.g. configs/cdnow.yaml")
+    r.add_argument("--output-dir", help="override output.dir of the config")
+    v = sub.add_parser("validate", help="check a config and its data without fitting")
+    v.add_argument("config")
+    sub.add_parser("version", help="print the package version")
+    return p
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None):
+    sys.stderr.write(f"warning: {category.__name__}: {message}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command is None:
+        _parser().print_help()
+        return 0
+    if args.command == "version":
+        sys.stdout.write(f"clvmodels {__version__}\n")
+        return 0
+    from .config import load_config
+    from .pipeline import run, validate
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", CLVWarning)
+        warnings.showwarning = _warning_line
+        try:
+            if args.command == "validate":
+                info = validate(args.config)
+                sys.stdout.write(json.dumps(info, indent=2, default=str) + "\n")
+                return 0
+            cfg, base = load_config(args.config)
+            if args.output_dir:
+                cfg = cfg.model_copy(update={"output": cfg.output.model_copy(update={"dir": args.output_dir})})
+            if base is not None and not cfg.data.source.startswith("cdnow"):
+                cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"source": cfg.source_path(base)})})
+            result = run(cfg)
+        except CLVError as exc:
+            sys.stderr.write(f"error: {type(exc).__name__}: {exc}\n")
+            return 2
+    _report(result)
+    return 0
+
+
+def _report(result) -> None:
+    m = result.manifest
+    pm = m["purchase_model"]
+    lines = [f"run folder: {result.folder}",
+             f"customers: {m['customers']:,}",
+             f"{pm['name']}: " + ", ".join(f"{k}={v:.4g}" for k, v in pm["params"].items())
+             + f"  loglik={pm['loglik']:.2f}  converged={pm['converged']}"]
+    if m.get("spend_model"):
+        lines.append("gammagamma: " + ", ".join(f"{k}={v:.4g}" for k, v in m["spend_model"]["params"].items()))
+    if result.metrics:
+        mt = result.metrics
+        lines.append(f"holdout ({mt['holdout_duration']:g} units): purchases actual {mt['purchases_actual']:,.0f}, "
+                     f"predicted {mt['purchases_predicted']:,.1f} ({mt['aggregate_error_pct']:+.1f}%), "
+                     f"MAE {mt['mae']:.3f}, correlation {mt['correlation']:.3f}")
+    top = result.scores.sort_values(result.scores.columns[-1], ascending=False).head(5)
+    lines.append("top customers:\n" + top.round(3).to_string())
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
