@@ -133,9 +133,14 @@ class _Report:
 def _ticks(dates: pd.Series, opts: RFMOptions) -> np.ndarray:
     """Integer event times: day numbers (calendar merges) or microseconds since the epoch."""
     values = dates.to_numpy()
+    unit, count = np.datetime_data(values.dtype)
+    per_second = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}[unit] // count
+    raw = values.view(np.int64)
     if opts.merge:
-        return values.astype("datetime64[D]").astype(np.int64)
-    return values.astype("datetime64[us]").astype(np.int64)
+        return raw // (86_400 * per_second)  # floor division: correct before 1970 too
+    if per_second <= 10**6:
+        return raw * (10**6 // per_second)
+    return raw // (per_second // 10**6)
 
 
 def _end_tick(end: pd.Timestamp, opts: RFMOptions) -> int:
@@ -161,51 +166,109 @@ def _buckets(ticks: np.ndarray, opts: RFMOptions) -> np.ndarray:
 # the numpy core (pandas engine)
 
 
-def _sort_order(codes: np.ndarray, ticks: np.ndarray) -> np.ndarray | None:
-    """Permutation sorting rows by (customer code, time); None when already sorted."""
-    if len(codes) > 1:
-        dc = np.diff(codes)
-        if (dc >= 0).all() and ((dc > 0) | (np.diff(ticks) >= 0)).all():
-            return None
-    tmin = ticks.min()
-    span = int(ticks.max() - tmin) + 1
-    if span * (int(codes.max()) + 1) < 2**62:
-        key = codes.astype(np.int64) * span + (ticks - tmin)
-        return np.argsort(key, kind="stable")
-    return np.lexsort((ticks, codes))
+def _factorize_ids(ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Codes 0..k-1 and sorted unique ids. Compact integer ids skip hashing (a bitmap and a cumsum)."""
+    values = ids.to_numpy()
+    if values.dtype.kind in "iu" and len(values):
+        lo, hi = int(values.min()), int(values.max())
+        if hi - lo <= 4 * len(values) + 1_000_000:
+            offset = (values - lo).astype(np.int64, copy=False)
+            seen = np.zeros(hi - lo + 1, dtype=bool)
+            seen[offset] = True
+            rank = np.cumsum(seen, dtype=np.int64) - 1
+            return rank[offset], (np.flatnonzero(seen) + lo).astype(values.dtype)
+    codes, uniques = pd.factorize(ids, sort=True)
+    return codes.astype(np.int64, copy=False), np.asarray(uniques)
 
 
-def _purchases(codes, ticks, buckets, amounts, segment=None):
-    """Merge sorted rows into purchases. Returns (code, tick, amount, segment) per purchase."""
-    n = len(codes)
-    new = np.empty(n, dtype=bool)
+def _purchase_keys(codes, buckets, seg):
+    """One int64 per row naming its purchase: (customer, segment, merge bucket). Returns (key, span).
+
+    ``key // span`` is ``code * 2 + segment`` when there is a segment (calibration 0 / holdout 1),
+    else the customer code. Exact timestamps over long periods are rank-compressed first so the key
+    cannot overflow.
+    """
+    compound = codes if seg is None else codes * 2 + seg
+    bmin = int(buckets.min())
+    span = int(buckets.max()) - bmin + 1
+    if (int(compound.max()) + 1) * span >= 2**62:
+        _, rel = np.unique(buckets, return_inverse=True)
+        span = int(rel.max()) + 1
+    else:
+        rel = buckets - bmin
+    key = compound * span
+    key += rel
+    return key, span
+
+
+def _count_purchases(codes, buckets, seg, n_codes):
+    """Distinct purchases per customer (calibration, holdout) from one in-place sort of the keys."""
+    key, span = _purchase_keys(codes, buckets, seg)
+    if int(key.max()) < 2**31:  # half the bytes: the SIMD sort of int32 is about twice as fast
+        key = key.astype(np.int32)
+    key.sort()
+    new = np.empty(len(key), dtype=bool)
     new[0] = True
-    np.not_equal(codes[1:], codes[:-1], out=new[1:])
-    new[1:] |= buckets[1:] != buckets[:-1]
-    if segment is not None:
-        new[1:] |= segment[1:] != segment[:-1]
-    starts = np.flatnonzero(new)
-    p_amount = np.add.reduceat(amounts, starts) if amounts is not None else None
-    return codes[starts], ticks[starts], p_amount, (segment[starts] if segment is not None else None)
+    np.not_equal(key[1:], key[:-1], out=new[1:])
+    compound = key[new] // span
+    del key, new
+    if seg is None:
+        return np.bincount(compound, minlength=n_codes), None
+    hold = (compound & 1).astype(bool)
+    compound >>= 1
+    return (np.bincount(compound[~hold], minlength=n_codes), np.bincount(compound[hold], minlength=n_codes))
 
 
-def _per_customer(p_code, p_tick, p_amount, n_codes):
-    """First/last tick, purchase count, total and first purchase amount per customer code present."""
-    new = np.empty(len(p_code), dtype=bool)
-    new[0] = True
-    np.not_equal(p_code[1:], p_code[:-1], out=new[1:])
-    starts = np.flatnonzero(new)
-    ends = np.append(starts[1:], len(p_code)) - 1
-    out = {
-        "code": p_code[starts],
-        "first": p_tick[starts],
-        "last": p_tick[ends],
-        "count": ends - starts + 1,
-    }
-    if p_amount is not None:
-        out["total"] = np.add.reduceat(p_amount, starts)
-        out["first_amount"] = p_amount[starts]
-    return out
+def _net_filter(codes, ticks, amounts, seg, opts: RFMOptions, report: _Report):
+    """returns='net': remove the rows of purchases whose amounts sum to <= 0."""
+    key, _ = _purchase_keys(codes, _buckets(ticks, opts), seg)
+    _, inverse = np.unique(key, return_inverse=True)
+    net = np.bincount(inverse, weights=amounts)
+    report.n_purchases_dropped_net_nonpositive = int((net <= 0).sum())
+    return (net > 0)[inverse]
+
+
+def _aggregate(codes, ticks, amounts, n_codes, opts: RFMOptions, seg=None) -> dict:
+    """Per-customer statistics without sorting the rows.
+
+    First purchase = earliest tick; a merged purchase happens at the earliest tick of its bucket, so
+    the last purchase is the earliest tick of the last bucket. Purchase counts come from a sort of
+    one int64 key per row; everything else is O(n) scatter (ufunc.at, bincount).
+    """
+    buckets = _buckets(ticks, opts)
+    count, count_h = _count_purchases(codes, buckets, seg, n_codes)
+    hold_total = None
+    if seg is not None:
+        cal = ~seg.astype(bool)
+        if amounts is not None:
+            hold_total = np.bincount(codes[~cal], weights=amounts[~cal], minlength=n_codes)
+        codes, ticks, buckets = codes[cal], ticks[cal], (buckets[cal] if buckets is not ticks else None)
+        buckets = ticks if buckets is None else buckets
+        amounts = amounts[cal] if amounts is not None else None
+    first = np.full(n_codes, np.iinfo(np.int64).max)
+    np.minimum.at(first, codes, ticks)
+    if opts.merge in ("D", None):
+        last = np.full(n_codes, np.iinfo(np.int64).min)
+        np.maximum.at(last, codes, ticks)
+    else:
+        last_bucket = np.full(n_codes, np.iinfo(np.int64).min)
+        np.maximum.at(last_bucket, codes, buckets)
+        in_last = buckets == last_bucket[codes]
+        last = np.full(n_codes, np.iinfo(np.int64).max)
+        np.minimum.at(last, codes[in_last], ticks[in_last])
+    present = np.flatnonzero(count)
+    stats = {"code": present, "first": first[present], "last": last[present], "count": count[present]}
+    if amounts is not None:
+        first_bucket = np.zeros(n_codes, dtype=np.int64)
+        first_bucket[present] = _buckets(first[present], opts)
+        in_first = buckets == first_bucket[codes]
+        stats["total"] = np.bincount(codes, weights=amounts, minlength=n_codes)[present]
+        stats["first_amount"] = np.bincount(codes[in_first], weights=amounts[in_first], minlength=n_codes)[present]
+    if seg is not None:
+        stats["count_holdout"] = count_h[present]
+        if hold_total is not None:
+            stats["total_holdout"] = hold_total[present]
+    return stats
 
 
 def _apply_returns_rows(amounts, keep, opts: RFMOptions, report: _Report, codes, uniques, amount_col):
@@ -335,8 +398,7 @@ def _pandas_summary(transactions, end, cal_end, opts: RFMOptions, customer_col, 
     tx = prepare_transactions(transactions, customer_col=customer_col, date_col=date_col,
                               amount_col=amount_col, date_format=date_format)
     report = _Report(n_rows=len(tx.ids))
-    codes, uniques = pd.factorize(tx.ids, sort=True)
-    uniques = np.asarray(uniques)
+    codes, uniques = _factorize_ids(tx.ids)
     ticks = _ticks(tx.dates, opts)
     if end is None:
         end_tick = int(ticks.max())
@@ -352,46 +414,32 @@ def _pandas_summary(transactions, end, cal_end, opts: RFMOptions, customer_col, 
             column=date_col, n_rows=int(after.sum()), examples=list(culprits[:5]))
     report.n_rows_after_observation_end = int(after.sum())
     keep = ~after
-    present_before = np.unique(codes[keep])
+    present_before = _present(codes if keep.all() else codes[keep], len(uniques))
     keep = _apply_returns_rows(tx.amounts, keep, opts, report, codes, uniques, amount_col)
 
     amounts = tx.amounts
     if not keep.all():
         codes, ticks, amounts = codes[keep], ticks[keep], (amounts[keep] if amounts is not None else None)
-    segment = None
-    if cal_end is not None:
-        cal_tick = _end_tick(cal_end, opts)
-        segment = (ticks > cal_tick).astype(np.int8)
     if len(codes) == 0:
         return _empty_result(report, uniques, opts, end, amount_col, cal_end)
-    order = _sort_order(codes, ticks)
-    if order is not None:
-        codes, ticks = codes[order], ticks[order]
-        amounts = amounts[order] if amounts is not None else None
-        segment = segment[order] if segment is not None else None
-    p_code, p_tick, p_amount, p_seg = _purchases(codes, ticks, _buckets(ticks, opts), amounts, segment)
-    if opts.returns == "net" and p_amount is not None:
-        ok = p_amount > 0
-        report.n_purchases_dropped_net_nonpositive = int((~ok).sum())
-        p_code, p_tick, p_amount = p_code[ok], p_tick[ok], p_amount[ok]
-        p_seg = p_seg[ok] if p_seg is not None else None
-
-    if cal_end is None:
-        stats = _per_customer(p_code, p_tick, p_amount, len(uniques)) if len(p_code) else None
-        result = (_summary_frame(stats, uniques, opts, end_tick) if stats is not None
-                  else _empty_frame(amount_col is not None))
-    else:
-        cal = p_seg == 0
-        stats = _per_customer(p_code[cal], p_tick[cal], p_amount[cal] if p_amount is not None else None,
-                              len(uniques)) if cal.any() else None
-        result = (_summary_frame(stats, uniques, opts, cal_tick) if stats is not None
-                  else _empty_frame(amount_col is not None))
-        result = _add_holdout(result, stats, p_code[~cal], p_amount[~cal] if p_amount is not None else None,
-                              uniques, opts, end_tick - cal_tick)
+    seg = None
+    if cal_end is not None:
+        cal_tick = _end_tick(cal_end, opts)
+        seg = (ticks > cal_tick).astype(np.int64)
+    if opts.returns == "net" and amounts is not None:
+        ok = _net_filter(codes, ticks, amounts, seg, opts, report)
+        codes, ticks, amounts = codes[ok], ticks[ok], amounts[ok]
+        seg = seg[ok] if seg is not None else None
+    stats = _aggregate(codes, ticks, amounts, len(uniques), opts, seg) if len(codes) else None
+    if stats is None or len(stats["code"]) == 0:
+        return _empty_result(report, uniques, opts, end, amount_col, cal_end)
+    result = _summary_frame(stats, uniques, opts, end_tick if cal_end is None else cal_tick)
+    if cal_end is not None:
+        result = attach_holdout(result, stats["count_holdout"], stats.get("total_holdout"), opts, end_tick - cal_tick)
         # customers whose first purchase falls in the holdout are not in a calibration summary
-        cal_codes = stats["code"] if stats is not None else np.array([], dtype=np.int64)
-        report.n_customers_first_purchase_after_end = int(len(np.setdiff1d(np.unique(p_code), cal_codes)))
-    _note_dropped_customers(report, present_before, np.unique(p_code), uniques)
+        report.n_customers_first_purchase_after_end = int((_present(codes, len(uniques))
+                                                           & ~_present(stats["code"], len(uniques))).sum())
+    _note_dropped_customers(report, present_before, _present(codes, len(uniques)), uniques)
     return finish(result, report, opts, end, cal_end)
 
 
@@ -405,21 +453,6 @@ def finish(result: pd.DataFrame, report: _Report, opts: RFMOptions, end: pd.Time
     return result
 
 
-def _add_holdout(result, stats, h_code, h_amount, uniques, opts, duration_ticks):
-    """Count holdout purchases per calibration customer (pandas engine) and attach them."""
-    n = len(result)
-    freq = np.zeros(n, dtype=np.int64)
-    total = np.zeros(n) if h_amount is not None else None
-    if stats is not None and len(h_code):
-        pos = np.searchsorted(stats["code"], h_code)
-        ok = pos < len(stats["code"])
-        ok[ok] &= stats["code"][pos[ok]] == h_code[ok]
-        np.add.at(freq, pos[ok], 1)
-        if total is not None:
-            np.add.at(total, pos[ok], h_amount[ok])
-    return attach_holdout(result, freq, total, opts, duration_ticks)
-
-
 def attach_holdout(result, freq, total, opts: RFMOptions, duration_ticks) -> pd.DataFrame:
     """Add frequency_holdout, monetary_value_holdout and duration_holdout (shared by both engines)."""
     ticks_per_unit = opts.ticks_per_day * days_per(opts.time_unit)
@@ -430,8 +463,15 @@ def attach_holdout(result, freq, total, opts: RFMOptions, duration_ticks) -> pd.
     return result
 
 
+def _present(codes: np.ndarray, n: int) -> np.ndarray:
+    """Boolean mask over customer codes 0..n-1: which occur in ``codes`` (O(n), no sorting)."""
+    mask = np.zeros(n, dtype=bool)
+    mask[codes] = True
+    return mask
+
+
 def _note_dropped_customers(report: _Report, before: np.ndarray, after: np.ndarray, uniques) -> None:
-    gone = np.setdiff1d(before, after)
+    gone = np.flatnonzero(before & ~after)
     report.n_customers_dropped = int(len(gone))
     report.dropped_customer_examples = [v.item() if hasattr(v, "item") else v for v in uniques[gone[:5]]]
 
