@@ -97,42 +97,43 @@ def log_gamma_ratio(u, eps):
     Stirling series (no cancellation of two large log-gammas); otherwise gammaln directly.
     """
     u, eps = np.broadcast_arrays(np.asarray(u, dtype=np.float64), np.asarray(eps, dtype=np.float64))
-    small = np.abs(eps) < 1e-3
-    large = np.minimum(u, u + eps) >= 20.0
-    out = gammaln(u + eps) - gammaln(u)
+    shape = u.shape
+    u, eps = np.ravel(u), np.ravel(eps)
+    small = np.abs(eps) < 1e-3 * np.minimum(u, 1.0)
+    large = ~small & (np.minimum(u, u + eps) >= 20.0)
+    out = np.asarray(gammaln(u + eps) - gammaln(u), dtype=np.float64).copy()
     if large.any():
         ul, el = u[large], eps[large]
-        out = out.copy()
         out[large] = ((ul - 0.5) * np.log1p(el / ul) + el * np.log(ul + el) - el
                       + _stirling_tail(ul + el) - _stirling_tail(ul))
     if small.any():
         us, es = u[small], eps[small]
         taylor = np.zeros_like(us)
         fact = 1.0
-        for k in range(1, 6):
+        for k in range(1, 7):
             fact *= k
             taylor += es ** k / fact * (psi(us) if k == 1 else polygamma(k - 1, us))
-        out = out.copy()
         out[small] = taylor
-    return out
+    return out.reshape(shape)
 
 
 def _dlgr_over_eps(u, u2, eps):
     """[log_gamma_ratio(u2, eps) - log_gamma_ratio(u, eps)] / eps, finite at eps = 0 (u2 >= u)."""
     u, u2, eps = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (u, u2, eps)))
-    small = np.abs(eps) < 1e-3
+    shape = u.shape
+    u, u2, eps = np.ravel(u), np.ravel(u2), np.ravel(eps)
+    small = np.abs(eps) < 1e-3 * np.minimum(u, 1.0)
     e_safe = np.where(small, 1.0, eps)
-    out = (log_gamma_ratio(u2, e_safe) - log_gamma_ratio(u, e_safe)) / e_safe
+    out = np.asarray((log_gamma_ratio(u2, e_safe) - log_gamma_ratio(u, e_safe)) / e_safe, dtype=np.float64).copy()
     if small.any():
         us, u2s, es = u[small], u2[small], eps[small]
         acc = psi(u2s) - psi(us)
         fact = 1.0
-        for k in range(2, 6):
+        for k in range(2, 7):
             fact *= k
             acc = acc + es ** (k - 1) / fact * (polygamma(k - 1, u2s) - polygamma(k - 1, us))
-        out = out.copy()
         out[small] = acc
-    return out
+    return out.reshape(shape)
 
 
 def _log_sum_survival(gamma, delta, n, n_star):
