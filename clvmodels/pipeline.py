@@ -94,7 +94,7 @@ def run(config, *, write: bool = True) -> RunResult:
     timings["summary_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    purchase = getattr(clv, _PURCHASE[cfg.models.purchase])(penalizer=cfg.models.penalizer).fit(summary)
+    purchase = getattr(clv, _PURCHASE[cfg.models.purchase])(penalizer_coef=cfg.models.penalizer).fit(summary)
     spend = None
     if cfg.models.spend and "monetary_value" in summary:
         spend = clv.GammaGamma().fit(summary)
