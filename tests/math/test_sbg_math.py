@@ -133,3 +133,12 @@ def test_validation():
         sbg.survival(1.0, -2.0, 3)
     assert sbg.loglik(np.array([[1.0], [2.0]]), 3.0, REGULAR).shape == (2, 1)
     assert list(itertools.islice(sbg.survival(1.0, 1.0, [0, 1, 2]), 3)) == pytest.approx([1.0, 0.5, 1 / 3])
+
+
+def test_loglik_periods_sums_to_the_cohort_loglik():
+    surv = np.array(REGULAR, dtype=float)
+    t = np.arange(1.0, len(surv))
+    lost = surv[:-1] - surv[1:]
+    per = sbg.loglik_periods(0.7, 3.5, np.append(t, t[-1]), np.append(np.zeros_like(t), 1.0))
+    total = np.dot(np.append(lost, surv[-1]), per)
+    assert total == pytest.approx(sbg.loglik(0.7, 3.5, surv), rel=1e-14)

@@ -1,0 +1,175 @@
+"""Shifted-beta-geometric retention model by maximum likelihood (Fader & Hardie 2007).
+
+Contractual setting: the data are a cohort's survivor counts per period, not an RFM summary::
+
+    sbg = clv.ShiftedBetaGeo().fit([1000, 869, 743, 653, 593, 551, 517, 491])
+    sbg.params_                    # alpha, beta
+    sbg.survival(range(13))        # Series by period
+    sbg.retention(range(1, 13))
+    sbg.derl(n_renewals=4, discount_rate=0.1)
+
+Several cohorts: a DataFrame with one row per cohort and one column per period 0, 1, ..., k
+(trailing NaN where a younger cohort has not been observed yet); cohorts share alpha and beta.
+
+How it maps onto the estimation base: every cohort becomes records ``(period t, censored)``
+weighted by counts -- ``n_{t-1} - n_t`` customers lost at the end of period t and ``n_k`` still
+active after the last observed period k (right-censored) -- whose log-likelihoods are
+:func:`clvmodels.math.sbg.loglik_periods`. The base then optimises, computes the Hessian,
+standard errors, persistence and parameter draws as for every other model; ``loglik_`` is the
+cohort log-likelihood of FH (2007).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataValidationError, InvalidValueError
+from ..math import sbg as _math
+from .base import MLEModel
+
+__all__ = ["ShiftedBetaGeo"]
+
+
+def _cohorts(survivors) -> list[tuple[object, np.ndarray]]:
+    """Normalise the accepted inputs to a list of (cohort label, 1-D counts)."""
+    if isinstance(survivors, pd.DataFrame):
+        if survivors.empty:
+            raise DataValidationError("survivors frame is empty", n_rows=0)
+        out = []
+        for label, row in survivors.iterrows():
+            vals = pd.to_numeric(row, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+            observed = ~np.isnan(vals)
+            k = int(observed.sum())
+            if k and not observed[:k].all():
+                raise InvalidValueError(f"cohort {label!r}: survivor counts have gaps (NaN before the last observed "
+                                        "period); only trailing periods may be missing", column="survivors",
+                                        n_rows=1, examples=[label])
+            out.append((label, vals[:k]))
+        return out
+    if isinstance(survivors, pd.Series):
+        return [(survivors.name, survivors.to_numpy(dtype=np.float64))]
+    if isinstance(survivors, (Sequence, np.ndarray)):
+        arr = np.asarray(survivors, dtype=np.float64)
+        if arr.ndim == 2:
+            return [(i, row[~np.isnan(row)]) for i, row in enumerate(arr)]
+        return [(None, arr)]
+    raise DataValidationError(f"survivors must be a sequence of counts, a Series or a DataFrame of cohorts, "
+                              f"got {type(survivors).__name__}")
+
+
+def _records(survivors) -> pd.DataFrame:
+    rows = []
+    for label, n in _cohorts(survivors):
+        what = "survivors" if label is None else f"cohort {label!r}"
+        if n.size < 2:
+            raise InvalidValueError(f"{what}: need the initial count and at least one later period", column="survivors",
+                                    examples=[] if label is None else [label])
+        if not np.all(np.isfinite(n)) or np.any(n < 0):
+            raise InvalidValueError(f"{what}: counts must be finite and >= 0", column="survivors",
+                                    examples=[] if label is None else [label])
+        lost = n[:-1] - n[1:]
+        if np.any(lost < 0):
+            periods = (np.flatnonzero(lost < 0) + 1).tolist()
+            raise InvalidValueError(f"{what}: survivor counts increase at period(s) {periods[:5]}; counts must be "
+                                    "non-increasing", column="survivors", examples=[] if label is None else [label])
+        k = n.size - 1
+        t = np.arange(1, k + 1, dtype=np.float64)
+        rows.append(pd.DataFrame({"period": np.append(t, k), "censored": np.append(np.zeros(k), 1.0),
+                                  "count": np.append(lost, n[-1])}))
+    return pd.concat(rows, ignore_index=True)
+
+
+class ShiftedBetaGeo(MLEModel):
+    """Shifted-beta-geometric (sBG): per-period churn probability theta ~ Beta(alpha, beta),
+    constant for each customer (Fader & Hardie 2007)."""
+
+    _math = _math
+    _param_names = ("alpha", "beta")
+    _summary_columns = ("period", "censored")
+
+    def _validate(self, summary: pd.DataFrame) -> pd.DataFrame:
+        # the internal record frame built by fit(); already checked in _records
+        return summary.loc[:, list(self._summary_columns)].astype(np.float64)
+
+    def _loglik(self, params, data):
+        return self._math.loglik_periods(*params, *data)
+
+    def _initial_guess(self, data, weights):
+        return np.array([1.0, 1.0])
+
+    def _data_summary(self, summary: pd.DataFrame, w: np.ndarray) -> dict:
+        return dict(self._fit_description)
+
+    def fit(self, survivors, weights=None) -> ShiftedBetaGeo:
+        """Fit on survivor counts ``[n_0, n_1, ..., n_k]`` (one cohort: list, array or Series) or on
+        a DataFrame of cohorts (rows) by period (columns, trailing NaN allowed).
+
+        ``weights`` is not supported (the counts are the weights).
+        """
+        if weights is not None:
+            raise InvalidValueError("ShiftedBetaGeo.fit takes survivor counts; the counts are the weights",
+                                    column="weights")
+        records = _records(survivors)
+        cohorts = _cohorts(survivors)
+        self._fit_description = {"n_customers": float(sum(c[1][0] for c in cohorts)), "n_cohorts": len(cohorts),
+                                 "n_periods": int(max(c[1].size - 1 for c in cohorts))}
+        weighted = records[records["count"] > 0]
+        if weighted.empty:
+            raise DataValidationError("survivor counts are all zero: nothing to fit", n_rows=0)
+        return super().fit(records, weights="count")
+
+    # ---- predictions (keyed by period) ------------------------------------------------------
+    def _periods(self, t, minimum: int, name: str = "t") -> tuple[np.ndarray, bool]:
+        arr = np.asarray(list(t) if isinstance(t, range) else t, dtype=np.float64)
+        if arr.ndim > 1:
+            raise InvalidValueError(f"{name} must be a scalar or a 1-D sequence of periods", column=name)
+        if not np.all(np.isfinite(arr) & (arr >= minimum) & (arr == np.floor(arr))):
+            raise InvalidValueError(f"{name} must hold whole numbers >= {minimum}", column=name)
+        return arr, arr.ndim == 0
+
+    def _by_period(self, fn, t, minimum: int, name: str):
+        self._check_fitted()
+        arr, scalar = self._periods(t, minimum)
+        values = fn(*self._params_tuple(), arr)
+        if scalar:
+            return float(values)
+        return pd.Series(np.asarray(values, dtype=np.float64), index=pd.Index(arr.astype(np.int64), name="period"),
+                         name=name)
+
+    def survival(self, t):
+        """S(t) = P(still a customer after t periods); float or Series by period."""
+        return self._by_period(self._math.survival, t, 0, "survival")
+
+    def retention(self, t):
+        """Retention rate r_t = S(t)/S(t-1) (t >= 1); float or Series by period."""
+        return self._by_period(self._math.retention, t, 1, "retention")
+
+    def p_churn_at(self, t):
+        """P(T = t): probability of leaving at the end of period t (t >= 1); float or Series."""
+        return self._by_period(self._math.p_churn_at, t, 1, "p_churn_at")
+
+    def expected_survivors(self, t, initial: float = 1000.0):
+        """Expected survivors of a cohort of ``initial`` customers after t periods."""
+        out = self.survival(t)
+        return out * float(initial) if isinstance(out, float) else (out * float(initial)).rename("expected_survivors")
+
+    def derl(self, n_renewals=0, discount_rate: float = 0.1):
+        """Discounted expected residual lifetime (FH 2010) of a customer who has made
+        ``n_renewals`` renewals, ``discount_rate`` per period; float or Series by n_renewals."""
+        try:
+            d = float(discount_rate)
+        except (TypeError, ValueError) as exc:
+            raise InvalidValueError(f"discount_rate must be a number, got {discount_rate!r}",
+                                    column="discount_rate") from exc
+        if not (np.isfinite(d) and d > 0):
+            raise InvalidValueError(f"discount_rate must be finite and > 0, got {d}", column="discount_rate")
+        self._check_fitted()
+        arr, scalar = self._periods(n_renewals, 0, "n_renewals")
+        values = self._math.derl(*self._params_tuple(), arr, d)
+        if scalar:
+            return float(values)
+        return pd.Series(np.asarray(values, dtype=np.float64), index=pd.Index(arr.astype(np.int64), name="n_renewals"),
+                         name="derl")
