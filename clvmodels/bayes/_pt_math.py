@@ -120,6 +120,19 @@ class BGNBDRows:
         return len(self.row_x) + len(self.T0_values)
 
 
+def _data_factory(rows):
+    """Data arrays as PyTensor constants, made once per field. (Constants compile faster under
+    nutpie's numba backend than shared variables: measured 11 s against 17-23 s on CDNOW.)"""
+    made: dict[str, object] = {}
+
+    def get(field: str):
+        if field not in made:
+            made[field] = pt.constant(np.asarray(getattr(rows, field)))
+        return made[field]
+
+    return get
+
+
 def bgnbd_total_loglik(r, alpha, a, b, rows: BGNBDRows):
     """Weighted total BG/NBD log-likelihood (eq. 6 of Fader, Hardie & Lee 2005) on compressed rows.
 
@@ -130,26 +143,27 @@ def bgnbd_total_loglik(r, alpha, a, b, rows: BGNBDRows):
       distinct t_x; what remains per row is ``softplus(log((b+x-1)/a) + (r+x)(log(alpha+t_x) -
       log(alpha+T)))``, with the two logs gathered from their distinct values.
     """
-    xv = pt.constant(rows.x_values)
+    c = _data_factory(rows)
+    xv = c("x_values")
     xs = pt.maximum(xv, 1.0)
     lbab = betaln(a, b)
     a1 = pt.gammaln(r + xv) - pt.gammaln(r) + r * pt.log(alpha) - lbab
-    total = pt.sum(pt.constant(rows.x_weight) * a1)
+    total = pt.sum(c("x_weight") * a1)
     # x = 0 rows (A2 with x = 0)
     if rows.w0 > 0:
         total = total + rows.w0 * betaln(a, b) - r * pt.sum(
-            pt.constant(rows.T0_weight) * pt.log(alpha + pt.constant(rows.T0_values)))
+            c("T0_weight") * pt.log(alpha + c("T0_values")))
     if len(rows.row_x):
         # x > 0 rows: A3 constant parts, then the time-dependent parts
         c3 = betaln(a + 1.0, b + xs - 1.0)
-        total = total + pt.sum(pt.constant(rows.x_weight_rep) * c3)
-        log_t = pt.log(alpha + pt.constant(rows.t_values))
-        log_T = pt.log(alpha + pt.constant(rows.T_values))
-        total = total - pt.sum((r * pt.constant(rows.t_weight) + pt.constant(rows.t_xweight)) * log_t)
-        log_b_x = pt.log(b + xs - 1.0)[pt.constant(rows.row_xi)]
-        rx = r + pt.constant(rows.row_x)
-        z = log_b_x - pt.log(a) + rx * (log_t[pt.constant(rows.row_ti)] - log_T[pt.constant(rows.row_Ti)])
-        total = total + pt.sum(pt.constant(rows.row_w) * pt.softplus(z))
+        total = total + pt.sum(c("x_weight_rep") * c3)
+        log_t = pt.log(alpha + c("t_values"))
+        log_T = pt.log(alpha + c("T_values"))
+        total = total - pt.sum((r * c("t_weight") + c("t_xweight")) * log_t)
+        log_b_x = pt.log(b + xs - 1.0)[c("row_xi")]
+        rx = r + c("row_x")
+        z = log_b_x - pt.log(a) + rx * (log_t[c("row_ti")] - log_T[c("row_Ti")])
+        total = total + pt.sum(c("row_w") * pt.softplus(z))
     return total
 
 
