@@ -89,8 +89,8 @@ def _check_data(**data) -> None:
                                     column=name, n_rows=int(bad.sum()))
 
 
-def _finite(values: np.ndarray, what: str, allow_neg_inf: bool = False) -> np.ndarray:
-    bad = np.isnan(values) | (values == np.inf) | ((values == -np.inf) & (not allow_neg_inf))
+def _finite(values: np.ndarray, what: str) -> np.ndarray:
+    bad = ~np.isfinite(values)
     if np.any(bad):
         warnings.warn(f"paretonbd.{what}: {int(np.sum(bad))} value(s) are not finite (outside the numerically "
                       "supported range)", CLVWarning, stacklevel=3)

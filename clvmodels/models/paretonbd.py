@@ -58,14 +58,13 @@ class ParetoNBD(MLEModel):
         """E[X(t)] for a new customer; float for scalar ``t``, Series indexed by t otherwise."""
         self._check_fitted()
         params = self._params_tuple()
-        fn = lambda tt, _unused: self._math.expected_purchases_new(*params, tt)  # noqa: E731
         t_arr = np.asarray(t, dtype=np.float64)
         if t_arr.ndim == 0:
-            return float(fn(t_arr, None))
+            return float(self._math.expected_purchases_new(*params, t_arr))
         if t_arr.ndim != 1:
             raise InvalidValueError("t must be a scalar or a 1-D array", column="t")
-        return pd.Series(np.asarray(fn(t_arr, None), dtype=np.float64), index=pd.Index(t_arr, name="t"),
-                         name="expected_purchases_new")
+        return pd.Series(np.asarray(self._math.expected_purchases_new(*params, t_arr), dtype=np.float64),
+                         index=pd.Index(t_arr, name="t"), name="expected_purchases_new")
 
     def p_alive(self, summary: pd.DataFrame) -> pd.Series:
         """P(alive at T | frequency, recency, T) per customer."""

@@ -73,8 +73,7 @@ def test_validation_and_not_fitted(donations):
         BGBB().p_alive(donations)
     m = BGBB.from_params(alpha=1.204, beta=0.750, gamma=0.657, delta=2.783)
     bad = donations.copy()
-    bad.loc[3, "recency"] = 1  # x=1 ... ok; make x > t_x
-    bad.loc[5, ["frequency", "recency"]] = [3, 2]
+    bad.loc[5, ["frequency", "recency"]] = [3, 2]  # 3 repeat donations cannot end at opportunity 2
     with pytest.raises(InvalidValueError) as info:
         m.p_alive(bad)
     assert info.value.examples == [5]
