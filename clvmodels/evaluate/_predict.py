@@ -1,0 +1,175 @@
+"""One way to get point predictions out of any fitted model (MLE, Bayesian or user-written).
+
+The evaluation layer needs four things from a purchase model: conditional expected holdout
+purchases per customer, P(alive) per customer, and the expected cumulative repeat purchases of a
+cohort of *new* customers born at known times (for tracking plots), plus expected spend per
+customer from a spend model. MLE models (clvmodels.models) give point predictions; Bayesian models
+(clvmodels.bayes) give posterior draws, which are averaged here (posterior mean of the
+prediction, not the prediction at the posterior mean).
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import numpy as np
+import pandas as pd
+
+from ..errors import CLVError
+
+__all__ = ["PurchasePredictor", "spend_predictions", "model_name"]
+
+# elements of a (draws x points) block evaluated at once
+_BLOCK = 1_000_000
+
+
+def model_name(model) -> str:
+    return type(model).__name__
+
+
+def _is_bayes(model) -> bool:
+    return hasattr(model, "idata_") and hasattr(model, "_draw_arrays")
+
+
+def _is_mle(model) -> bool:
+    return isinstance(getattr(type(model), "_math", None), ModuleType) and hasattr(model, "_param_names")
+
+
+def _values(obj, index: pd.Index | None = None) -> np.ndarray:
+    """Point values of a model output: Series -> array; xarray (chain, draw, customer) -> mean."""
+    dims = getattr(obj, "dims", None)
+    if dims is not None and not isinstance(obj, (pd.Series, pd.DataFrame, np.ndarray)):
+        sample_dims = [d for d in ("chain", "draw") if d in dims]
+        if sample_dims:
+            obj = obj.mean(sample_dims)
+        return np.asarray(obj.values, dtype=np.float64)
+    if isinstance(obj, pd.Series) and index is not None and not obj.index.equals(index):
+        obj = obj.reindex(index)
+    return np.asarray(obj, dtype=np.float64)
+
+
+class PurchasePredictor:
+    """Point predictions of a fitted purchase model.
+
+    Parameters
+    ----------
+    model : fitted clvmodels MLE model, fitted clvmodels.bayes model, or any object with
+        ``expected_purchases(summary, t)`` / ``p_alive(summary)`` / ``expected_purchases_new(t)``.
+    max_draws : Bayesian models only: the posterior is thinned to at most this many draws
+        (spread evenly over each chain) for the cohort tracking curve, which evaluates the
+        model on (draws x customers x periods) points.
+    """
+
+    def __init__(self, model, max_draws: int = 200):
+        self.model = model
+        self.max_draws = int(max_draws)
+        self.kind = "bayes" if _is_bayes(model) else ("mle" if _is_mle(model) else "generic")
+
+    # ---- per customer ---------------------------------------------------------------------
+    def expected_purchases(self, summary: pd.DataFrame, t: float) -> np.ndarray:
+        return _values(self.model.expected_purchases(summary, t=t), summary.index)
+
+    def p_alive(self, summary: pd.DataFrame) -> np.ndarray | None:
+        fn = getattr(self.model, "p_alive", None)
+        if fn is None:
+            return None
+        return _values(fn(summary), summary.index)
+
+    # ---- cohort of new customers ----------------------------------------------------------
+    def cohort_cumulative(self, births: np.ndarray, times: np.ndarray, summary: pd.DataFrame | None = None
+                          ) -> np.ndarray:
+        """``sum_i E[X(t_k - b_i)]`` over customers born at ``births`` (model time units) for each
+        time ``t_k`` in ``times``; customers not yet born at ``t_k`` contribute 0.
+
+        This is the expected cumulative number of repeat purchases of the cohort up to ``t_k``
+        (Fader, Hardie & Lee 2005, section 5, Figure 3). For Bayesian models with covariates the
+        customers' own parameters are used (``summary`` must hold the covariate columns, in the
+        order of ``births``).
+        """
+        births = np.asarray(births, dtype=np.float64)
+        times = np.asarray(times, dtype=np.float64)
+        if self.kind == "mle":
+            params = tuple(float(self.model.params_[n]) for n in self.model._param_names)
+            fn = self.model._math.expected_purchases_new
+            return _cohort_sum(lambda t: fn(*params, t), births, times)
+        if self.kind == "bayes":
+            return self._bayes_cohort(births, times, summary)
+        fn = getattr(self.model, "expected_purchases_new", None)
+        if fn is None:
+            raise CLVError(f"{model_name(self.model)} has no expected_purchases_new(t): cannot track the cohort")
+
+        def scalar_fn(t: np.ndarray) -> np.ndarray:
+            uniq, inv = np.unique(t, return_inverse=True)
+            vals = np.array([float(np.mean(_values(fn(float(u))))) for u in uniq])
+            return vals[inv]
+        return _cohort_sum(scalar_fn, births, times)
+
+    def _thinned_draws(self) -> dict[str, np.ndarray]:
+        post = self.model.idata_.posterior
+        n_chains, n_draws = int(post.sizes["chain"]), int(post.sizes["draw"])
+        per_chain = max(1, self.max_draws // max(n_chains, 1))
+        draws, _, _ = self.model._draw_arrays(min(per_chain, n_draws))
+        return draws
+
+    def _bayes_cohort(self, births, times, summary):
+        model = self.model
+        draws = self._thinned_draws()
+        math = model._math()
+        names = model._param_names
+        has_cov = bool(getattr(model, "_has_covariates", lambda: False)())
+        if not has_cov:
+            params = [draws[n][:, None] for n in names]
+
+            def fn(t: np.ndarray) -> np.ndarray:
+                out = np.empty(t.size)
+                step = max(1, _BLOCK // len(params[0]))
+                for s in range(0, t.size, step):
+                    out[s:s + step] = np.mean(math.expected_purchases_new(*params, t[None, s:s + step]), axis=0)
+                return out
+            return _cohort_sum(fn, births, times)
+        if summary is None or len(summary) != births.size:
+            raise CLVError("a Bayesian model with covariates needs the summary (with its covariate columns) "
+                           "for cohort tracking, one row per birth time")
+        frame = model._validate(summary)
+        cov_cols = model._extra_columns()
+        # customers with the same birth time and covariates share their expectation
+        from ..models.base import compress_rows
+
+        rows, weights, _ = compress_rows(np.column_stack([births] + [frame[c].to_numpy() for c in cov_cols]))
+        ufr = pd.DataFrame(rows[:, 1:], columns=cov_cols)
+        cust = model._customer_params(draws, ufr)  # name -> (S, U) or (S, 1)
+        S = len(next(iter(draws.values())))
+        U = rows.shape[0]
+        b = rows[:, 0]
+        total = np.zeros(times.size)
+        step = max(1, _BLOCK // max(S, 1))
+        for s in range(0, U, step):
+            sl = slice(s, min(U, s + step))
+            p = [np.broadcast_to(cust[n], (S, U))[:, sl] for n in names]
+            for k, tk in enumerate(times):
+                t = tk - b[sl]
+                born = t > 0
+                if not born.any():
+                    continue
+                vals = math.expected_purchases_new(*[q[:, born] for q in p], t[born][None, :])
+                total[k] += float(np.sum(np.mean(vals, axis=0) * weights[sl][born]))
+        return total
+
+
+def _cohort_sum(fn, births: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """``sum_i fn(t_k - b_i)`` over the births born before t_k, with identical births grouped."""
+    ub, counts = np.unique(births, return_counts=True)
+    t = times[:, None] - ub[None, :]
+    born = t > 0
+    out = np.zeros(t.shape)
+    if born.any():
+        out[born] = np.asarray(fn(t[born]), dtype=np.float64)
+    return out @ counts.astype(np.float64)
+
+
+def spend_predictions(model, summary: pd.DataFrame) -> np.ndarray:
+    """Expected spend per purchase for each customer (posterior mean for Bayesian models)."""
+    fn = getattr(model, "expected_spend", None)
+    if fn is None:
+        raise CLVError(f"{model_name(model)} has no expected_spend(summary)")
+    return _values(fn(summary), summary.index)
