@@ -534,3 +534,27 @@ def log_bg_mean_purchases(r, u, a, b, *, return_error=False):
 def bg_mean_purchases(r, u, a, b):
     """G(r, u, a, b) = exp(:func:`log_bg_mean_purchases`)."""
     return np.exp(log_bg_mean_purchases(r, u, a, b))
+
+
+def per_unique(x, fn, min_size=4096):
+    """Evaluate ``fn(values)`` on the distinct values of a large 1-D array ``x`` and expand back.
+
+    Purchase counts take few distinct values, so the log-gamma/digamma terms that depend only on x
+    (and scalar parameters) are computed once per distinct count. ``fn`` maps an array to an
+    array or a tuple of arrays of the same shape. Small or non-1-D inputs call ``fn(x)`` directly.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 1 or x.size < min_size:
+        return fn(x)
+    if np.all(x[1:] >= x[:-1]):  # sorted (the estimation base sorts rows by frequency): run lengths
+        starts = np.flatnonzero(np.r_[True, x[1:] != x[:-1]])
+        counts = np.diff(np.r_[starts, x.size])
+        vals = fn(x[starts])
+        if isinstance(vals, tuple):
+            return tuple(np.repeat(v, counts) for v in vals)
+        return np.repeat(vals, counts)
+    ux, inv = np.unique(x, return_inverse=True)
+    vals = fn(ux)
+    if isinstance(vals, tuple):
+        return tuple(v[inv] for v in vals)
+    return vals[inv]
