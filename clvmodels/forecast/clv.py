@@ -1,0 +1,535 @@
+"""Discounted customer lifetime value with intervals: :func:`forecast_clv` and :func:`residual_clv`.
+
+How a forecast is computed
+--------------------------
+For each customer (and each parameter draw) the purchase model gives, per forecast period k = 1..K
+of length tau (``period`` converted exactly to the summary's time unit):
+
+* incremental expected purchases ``E[X(T+k tau) - X(T+(k-1) tau) | history]`` (differences of the
+  model's conditional expectation), and
+* ``P(alive at T + k tau | history)`` (the end of period k),
+
+both as ``P(alive now) x`` a factor that depends on (frequency, T) only (see
+:mod:`clvmodels.forecast._future`), so the period-by-period work is done once per distinct
+(frequency, T), not per customer. The spend model gives the expected spend per order. Economics
+are applied after the spend model (:mod:`clvmodels.forecast.economics`)::
+
+    cash flow of period k = (margin * spend - cost_per_order) * E[purchases in period k]
+                            - cost_per_active_period * P(alive at the end of period k)
+    clv = sum_k (1 + d)^-k * cash flow of period k  -  retention_cost
+
+with d the per-period rate equivalent to the annual effective ``discount_rate``
+(:mod:`clvmodels.forecast.discount`): cash flows follow the model's period-by-period purchases and
+survival, never a flat profit per year.
+
+Uncertainty
+-----------
+``clv_lower``/``clv_upper`` bound the central ``interval`` of the *expected* CLV under parameter
+uncertainty (a credible or confidence interval of an expectation), not a prediction interval of
+what the customer will actually spend. With Bayesian models each posterior draw gives one CLV
+(purchase draw i paired with spend draw i) and the point columns are posterior means. With MLE
+models, ``n_draws`` parameter vectors are drawn from the asymptotic normal of the
+log-parameters (``sample_params``), purchase and spend draws independently; the point columns
+are plug-in values at the MLE. Work is chunked over customers, so memory stays bounded whatever
+the number of customers.
+"""
+
+from __future__ import annotations
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import pandas as pd
+
+from ..errors import CLVWarning, ConfigError, DataValidationError, describe_culprits
+from ..timeunits import check_unit, period_discount_rate
+from . import discount as _discount
+from ._sources import PurchaseSource, SpendSource, purchase_source, thin_index, unique_rows
+from .economics import Economics, resolve_economics
+
+__all__ = ["forecast_clv", "residual_clv", "CLV_COLUMNS", "CASH_FLOW_COLUMNS"]
+
+CLV_COLUMNS = ("p_alive", "churn_probability", "p_alive_at_horizon", "p_no_purchase_in_horizon",
+               "expected_purchases", "expected_spend", "expected_revenue", "expected_margin", "clv",
+               "clv_lower", "clv_upper")
+CASH_FLOW_COLUMNS = ("customer_id", "period", "period_end", "discount_factor", "expected_purchases", "p_alive",
+                     "expected_revenue", "order_cost", "active_period_cost", "retention_cost", "expected_margin",
+                     "discounted_margin")
+DEFAULT_MLE_DRAWS = 1000
+# elements of one (customers x draws) or (groups x draws x periods) block of temporaries
+_BLOCK = 2_000_000
+_INTERVAL_KIND = ("uncertainty of the expected value (parameter/posterior uncertainty), not a prediction "
+                  "interval for the realised value")
+_ALIVE_PERIOD = ("a period in which the customer is alive at its end: cost_per_active_period is charged with "
+                 "probability P(alive at the end of period k) and discounted with that period's factor")
+
+
+# --------------------------------------------------------------------------------------------
+# settings
+# --------------------------------------------------------------------------------------------
+def _resolve_time_unit(summary: pd.DataFrame, time_unit, source: PurchaseSource) -> str:
+    attr = getattr(summary, "attrs", {}).get("time_unit")
+    if time_unit is not None:
+        unit = check_unit(time_unit)
+        if attr is not None and check_unit(attr) != unit:
+            raise ConfigError(f"time_unit={time_unit!r} contradicts the summary's time unit {attr!r} "
+                              "(summary.attrs['time_unit'])", key="time_unit")
+    elif attr is not None:
+        unit = check_unit(attr)
+    else:
+        raise ConfigError("the summary carries no time unit (summary.attrs['time_unit'], set by clv.rfm_summary): "
+                          "pass time_unit='D'|'W'|'M'|'Y' (for BG/BB: the length of one transaction opportunity)",
+                          key="time_unit")
+    model_unit = source.time_unit()
+    if model_unit is not None and check_unit(model_unit) != unit:
+        raise DataValidationError(f"the summary is in time unit {unit!r} but {source.name} was fitted in "
+                                  f"{model_unit!r}; rebuild the summary in {model_unit!r}", column="T")
+    return unit
+
+
+def _check_interval(interval) -> float | None:
+    if interval is None:
+        return None
+    if isinstance(interval, bool) or not isinstance(interval, Real) or not 0.0 < float(interval) < 1.0:
+        raise ConfigError(f"interval must be a probability in (0, 1) (e.g. 0.9) or None, got {interval!r}",
+                          key="interval")
+    return float(interval)
+
+
+def _check_count(value, key: str, minimum: int = 1) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, Integral) or int(value) < minimum:
+        raise ConfigError(f"{key} must be a whole number >= {minimum}, got {value!r}", key=key)
+    return int(value)
+
+
+class _Draws:
+    """Parameter columns of the purchase and spend models, paired by index."""
+
+    def __init__(self, ps: PurchaseSource, ss: SpendSource, interval, n_draws, random_state):
+        rng = np.random.default_rng(random_state)
+        bayes = [src for src in (ps, ss) if src.kind == "bayes"]
+        if bayes:
+            avail = min(src.available_draws() for src in bayes)
+            S = avail if n_draws is None else min(n_draws, avail)
+            self.with_point = False
+            self.n_draws = S
+            kw = lambda src: {"idx": thin_index(src.available_draws(), S)} if src.kind == "bayes" else {}  # noqa: E731
+            self.purchase = ps.params(S, rng, with_point=False, **kw(ps))
+            self.spend = ss.params(S, rng, with_point=False, **kw(ss))
+            self.point_kind = "posterior mean over draws"
+        else:
+            S = 0 if interval is None else (DEFAULT_MLE_DRAWS if n_draws is None else n_draws)
+            self.with_point = True
+            self.n_draws = S
+            self.purchase = ps.params(S, rng, with_point=True)
+            self.spend = ss.params(S, rng, with_point=True)
+            self.point_kind = "plug-in at the maximum-likelihood estimate"
+        self.S = self.purchase.S
+        if self.spend is not None and self.spend.S != self.S:  # pragma: no cover - guarded by construction
+            raise ConfigError("purchase and spend draws could not be paired", key="n_draws")
+        self.has_interval = interval is not None and self.n_draws >= 2
+        if interval is not None and self.n_draws < 2:
+            raise ConfigError(f"an interval needs at least 2 draws, got {self.n_draws}", key="n_draws")
+
+    def point(self, a: np.ndarray) -> np.ndarray:
+        """Point estimate per row of a (rows, S) array."""
+        return a[:, 0] if self.with_point else a.mean(axis=1)
+
+    def draws(self, a: np.ndarray) -> np.ndarray:
+        return a[:, 1:] if self.with_point else a
+
+
+def _customer_chunks(order: np.ndarray, size: int):
+    for start in range(0, len(order), size):
+        yield order[start:start + size]
+
+
+# --------------------------------------------------------------------------------------------
+# forecast_clv
+# --------------------------------------------------------------------------------------------
+def forecast_clv(summary: pd.DataFrame, purchase, spend, *, horizon: int, period: str, discount_rate: float,
+                 margin, margin_by: str | None = None, cost_per_order=0.0, cost_per_active_period=0.0,
+                 retention_cost=0.0, time_unit: str | None = None, interval: float | None = 0.9,
+                 n_draws: int | None = None, random_state=None, return_cash_flows: bool = False,
+                 chunk_size: int | None = None):
+    """Per-customer churn, expected purchases, revenue, margin and discounted CLV with intervals.
+
+    Parameters
+    ----------
+    summary : RFM summary indexed by customer_id (``frequency``, ``recency``, ``T``; BG/BB:
+        ``frequency``, ``recency``, ``n_periods``), plus ``monetary_value`` for a Gamma-Gamma spend
+        model and any columns named by the economics.
+    purchase : fitted BGNBD, MBGNBD, ParetoNBD or BGBB, MLE (``clv.BGNBD``) or Bayesian
+        (``clv.bayes.BGNBD``, covariates included).
+    spend : fitted GammaGamma (MLE or Bayesian), or a fixed spend per order: a number, a column name
+        or a Series keyed by customer_id (no spend uncertainty then).
+    horizon : number of forecast periods (>= 1).
+    period : length of a period, 'D', 'W', 'M' (365.25/12 days) or 'Y' (365.25 days). For BG/BB a
+        period must hold a whole number of transaction opportunities.
+    discount_rate : annual effective rate (>= 0), converted exactly to the period; cash flows are
+        discounted at the end of each period.
+    margin : contribution margin rate (<= 1; negative allowed): a number, a column name, a Series by
+        customer_id, or a mapping ``{segment: rate}`` with ``margin_by=<column>``.
+    cost_per_order : cost-to-serve per order (number, column or Series; >= 0).
+    cost_per_active_period : cost per *alive period*, defined as a period at whose end the customer
+        is alive: charged with probability P(alive at T + k tau) and discounted with period k's
+        factor, so it lowers CLV by exactly ``cost * sum_k (1+d)^-k P(alive at T + k tau)``, the
+        discounted expected number of alive periods times the cost.
+    retention_cost : one-off cost paid now (undiscounted), e.g. a retention offer.
+    time_unit : the summary's time unit when ``summary.attrs['time_unit']`` is absent (BG/BB: the
+        length of one transaction opportunity).
+    interval : central probability of the interval of the expected CLV (default 0.9), or None for
+        point forecasts only (MLE models then need no covariance).
+    n_draws : parameter draws for the interval: MLE default 1000; Bayesian default all posterior
+        draws (fewer are thinned evenly; purchase and spend draws are paired by index).
+    random_state : seed or numpy Generator for the MLE parameter draws.
+    return_cash_flows : also return the period-by-period cash flows (point estimates) in long format.
+    chunk_size : customers per chunk (default: about 2 million draw-elements per block).
+
+    Returns
+    -------
+    DataFrame indexed by customer_id (input order) with columns
+
+    * ``p_alive`` - P(alive now | history). For BG/NBD (and its Bayesian variant) a customer with no
+      repeat purchase (frequency 0) is alive with probability 1 by construction (in the BG/NBD
+      dropout can only follow a purchase), however long ago the first purchase was; treat
+      ``p_alive`` of one-time buyers with care and prefer ``p_no_purchase_in_horizon`` or
+      MBG/NBD / Pareto/NBD when one-time buyers matter.
+    * ``churn_probability`` - ``1 - p_alive_at_horizon``: probability that the customer is no
+      longer alive at the end of the horizon (already lost now, or lost during the horizon).
+    * ``p_alive_at_horizon`` - P(alive at the end of the horizon | history).
+    * ``p_no_purchase_in_horizon`` - P(no purchase within the horizon | history).
+    * ``expected_purchases`` - expected purchases over the horizon (undiscounted).
+    * ``expected_spend`` - expected spend per order.
+    * ``expected_revenue`` - expected revenue over the horizon (undiscounted).
+    * ``expected_margin`` - expected contribution over the horizon (undiscounted): margin x revenue
+      - order costs - active-period costs - retention cost.
+    * ``clv`` - discounted ``expected_margin``.
+    * ``clv_lower``, ``clv_upper`` (when ``interval`` is not None) - the interval of the expected CLV
+      under parameter uncertainty (``attrs['interval_kind']``).
+
+    ``frame.attrs`` records the settings (horizon, period, rates, time unit, draws, point kind, the
+    definitions). With ``return_cash_flows=True`` returns ``(frame, cash_flows)``; ``cash_flows``
+    has one row per customer and period (``CASH_FLOW_COLUMNS``; a period-0 row holds the retention
+    cost when there is one) and its ``discounted_margin`` sums to ``clv`` per customer.
+    """
+    ps = purchase_source(purchase)
+    unit = _resolve_time_unit(summary, time_unit, ps)
+    frame = ps.validate(summary)
+    K = _discount.check_horizon(horizon)
+    period = check_unit(period, key="period")
+    rate = _discount.check_discount_rate(discount_rate)
+    interval = _check_interval(interval)
+    n_draws = _check_count(n_draws, "n_draws", minimum=2)
+    chunk_size = _check_count(chunk_size, "chunk_size")
+    eco = resolve_economics(summary, margin=margin, margin_by=margin_by, cost_per_order=cost_per_order,
+                            cost_per_active_period=cost_per_active_period, retention_cost=retention_cost)
+    ss = SpendSource(spend, summary)
+    if ps.discrete:
+        steps = _discount.opportunities_per_period(period, unit) * np.arange(1, K + 1, dtype=np.float64)
+    else:
+        steps = _discount.period_length(period, unit) * np.arange(1, K + 1, dtype=np.float64)
+    v = _discount.discount_factors(rate, period, K)
+    draws = _Draws(ps, ss, interval, n_draws, random_state)
+
+    out, flows = _run(frame, ps, ss, eco, draws, steps, v, interval, chunk_size, return_cash_flows)
+    result = pd.DataFrame(out, index=frame.index.rename("customer_id"))
+    result = result[[c for c in CLV_COLUMNS if c in result.columns]]
+    result.attrs.update({
+        "horizon": K, "period": period, "time_unit": unit, "period_length": float(steps[0]),
+        "period_length_unit": "opportunities" if ps.discrete else unit,
+        "discount_rate": rate, "period_discount_rate": period_discount_rate(rate, period),
+        "discount_timing": "end of period", "interval": interval, "interval_kind": _INTERVAL_KIND,
+        "n_draws": draws.n_draws, "point_estimate": draws.point_kind, "purchase_model": ps.name,
+        "spend_model": ss.name, "alive_period": _ALIVE_PERIOD, **{f"economics.{k}": d for k, d in eco.describe().items()},
+        "churn_probability": "1 - P(alive at the end of the horizon | history)",
+    })
+    if ps.family == "bgnbd":
+        result.attrs["note"] = ("BG/NBD: p_alive = 1 for customers with frequency 0 (dropout only follows a "
+                                "purchase); see forecast_clv's docstring")
+    _check_output(result, "forecast_clv")
+    if not return_cash_flows:
+        return result
+    L = K + (1 if eco.has_retention_cost else 0)
+    cash = pd.DataFrame(flows)
+    cash["customer_id"] = np.repeat(frame.index.to_numpy(), L)
+    cash["period"] = cash["period"].astype(np.int64)
+    cash = cash[list(CASH_FLOW_COLUMNS)]
+    cash.attrs.update({"point_estimate": draws.point_kind, "period_end_unit": result.attrs["period_length_unit"]})
+    _check_output(cash.drop(columns=["customer_id"]), "forecast_clv cash_flows")
+    return result, cash
+
+
+def _run(frame, ps: PurchaseSource, ss: SpendSource, eco: Economics, draws: _Draws, steps, v, interval,
+         chunk_size, want_flows: bool):
+    N = len(frame)
+    K = len(steps)
+    S = draws.S
+    xcol, txcol, Tcol = ps.columns
+    x = frame[xcol].to_numpy(dtype=np.float64)
+    t_x = frame[txcol].to_numpy(dtype=np.float64)
+    T = frame[Tcol].to_numpy(dtype=np.float64)
+    extra = ps.extra_columns()
+    ext = frame[extra].to_numpy(dtype=np.float64) if extra else np.empty((N, 0))
+    # groups: customers sharing (x, T, covariates) share every "given alive" factor
+    first, inv = unique_rows(np.column_stack([x, T, ext]))
+    order = np.argsort(inv, kind="stable")
+    need_alive = eco.has_active_cost or want_flows
+    per = K if want_flows else 1
+    if chunk_size is None:
+        chunk_size = max(1, _BLOCK // (S * per))
+    group_block = max(1, _BLOCK // (S * K))
+
+    names = ["p_alive", "churn_probability", "p_alive_at_horizon", "p_no_purchase_in_horizon", "expected_purchases",
+             "expected_spend", "expected_revenue", "expected_margin", "clv"]
+    out = {k: np.empty(N) for k in names}
+    if draws.has_interval:
+        out["clv_lower"] = np.empty(N)
+        out["clv_upper"] = np.empty(N)
+        q = [(1.0 - interval) / 2.0, (1.0 + interval) / 2.0]
+    flows = None
+    if want_flows:
+        n_rows = N * (K + (1 if eco.has_retention_cost else 0))
+        flows = {c: np.empty(n_rows) for c in CASH_FLOW_COLUMNS if c != "customer_id"}
+
+    for rows in _customer_chunks(order, chunk_size):
+        n = len(rows)
+        gids = inv[rows]
+        ug, gpos = np.unique(gids, return_inverse=True)
+        rep = first[ug]
+        xg, Tg = x[rep], T[rep]
+        Pg_all = draws.purchase.for_rows(frame.iloc[rep])
+        u = len(ug)
+        Gtot = np.empty((u, S))
+        Gdisc = np.empty((u, S))
+        Hend = np.empty((u, S))
+        P0 = np.empty((u, S))
+        Adisc = np.zeros((u, S))
+        Acnt = np.zeros((u, S))
+        if want_flows:
+            dE_all = np.empty((u, S, K))
+            H_all = np.empty((u, S, K))
+        for g0 in range(0, u, group_block):
+            sl = slice(g0, min(u, g0 + group_block))
+            Pg = {k: (a[sl] if a.shape[0] > 1 else a) for k, a in Pg_all.items()}
+            cum = ps.alive_expected(Pg, xg[sl], Tg[sl], steps)
+            dE = np.diff(cum, axis=2, prepend=0.0)
+            Gtot[sl] = cum[:, :, -1]
+            Gdisc[sl] = dE @ v
+            if need_alive:
+                H = ps.alive_ahead(Pg, xg[sl], Tg[sl], steps)
+                Hend[sl] = H[:, :, -1]
+                Adisc[sl] = H @ v
+                Acnt[sl] = H.sum(axis=2)
+                if want_flows:
+                    dE_all[sl] = dE
+                    H_all[sl] = H
+            else:
+                Hend[sl] = ps.alive_ahead(Pg, xg[sl], Tg[sl], steps[-1:])[:, :, 0]
+            P0[sl] = ps.no_purchase_ahead(Pg, xg[sl], Tg[sl], steps[-1])
+
+        # P(alive now): one evaluation per distinct (x, t_x, T, covariates) of the chunk
+        ukey_first, ukey_inv = unique_rows(np.column_stack([x[rows], t_x[rows], T[rows], ext[rows]]))
+        urows = rows[ukey_first]
+        Pc = draws.purchase.for_rows(frame.iloc[urows])
+        pa = ps.p_alive(Pc, x[urows], t_x[urows], T[urows])
+        pa = np.broadcast_to(pa, (len(urows), S))[ukey_inv]
+        Ps = draws.spend.for_rows(frame.iloc[rows]) if draws.spend is not None else None
+        spend = ss.expected(Ps, rows, S)
+
+        m = eco.margin[rows][:, None]
+        co = eco.cost_per_order[rows][:, None]
+        ca = eco.cost_per_active_period[rows][:, None]
+        R = eco.retention_cost[rows][:, None]
+        E_tot = pa * Gtot[gpos]
+        alive_end = pa * Hend[gpos]
+        p_none = 1.0 - pa + pa * P0[gpos]
+        revenue = spend * E_tot
+        unit_margin = m * spend - co
+        clv = unit_margin * (pa * Gdisc[gpos])
+        margin_total = unit_margin * E_tot
+        if eco.has_active_cost:
+            clv = clv - ca * (pa * Adisc[gpos])
+            margin_total = margin_total - ca * (pa * Acnt[gpos])
+        if eco.has_retention_cost:
+            clv = clv - R
+            margin_total = margin_total - R
+
+        pt = draws.point
+        out["p_alive"][rows] = pt(pa)
+        out["p_alive_at_horizon"][rows] = pt(alive_end)
+        out["churn_probability"][rows] = 1.0 - out["p_alive_at_horizon"][rows]
+        out["p_no_purchase_in_horizon"][rows] = pt(p_none)
+        out["expected_purchases"][rows] = pt(E_tot)
+        out["expected_spend"][rows] = pt(spend)
+        out["expected_revenue"][rows] = pt(revenue)
+        out["expected_margin"][rows] = pt(margin_total)
+        out["clv"][rows] = pt(clv)
+        if draws.has_interval:
+            lo, hi = np.quantile(draws.draws(clv), q, axis=1)
+            out["clv_lower"][rows] = lo
+            out["clv_upper"][rows] = hi
+        if want_flows:
+            _fill_flows(flows, rows, pa, spend, dE_all[gpos], H_all[gpos], m, co, ca, R, v, steps, draws,
+                        eco.has_retention_cost)
+    return out, flows
+
+
+def _fill_flows(flows, rows, pa, spend, dE, H, m, co, ca, R, v, steps, draws: _Draws, with_retention: bool):
+    """Point cash flows per customer and period, written at rows ``pos * L + k`` (input order)."""
+    K = len(steps)
+    L = K + (1 if with_retention else 0)
+    if draws.with_point:
+        purch = pa[:, :1] * dE[:, 0, :]
+        alive = pa[:, :1] * H[:, 0, :]
+        rev = (spend[:, :1] * pa[:, :1]) * dE[:, 0, :]
+    else:
+        S = pa.shape[1]
+        purch = np.einsum("is,isk->ik", pa, dE) / S
+        alive = np.einsum("is,isk->ik", pa, H) / S
+        rev = np.einsum("is,isk->ik", np.ascontiguousarray(spend * pa), dE) / S
+    order_cost = co * purch
+    active_cost = ca * alive
+    contrib = m * rev - order_cost - active_cost
+    base = rows[:, None] * L + (np.arange(K)[None, :] + (1 if with_retention else 0))
+    idx = base.ravel()
+    n = len(rows)
+    flows["period"][idx] = np.tile(np.arange(1, K + 1, dtype=np.float64), n)
+    flows["period_end"][idx] = np.tile(steps, n)
+    flows["discount_factor"][idx] = np.tile(v, n)
+    flows["expected_purchases"][idx] = purch.ravel()
+    flows["p_alive"][idx] = alive.ravel()
+    flows["expected_revenue"][idx] = rev.ravel()
+    flows["order_cost"][idx] = order_cost.ravel()
+    flows["active_period_cost"][idx] = active_cost.ravel()
+    flows["retention_cost"][idx] = 0.0
+    flows["expected_margin"][idx] = contrib.ravel()
+    flows["discounted_margin"][idx] = (contrib * v[None, :]).ravel()
+    if with_retention:
+        i0 = rows * L
+        r = R[:, 0]
+        flows["period"][i0] = 0.0
+        flows["period_end"][i0] = 0.0
+        flows["discount_factor"][i0] = 1.0
+        flows["p_alive"][i0] = draws.point(pa)
+        for c in ("expected_purchases", "expected_revenue", "order_cost", "active_period_cost"):
+            flows[c][i0] = 0.0
+        flows["retention_cost"][i0] = r
+        flows["expected_margin"][i0] = -r
+        flows["discounted_margin"][i0] = -r
+
+
+# --------------------------------------------------------------------------------------------
+# residual (infinite-horizon) CLV
+# --------------------------------------------------------------------------------------------
+def residual_clv(summary: pd.DataFrame, purchase, spend, *, discount_rate: float, margin, margin_by=None,
+                 cost_per_order=0.0, retention_cost=0.0, time_unit: str | None = None,
+                 interval: float | None = 0.9, n_draws: int | None = None, random_state=None,
+                 chunk_size: int | None = None) -> pd.DataFrame:
+    """Infinite-horizon (residual) CLV from the closed-form DERT, for Pareto/NBD and BG/BB.
+
+    ``clv = (margin * spend - cost_per_order) * DERT - retention_cost`` with
+
+    * Pareto/NBD: DERT of Fader, Hardie & Lee (2005, "RFM and CLV: Using Iso-Value Curves",
+      eq. 2), continuously discounted at ``delta = log(1 + discount_rate) * days_per(time_unit) /
+      365.25`` per time unit (the annual effective rate's continuous equivalent);
+    * BG/BB: DERT of Fader, Hardie & Shang (2010), at the effective rate per opportunity
+      (``time_unit`` = the opportunity length), the transaction at the next opportunity discounted
+      once - exactly the limit of :func:`forecast_clv` with period = one opportunity.
+
+    A finite-horizon :func:`forecast_clv` converges to this value as the horizon grows (for the
+    Pareto/NBD within the factor ``1 + d`` of one period's discounting, see
+    :mod:`clvmodels.forecast.discount`). A cost per active period has no closed form here: use
+    :func:`forecast_clv` with a long horizon.
+
+    Returns a DataFrame by customer_id with ``p_alive``, ``dert``, ``expected_spend``, ``clv``
+    and (with ``interval``) ``clv_lower``/``clv_upper`` (uncertainty of the expected value, as in
+    :func:`forecast_clv`).
+    """
+    ps = purchase_source(purchase)
+    if not ps.has_dert():
+        raise ConfigError(f"{ps.name} has no closed-form DERT (Pareto/NBD and BG/BB have one); use forecast_clv "
+                          "with a finite horizon", key="purchase")
+    unit = _resolve_time_unit(summary, time_unit, ps)
+    frame = ps.validate(summary)
+    rate = _discount.check_discount_rate(discount_rate)
+    if rate <= 0:
+        raise ConfigError("discount_rate must be > 0 for an infinite horizon (otherwise the sum diverges)",
+                          key="discount_rate")
+    interval = _check_interval(interval)
+    n_draws = _check_count(n_draws, "n_draws", minimum=2)
+    chunk_size = _check_count(chunk_size, "chunk_size")
+    eco = resolve_economics(summary, margin=margin, margin_by=margin_by, cost_per_order=cost_per_order,
+                            retention_cost=retention_cost)
+    ss = SpendSource(spend, summary)
+    draws = _Draws(ps, ss, interval, n_draws, random_state)
+    d = period_discount_rate(rate, unit) if ps.discrete else _discount.continuous_rate(rate, unit)
+
+    N, S = len(frame), draws.S
+    xcol, txcol, Tcol = ps.columns
+    x, t_x, T = (frame[c].to_numpy(dtype=np.float64) for c in (xcol, txcol, Tcol))
+    extra = ps.extra_columns()
+    ext = frame[extra].to_numpy(dtype=np.float64) if extra else np.empty((N, 0))
+    size = chunk_size or max(1, _BLOCK // S)
+    names = ["p_alive", "dert", "expected_spend", "clv"]
+    out = {k: np.empty(N) for k in names}
+    if draws.has_interval:
+        out["clv_lower"], out["clv_upper"] = np.empty(N), np.empty(N)
+        q = [(1.0 - interval) / 2.0, (1.0 + interval) / 2.0]
+    for rows in _customer_chunks(np.arange(N), size):
+        ufirst, uinv = unique_rows(np.column_stack([x[rows], t_x[rows], T[rows], ext[rows]]))
+        urows = rows[ufirst]
+        Pc = draws.purchase.for_rows(frame.iloc[urows])
+        pa = np.broadcast_to(ps.p_alive(Pc, x[urows], t_x[urows], T[urows]), (len(urows), S))[uinv]
+        de = np.broadcast_to(ps.dert(Pc, x[urows], t_x[urows], T[urows], d), (len(urows), S))[uinv]
+        Ps = draws.spend.for_rows(frame.iloc[rows]) if draws.spend is not None else None
+        spend_v = ss.expected(Ps, rows, S)
+        clv = (eco.margin[rows][:, None] * spend_v - eco.cost_per_order[rows][:, None]) * de
+        if eco.has_retention_cost:
+            clv = clv - eco.retention_cost[rows][:, None]
+        out["p_alive"][rows] = draws.point(pa)
+        out["dert"][rows] = draws.point(de)
+        out["expected_spend"][rows] = draws.point(spend_v)
+        out["clv"][rows] = draws.point(clv)
+        if draws.has_interval:
+            lo, hi = np.quantile(draws.draws(clv), q, axis=1)
+            out["clv_lower"][rows] = lo
+            out["clv_upper"][rows] = hi
+    result = pd.DataFrame(out, index=frame.index.rename("customer_id"))
+    result.attrs.update({
+        "horizon": "infinite", "time_unit": unit, "discount_rate": rate,
+        "dert_rate": d, "dert_rate_kind": ("effective rate per opportunity" if ps.discrete
+                                           else f"continuously compounded rate per {unit!r}"),
+        "interval": interval, "interval_kind": _INTERVAL_KIND, "n_draws": draws.n_draws,
+        "point_estimate": draws.point_kind, "purchase_model": ps.name, "spend_model": ss.name,
+        **{f"economics.{k}": dd for k, dd in eco.describe().items() if k != "cost_per_active_period"},
+    })
+    _check_output(result, "residual_clv")
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# output checks
+# --------------------------------------------------------------------------------------------
+def _check_output(frame: pd.DataFrame, what: str) -> None:
+    """Warn (CLVWarning) about non-finite values and intervals that do not contain the point."""
+    for col in frame.columns:
+        values = frame[col].to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            ids = frame.index[bad]
+            warnings.warn(f"{what}: column {col!r} has {int(bad.sum())} non-finite value(s) (parameters or data "
+                          f"outside the numerically supported range); example rows {describe_culprits(ids)}",
+                          CLVWarning, stacklevel=3)
+    if {"clv", "clv_lower", "clv_upper"} <= set(frame.columns):
+        c, lo, hi = (frame[k].to_numpy() for k in ("clv", "clv_lower", "clv_upper"))
+        tol = 1e-9 * np.maximum(1.0, np.abs(c))
+        off = (lo > c + tol) | (c > hi + tol)
+        if off.any():
+            ids = frame.index[off]
+            warnings.warn(f"{what}: for {int(off.sum())} customer(s) the point CLV lies outside its interval "
+                          f"(a strongly skewed parameter uncertainty); example customer ids {describe_culprits(ids)}",
+                          CLVWarning, stacklevel=3)

@@ -1,0 +1,289 @@
+"""Value segments as customer-value practice uses them: RFM scores, value tiers, the whale curve.
+
+* :func:`rfm_scores` - recency, frequency and monetary scores 1..n_bins (quintiles by default);
+* :func:`value_tiers` - VIP / core / low / margin-negative tiers from predicted CLV (or any value
+  column), thresholds by quantile or by amount;
+* :func:`whale_curve` - cumulative contribution margin by customer rank (historical and/or
+  predicted), the share of customers that creates 100% of the margin, the peak of the curve and
+  the customers that destroy margin (Kaplan & Cooper 1998, "Cost & Effect", ch. 10, call the
+  cumulative profitability curve a whale curve);
+* :func:`historical_margin` - contribution margin of the observed repeat purchases of a summary.
+
+Everything returns data (DataFrames and small result objects); plots live elsewhere.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from numbers import Integral, Real
+
+import numpy as np
+import pandas as pd
+
+from .errors import CLVWarning, ConfigError, InvalidValueError, MissingColumnError, describe_culprits
+
+__all__ = ["rfm_scores", "value_tiers", "ValueTiers", "whale_curve", "WhaleCurve", "historical_margin",
+           "TIER_LABELS"]
+
+TIER_LABELS = ("VIP", "core", "low", "margin-negative")
+
+
+# --------------------------------------------------------------------------------------------
+# RFM scores
+# --------------------------------------------------------------------------------------------
+def _column(frame: pd.DataFrame, name: str, what: str) -> np.ndarray:
+    if name not in frame.columns:
+        raise MissingColumnError(f"{what}: column {name!r} is missing; the frame has {list(map(str, frame.columns))}",
+                                 column=name)
+    col = frame[name]
+    if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+        raise InvalidValueError(f"{what}: column {name!r} must be numeric, it has dtype {col.dtype}", column=name)
+    values = col.to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        ids = frame.index[bad]
+        raise InvalidValueError(f"{what}: column {name!r} has {int(bad.sum())} NaN or infinite value(s); example "
+                                f"customer ids {describe_culprits(ids)}", column=name, n_rows=int(bad.sum()),
+                                examples=list(ids[:5]))
+    return values
+
+
+def _score(values: np.ndarray, n_bins: int, higher_is_better: bool) -> np.ndarray:
+    """1 + floor(n_bins * share of customers strictly worse), so ties share a score."""
+    v = values if higher_is_better else -values
+    below = pd.Series(v).rank(method="min").to_numpy() - 1.0  # customers with a strictly smaller value
+    return (1 + np.floor(n_bins * below / len(v))).astype(np.int64)
+
+
+def rfm_scores(summary: pd.DataFrame, *, n_bins: int = 5, frequency: str = "frequency", recency: str = "recency",
+               T: str = "T", monetary: str | None = "monetary_value") -> pd.DataFrame:
+    """Recency, frequency and monetary scores (1 = worst, ``n_bins`` = best; quintiles by default).
+
+    * R: time since the last purchase, ``T - recency`` (shorter is better);
+    * F: ``frequency`` (repeat purchases; more is better);
+    * M: ``monetary`` (mean spend per repeat purchase; more is better), when the column exists
+      (``monetary=None`` skips it).
+
+    A score is ``1 + floor(n_bins * share of customers with a strictly worse value)``, i.e. the
+    quantile bin in which the customer's value starts, so identical customers always share a
+    score (with many ties, e.g. 60% of customers with no repeat purchase, some scores are unused).
+
+    Returns a DataFrame by customer_id with ``recency_gap``, ``r_score``, ``f_score``, ``m_score``,
+    ``rfm_cell`` (e.g. ``"545"``) and ``rfm_total`` (the sum of the scores).
+    """
+    if isinstance(n_bins, bool) or not isinstance(n_bins, Integral) or not 2 <= int(n_bins) <= 100:
+        raise ConfigError(f"n_bins must be a whole number in [2, 100], got {n_bins!r}", key="n_bins")
+    if not isinstance(summary, pd.DataFrame) or len(summary) == 0:
+        raise InvalidValueError("rfm_scores needs a non-empty summary DataFrame")
+    n_bins = int(n_bins)
+    f = _column(summary, frequency, "rfm_scores")
+    gap = _column(summary, T, "rfm_scores") - _column(summary, recency, "rfm_scores")
+    if np.any(gap < -1e-9):
+        ids = summary.index[gap < -1e-9]
+        raise InvalidValueError(f"rfm_scores: {len(ids)} customer(s) have recency > T; example customer ids "
+                                f"{describe_culprits(ids)}", column=recency, n_rows=len(ids), examples=list(ids[:5]))
+    out = pd.DataFrame(index=summary.index.rename("customer_id"))
+    out["recency_gap"] = np.maximum(gap, 0.0)
+    out["r_score"] = _score(out["recency_gap"].to_numpy(), n_bins, higher_is_better=False)
+    out["f_score"] = _score(f, n_bins, higher_is_better=True)
+    cells = out["r_score"].astype(str) + out["f_score"].astype(str) if n_bins < 10 else None
+    total = out["r_score"] + out["f_score"]
+    if monetary is not None and monetary in summary.columns:
+        out["m_score"] = _score(_column(summary, monetary, "rfm_scores"), n_bins, higher_is_better=True)
+        total = total + out["m_score"]
+        if cells is not None:
+            cells = cells + out["m_score"].astype(str)
+    if cells is not None:
+        out["rfm_cell"] = cells
+    out["rfm_total"] = total.astype(np.int64)
+    out.attrs.update({"n_bins": n_bins, "recency_gap": f"{T} - {recency} (time since the last purchase)"})
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# value tiers
+# --------------------------------------------------------------------------------------------
+@dataclass
+class ValueTiers:
+    """Value tiers: one row per customer, a summary per tier and the thresholds used."""
+
+    customers: pd.DataFrame
+    summary: pd.DataFrame
+    thresholds: dict[str, float]
+
+
+def value_tiers(clv_frame: pd.DataFrame | pd.Series, *, column: str = "clv", vip: float = 0.95, core: float = 0.5,
+                by: str = "quantile", labels: tuple[str, str, str, str] = TIER_LABELS) -> ValueTiers:
+    """Assign VIP / core / low / margin-negative tiers from predicted CLV.
+
+    ``by="quantile"`` (default): ``vip`` and ``core`` are quantiles of the value over all customers
+    (VIP: the top 5%, core: the rest of the top half); ``by="value"``: they are amounts in the
+    value's currency. Tiers, in order of precedence:
+
+    * ``margin-negative``: value < 0 (the customer is expected to destroy margin);
+    * ``VIP``: value >= the vip threshold;
+    * ``core``: value >= the core threshold;
+    * ``low``: the rest (value >= 0).
+
+    ``labels`` renames the four tiers (same order). Returns :class:`ValueTiers` with
+    ``customers`` (value, tier as an ordered categorical, rank 1 = most valuable),
+    ``summary`` (per tier: customers, share of customers, total value, share of value, mean) and
+    ``thresholds``.
+    """
+    if isinstance(clv_frame, pd.Series):
+        values_s = clv_frame
+        column = clv_frame.name if clv_frame.name is not None else column
+        frame = clv_frame.to_frame(name=column)
+    elif isinstance(clv_frame, pd.DataFrame):
+        frame = clv_frame
+    else:
+        raise ConfigError(f"value_tiers needs a DataFrame (e.g. the output of forecast_clv) or a Series, got "
+                          f"{type(clv_frame).__name__}", key="clv_frame")
+    if len(frame) == 0:
+        raise InvalidValueError("value_tiers needs at least one customer")
+    values = _column(frame, column, "value_tiers")
+    values_s = pd.Series(values, index=frame.index.rename("customer_id"), name=column)
+    if by not in ("quantile", "value"):
+        raise ConfigError(f"by must be 'quantile' or 'value', got {by!r}", key="by")
+    for key, val in (("vip", vip), ("core", core)):
+        if isinstance(val, bool) or not isinstance(val, Real) or not np.isfinite(float(val)):
+            raise ConfigError(f"{key} must be a finite number, got {val!r}", key=key)
+        if by == "quantile" and not 0.0 <= float(val) <= 1.0:
+            raise ConfigError(f"{key}={val!r} must be a quantile in [0, 1] with by='quantile'", key=key)
+    if float(vip) < float(core):
+        raise ConfigError(f"vip ({vip!r}) must be >= core ({core!r})", key="vip")
+    if len(labels) != 4 or len(set(labels)) != 4:
+        raise ConfigError(f"labels must be 4 distinct names (VIP, core, low, margin-negative), got {labels!r}",
+                          key="labels")
+    if by == "quantile":
+        vip_thr, core_thr = (float(np.quantile(values, q)) for q in (vip, core))
+    else:
+        vip_thr, core_thr = float(vip), float(core)
+    l_vip, l_core, l_low, l_neg = labels
+    tier = np.where(values < 0, l_neg, np.where(values >= vip_thr, l_vip, np.where(values >= core_thr, l_core, l_low)))
+    customers = pd.DataFrame({column: values_s,
+                              "tier": pd.Categorical(tier, categories=list(labels), ordered=True),
+                              "rank": values_s.rank(ascending=False, method="first").astype(np.int64)})
+    total = float(values.sum())
+    grp = customers.groupby("tier", observed=False)[column]
+    summary = pd.DataFrame({"customers": grp.size(), "value": grp.sum(), "mean_value": grp.mean()})
+    summary["share_of_customers"] = summary["customers"] / len(values)
+    summary["share_of_value"] = summary["value"] / total if total != 0 else np.nan
+    summary["mean_value"] = summary["mean_value"].fillna(0.0)
+    summary = summary[["customers", "share_of_customers", "value", "share_of_value", "mean_value"]]
+    if total == 0:
+        warnings.warn("value_tiers: the total value is 0, so share_of_value is undefined (NaN)", CLVWarning,
+                      stacklevel=2)
+    thresholds = {"vip": vip_thr, "core": core_thr, "margin_negative": 0.0}
+    if by == "quantile" and core_thr < 0:
+        warnings.warn(f"value_tiers: the core threshold (quantile {core}) is negative ({core_thr:.4g}); customers "
+                      "below 0 are margin-negative whatever the quantiles", CLVWarning, stacklevel=2)
+    customers.attrs.update({"thresholds": thresholds, "by": by, "column": column})
+    return ValueTiers(customers=customers, summary=summary, thresholds=thresholds)
+
+
+# --------------------------------------------------------------------------------------------
+# whale curve
+# --------------------------------------------------------------------------------------------
+@dataclass
+class WhaleCurve:
+    """Whale curve(s) of contribution margin.
+
+    Attributes
+    ----------
+    curve : long DataFrame, one row per measure and customer rank: ``measure``, ``rank`` (1 = the
+        most profitable), ``customer_id``, ``margin``, ``cumulative_margin``, ``customer_share``
+        (rank / N) and ``cumulative_share`` (cumulative margin / total margin).
+    summary : one row per measure: ``n_customers``, ``total_margin``, ``positive_margin``,
+        ``destroyed_margin`` (sum of the negative margins, <= 0), ``peak_share`` (the curve's peak,
+        e.g. 1.5 = 150% of the total), ``customer_share_at_peak``, ``customer_share_for_100pct``
+        (the smallest share of customers, best first, whose margin reaches 100% of the total),
+        ``n_destroyers`` and ``share_destroyers``.
+    destroyers : measure -> customer ids with negative margin, most destructive first.
+    """
+
+    curve: pd.DataFrame
+    summary: pd.DataFrame
+    destroyers: dict[str, pd.Index] = field(default_factory=dict)
+
+    def share_for_100pct(self, measure: str | None = None) -> float:
+        """Share of customers (best first) that creates 100% of the margin of ``measure``."""
+        measure = measure or str(self.summary.index[0])
+        return float(self.summary.loc[measure, "customer_share_for_100pct"])
+
+
+def historical_margin(summary: pd.DataFrame, *, margin, cost_per_order=0.0, margin_by: str | None = None) -> pd.Series:
+    """Contribution margin of the observed *repeat* purchases of an RFM summary.
+
+    ``margin * frequency * monetary_value - cost_per_order * frequency`` per customer (the
+    summary's ``monetary_value`` is the mean spend of the repeat purchases, so the first purchase
+    is not included). ``margin``/``cost_per_order``/``margin_by`` accept what
+    :func:`clvmodels.forecast.forecast_clv` accepts.
+    """
+    from .forecast.economics import resolve_economics
+
+    eco = resolve_economics(summary, margin=margin, margin_by=margin_by, cost_per_order=cost_per_order)
+    x = _column(summary, "frequency", "historical_margin")
+    mv = _column(summary, "monetary_value", "historical_margin")
+    values = eco.margin * x * mv - eco.cost_per_order * x
+    return pd.Series(values, index=summary.index.rename("customer_id"), name="historical_margin")
+
+
+def whale_curve(*args: pd.Series, **measures: pd.Series) -> WhaleCurve:
+    """Whale curve(s): cumulative contribution margin by customer rank.
+
+    Pass one or more per-customer margin Series, positionally (named by the Series name) or as
+    keywords, e.g. ``whale_curve(historical=historical_margin(rfm, margin=0.3),
+    predicted=fc["clv"])``. Customers are ranked by their margin, best first, separately for each
+    measure. A whale curve rises above 100% of the total margin (the profitable customers), peaks,
+    and falls back to 100% as the margin-destroying customers are added.
+    """
+    items: dict[str, pd.Series] = {}
+    for s in args:
+        if not isinstance(s, pd.Series):
+            raise ConfigError(f"whale_curve takes pandas Series of margins, got {type(s).__name__}", key="measures")
+        name = str(s.name) if s.name is not None else f"measure_{len(items)}"
+        items[name] = s
+    for name, s in measures.items():
+        if not isinstance(s, pd.Series):
+            raise ConfigError(f"whale_curve: {name} must be a pandas Series of margins, got {type(s).__name__}",
+                              key=name)
+        items[name] = s
+    if not items:
+        raise ConfigError("whale_curve needs at least one Series of per-customer margins", key="measures")
+    curves, rows, destroyers = [], {}, {}
+    for name, s in items.items():
+        if len(s) == 0:
+            raise InvalidValueError(f"whale_curve: {name} is empty", column=name)
+        values = _column(s.to_frame(name="margin"), "margin", f"whale_curve({name})")
+        order = np.argsort(-values, kind="stable")
+        v = values[order]
+        ids = s.index[order]
+        n = len(v)
+        cum = np.cumsum(v)
+        total = float(cum[-1])
+        rank = np.arange(1, n + 1)
+        frame = pd.DataFrame({"measure": name, "rank": rank, "customer_id": ids, "margin": v,
+                              "cumulative_margin": cum, "customer_share": rank / n})
+        if total > 0:
+            frame["cumulative_share"] = cum / total
+            reach = int(np.argmax(cum >= total * (1 - 1e-12))) + 1
+            share_100 = reach / n
+            peak = int(np.argmax(cum))
+            peak_share, share_at_peak = float(cum[peak] / total), float((peak + 1) / n)
+        else:
+            warnings.warn(f"whale_curve: the total margin of {name!r} is {total:.4g} <= 0, so shares of the total "
+                          "are undefined (NaN); the curve still has cumulative_margin", CLVWarning, stacklevel=2)
+            frame["cumulative_share"] = np.nan
+            share_100 = peak_share = share_at_peak = np.nan
+        neg = v < 0
+        destroyers[name] = pd.Index(ids[neg][::-1], name="customer_id")
+        rows[name] = {"n_customers": n, "total_margin": total, "positive_margin": float(v[v > 0].sum()),
+                      "destroyed_margin": float(v[neg].sum()), "peak_share": peak_share,
+                      "customer_share_at_peak": share_at_peak, "customer_share_for_100pct": share_100,
+                      "n_destroyers": int(neg.sum()), "share_destroyers": float(neg.sum() / n)}
+        curves.append(frame)
+    summary = pd.DataFrame.from_dict(rows, orient="index")
+    summary.index.name = "measure"
+    return WhaleCurve(curve=pd.concat(curves, ignore_index=True), summary=summary, destroyers=destroyers)
