@@ -30,10 +30,8 @@ Parquet: written by pyarrow with the index as column ``customer_id``.
 from __future__ import annotations
 
 import hashlib
-import io
 import re
 from pathlib import Path
-from typing import IO
 
 import pandas as pd
 
@@ -101,7 +99,7 @@ def to_file(table: pd.DataFrame | ExportTable, directory: str | Path, run_id: st
             facts["sha256"] = _sha256_file(tmp)
             facts["bytes"] = tmp.stat().st_size
 
-        write_atomic(data_path, lambda fh: _WRITERS[format](frame, fh), before_replace=_hash)
+        write_atomic(data_path, lambda tmp: _WRITERS[format](frame, tmp), before_replace=_hash)
         delivered_at = utc_now()
         manifest = {
             "format_version": 1,
@@ -143,17 +141,12 @@ def _already_delivered(manifest: dict, manifest_path: Path, data_path: Path, pre
                  "file_present": data_path.exists()})
 
 
-def _write_csv(frame: pd.DataFrame, fh: IO[bytes]) -> None:
-    text = io.TextIOWrapper(fh, encoding="utf-8", newline="")
-    try:
-        frame.to_csv(text, lineterminator="\n")
-        text.flush()
-    finally:
-        text.detach()  # leave the binary handle open for fsync
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    frame.to_csv(path, lineterminator="\n", encoding="utf-8")
 
 
-def _write_parquet(frame: pd.DataFrame, fh: IO[bytes]) -> None:
-    frame.to_parquet(fh, engine="pyarrow", index=True)
+def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    frame.to_parquet(path, engine="pyarrow", index=True)
 
 
 _WRITERS = {"csv": _write_csv, "parquet": _write_parquet}

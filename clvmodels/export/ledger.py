@@ -19,7 +19,7 @@ import os
 import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from .errors import ExportError
 
@@ -63,19 +63,19 @@ def _glob_escape(name: str) -> str:
     return "".join(f"[{c}]" if c in "*?[]" else c for c in name)
 
 
-def write_atomic(final: Path, write: Callable[[IO[bytes]], None],
+def write_atomic(final: Path, write: Callable[[Path], None],
                  before_replace: Callable[[Path], None] | None = None) -> None:
-    """Write ``final`` via a temporary file: write, flush, fsync, replace, fsync the directory.
+    """Write ``final`` via a temporary file: write, fsync, replace, fsync the directory.
 
-    ``before_replace(tmp)`` runs after the data are durable and before the rename (used to hash
-    the bytes). On any error the temporary is removed and the error propagates; ``final`` is then
-    untouched.
+    ``write(tmp)`` creates and fills the temporary path (writers are given a path, not a handle,
+    so native writers such as pyarrow's run at full speed). ``before_replace(tmp)`` runs once the
+    bytes are durable and before the rename (used to hash them). On any error the temporary is
+    removed and the error propagates; ``final`` is then untouched.
     """
     tmp = temp_name(final)
     try:
-        with open(tmp, "xb") as fh:
-            write(fh)
-            fh.flush()
+        write(tmp)
+        with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         if before_replace is not None:
             before_replace(tmp)
@@ -90,7 +90,7 @@ def write_atomic(final: Path, write: Callable[[IO[bytes]], None],
 def write_json(final: Path, obj: Any) -> None:
     """Atomically write ``obj`` as indented UTF-8 JSON (NaN / inf refused)."""
     data = (json.dumps(obj, indent=2, allow_nan=False, ensure_ascii=False) + "\n").encode("utf-8")
-    write_atomic(final, lambda fh: fh.write(data))
+    write_atomic(final, lambda tmp: tmp.write_bytes(data))
 
 
 def read_json(path: Path, what: str) -> dict[str, Any] | None:

@@ -25,12 +25,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from .. import __version__
+from ..errors import InvalidValueError, describe_culprits
 from .errors import ExportConflictError, ExportError
 from .receipt import ExportReceipt
 from .table import INDEX_NAME, ExportTable, check_run_id, prepare_table
@@ -44,7 +46,8 @@ _VALUE_TYPES: dict[str, Any] = {
     "bool": sa.Boolean,
     "text": sa.Text,
 }
-_ID_TYPES: dict[str, Any] = {"int": sa.BigInteger, "text": lambda: sa.String(255)}
+_ID_MAX_CHARS = 255
+_ID_TYPES: dict[str, Any] = {"int": sa.BigInteger, "text": lambda: sa.String(_ID_MAX_CHARS)}
 
 
 class _LostRace(Exception):
@@ -81,6 +84,7 @@ def to_sql(table: pd.DataFrame | ExportTable, url_or_engine: str | Engine, table
     if int(chunk_size) < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size!r}")
     prepared = prepare_table(table)
+    _check_id_length(prepared)
     own_engine = not isinstance(url_or_engine, Engine)
     try:
         engine = sa.create_engine(url_or_engine) if own_engine else url_or_engine
@@ -91,6 +95,19 @@ def to_sql(table: pd.DataFrame | ExportTable, url_or_engine: str | Engine, table
     finally:
         if own_engine:
             engine.dispose()
+
+
+def _check_id_length(prepared: ExportTable) -> None:
+    if prepared.id_kind != "text" or prepared.n_rows == 0:
+        return
+    lengths = np.fromiter(map(len, prepared.ids), dtype=np.int64, count=prepared.n_rows)
+    too_long = lengths > _ID_MAX_CHARS
+    if too_long.any():
+        culprits = prepared.ids[too_long]
+        raise InvalidValueError(
+            f"{INDEX_NAME}: {len(culprits)} ids are longer than {_ID_MAX_CHARS} characters, the width of "
+            f"the SQL column, e.g. {describe_culprits(culprits)}", column=INDEX_NAME,
+            n_rows=len(culprits), examples=culprits)
 
 
 def _tables(prepared: ExportTable, table_name: str, schema: str | None,

@@ -18,7 +18,8 @@ Checksum
 --------
 ``sha256`` over a versioned tag, then for the index and each column in order its name, kind and
 row count, then its values: float64 / int64 little-endian bytes (``-0.0`` normalised to ``0.0``),
-bools as one byte, text as the int64 UTF-8 byte lengths followed by the concatenated bytes.
+bools as one byte, text as the int64 code-point lengths followed by the UTF-8 of the
+concatenated strings.
 It depends on names, column order, row order, kinds and values, never on the target format.
 """
 
@@ -246,13 +247,14 @@ def _checksum(ids: np.ndarray, columns: list[tuple[str, str, np.ndarray]]) -> st
         elif kind == "bool":
             h.update(arr.astype(np.uint8).tobytes())
         else:
+            # code-point lengths + the UTF-8 of the concatenation: injective, and one encode call
             try:
-                encoded = [v.encode("utf-8") for v in arr]
+                joined = "".join(arr).encode("utf-8")
             except UnicodeEncodeError:
                 bad = np.array([not _utf8_ok(v) for v in arr], dtype=bool)
                 raise _fail(name, "hold text that is not valid Unicode (lone surrogates)", bad, ids) from None
-            h.update(np.fromiter(map(len, encoded), dtype="<i8", count=len(encoded)).tobytes())
-            h.update(b"".join(encoded))
+            h.update(np.fromiter(map(len, arr), dtype="<i8", count=len(arr)).tobytes())
+            h.update(joined)
     return h.hexdigest()
 
 

@@ -150,8 +150,8 @@ def test_stale_temporaries_of_a_killed_writer_are_removed(scores, tmp_path):
 
 
 def test_failure_while_writing_leaves_nothing(scores, tmp_path, monkeypatch):
-    def broken_writer(frame, fh):
-        fh.write(b"customer_id,p_al")
+    def broken_writer(frame, path):
+        path.write_bytes(b"customer_id,p_al")
         raise OSError("disk full (simulated)")
 
     monkeypatch.setitem(file_mod._WRITERS, "csv", broken_writer)

@@ -213,3 +213,11 @@ def test_nothing_is_created_for_an_invalid_table(db, scores):
 def test_unreachable_database_is_an_export_error(scores, tmp_path):
     with pytest.raises(ExportError, match="rolled back"):
         export.to_sql(scores, f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.db'}", "t", "run-1")
+
+
+def test_overlong_text_ids_are_named_before_anything_is_written(scores, tmp_path):
+    long_id = "x" * 256
+    df = scores.rename(index={"c3": long_id})
+    with pytest.raises(InvalidValueError, match="255") as err:
+        export.to_sql(df, f"sqlite:///{tmp_path / 'crm.db'}", "t", "run-1")
+    assert err.value.examples == [long_id] and not (tmp_path / "crm.db").exists()

@@ -140,3 +140,10 @@ def test_run_id_is_checked(run_id):
 def test_pipeline_run_folder_names_are_valid_run_ids():
     # clvmodels/pipeline.py names run folders <name>-<%Y%m%dT%H%M%S%fZ>
     assert check_run_id("cdnow_v2.1-20250131T120000123456Z")
+
+
+def test_text_that_is_not_unicode_is_named():
+    df = pd.Series(["ok", "a\ud800b"], dtype=object, index=pd.Index(["x", "y"], name="customer_id")).to_frame("s")
+    with pytest.raises(InvalidValueError, match="Unicode") as err:
+        export.prepare_table(df)
+    assert err.value.column == "s" and err.value.examples == ["y"]
