@@ -55,12 +55,21 @@ def _nb(r, alpha, t, j):
     return mp.gamma(r + j) / (mp.gamma(r) * mp.factorial(j)) * (alpha / (alpha + t)) ** r * (t / (alpha + t)) ** j
 
 
+def _nb_tail(r, alpha, t, n):
+    """1 - sum_{j<n} NB(j); the finite sum when it does not cancel, else mpmath's regularised
+    incomplete beta (the tail can be 1e-300 while the sum is 1)."""
+    head = mp.fsum(_nb(r, alpha, t, j) for j in range(n))
+    if 1 - head > mp.mpf(10) ** (-mp.mp.dps // 2):
+        return 1 - head
+    return mp.betainc(n, r, 0, t / (alpha + t), regularized=True)
+
+
 def bg_p_purchases(r, alpha, a, b, n, t):
-    """eq. 8, with the finite sum written out"""
+    """eq. 8"""
     n = int(n)
     out = mp.beta(a, b + n) / mp.beta(a, b) * _nb(r, alpha, t, n)
     if n > 0:
-        out += mp.beta(a + 1, b + n - 1) / mp.beta(a, b) * (1 - mp.fsum(_nb(r, alpha, t, j) for j in range(n)))
+        out += mp.beta(a + 1, b + n - 1) / mp.beta(a, b) * _nb_tail(r, alpha, t, n)
     return out
 
 
@@ -87,7 +96,7 @@ def mbg_conditional(r, alpha, a, b, x, t_x, T, t):
 
 def mbg_p_purchases(r, alpha, a, b, n, t):
     n = int(n)
-    tail = 1 - mp.fsum(_nb(r, alpha, t, j) for j in range(n))
+    tail = _nb_tail(r, alpha, t, n) if n > 0 else mp.mpf(1)
     return (mp.beta(a, b + n + 1) * _nb(r, alpha, t, n) + mp.beta(a + 1, b + n) * tail) / mp.beta(a, b)
 
 
