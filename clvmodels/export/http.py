@@ -122,7 +122,7 @@ def to_http(table: pd.DataFrame | ExportTable, url: str, run_id: str, *,
         if state.get("completed_at"):
             return receipt(True, 0, 0)
 
-        acked = set(int(b) for b in state["acknowledged"])
+        acked = {int(b) for b in state.get("acknowledged", [])}
         own_client = client is None
         http = httpx.Client(timeout=timeout, follow_redirects=False) if own_client else client
         sent = requests = 0

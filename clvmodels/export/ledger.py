@@ -6,9 +6,9 @@ the directory is fsynced. A reader therefore sees either the old file or the com
 never a torn one; a crash leaves at most a stale ``.tmp`` file, which the next delivery of the same
 name removes.
 
-Locks are POSIX ``flock`` advisory locks (no-ops where ``fcntl`` is missing, e.g. Windows, and
-unreliable on some network file systems): they keep two processes from delivering the same run
-to the same place at the same time.
+Locks are POSIX ``flock`` advisory locks on the destination directory (no-ops where ``fcntl`` is
+missing, e.g. Windows, and unreliable on some network file systems): they keep two processes from
+delivering the same run to the same place at the same time. They leave no lock file behind.
 """
 
 from __future__ import annotations
@@ -111,15 +111,12 @@ def read_json(path: Path, what: str) -> dict[str, Any] | None:
 
 
 @contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive advisory lock on ``path`` (a directory, or a lock file created if missing)."""
+def locked(directory: Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``directory`` (released when the block ends)."""
     if fcntl is None:  # pragma: no cover - Windows: documented as unlocked
         yield
         return
-    if path.is_dir():
-        fd = os.open(path, os.O_RDONLY)
-    else:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(directory, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

@@ -118,7 +118,7 @@ def _tables(prepared: ExportTable, table_name: str, schema: str | None,
         sa.Column("run_id", sa.String(128), primary_key=True),
         sa.Column(INDEX_NAME, _ID_TYPES[prepared.id_kind](), primary_key=True),
         *(sa.Column(name, _VALUE_TYPES[kind](), nullable=False)
-          for name, kind in zip(prepared.names, prepared.kinds)),
+          for name, kind in zip(prepared.names, prepared.kinds, strict=True)),
     )
     ledger = sa.Table(
         ledger_table, md,

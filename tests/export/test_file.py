@@ -189,3 +189,25 @@ def test_empty_table(tmp_path):
     r = export.to_file(make_scores(0), tmp_path, "run-0")
     assert r.rows == 0
     assert (tmp_path / "run-0.csv").read_text().startswith("customer_id,p_alive,")
+
+
+def test_concurrent_deliveries_of_one_run_deliver_once(scores, tmp_path):
+    import threading
+
+    results, errors = [], []
+    barrier = threading.Barrier(3, timeout=10)
+
+    def worker():
+        try:
+            barrier.wait()
+            results.append(export.to_file(scores, tmp_path, "run-1"))
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == [] and sorted(r.already_delivered for r in results) == [False, True, True]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run-1.csv", "run-1.csv.manifest.json"]
