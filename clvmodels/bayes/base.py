@@ -74,7 +74,7 @@ class BayesModel(BaseEstimator):
     def __init__(self, priors=None, sampler: str = "nuts", nuts_sampler: str = "auto", draws: int = 1000,
                  tune: int = 1000, chains: int = 4, cores: int | None = None, target_accept: float = 0.8,
                  random_seed: int | None = None, progressbar: bool = True, diagnostics: dict | None = None,
-                 advi_iterations: int = 30_000):
+                 advi_iterations: int = 20_000, advi_learning_rate: float = 0.02):
         self.priors = priors
         self.sampler = sampler
         self.nuts_sampler = nuts_sampler
@@ -87,6 +87,7 @@ class BayesModel(BaseEstimator):
         self.progressbar = progressbar
         self.diagnostics = diagnostics
         self.advi_iterations = advi_iterations
+        self.advi_learning_rate = advi_learning_rate
 
     # ---- priors ---------------------------------------------------------------------------
     @classmethod
@@ -114,6 +115,9 @@ class BayesModel(BaseEstimator):
                 raise ConfigError(f"{key} must be a positive integer, got {v!r}", key=key)
         if not isinstance(self.tune, (int, np.integer)) or isinstance(self.tune, bool) or self.tune < 0:
             raise ConfigError(f"tune must be a non-negative integer, got {self.tune!r}", key="tune")
+        if not float(self.advi_learning_rate) > 0.0:
+            raise ConfigError(f"advi_learning_rate must be > 0, got {self.advi_learning_rate!r}",
+                              key="advi_learning_rate")
         if not 0.0 < float(self.target_accept) < 1.0:
             raise ConfigError(f"target_accept must be in (0, 1), got {self.target_accept!r}", key="target_accept")
         check_thresholds(self.diagnostics)
@@ -268,19 +272,20 @@ class BayesModel(BaseEstimator):
 
     def _run_advi(self, model, pm):
         with model:
-            tracker = pm.callbacks.CheckParametersConvergence(tolerance=1e-3, diff="relative", every=100)
             approx = pm.fit(n=int(self.advi_iterations), method="advi", random_seed=self.random_seed,
-                            progressbar=bool(self.progressbar), callbacks=[tracker])
+                            progressbar=bool(self.progressbar),
+                            obj_optimizer=pm.adam(learning_rate=float(self.advi_learning_rate)))
             idata = approx.sample(int(self.draws), random_seed=self.random_seed, return_inferencedata=True)
-        hist = np.asarray(approx.hist)
-        self.advi_converged_ = bool(len(hist) < int(self.advi_iterations))
-        if not self.advi_converged_:
-            warnings.warn(f"ADVI did not converge within advi_iterations={self.advi_iterations} (parameters still "
-                          "moving by > 0.1% per 100 steps): increase advi_iterations or use sampler='nuts'",
-                          ConvergenceWarning, stacklevel=4)
+        hist = np.asarray(approx.hist, dtype=np.float64)
+        self.advi_converged_ = _loss_flat(hist)
         if not np.all(np.isfinite(hist[-100:])):
-            warnings.warn("ADVI's ELBO is not finite at the end of the fit: the approximation is unreliable; use "
+            self.advi_converged_ = False
+            warnings.warn("ADVI's loss is not finite at the end of the fit: the approximation is unreliable; use "
                           "sampler='nuts'", ConvergenceWarning, stacklevel=4)
+        elif not self.advi_converged_:
+            warnings.warn(f"ADVI has not converged after advi_iterations={self.advi_iterations}: the loss still "
+                          "drifts over the last iterations; increase advi_iterations or use sampler='nuts'",
+                          ConvergenceWarning, stacklevel=4)
         return idata
 
     def _run_map(self, model, pm):
@@ -370,6 +375,7 @@ class BayesModel(BaseEstimator):
         return out, post["chain"].to_numpy(), post["draw"].to_numpy()
 
     def _math(self):
+        self._check_fitted()
         return importlib.import_module(self._math_module)
 
     def _customer_params(self, draws: dict[str, np.ndarray], frame: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -518,7 +524,9 @@ class BayesModel(BaseEstimator):
         import pymc as pm
 
         model = self.build_model(summary)
-        with model:
+        with model, warnings.catch_warnings():
+            # only the priors are drawn here: the likelihood Potential is meant to be left out
+            warnings.filterwarnings("ignore", message="The effect of Potentials", category=UserWarning)
             return pm.sample_prior_predictive(draws=int(n_draws), random_seed=random_seed,
                                               var_names=self._var_names())
 
@@ -540,6 +548,17 @@ class BayesModel(BaseEstimator):
         cols = [c for c in ds.data_vars if c != "weight"]
         return pd.DataFrame({c: ds[c].to_numpy() for c in cols},
                             index=pd.Index(ds["customer_id"].to_numpy(), name="customer_id"))
+
+
+def _loss_flat(hist: np.ndarray, window: int = 1000) -> bool:
+    """True when the mean ADVI loss of the last ``window`` iterations is within noise (3 standard
+    errors, or 1e-4 relative) of the mean of the ``window`` before."""
+    if len(hist) < 2 * window:
+        return False
+    last, prev = hist[-window:], hist[-2 * window:-window]
+    diff = abs(last.mean() - prev.mean())
+    noise = 3.0 * np.sqrt(last.var() / window + prev.var() / window)
+    return bool(diff <= max(noise, 1e-4 * abs(last.mean())))
 
 
 def _json_default(obj: Any) -> Any:

@@ -152,3 +152,29 @@ def test_bgnbd_gradient_matches_finite_differences(cdnow):
     np.testing.assert_allclose(grad, fd, rtol=1e-5)
     # the x = 0 rows use the clamped branch: gradients stay finite there
     assert np.all(np.isfinite(grad))
+
+
+@pytest.mark.parametrize("with_dropout", [False, True])
+def test_bgnbd_covariate_total_equals_row_sum(cdnow, with_dropout):
+    x, t_x, T, _ = cdnow
+    rng = np.random.default_rng(11)
+    P = np.column_stack([rng.integers(0, 2, len(x)), rng.normal(size=len(x))]).astype(float)
+    D = rng.normal(size=(len(x), 1))
+    w = rng.integers(1, 3, size=len(x)).astype(float)
+    r, alpha, a, b = _f64((0.3, 5.0, 0.7, 2.2))
+    beta = np.array([0.5, -0.2])
+    gamma = np.array([0.4])
+    rows = M.BGNBDCovariateRows.from_data(x, t_x, T, P, D if with_dropout else D[:, :0], w)
+    total = _eval(M.bgnbd_covariate_total_loglik(r, alpha, a, b, rows, pt.as_tensor(beta),
+                                                 pt.as_tensor(gamma) if with_dropout else None))
+    alpha_i = alpha * np.exp(-P @ beta)
+    if with_dropout:
+        eta = np.log(a / b) + D @ gamma
+        a_i, b_i = (a + b) / (1 + np.exp(-eta)), (a + b) / (1 + np.exp(eta))
+    else:
+        a_i, b_i = np.full(len(x), a), np.full(len(x), b)
+    by_row = np.sum(w * _eval(M.bgnbd_loglik(r, alpha_i, a_i, b_i, x, t_x, T)))
+    assert total == pytest.approx(by_row, rel=1e-12)
+    ref = sum(wi * _mp_bgnbd(r, alpha_i[i], a_i[i], b_i[i], x[i], t_x[i], T[i]) for i, wi in enumerate(w[:40]))
+    part = np.sum(w[:40] * _eval(M.bgnbd_loglik(r, alpha_i[:40], a_i[:40], b_i[:40], x[:40], t_x[:40], T[:40])))
+    assert part == pytest.approx(ref, rel=1e-11)
