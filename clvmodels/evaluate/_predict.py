@@ -104,6 +104,33 @@ class PurchasePredictor:
             return vals[inv]
         return _cohort_sum(scalar_fn, births, times)
 
+    # ---- calibration histogram -------------------------------------------------------------
+    def frequency_histogram(self, T: np.ndarray, max_frequency: int) -> np.ndarray:
+        """Expected number of customers with 0, 1, ..., ``max_frequency - 1`` and ``max_frequency``+
+        repeat purchases in their calibration windows ``T``: ``sum_i P(X(T_i) = k)`` (Fader, Hardie
+        & Lee 2005, Figure 1; the open bin is the remainder)."""
+        T = np.asarray(T, dtype=np.float64)
+        uT, counts = np.unique(T, return_counts=True)
+        n = np.arange(max_frequency, dtype=np.float64)[:, None]
+        if self.kind == "mle":
+            params = tuple(float(self.model.params_[k]) for k in self.model._param_names)
+            probs = np.asarray(self.model._math.p_purchases(*params, n, uT[None, :]), dtype=np.float64)
+        elif self.kind == "bayes":
+            if bool(getattr(self.model, "_has_covariates", lambda: False)()):
+                raise CLVError("the period-transaction histogram of a Bayesian model with covariates is not "
+                               "available; use posterior_predictive_check() instead")
+            draws = self._thinned_draws()
+            math = self.model._math()
+            params = [draws[k][:, None, None] for k in self.model._param_names]
+            probs = np.mean(math.p_purchases(*params, n[None], uT[None, None, :]), axis=0)
+        else:
+            fn = getattr(self.model, "p_purchases", None)
+            if fn is None:
+                raise CLVError(f"{model_name(self.model)} has no p_purchases(n, t)")
+            probs = np.array([[float(fn(int(k), float(t))) for t in uT] for k in range(max_frequency)])
+        expected = probs @ counts.astype(np.float64)
+        return np.concatenate([expected, [T.size - expected.sum()]])
+
     def _thinned_draws(self) -> dict[str, np.ndarray]:
         post = self.model.idata_.posterior
         n_chains, n_draws = int(post.sizes["chain"]), int(post.sizes["draw"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from ..errors import DataValidationError, MissingColumnError
+from ..errors import CLVWarning, DataValidationError, MissingColumnError
 from . import metrics as M
 from ._predict import PurchasePredictor, model_name, spend_predictions
 from .tracking import tracking as _tracking
@@ -174,6 +175,23 @@ def _auc(score: np.ndarray, active: np.ndarray) -> float:
     return float(roc_auc_score(active, score))
 
 
+def spend_safe_summary(summary: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The summary as a spend model can take it: repeat buyers whose repeat purchases have no
+    positive value (``monetary_value <= 0``, e.g. free items) are presented as customers without
+    repeat purchases, so they get the population mean spend. Returns the frame and their count."""
+    if "monetary_value" not in summary.columns:
+        return summary, 0
+    bad = (summary["frequency"].to_numpy() > 0) & (summary["monetary_value"].to_numpy() <= 0)
+    if not bad.any():
+        return summary, 0
+    out = summary.copy()
+    out.loc[bad, "frequency"] = 0
+    out.loc[bad, "recency"] = 0.0
+    out.loc[bad, "monetary_value"] = 0.0
+    out.attrs = dict(summary.attrs)
+    return out, int(bad.sum())
+
+
 def _check_summary(summary: pd.DataFrame) -> None:
     if not isinstance(summary, pd.DataFrame):
         raise DataValidationError(f"summary must be a pandas DataFrame, got {type(summary).__name__}")
@@ -249,7 +267,12 @@ def evaluate(summary: pd.DataFrame, purchase_model=None, spend_model=None, *, pr
         exp_purch = predictor.expected_purchases(summary, duration)
         p_alive = predictor.p_alive(summary)
         if spend_model is not None:
-            exp_spend = spend_predictions(spend_model, summary)
+            spend_frame, n_bad = spend_safe_summary(summary)
+            if n_bad:
+                warnings.warn(f"{n_bad} repeat buyer(s) have repeat purchases of no positive value "
+                              "(monetary_value <= 0); they get the spend model's population mean spend",
+                              CLVWarning, stacklevel=2)
+            exp_spend = spend_predictions(spend_model, spend_frame)
         label = name or model_name(purchase_model)
         kind = predictor.kind
     else:

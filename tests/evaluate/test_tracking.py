@@ -1,0 +1,97 @@
+"""Cohort tracking: the BTYD walkthrough's CDNOW numbers and hand-built logs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clvmodels.errors import ConfigError, DataValidationError
+from clvmodels.evaluate import repeat_purchase_log, tracking, tracking_metrics
+
+
+@pytest.fixture(scope="module")
+def sample_track(pareto_sample, cdnow_sample_tx, cdnow_sample_cal):
+    return tracking(pareto_sample, cdnow_sample_tx, calibration_end="1997-09-30", observation_end="1998-06-30",
+                    summary=cdnow_sample_cal)
+
+
+def test_cdnow_sample_tracking_matches_btyd_walkthrough(sample_track):
+    # BTYD walkthrough (McCarthy & Wadsworth 2014, "Buy 'Til You Die - A Walkthrough", section 2.5,
+    # Pareto/NBD on the CDNOW sample): cum.tracking[, 20:25] and inc.tracking[, 20:25]
+    #   actual   1359 1414 1484 1517 1573 1672      73.00 55.00 70.00 33.00 56.00 99.00
+    #   expected 1309 1385 1460 1533 1604 1674      78.31 76.42 74.65 72.98 71.41 69.93
+    # (the same numbers are the reference of lifetimes 0.11.3 tests/test_utils.py). Our Pareto/NBD is
+    # the MLE on the same data (FHL 2005 r=0.553, alpha=10.578, s=0.606, beta=11.669).
+    weeks = sample_track.loc[20:25]
+    assert weeks["actual_cumulative"].tolist() == [1359, 1414, 1484, 1517, 1573, 1672]
+    assert weeks["actual"].tolist() == [73, 55, 70, 33, 56, 99]
+    assert np.round(weeks["expected_cumulative"].to_numpy()).tolist() == [1309, 1385, 1460, 1533, 1604, 1674]
+    np.testing.assert_allclose(weeks["expected"].to_numpy(), [78.31, 76.42, 74.65, 72.98, 71.41, 69.93], atol=0.015)
+
+
+def test_cdnow_sample_tracking_totals(sample_track, cdnow_sample_cal):
+    assert len(sample_track) == 78
+    assert sample_track["holdout"].sum() == 39 and sample_track["complete"].all()
+    assert sample_track.loc[40, "period_start"] == pd.Timestamp("1997-10-01")
+    totals = sample_track.attrs["totals"]
+    # calibration repeat purchases = sum of x = 2457 (FHL 2005, Figure 1 histogram; design notes section 5)
+    assert totals["actual_calibration"] == 2457 == sample_track.loc[39, "actual_cumulative"]
+    # holdout repeat purchases from the log agree with the summary's frequency_holdout
+    assert totals["actual_holdout"] == cdnow_sample_cal["frequency_holdout"].sum() == 1882
+    m = tracking_metrics(sample_track)
+    assert m["tracking_holdout_expected"] == pytest.approx(
+        sample_track.loc[78, "expected_cumulative"] - sample_track.loc[39, "expected_cumulative"])
+    assert m["tracking_holdout_error_pct"] == pytest.approx(100 * (m["tracking_holdout_expected"] - 1882) / 1882)
+    assert -10 < m["tracking_holdout_error_pct"] < -5   # the Pareto/NBD under-forecasts weeks 40-78 on CDNOW
+    assert m["tracking_period_mae"] > 0 and 0 < m["tracking_period_correlation"] < 1
+
+
+def _log():
+    return pd.DataFrame({
+        "customer_id": ["a", "a", "a", "a", "b", "b", "c", "d"],
+        "date": pd.to_datetime(["2020-01-01 08:00", "2020-01-01 17:00", "2020-01-03 00:00", "2020-01-20 00:00",
+                                "2020-01-09 00:00", "2020-01-15 00:00", "2020-01-02 00:00", "2020-02-20 00:00"]),
+    })
+
+
+def test_repeat_purchase_log_merges_days_and_drops_first():
+    rep, births = repeat_purchase_log(_log(), cohort_end="2020-01-31")
+    assert births.to_dict() == {"a": pd.Timestamp("2020-01-01"), "b": pd.Timestamp("2020-01-09"),
+                                "c": pd.Timestamp("2020-01-02")}   # d is born after the cohort end
+    assert sorted(zip(rep["customer_id"], rep["day"].dt.strftime("%m-%d"))) == [("a", "01-03"), ("a", "01-20"),
+                                                                                ("b", "01-15")]
+
+
+def test_tracking_actuals_on_a_hand_built_log():
+    track = tracking(None, _log(), calibration_end="2020-01-14", observation_end="2020-01-21", period="W")
+    # weeks from 2020-01-01: [01-01, 01-08), [01-08, 01-15), [01-15, 01-22)
+    assert track["actual"].tolist() == [1, 0, 2]
+    assert track["holdout"].tolist() == [False, False, True]
+    assert track.attrs["totals"]["actual_calibration"] == 1
+    assert track.attrs["totals"]["actual_holdout"] == 2
+    assert "expected" not in track.columns
+    with pytest.raises(DataValidationError, match="no model columns"):
+        tracking_metrics(track)
+
+
+def test_tracking_partial_last_period_and_errors(pareto_sample):
+    track = tracking(pareto_sample, _log(), calibration_end="2020-01-14", observation_end="2020-01-24", period="W")
+    assert track["complete"].tolist() == [True, True, True, False]
+    # the expected curve is evaluated at the observation end for the partial period
+    assert track.attrs["totals"]["expected_holdout"] == pytest.approx(
+        track["expected_cumulative"].iloc[-1] - track.attrs["totals"]["expected_calibration"])
+    with pytest.raises(ConfigError, match="after calibration_end"):
+        tracking(pareto_sample, _log(), calibration_end="2020-01-14", observation_end="2020-01-10")
+    with pytest.raises(DataValidationError, match="no transactions"):
+        tracking(pareto_sample, _log(), calibration_end="2020-01-14", observation_end="2020-01-24",
+                 summary=pd.DataFrame({"frequency": [0]}, index=pd.Index(["zz"], name="customer_id")))
+
+
+def test_expected_curve_is_the_sum_of_new_customer_expectations(pareto_sample):
+    log = _log()
+    track = tracking(pareto_sample, log, calibration_end="2020-01-14", observation_end="2020-01-28", period="W")
+    births_days = np.array([0, 8, 1])   # a, b, c relative to 2020-01-01
+    t_end = 28 / 7.0                     # end of week 4 in weeks
+    direct = sum(pareto_sample.expected_purchases_new(t_end - b / 7.0) for b in births_days)
+    assert track["expected_cumulative"].iloc[-1] == pytest.approx(direct, rel=1e-12)
