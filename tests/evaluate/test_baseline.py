@@ -1,0 +1,84 @@
+"""The gradient-boosting baseline and the first-purchase features."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clvmodels.errors import ConfigError, DataValidationError, MissingColumnError
+from clvmodels.evaluate import GradientBoostingBaseline, add_first_purchase_value, first_purchase_value
+
+FAST = dict(max_iter=25, learning_rate=0.1)
+
+
+@pytest.fixture(scope="module")
+def temporal(cdnow_sample_cal, cdnow_sample_tx):
+    base = GradientBoostingBaseline(**FAST)
+    return base, base.fit_predict(cdnow_sample_cal, cdnow_sample_tx)
+
+
+def test_temporal_window_and_outputs(temporal, cdnow_sample_cal):
+    base, pred = temporal
+    # h = min(39 weeks, max T / 2 = 38.857 / 2 weeks) = 136 days before 1997-09-30
+    assert base.training_cutoff_ == pd.Timestamp("1997-05-17")
+    assert base.horizon_ratio_ == pytest.approx(39 / (136 / 7))
+    assert list(pred.columns) == ["expected_purchases", "expected_revenue", "expected_spend"]
+    assert pred.index.equals(cdnow_sample_cal.index)
+    assert (pred.to_numpy() >= 0).all() and np.isfinite(pred.to_numpy()).all()
+    assert "first_purchase_value" in base.feature_names_
+    # it learns something: predictions rise with calibration frequency
+    by_f = pred["expected_purchases"].groupby(np.minimum(cdnow_sample_cal["frequency"], 3)).mean()
+    assert by_f.is_monotonic_increasing
+
+
+def test_temporal_is_deterministic(temporal, cdnow_sample_cal, cdnow_sample_tx):
+    _, pred = temporal
+    again = GradientBoostingBaseline(**FAST).fit_predict(cdnow_sample_cal, cdnow_sample_tx)
+    pd.testing.assert_frame_equal(pred, again)
+
+
+def test_crossfit_never_uses_the_customers_own_outcome(cdnow_sample_cal):
+    base = GradientBoostingBaseline(strategy="crossfit", n_splits=3, **FAST)
+    pred = base.fit_predict(cdnow_sample_cal)
+    changed = cdnow_sample_cal.copy()
+    who = changed.index[10]
+    changed.loc[who, "frequency_holdout"] = 50
+    pred2 = base.fit_predict(changed)
+    assert pred2.loc[who, "expected_purchases"] == pred.loc[who, "expected_purchases"]
+    assert not np.allclose(pred2["expected_purchases"], pred["expected_purchases"])  # others did learn from it
+
+
+def test_errors(cdnow_sample_cal):
+    with pytest.raises(ConfigError, match="transaction log"):
+        GradientBoostingBaseline().fit_predict(cdnow_sample_cal)
+    with pytest.raises(ConfigError, match="strategy"):
+        GradientBoostingBaseline(strategy="magic").fit_predict(cdnow_sample_cal)
+    with pytest.raises(MissingColumnError, match="frequency_holdout"):
+        GradientBoostingBaseline(strategy="crossfit").fit_predict(cdnow_sample_cal.drop(columns="frequency_holdout"))
+    with pytest.raises(ConfigError, match="n_splits"):
+        GradientBoostingBaseline(strategy="crossfit", n_splits=1).fit_predict(cdnow_sample_cal)
+
+
+def _log():
+    return pd.DataFrame({"customer_id": [1, 1, 1, 2, 2, 3],
+                         "date": pd.to_datetime(["2020-01-02", "2020-01-02", "2020-02-01", "2020-01-05",
+                                                 "2020-01-09", "2020-03-01"]),
+                         "amount": [10.0, 5.0, 7.0, 0.0, 3.0, 20.0]})
+
+
+def test_first_purchase_value():
+    v = first_purchase_value(_log())
+    assert v.to_dict() == {1: 15.0, 2: 0.0, 3: 20.0}
+    assert first_purchase_value(_log(), cutoff="2020-01-31").to_dict() == {1: 15.0, 2: 0.0}
+
+
+def test_add_first_purchase_value_is_centred_and_checks_ids():
+    summary = pd.DataFrame({"frequency": [1, 1, 0]}, index=pd.Index([1, 2, 3], name="customer_id"))
+    out = add_first_purchase_value(summary, _log())
+    expected = np.log1p([15.0, 0.0, 20.0])
+    np.testing.assert_allclose(out["log_first_value"], expected - expected.mean())
+    assert out.attrs["first_value_center"] == pytest.approx(expected.mean())
+    assert "log_first_value" not in summary.columns   # the input is not modified
+    with pytest.raises(DataValidationError, match="no transactions"):
+        add_first_purchase_value(summary.rename(index={3: 99}), _log())
