@@ -21,7 +21,7 @@ from .special import log_bg_mean_purchases, per_unique
 
 __all__ = [
     "loglik", "loglik_and_grad", "grad_loglik", "expected_purchases_new", "p_purchases",
-    "conditional_expected_purchases", "p_alive", "log_p_alive",
+    "conditional_expected_purchases", "p_alive", "log_p_alive", "weighted_loglik_and_grad",
 ]
 
 
@@ -145,3 +145,83 @@ def conditional_expected_purchases(r, alpha, a, b, x, t_x, T, t):
     r, alpha, a, b, x, t_x, T, t = _f(r, alpha, a, b, x, t_x, T, t)
     log_g = log_bg_mean_purchases(r + x, t / (alpha + T), a, b + x)
     return np.exp(log_g + log_p_alive(r, alpha, a, b, x, t_x, T))
+
+
+def _dot(a, b):
+    """Inner product without BLAS: OpenBLAS threads a 1-D dot and, on a busy machine, the thread
+    hand-off costs far more than the product itself."""
+    return np.einsum("i,i->", a, b)
+
+
+def _groups(x):
+    """Distinct values of x, their positions (inverse) and, for sorted x, run starts."""
+    if x.size > 1 and np.all(x[1:] >= x[:-1]):
+        starts = np.flatnonzero(np.r_[True, x[1:] != x[:-1]])
+        counts = np.diff(np.r_[starts, x.size])
+        inverse = np.repeat(np.arange(starts.size), counts)
+        return x[starts], inverse
+    return np.unique(x, return_inverse=True)
+
+
+def _weighted_family(r, alpha, a, b, x, t_x, T, weights, shift, chunk=1 << 15):
+    """Weighted total log-likelihood and gradient of the BG/NBD (shift 0) / MBG/NBD (shift 1) family.
+
+    Same formulas as :func:`loglik_and_grad`, reorganised for the optimiser: terms that depend on
+    x only are computed once per distinct x and weighted by the group weights; the per-row part
+    (two log1p, one exp, one log1p per row) runs in cache-sized chunks of rows, and inner products
+    avoid BLAS (see :func:`_dot`). Parameters must be scalars, data 1-D.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    t_x = np.asarray(t_x, dtype=np.float64)
+    T = np.asarray(T, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
+    ux, inv = _groups(x)
+    Wg = np.bincount(inv, weights=w, minlength=ux.size)
+    has_g = (ux > 0) if shift == 0 else np.ones(ux.size, dtype=bool)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bx = np.where(has_g, b + ux - 1 + shift, 1.0)  # b+x-1 (BG) or b+x (MBG)
+    log_bx_g = np.log(bx)
+    inv_bx_g = 1.0 / bx
+    lg_alpha = np.log(alpha)
+    log_a = np.log(a)
+    s_ll = s_LT = s_w4d = s_alpha = s_ww4 = s_w4bx = 0.0
+    for start in range(0, x.size, chunk):
+        sl = slice(start, start + chunk)
+        xc, wc, Tc, txc, gi = x[sl], w[sl], T[sl], t_x[sl], inv[sl]
+        L_T = np.log1p(Tc / alpha)
+        L_tx = np.log1p(txc / alpha)
+        rx = r + xc
+        xla = xc * lg_alpha
+        term_T = -rx * L_T - xla
+        term_tx = log_a - log_bx_g[gi] - rx * L_tx - xla
+        if shift == 0:
+            term_tx[xc == 0] = -np.inf
+        d = term_tx - term_T
+        e = np.exp(-np.abs(d))
+        one_e = 1.0 + e
+        w4 = np.where(d > 0, 1.0, e) / one_e
+        s_ll += _dot(wc, np.maximum(term_T, term_tx) + np.log1p(e))
+        ww4 = wc * w4
+        s_LT += _dot(wc, L_T)
+        s_w4d += _dot(ww4, L_T - L_tx)
+        s_alpha += _dot(wc * rx, (1 - w4) / (alpha + Tc) + w4 / (alpha + txc))
+        s_ww4 += ww4.sum()
+        s_w4bx += _dot(ww4, inv_bx_g[gi])
+    C = (special.gammaln(r + ux) + special.gammaln(b + ux + shift) - special.gammaln(a + b + ux + shift)
+         - special.gammaln(r) - special.gammaln(b) + special.gammaln(a + b))
+    total = float(_dot(Wg, C) + s_ll)
+    dg_ab = special.digamma(a + b) - special.digamma(a + b + ux + shift)
+    g_r = _dot(Wg, special.digamma(r + ux) - special.digamma(r)) - s_LT + s_w4d
+    g_alpha = (r / alpha) * Wg.sum() - s_alpha
+    g_a = _dot(Wg, dg_ab) + s_ww4 / a
+    g_b = _dot(Wg, special.digamma(b + ux + shift) - special.digamma(b) + dg_ab) - s_w4bx
+    return total, np.array([g_r, g_alpha, g_a, g_b])
+
+
+def weighted_loglik_and_grad(r, alpha, a, b, x, t_x, T, weights):
+    """(sum_i w_i loglik_i, its gradient w.r.t. (r, alpha, a, b)) for scalar parameters, 1-D data.
+
+    The optimiser's entry point (eq. 6 and the gradient of :func:`loglik_and_grad`), about twice
+    as fast on large data because x-only terms are evaluated once per distinct x.
+    """
+    return _weighted_family(r, alpha, a, b, x, t_x, T, weights, 0)

@@ -17,7 +17,7 @@ from .special import log_bg_mean_purchases, per_unique
 
 __all__ = [
     "loglik", "loglik_and_grad", "grad_loglik", "expected_purchases_new", "p_purchases",
-    "conditional_expected_purchases", "p_alive", "log_p_alive",
+    "conditional_expected_purchases", "p_alive", "log_p_alive", "weighted_loglik_and_grad",
 ]
 
 
@@ -127,3 +127,11 @@ def conditional_expected_purchases(r, alpha, a, b, x, t_x, T, t):
     r, alpha, a, b, x, t_x, T, t = _f(r, alpha, a, b, x, t_x, T, t)
     log_g = log_bg_mean_purchases(r + x, t / (alpha + T), a, b + x + 1)
     return np.exp(log_g + log_p_alive(r, alpha, a, b, x, t_x, T))
+
+
+def weighted_loglik_and_grad(r, alpha, a, b, x, t_x, T, weights):
+    """(sum_i w_i loglik_i, gradient w.r.t. (r, alpha, a, b)) for scalar parameters and 1-D data;
+    the optimiser's entry point (see :func:`clvmodels.math.bgnbd.weighted_loglik_and_grad`)."""
+    from .bgnbd import _weighted_family
+
+    return _weighted_family(r, alpha, a, b, x, t_x, T, weights, 1)

@@ -64,7 +64,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, special
+from scipy import linalg, optimize, special
 from sklearn.base import BaseEstimator
 
 from ..data.validation import validate_summary
@@ -77,27 +77,57 @@ _REGISTRY: dict[str, type[MLEModel]] = {}
 _ADVICE = ("Try: express T/recency in a coarser time unit (e.g. weeks instead of days), check the data "
            "(duplicated or implausible customers), or pass initial_params={...} to start elsewhere.")
 _THETA_EDGE = 30.0  # |log-parameter| beyond this means the estimate runs off to 0 or infinity
+_WARM_ROWS = 50_000  # above this many distinct rows, warm-start from a sub-sample fit
 
 
 def compress_rows(data: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Collapse identical rows of ``data`` (n, k) into unique rows with summed weights.
 
-    Returns ``(unique_rows, unique_weights, inverse)`` with ``data == unique_rows[inverse]``.
-    Rows whose (summed) weight is zero are kept (they do not change any weighted sum).
+    Returns ``(unique_rows, unique_weights, inverse)`` with ``data == unique_rows[inverse]``; the
+    unique rows are sorted by their first column (the purchase count, so per-count terms can be
+    computed once per run). Rows are grouped in O(n) by a hash table over a 64-bit hash of their
+    bit patterns; every merged row is verified against its group's first row, with an exact
+    lexicographic fallback in the (astronomically unlikely) event of a hash collision.
     """
-    data = np.asarray(data, dtype=np.float64)
-    w = np.ones(len(data)) if weights is None else np.asarray(weights, dtype=np.float64)
-    # lexsort on the columns (last key primary) is faster than np.unique(axis=0) on float rows
-    order = np.lexsort(data.T[::-1])
-    sorted_rows = data[order]
-    new = np.ones(len(data), dtype=bool)
-    if len(data) > 1:
-        new[1:] = np.any(sorted_rows[1:] != sorted_rows[:-1], axis=1)
-    group = np.cumsum(new) - 1
-    inverse = np.empty(len(data), dtype=np.intp)
-    inverse[order] = group
-    unique_rows = sorted_rows[new]
-    unique_weights = np.bincount(group, weights=w[order], minlength=len(unique_rows))
+    data = np.ascontiguousarray(data, dtype=np.float64) + 0.0  # + 0.0 maps -0.0 to 0.0
+    n = len(data)
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+    bits = data.view(np.uint64).reshape(n, -1)
+    h = np.full(n, np.uint64(0xCBF29CE484222325))
+    with np.errstate(over="ignore"):
+        for j in range(bits.shape[1]):
+            h = (h ^ bits[:, j]) * np.uint64(0x100000001B3)
+            h ^= h >> np.uint64(29)
+    codes, uniq = pd.factorize(h)  # group ids in order of first appearance
+    if len(uniq) == n:
+        unique_rows, inverse = data, np.arange(n)
+    else:
+        running = np.maximum.accumulate(codes)
+        first = np.flatnonzero(np.r_[True, running[1:] > running[:-1]])
+        unique_rows = data[first]
+        inverse = codes.astype(np.intp)
+        counts = np.bincount(inverse, minlength=len(first))
+        merged = counts[inverse] > 1
+        if not np.array_equal(data[merged], unique_rows[inverse[merged]]):  # hash collision
+            order = np.lexsort(data.T[::-1])
+            sorted_rows = data[order]
+            new = np.ones(n, dtype=bool)
+            new[1:] = np.any(sorted_rows[1:] != sorted_rows[:-1], axis=1)
+            inverse = np.empty(n, dtype=np.intp)
+            inverse[order] = np.cumsum(new) - 1
+            unique_rows = sorted_rows[new]
+    # order the groups by the first column (a radix sort when it holds small whole numbers)
+    key = unique_rows[:, 0]
+    if len(key) and key.min() >= 0 and key.max() < 65536 and np.array_equal(key, np.floor(key)):
+        order = np.argsort(key.astype(np.uint16), kind="stable")
+    else:
+        order = np.argsort(key, kind="stable")
+    if not np.array_equal(order, np.arange(order.size)):
+        rank = np.empty_like(order)
+        rank[order] = np.arange(order.size)
+        unique_rows = unique_rows[order]
+        inverse = rank[inverse]
+    unique_weights = np.bincount(inverse, weights=w, minlength=len(unique_rows))
     return unique_rows, unique_weights, inverse
 
 
@@ -196,6 +226,22 @@ class MLEModel(BaseEstimator):
         if fn is None:
             return None
         return fn(*params, *data)
+
+    def _weighted_loglik_and_grad(self, params: tuple[float, ...], data: tuple[np.ndarray, ...], weights: np.ndarray):
+        """``(sum_i w_i ll_i, gradient (n_params,))`` or None when no analytic gradient exists.
+
+        Uses the math module's ``weighted_loglik_and_grad(*params, *data, weights)`` when present
+        (fast path), else weights the per-row ``loglik_and_grad``.
+        """
+        fn = getattr(self._math, "weighted_loglik_and_grad", None)
+        if fn is not None:
+            total, g = fn(*params, *data, weights)
+            return float(total), np.asarray(g, dtype=np.float64)
+        out = self._loglik_and_grad(params, data)
+        if out is None:
+            return None
+        ll, g = out
+        return float(np.einsum("i,i->", weights, ll)), np.einsum("ki,i->k", np.asarray(g), weights)
 
     def _initial_guess(self, data: tuple[np.ndarray, ...], weights: np.ndarray) -> np.ndarray:
         """Warm start in natural parameters, in the *rescaled* units the optimiser sees."""
@@ -323,11 +369,25 @@ class MLEModel(BaseEstimator):
         if not np.all(np.isfinite(theta0)):
             raise CLVError(f"initial parameters {dict(zip(self._param_names, start * pscale))} are outside the bounds")
 
-        res = self._minimize(theta0, scaled, uw, pscale, tr)
+        if len(uw) > _WARM_ROWS and not self.initial_params:
+            # warm start: optimise on a fixed random sub-sample first (same model, same start);
+            # the full-data optimisation then needs only a few iterations
+            pick = np.random.default_rng(0).choice(len(uw), _WARM_ROWS, replace=False)
+            pick.sort()  # keep the rows ordered by frequency
+            sub = tuple(c[pick] for c in scaled)
+            pre = self._minimize(theta0, sub, uw[pick], pscale, tr)
+            res = None
+            if np.all(np.isfinite(pre.x)) and np.all(np.abs(pre.x) < _THETA_EDGE):
+                theta0 = pre.x
+                res = self._newton(theta0, scaled, uw, pscale, tr)
+            if res is None or not res.success:
+                res = self._minimize(theta0, scaled, uw, pscale, tr)
+        else:
+            res = self._minimize(theta0, scaled, uw, pscale, tr)
         p_hat = tr.to_param(res.x) * pscale  # exact map back: pscale is a power of two
         params = tuple(float(v) for v in p_hat)
         total_w = float(uw.sum())
-        ll = float(np.sum(uw * self._loglik(params, cols)))
+        ll = float(np.einsum("i,i->", uw, self._loglik(params, cols)))
 
         self.params_ = pd.Series(p_hat, index=list(self._param_names), name="estimate", dtype=np.float64)
         self.loglik_ = ll
@@ -373,27 +433,35 @@ class MLEModel(BaseEstimator):
             return 0.0, np.zeros_like(p_nat)
         return c * float(np.sum(p_nat ** 2)), 2.0 * c * p_nat
 
-    def _minimize(self, theta0, data, w, pscale, tr):
+    def _has_grad(self, params, data, w) -> bool:
+        return self._weighted_loglik_and_grad(params, tuple(d[:1] for d in data), w[:1]) is not None
+
+    def _objective(self, data, w, pscale, tr):
+        """Mean penalised negative log-likelihood of theta (with its gradient when analytic)."""
         total_w = float(w.sum())
-        n_par = len(theta0)
-        has_grad = self._loglik_and_grad(tuple(tr.to_param(theta0)), tuple(d[:1] for d in data)) is not None
+        n_par = len(self._param_names)
+        has_grad = self._has_grad(tuple(tr.to_param(np.zeros(n_par))), data, w)
 
         def objective(theta):
             p = tr.to_param(theta)
             pt = tuple(float(v) for v in p)
             pen, dpen = self._penalty(p * pscale)
-            if has_grad:
-                ll, g = self._loglik_and_grad(pt, data)
-                f = -float(np.dot(w, ll)) / total_w + pen
-                grad_p = -(np.asarray(g) @ w) / total_w + dpen * pscale
-                grad = grad_p * tr.dparam_dtheta(theta)
-                if not np.isfinite(f) or not np.all(np.isfinite(grad)):
-                    return np.inf, np.zeros(n_par)
-                return f, grad
-            f = -float(np.dot(w, self._loglik(pt, data))) / total_w + pen
+            with np.errstate(all="ignore"):
+                if has_grad:
+                    tot, g = self._weighted_loglik_and_grad(pt, data, w)
+                    f = -tot / total_w + pen
+                    grad = (-g / total_w + dpen * pscale) * tr.dparam_dtheta(theta)
+                    if not np.isfinite(f) or not np.all(np.isfinite(grad)):
+                        return np.inf, np.zeros(n_par)
+                    return f, grad
+                f = -float(np.einsum("i,i->", w, self._loglik(pt, data))) / total_w + pen
             return f if np.isfinite(f) else np.inf
 
-        opts = {"maxiter": int(self.max_iter), "gtol": float(self.tol), "ftol": 1e-15, "maxcor": 20}
+        return objective, has_grad
+
+    def _minimize(self, theta0, data, w, pscale, tr):
+        objective, has_grad = self._objective(data, w, pscale, tr)
+        opts = {"maxiter": int(self.max_iter), "gtol": float(self.tol), "ftol": 1e-15, "maxcor": 10}
         with np.errstate(all="ignore"):
             if has_grad:
                 res = optimize.minimize(objective, theta0, jac=True, method="L-BFGS-B", options=opts)
@@ -407,10 +475,56 @@ class MLEModel(BaseEstimator):
                 res.success = True
         return res
 
+    def _newton(self, theta0, data, w, pscale, tr, max_steps=20):
+        """Polish a warm start on the full data with Newton steps.
+
+        The Hessian (in theta) is taken once, by forward differences of the analytic gradient,
+        and reused for every step (chord method: each step gains about as many digits as the
+        warm start was accurate). Returns None when the Hessian is not positive definite or a
+        step fails to decrease the objective, so the caller falls back to L-BFGS.
+        """
+        objective, has_grad = self._objective(data, w, pscale, tr)
+        if not has_grad:
+            return None
+        theta = np.array(theta0, dtype=np.float64)
+        f, g = objective(theta)
+        if not np.isfinite(f):
+            return None
+        k = theta.size
+        H = np.empty((k, k))
+        for i in range(k):
+            h = 1e-6 * max(1.0, abs(theta[i]))
+            e = np.zeros(k)
+            e[i] = h
+            H[:, i] = (objective(theta + e)[1] - g) / h
+        H = 0.5 * (H + H.T)
+        try:
+            chol = linalg.cho_factor(H)
+        except linalg.LinAlgError:
+            return None
+        n_steps = 0
+        for n_steps in range(1, max_steps + 1):
+            if np.max(np.abs(g)) < float(self.tol):
+                break
+            step = -linalg.cho_solve(chol, g)
+            for _ in range(30):
+                f_new, g_new = objective(theta + step)
+                if np.isfinite(f_new) and f_new <= f + 1e-14 * abs(f):
+                    break
+                step = step / 2
+            else:
+                return None
+            theta, f, g = theta + step, f_new, g_new
+            if np.max(np.abs(step)) < 1e-13:
+                break
+        ok = np.max(np.abs(g)) < max(float(self.tol), 1e-9)
+        return optimize.OptimizeResult(x=theta, fun=f, jac=g, success=bool(ok), nit=n_steps,
+                                       message="Newton polish " + ("converged" if ok else "stopped"))
+
     def _total_loglik_nat(self, p: np.ndarray, data, w) -> float:
         pen, _ = self._penalty(p)
         with np.errstate(all="ignore"):
-            return float(np.dot(w, self._loglik(tuple(float(v) for v in p), data))) - pen * float(w.sum())
+            return float(np.einsum("i,i->", w, self._loglik(tuple(float(v) for v in p), data))) - pen * float(w.sum())
 
     def _hessian(self, params: tuple[float, ...], data, w) -> np.ndarray:
         """Symmetric numerical Hessian of the penalised total log-likelihood in natural params."""
@@ -420,18 +534,25 @@ class MLEModel(BaseEstimator):
         # relative steps, kept inside the bounds
         h = 1e-4 * np.maximum(np.abs(p0), 1e-8)
         h = np.minimum(h, 0.5 * (p0 - lo))
-        has_grad = self._loglik_and_grad(params, tuple(d[:1] for d in data)) is not None
+        has_grad = self._has_grad(params, data, w)
         H = np.empty((k, k))
         if has_grad:
             def grad(p):
-                _, g = self._loglik_and_grad(tuple(float(v) for v in p), data)
+                _, g = self._weighted_loglik_and_grad(tuple(float(v) for v in p), data, w)
                 _, dpen = self._penalty(p)
-                return np.asarray(g) @ w - dpen * float(w.sum())
+                return g - dpen * float(w.sum())
             with np.errstate(all="ignore"):
-                for i in range(k):
-                    e = np.zeros(k)
-                    e[i] = h[i]
-                    H[:, i] = (grad(p0 + e) - grad(p0 - e)) / (2 * h[i])
+                if len(w) > _WARM_ROWS:  # large data: forward differences (k + 1 gradients)
+                    g0 = grad(p0)
+                    for i in range(k):
+                        e = np.zeros(k)
+                        e[i] = 1e-2 * h[i]
+                        H[:, i] = (grad(p0 + e) - g0) / e[i]
+                else:
+                    for i in range(k):
+                        e = np.zeros(k)
+                        e[i] = h[i]
+                        H[:, i] = (grad(p0 + e) - grad(p0 - e)) / (2 * h[i])
         else:
             f0 = self._total_loglik_nat(p0, data, w)
             for i in range(k):

@@ -220,3 +220,39 @@ def test_grid_helper_shapes():
     assert s.index.name == "t" and list(s) == [6, 7]
     df = MLEModel._grid(f, [0, 1], [5, 6, 7], "v", "n", "t")
     assert df.shape == (2, 3) and df.loc[1, 7] == 8
+
+
+def test_compress_rows_groups_sorted_by_first_column_and_handles_signed_zero():
+    data = np.array([[2.0, 1.0], [0.0, -0.0], [2.0, 1.0], [0.0, 0.0], [1.0, 5.0]])
+    rows, w, inv = compress_rows(data)
+    np.testing.assert_array_equal(rows, [[0.0, 0.0], [1.0, 5.0], [2.0, 1.0]])
+    np.testing.assert_array_equal(w, [2.0, 1.0, 2.0])
+    np.testing.assert_array_equal(rows[inv], data + 0.0)
+
+
+def _nbd_loglik_and_grad(r, alpha, x, T):
+    ll = _nbd_loglik(r, alpha, x, T)
+    d_r = special.digamma(r + x) - special.digamma(r) + np.log(alpha) - np.log(alpha + T)
+    d_alpha = r / alpha - (r + x) / (alpha + T)
+    return ll, np.stack(np.broadcast_arrays(d_r, d_alpha))
+
+
+class ToyNBDGrad(ToyNBD):
+    _math = types.SimpleNamespace(loglik=_nbd_loglik, loglik_and_grad=_nbd_loglik_and_grad)
+
+
+def test_large_data_uses_newton_polish_and_matches_lbfgs():
+    # above 50,000 distinct rows the base warm-starts on a sub-sample and polishes with Newton
+    # steps (analytic-gradient models); the optimum must match a direct optimisation
+    s = _summary(n=60_000, seed=9)
+    s["T"] = s["T"] + np.random.default_rng(1).uniform(0, 1, len(s))  # make rows distinct
+    big = ToyNBDGrad().fit(s)
+    assert big.converged_ and "Newton" in big.fit_info_["message"]
+    small = ToyNBD().fit(s)  # no gradient: L-BFGS with numerical derivatives
+    np.testing.assert_allclose(big.params_, small.params_, rtol=1e-5)
+    np.testing.assert_allclose(big.stderr_, small.stderr_, rtol=1e-3)
+    objective = lambda th: -np.sum(_nbd_loglik(np.exp(th[0]), np.exp(th[1]), s["frequency"].to_numpy(),  # noqa: E731
+                                               s["T"].to_numpy()))
+    ref = optimize.minimize(objective, [0.0, 2.0], method="Nelder-Mead",
+                            options={"xatol": 1e-10, "fatol": 1e-9, "maxiter": 5000})
+    np.testing.assert_allclose(big.params_.to_numpy(), np.exp(ref.x), rtol=1e-5)
