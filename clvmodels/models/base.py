@@ -66,6 +66,7 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, optimize, special
 from sklearn.base import BaseEstimator
+from threadpoolctl import threadpool_limits
 
 from ..data.validation import validate_summary
 from ..errors import CLVError, ConvergenceWarning, DataValidationError, InvalidValueError, NotFittedError, describe_culprits
@@ -345,7 +346,15 @@ class MLEModel(BaseEstimator):
         customer_id, or the name of a column of ``summary`` (e.g. ``"weight"`` for counts of
         identical customers). Identical rows are compressed into weights before optimising, so
         fitting a summary equals fitting its compressed form.
+
+        BLAS is limited to one thread during the fit (threadpoolctl, scoped to this call): the
+        optimiser only does tiny vector operations, and on a busy machine OpenBLAS' thread
+        hand-offs made a CDNOW fit 5x slower.
         """
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._fit(summary, weights)
+
+    def _fit(self, summary: pd.DataFrame, weights) -> MLEModel:
         all_w = self._weights(summary, weights)
         frame = self._fit_frame(summary)
         w = all_w[summary.index.get_indexer(frame.index)]
@@ -379,7 +388,10 @@ class MLEModel(BaseEstimator):
             res = None
             if np.all(np.isfinite(pre.x)) and np.all(np.abs(pre.x) < _THETA_EDGE):
                 theta0 = pre.x
-                res = self._newton(theta0, scaled, uw, pscale, tr)
+                # the sub-sample's Hessian of the mean objective estimates the full one
+                sub_obj, sub_grad = self._objective(sub, uw[pick], pscale, tr)
+                H0 = self._theta_hessian(sub_obj, theta0) if sub_grad else None
+                res = self._newton(theta0, scaled, uw, pscale, tr, H0=H0)
             if res is None or not res.success:
                 res = self._minimize(theta0, scaled, uw, pscale, tr)
         else:
@@ -387,7 +399,11 @@ class MLEModel(BaseEstimator):
         p_hat = tr.to_param(res.x) * pscale  # exact map back: pscale is a power of two
         params = tuple(float(v) for v in p_hat)
         total_w = float(uw.sum())
-        ll = float(np.einsum("i,i->", uw, self._loglik(params, cols)))
+        fast = self._weighted_loglik_and_grad(params, cols, uw)
+        if fast is not None:
+            ll, g_hat = fast
+        else:
+            ll, g_hat = float(np.einsum("i,i->", uw, self._loglik(params, cols))), None
 
         self.params_ = pd.Series(p_hat, index=list(self._param_names), name="estimate", dtype=np.float64)
         self.loglik_ = ll
@@ -405,7 +421,7 @@ class MLEModel(BaseEstimator):
         edge = [n for n, t in zip(self._param_names, res.x) if abs(t) > _THETA_EDGE]
         if edge:
             problems.append(f"parameter(s) {edge} ran to the edge of their range (estimate near 0 or infinity)")
-        cov, pd_ok = self._covariance(params, cols, uw)
+        cov, pd_ok = self._covariance(params, cols, uw, g_hat)
         if not pd_ok:
             problems.append("the Hessian at the optimum is not negative definite (standard errors unavailable)")
         self.cov_ = pd.DataFrame(cov, index=list(self._param_names), columns=list(self._param_names))
@@ -475,7 +491,21 @@ class MLEModel(BaseEstimator):
                 res.success = True
         return res
 
-    def _newton(self, theta0, data, w, pscale, tr, max_steps=20):
+    @staticmethod
+    def _theta_hessian(objective, theta):
+        """Symmetric Hessian of ``objective`` (returning (f, grad)) by forward differences."""
+        theta = np.asarray(theta, dtype=np.float64)
+        k = theta.size
+        g = objective(theta)[1]
+        H = np.empty((k, k))
+        for i in range(k):
+            h = 1e-6 * max(1.0, abs(theta[i]))
+            e = np.zeros(k)
+            e[i] = h
+            H[:, i] = (objective(theta + e)[1] - g) / h
+        return 0.5 * (H + H.T)
+
+    def _newton(self, theta0, data, w, pscale, tr, H0=None, max_steps=25):
         """Polish a warm start on the full data with Newton steps.
 
         The Hessian (in theta) is taken once, by forward differences of the analytic gradient,
@@ -490,14 +520,7 @@ class MLEModel(BaseEstimator):
         f, g = objective(theta)
         if not np.isfinite(f):
             return None
-        k = theta.size
-        H = np.empty((k, k))
-        for i in range(k):
-            h = 1e-6 * max(1.0, abs(theta[i]))
-            e = np.zeros(k)
-            e[i] = h
-            H[:, i] = (objective(theta + e)[1] - g) / h
-        H = 0.5 * (H + H.T)
+        H = self._theta_hessian(objective, theta) if H0 is None or not np.all(np.isfinite(H0)) else H0
         try:
             chol = linalg.cho_factor(H)
         except linalg.LinAlgError:
@@ -526,7 +549,7 @@ class MLEModel(BaseEstimator):
         with np.errstate(all="ignore"):
             return float(np.einsum("i,i->", w, self._loglik(tuple(float(v) for v in p), data))) - pen * float(w.sum())
 
-    def _hessian(self, params: tuple[float, ...], data, w) -> np.ndarray:
+    def _hessian(self, params: tuple[float, ...], data, w, g_hat=None) -> np.ndarray:
         """Symmetric numerical Hessian of the penalised total log-likelihood in natural params."""
         p0 = np.array(params, dtype=np.float64)
         k = len(p0)
@@ -543,7 +566,10 @@ class MLEModel(BaseEstimator):
                 return g - dpen * float(w.sum())
             with np.errstate(all="ignore"):
                 if len(w) > _WARM_ROWS:  # large data: forward differences (k + 1 gradients)
-                    g0 = grad(p0)
+                    if g_hat is None:
+                        g0 = grad(p0)
+                    else:  # the gradient at the estimate is already known
+                        g0 = np.asarray(g_hat) - self._penalty(p0)[1] * float(w.sum())
                     for i in range(k):
                         e = np.zeros(k)
                         e[i] = 1e-2 * h[i]
@@ -571,9 +597,9 @@ class MLEModel(BaseEstimator):
                         H[j, i] = H[i, j]
         return 0.5 * (H + H.T)
 
-    def _covariance(self, params, data, w) -> tuple[np.ndarray, bool]:
+    def _covariance(self, params, data, w, g_hat=None) -> tuple[np.ndarray, bool]:
         k = len(params)
-        H = self._hessian(params, data, w)
+        H = self._hessian(params, data, w, g_hat)
         if not np.all(np.isfinite(H)):
             return np.full((k, k), np.nan), False
         info = -H
