@@ -69,7 +69,8 @@ from sklearn.base import BaseEstimator
 from threadpoolctl import threadpool_limits
 
 from ..data.validation import validate_summary
-from ..errors import CLVError, ConvergenceWarning, DataValidationError, InvalidValueError, NotFittedError, describe_culprits
+from ..errors import (CLVError, CLVWarning, ConvergenceWarning, DataValidationError, InvalidValueError,
+                      NotFittedError, describe_culprits)
 
 __all__ = ["MLEModel", "load_model", "compress_rows", "FORMAT"]
 
@@ -291,8 +292,20 @@ class MLEModel(BaseEstimator):
         bad = ~np.isfinite(values)
         if bad.any():
             warnings.warn(f"{what}: {int(bad.sum())} value(s) are not finite (parameters or data out of the "
-                          "numerically supported range).", ConvergenceWarning, stacklevel=3)
+                          "numerically supported range).", CLVWarning, stacklevel=3)
         return values
+
+    @staticmethod
+    def _check_nonneg(value, name: str, integer: bool = False) -> np.ndarray:
+        """A prediction argument (horizon t, count n) as floats: finite, >= 0, whole if ``integer``."""
+        arr = np.asarray(value, dtype=np.float64)
+        bad = ~np.isfinite(arr) | (arr < 0)
+        if integer:
+            bad |= arr != np.floor(arr)
+        if np.any(bad):
+            kind = "non-negative whole numbers" if integer else "finite and non-negative"
+            raise InvalidValueError(f"{name} must be {kind}; got {np.asarray(value)[bad][:5].tolist()}", column=name)
+        return arr
 
     @staticmethod
     def _keyed(values: np.ndarray, index: pd.Index, name: str) -> pd.Series:

@@ -39,12 +39,14 @@ class BGNBD(MLEModel):
     def expected_purchases(self, summary: pd.DataFrame, t: float) -> pd.Series:
         """Expected purchases in the next ``t`` time units, given each customer's history (eq. 10)."""
         frame, (x, t_x, T) = self._prepare(summary)
-        values = self._math.conditional_expected_purchases(*self._params_tuple(), x, t_x, T, float(t))
+        t = float(self._check_nonneg(t, "t"))
+        values = self._math.conditional_expected_purchases(*self._params_tuple(), x, t_x, T, t)
         return self._keyed(self._finite_or_warn(values, "expected_purchases"), frame.index, "expected_purchases")
 
     def expected_purchases_new(self, t):
         """E[X(t)] for a new customer (eq. 7); scalar t -> float, array -> Series indexed by t."""
         params = self._params_tuple()
+        self._check_nonneg(t, "t")
         return self._grid(lambda _, tt: self._math.expected_purchases_new(*params, tt), 0.0, t,
                           "expected_purchases_new", "n", "t")
 
@@ -58,4 +60,6 @@ class BGNBD(MLEModel):
         """P(X(t) = n) for a new customer (eq. 8). Scalars -> float; one array -> Series;
         two arrays -> DataFrame (rows n, columns t)."""
         params = self._params_tuple()
+        self._check_nonneg(n, "n", integer=True)
+        self._check_nonneg(t, "t")
         return self._grid(lambda nn, tt: self._math.p_purchases(*params, nn, tt), n, t, "p_purchases", "n", "t")

@@ -145,6 +145,10 @@ def test_errors_before_fit_and_on_bad_data(cdnow):
     m = clv.BGNBD.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426)
     with pytest.raises(DataValidationError):
         m.p_alive(cdnow.drop(columns="T"))
+    with pytest.raises(DataValidationError, match="t must be"):
+        m.expected_purchases(cdnow, -1)
+    with pytest.raises(DataValidationError, match="n must be"):
+        m.p_purchases([0, 1.5], 10)
 
 
 def test_heavy_buyer_prediction_is_finite():
