@@ -56,8 +56,7 @@ class PurchasePredictor:
     model : fitted clvmodels MLE model, fitted clvmodels.bayes model, or any object with
         ``expected_purchases(summary, t)`` / ``p_alive(summary)`` / ``expected_purchases_new(t)``.
     max_draws : Bayesian models only: the posterior is thinned to at most this many draws
-        (spread evenly over each chain) for the cohort tracking curve, which evaluates the
-        model on (draws x customers x periods) points.
+        (spread evenly over each chain); predictions are averages over these draws.
     """
 
     def __init__(self, model, max_draws: int = 200):
@@ -66,14 +65,45 @@ class PurchasePredictor:
         self.kind = "bayes" if _is_bayes(model) else ("mle" if _is_mle(model) else "generic")
 
     # ---- per customer ---------------------------------------------------------------------
-    def expected_purchases(self, summary: pd.DataFrame, t: float) -> np.ndarray:
-        return _values(self.model.expected_purchases(summary, t=t), summary.index)
+    def _input_columns(self, summary: pd.DataFrame) -> list[str] | None:
+        """Columns the model reads (for compressing identical customers), or None if unknown."""
+        cols = getattr(self.model, "_summary_columns", None)
+        if cols is None or self.kind == "generic":
+            return None
+        cols = list(cols)
+        if self.kind == "bayes":
+            cols += list(self.model._extra_columns())
+        if any(c not in summary.columns for c in cols):
+            return None
+        return cols
 
-    def p_alive(self, summary: pd.DataFrame) -> np.ndarray | None:
-        fn = getattr(self.model, "p_alive", None)
+    def _per_customer(self, method: str, summary: pd.DataFrame, **kwargs) -> np.ndarray | None:
+        """Evaluate ``model.<method>(frame, **kwargs)`` once per distinct customer history."""
+        fn = getattr(self.model, method, None)
         if fn is None:
             return None
-        return _values(fn(summary), summary.index)
+        if self.kind == "bayes":
+            kwargs["draws_per_chain"] = self._draws_per_chain()
+        cols = self._input_columns(summary)
+        if cols is None:
+            return _values(fn(summary, **kwargs), summary.index)
+        from ..models.base import compress_rows
+
+        rows, _, inverse = compress_rows(summary[cols].to_numpy(dtype=np.float64))
+        frame = pd.DataFrame(rows, columns=cols, index=pd.RangeIndex(len(rows), name="customer_id"))
+        frame.attrs = dict(getattr(summary, "attrs", {}))
+        return _values(fn(frame, **kwargs), frame.index)[inverse]
+
+    def expected_purchases(self, summary: pd.DataFrame, t: float) -> np.ndarray:
+        return self._per_customer("expected_purchases", summary, t=t)
+
+    def p_alive(self, summary: pd.DataFrame) -> np.ndarray | None:
+        return self._per_customer("p_alive", summary)
+
+    def _draws_per_chain(self) -> int:
+        post = self.model.idata_.posterior
+        n_chains = int(post.sizes["chain"])
+        return max(1, min(int(post.sizes["draw"]), self.max_draws // max(n_chains, 1)))
 
     # ---- cohort of new customers ----------------------------------------------------------
     def cohort_cumulative(self, births: np.ndarray, times: np.ndarray, summary: pd.DataFrame | None = None
@@ -132,10 +162,7 @@ class PurchasePredictor:
         return np.concatenate([expected, [T.size - expected.sum()]])
 
     def _thinned_draws(self) -> dict[str, np.ndarray]:
-        post = self.model.idata_.posterior
-        n_chains, n_draws = int(post.sizes["chain"]), int(post.sizes["draw"])
-        per_chain = max(1, self.max_draws // max(n_chains, 1))
-        draws, _, _ = self.model._draw_arrays(min(per_chain, n_draws))
+        draws, _, _ = self.model._draw_arrays(self._draws_per_chain())
         return draws
 
     def _bayes_cohort(self, births, times, summary):
@@ -184,13 +211,17 @@ class PurchasePredictor:
 
 
 def _cohort_sum(fn, births: np.ndarray, times: np.ndarray) -> np.ndarray:
-    """``sum_i fn(t_k - b_i)`` over the births born before t_k, with identical births grouped."""
+    """``sum_i fn(t_k - b_i)`` over the births born before t_k, with identical births grouped and
+    each distinct age ``t_k - b_i`` evaluated once (births and period ends on whole days give at
+    most one age per day of the observation window)."""
     ub, counts = np.unique(births, return_counts=True)
     t = times[:, None] - ub[None, :]
     born = t > 0
     out = np.zeros(t.shape)
     if born.any():
-        out[born] = np.asarray(fn(t[born]), dtype=np.float64)
+        ages = t[born]
+        _, first, inv = np.unique(np.round(ages, 9), return_index=True, return_inverse=True)
+        out[born] = np.asarray(fn(ages[first]), dtype=np.float64)[inv]
     return out @ counts.astype(np.float64)
 
 

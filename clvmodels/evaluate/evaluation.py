@@ -243,7 +243,8 @@ def evaluate(summary: pd.DataFrame, purchase_model=None, spend_model=None, *, pr
     period : tracking period ('W' weekly by default).
     max_frequency : the last (open) bin of the conditional-expectation table (``7`` -> 0..6, 7+).
     top_share : share of customers counted as the top (0.1 = top decile).
-    max_draws : Bayesian models: draws used for the tracking curve.
+    max_draws : Bayesian models: predictions average over at most this many posterior draws
+        (thinned evenly over the chains).
 
     Returns
     -------
