@@ -370,12 +370,16 @@ class MLEModel(BaseEstimator):
     def _fit(self, summary: pd.DataFrame, weights) -> MLEModel:
         all_w = self._weights(summary, weights)
         frame = self._fit_frame(summary)
-        w = all_w[summary.index.get_indexer(frame.index)]
+        if len(frame) == len(summary) and frame.index.equals(summary.index):  # same rows, same order
+            w = all_w
+        else:
+            w = all_w[summary.index.get_indexer(frame.index)]
         if not np.any(w > 0):
             raise DataValidationError("no customers with positive weight to fit", n_rows=0)
         data = np.column_stack(self._columns(frame))
-        rows, uw, _ = compress_rows(data[w > 0], w[w > 0])
-        cols = tuple(rows[:, j].copy() for j in range(rows.shape[1]))
+        keep = w > 0
+        rows, uw, _ = compress_rows(data, w) if keep.all() else compress_rows(data[keep], w[keep])
+        cols = tuple(np.ascontiguousarray(rows[:, j]) for j in range(rows.shape[1]))
 
         scale = self._choose_scale(cols, uw)
         scaled = tuple(c / scale if name in self._scale_columns else c for name, c in zip(self._summary_columns, cols))
