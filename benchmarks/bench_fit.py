@@ -11,7 +11,7 @@ Run in the benchmark environment (lifetimes needs pandas < 3; see benchmarks/_li
     /work/venv-bench/bin/python benchmarks/bench_fit.py [--n-large 1000000] [--repeat 3] [--record]
 
 ``--record`` writes the results under "## MLE fit (BG/NBD, Gamma-Gamma)" in benchmarks/RESULTS.md
-(only that section is replaced). Timings are wall clock on a shared machine: we report the best
+(only that section is replaced; ``--append`` keeps the earlier runs there, to show repeatability). Timings are wall clock on a shared machine: we report the best
 of ``--repeat`` runs for each side (lifetimes at 1M: ``--repeat-large`` runs, default 1).
 """
 
@@ -148,13 +148,15 @@ def render(rows, args, machine_line):
     return "\n".join(lines) + "\n"
 
 
-def record(text):
+def record(text, append=False):
     content = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
     if HEADING in content:
         start = content.index(HEADING) + len(HEADING)
         nxt = re.search(r"^## ", content[start:], flags=re.M)
         end = start + nxt.start() if nxt else len(content)
-        content = content[:start] + "\n\n" + text + "\n" + content[end:]
+        kept = content[start:end].strip("\n") if append else ""
+        body = (kept + "\n\n" if kept else "") + text
+        content = content[:start] + "\n\n" + body + "\n" + content[end:]
     else:
         content = content.rstrip("\n") + "\n\n" + HEADING + "\n\n" + text
     RESULTS.write_text(content)
@@ -167,6 +169,7 @@ def main(argv=None):
     ap.add_argument("--repeat-large", type=int, default=1, help="lifetimes runs at the large size")
     ap.add_argument("--lt-subsample", type=int, default=None, help="fit lifetimes on a sub-sample (if too slow)")
     ap.add_argument("--record", action="store_true")
+    ap.add_argument("--append", action="store_true", help="with --record: keep earlier runs in the section")
     args = ap.parse_args(argv)
     machine_line = machine()
     print(machine_line)
@@ -174,7 +177,7 @@ def main(argv=None):
     text = render(rows, args, machine_line)
     print(text)
     if args.record:
-        record(text)
+        record(text, append=args.append)
         print(f"recorded in {RESULTS}")
 
 
