@@ -31,7 +31,7 @@ _LAZY: dict[str, str] = {
     "forecast_clv": ".forecast.clv",
 }
 _SUBMODULES = {"datasets", "errors", "timeunits", "bayes", "data", "models", "forecast", "evaluate",
-               "plots", "segments", "export", "cli", "config", "pipeline"}
+               "plots", "segments", "export", "cli", "config", "pipeline", "simulate"}
 
 __all__ = sorted([*_LAZY, *_SUBMODULES, "__version__"])
 
