@@ -4,10 +4,12 @@ Fader & Hardie 2013, "The Gamma-Gamma model of monetary value"). Math in
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
-from ..errors import InvalidValueError, describe_culprits
+from ..errors import ConfigError, DataDroppedWarning, InvalidValueError, describe_culprits
 from ..math import gammagamma as _math
 from .base import MLEModel
 
@@ -20,8 +22,16 @@ class GammaGamma(MLEModel):
     Parameters p (shape of transaction values), q > 1 and v (the paper's gamma, in currency
     units). Bounds enforce q > 1 so that the population mean p v / (q - 1) exists.
 
-    Fitting uses repeat buyers only (``frequency > 0``); their ``monetary_value`` (mean spend of
-    the repeat transactions) must be positive, otherwise a DataValidationError names them.
+    Fitting uses repeat buyers only (``frequency > 0``). The model needs their ``monetary_value``
+    (mean spend of the repeat transactions) to be positive; ``nonpositive_spend`` says what to do
+    with repeat buyers whose mean is zero or negative (e.g. free items):
+
+    * ``"error"`` (default): a DataValidationError names them, in ``fit`` and in predictions;
+    * ``"zero"``: they are left out of the fit (counted in ``n_nonpositive_excluded_``, announced by a
+      DataDroppedWarning) and scored with the conditional mean at an observed mean of 0, the limit
+      ``p v / (p x + q - 1)``: their repeat purchases are evidence of low spend;
+    * ``"population"``: they are left out of the fit (counted, warned) and scored like customers
+      without repeat purchases, with the population mean ``p v / (q - 1)``.
     """
 
     _math = _math
@@ -32,23 +42,40 @@ class GammaGamma(MLEModel):
     _scale_params = ("v",)
     _validate_kwargs = {"require_monetary": True}
 
-    def _repeat_buyers(self, frame: pd.DataFrame) -> pd.Series:
-        repeat = frame["frequency"] > 0
-        bad = repeat & (frame["monetary_value"] <= 0)
-        if bad.any():
-            ids = frame.index[bad.to_numpy()]
+    _POLICIES = ("error", "zero", "population")
+
+    def __init__(self, nonpositive_spend: str = "error", penalizer_coef: float = 0.0,
+                 initial_params: dict | None = None, max_iter: int = 1000, tol: float = 1e-10):
+        super().__init__(penalizer_coef=penalizer_coef, initial_params=initial_params, max_iter=max_iter, tol=tol)
+        self.nonpositive_spend = nonpositive_spend
+
+    def _nonpositive(self, frame: pd.DataFrame) -> np.ndarray:
+        """Repeat buyers with monetary_value <= 0; raises under the 'error' policy."""
+        if self.nonpositive_spend not in self._POLICIES:
+            raise ConfigError(f"nonpositive_spend={self.nonpositive_spend!r}; use one of {list(self._POLICIES)}",
+                              key="nonpositive_spend")
+        bad = ((frame["frequency"] > 0) & (frame["monetary_value"] <= 0)).to_numpy()
+        if bad.any() and self.nonpositive_spend == "error":
+            ids = frame.index[bad]
             raise InvalidValueError(
                 f"column 'monetary_value': {int(bad.sum())} repeat buyer(s) have a non-positive mean spend; "
                 f"the Gamma-Gamma model needs monetary_value > 0 when frequency > 0; example customer ids "
-                f"{describe_culprits(ids)}", column="monetary_value", n_rows=int(bad.sum()), examples=list(ids[:5]))
-        return repeat
+                f"{describe_culprits(ids)} (GammaGamma(nonpositive_spend='zero' or 'population') scores them "
+                "without fitting on them)", column="monetary_value", n_rows=int(bad.sum()), examples=list(ids[:5]))
+        return bad
 
     def _fit_frame(self, summary: pd.DataFrame) -> pd.DataFrame:
         frame = self._validate(summary)
-        repeat = self._repeat_buyers(frame)
+        bad = self._nonpositive(frame)
+        if bad.any():
+            warnings.warn(f"GammaGamma: {int(bad.sum())} repeat buyer(s) with monetary_value <= 0 left out of the "
+                          f"fit (nonpositive_spend={self.nonpositive_spend!r}), e.g. "
+                          f"{describe_culprits(frame.index[bad])}", DataDroppedWarning, stacklevel=3)
+        self.n_nonpositive_excluded_ = int(bad.sum())
+        repeat = (frame["frequency"] > 0).to_numpy() & ~bad
         if not repeat.any():
-            raise InvalidValueError("the Gamma-Gamma model needs at least one repeat buyer (frequency > 0)",
-                                    column="frequency", n_rows=0)
+            raise InvalidValueError("the Gamma-Gamma model needs at least one repeat buyer (frequency > 0) with "
+                                    "a positive monetary_value", column="frequency", n_rows=0)
         return frame[repeat]
 
     def _initial_guess(self, data, weights):
@@ -65,9 +92,11 @@ class GammaGamma(MLEModel):
         population mean p v / (q - 1).
         """
         frame, (x, m) = self._prepare(summary)
-        self._repeat_buyers(frame)
+        bad = self._nonpositive(frame)
         p, q, v = self._params_tuple()
-        values = np.where(x > 0, self._math.conditional_expected_spend(p, q, v, x, np.where(x > 0, m, 1.0)),
+        informative = (x > 0) & ~bad if self.nonpositive_spend == "population" else x > 0
+        mbar = np.where(bad, 0.0, np.where(x > 0, m, 1.0))
+        values = np.where(informative, self._math.conditional_expected_spend(p, q, v, x, mbar),
                           self._math.expected_spend_new(p, q, v))
         return self._keyed(self._finite_or_warn(values, "expected_spend"), frame.index, "expected_spend")
 
@@ -79,7 +108,7 @@ class GammaGamma(MLEModel):
         """Per-customer log-likelihood of the repeat buyers (others are not modelled: NaN-free
         Series over the repeat buyers only, keyed by customer_id)."""
         frame, _ = self._prepare(summary)
-        repeat = self._repeat_buyers(frame)
+        repeat = (frame["frequency"] > 0).to_numpy() & ~self._nonpositive(frame)
         sub = frame[repeat]
         ll = self._loglik(self._params_tuple(), self._columns(sub))
         return self._keyed(self._finite_or_warn(ll, "log_likelihood"), sub.index, "log_likelihood")

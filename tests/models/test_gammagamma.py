@@ -84,3 +84,52 @@ def test_clone_save_load_from_params(cdnow, tmp_path):
         clv.GammaGamma().expected_spend(cdnow)
     with pytest.raises(DataValidationError):
         clv.GammaGamma.from_params(p=1.0, q=0.9, v=1.0)  # q must exceed 1
+
+
+# -- repeat buyers whose repeat purchases have no positive value (e.g. free items) -----------------
+
+def _with_free_buyers():
+    import clvmodels as clv
+
+    s = clv.datasets.cdnow_summary()
+    s.loc[[1, 2], "monetary_value"] = 0.0  # customers 1 (x=2) and 2 (x=1) bought only free items
+    return s
+
+
+def test_nonpositive_spend_policy_error_names_customers():
+    import clvmodels as clv
+    from clvmodels.errors import InvalidValueError
+
+    with pytest.raises(InvalidValueError, match=r"2 repeat buyer\(s\).*\[1, 2\].*nonpositive_spend"):
+        clv.GammaGamma().fit(_with_free_buyers())
+
+
+@pytest.mark.parametrize("policy", ["zero", "population"])
+def test_nonpositive_spend_policies_fit_without_them_and_score_them(policy):
+    import clvmodels as clv
+    from clvmodels.errors import DataDroppedWarning
+
+    s = _with_free_buyers()
+    with pytest.warns(DataDroppedWarning, match="2 repeat buyer"):
+        gg = clv.GammaGamma(nonpositive_spend=policy).fit(s)
+    reference = clv.GammaGamma().fit(s.drop(index=[1, 2]))
+    np.testing.assert_allclose(gg.params_, reference.params_, rtol=1e-8)
+    assert gg.n_nonpositive_excluded_ == 2
+    p, q, v = gg.params_
+    spend = gg.expected_spend(s)
+    if policy == "zero":  # conditional mean at an observed mean of 0: p v / (p x + q - 1)
+        assert spend.loc[1] == pytest.approx(p * v / (p * 2 + q - 1))
+        assert spend.loc[2] == pytest.approx(p * v / (p * 1 + q - 1))
+    else:
+        assert spend.loc[1] == pytest.approx(p * v / (q - 1)) == spend.loc[2]
+    others = s.index.difference([1, 2])
+    np.testing.assert_allclose(spend.loc[others], gg.set_params(nonpositive_spend="error").expected_spend(
+        s.loc[others]), rtol=1e-14)
+
+
+def test_nonpositive_spend_policy_unknown():
+    import clvmodels as clv
+    from clvmodels.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="nonpositive_spend"):
+        clv.GammaGamma(nonpositive_spend="ignore").fit(clv.datasets.cdnow_summary())
