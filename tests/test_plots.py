@@ -250,3 +250,14 @@ def test_plots_never_show(monkeypatch, sample, bg):
     monkeypatch.setattr(plt, "show", lambda *a, **k: (_ for _ in ()).throw(AssertionError("show called")))
     P.plot_period_transactions(bg, cal)
     P.plot_clv_distribution(_forecast())
+
+
+def test_period_transactions_of_a_bayesian_model(sample, bg):
+    az = pytest.importorskip("arviz")
+    _, cal = sample
+    bayes = clv.bayes.BGNBD()
+    # a posterior concentrated on the FHL 2005 estimates gives the MLE model's histogram
+    bayes.idata_ = az.from_dict(posterior={k: np.full((2, 4), v) for k, v in FHL_BGNBD.items()})
+    bayes.time_unit_ = "W"
+    heights = [[p.get_height() for p in P.plot_period_transactions(m, cal).containers[1]] for m in (bayes, bg)]
+    np.testing.assert_allclose(heights[0], heights[1], rtol=1e-12)
