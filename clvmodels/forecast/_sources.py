@@ -17,6 +17,7 @@ from types import ModuleType
 
 import numpy as np
 import pandas as pd
+from scipy import special
 
 from ..data.validation import validate_summary
 from ..errors import CLVError, ConfigError, DataValidationError, NotFittedError
@@ -202,6 +203,84 @@ class PurchaseSource:
     def _s(P) -> int:
         return max(v.shape[1] for v in P.values())
 
+    # ---- fast paths --------------------------------------------------------------------------
+    def _fast_bg(self, draws: ParamDraws) -> bool:
+        per_draw = draws.kind == "mle" or not self.extra_columns()
+        return self.family in ("bgnbd", "mbgnbd") and per_draw and draws.S > 1
+
+    def group_evaluator(self, draws: ParamDraws, x_all: np.ndarray, T_all: np.ndarray, steps: np.ndarray,
+                        v: np.ndarray, n_jobs: int = 1):
+        """A function ``(frame_rows, x, T, full) -> (reduced, full_arrays)`` of groups (sorted by x,
+        then T). ``reduced`` maps Gtot, Gdisc, Hend, Adisc, Acnt to (groups, S) arrays:
+
+        * Gtot = E[X(T, T+t_K) | alive now], Gdisc = sum_k v_k (G_k - G_(k-1)) (discounted
+          purchases), with G_k = E[X(T, T+t_k) | alive now];
+        * Hend = H_K, Adisc = sum_k v_k H_k, Acnt = sum_k H_k, with H_k = P(alive at T+t_k | alive now).
+
+        ``full_arrays`` (only with ``full=True``) is (dE, H), each (groups, S, K). BG/NBD and
+        MBG/NBD with per-draw parameters use :class:`._bgfast.BGAliveFactors` (series +
+        Chebyshev, error-controlled); everything else the model's own math.
+        """
+        K = len(steps)
+        w_disc = v - np.r_[v[1:], 0.0]          # sum_k v_k (G_k - G_(k-1)) = sum_k (v_k - v_(k+1)) G_k
+        e_K = np.zeros(K)
+        e_K[-1] = 1.0
+        weights = {"Gtot": ("G", e_K), "Gdisc": ("G", w_disc), "Hend": ("H", e_K), "Adisc": ("H", v),
+                   "Acnt": ("H", np.ones(K))}
+
+        def reduce(G, H):
+            return {name: (G if which == "G" else H) @ w for name, (which, w) in weights.items()}
+
+        if self._fast_bg(draws):
+            from ._bgfast import BGAliveFactors
+
+            d = draws.draws
+            fac = BGAliveFactors(d["r"], d["alpha"], d["a"], d["b"], 1 if self.family == "mbgnbd" else 0,
+                                 x_all, T_all, steps, weights)
+            fac.prepare(n_jobs)
+
+            def fast(rows_frame, xg, Tg, full):
+                if not full:
+                    return fac.reduced(xg, Tg, weights), None
+                G, H = fac(xg, Tg, want_h=True)
+                return reduce(G, H), (np.diff(G, axis=2, prepend=0.0), H)
+            return fast
+
+        def generic(rows_frame, xg, Tg, full):
+            Pg = draws.for_rows(rows_frame)
+            G = self.alive_expected(Pg, xg, Tg, steps)
+            H = self.alive_ahead(Pg, xg, Tg, steps)
+            return reduce(G, H), ((np.diff(G, axis=2, prepend=0.0), H) if full else None)
+        return generic
+
+    def p_alive_fast(self, P, x, t_x, T) -> np.ndarray:
+        """P(alive now) (rows, S): lean in-place BG/NBD / MBG/NBD formula (tested equal to the
+        model's ``p_alive``), the model's own function otherwise."""
+        if self.family not in ("bgnbd", "mbgnbd"):
+            return self.p_alive(P, x, t_x, T)
+        r, alpha, a, b = (P[k] for k in self.names)
+        shift = 0.0 if self.family == "mbgnbd" else -1.0   # a/(b+x) (MBG) or a/(b+x-1) (BG)
+        n, S = len(x), self._s(P)
+        # y = log(a) - log(b+x+shift) + (r+x) log1p((T-t_x)/(alpha+t_x)); P(alive) = 1/(1+e^y)
+        y = alpha + t_x[:, None]
+        if y.shape != (n, S):
+            y = np.broadcast_to(y, (n, S)).copy()
+        np.divide((T - t_x)[:, None], y, out=y)
+        np.log1p(y, out=y)
+        tmp = np.multiply(y, x[:, None])
+        y *= r
+        y += tmp
+        with np.errstate(divide="ignore", invalid="ignore"):
+            np.add(b, (x + shift)[:, None], out=tmp)
+            np.log(tmp, out=tmp)
+        y -= tmp
+        y += np.log(a)
+        np.negative(y, out=y)
+        special.expit(y, out=y)
+        if self.family == "bgnbd":
+            y[x == 0] = 1.0
+        return y
+
     # ---- infinite horizon ------------------------------------------------------------------
     def has_dert(self) -> bool:
         return self.family in ("paretonbd", "bgbb") and hasattr(self.math, "dert")
@@ -267,15 +346,29 @@ class SpendSource:
         draws = _mle_draws(self.spend, self.names, n_draws, rng, with_point)
         return ParamDraws(self.spend, "mle", self.names, draws, point=with_point)
 
+    def key(self) -> np.ndarray:
+        """Per-customer inputs of the spend model (customers with equal keys spend alike)."""
+        if self.kind == "fixed":
+            return self.values
+        return np.where(self.x > 0, self.mbar, 0.0)   # Gamma-Gamma ignores mbar when x = 0
+
     def expected(self, P: dict[str, np.ndarray] | None, rows: np.ndarray, S: int) -> np.ndarray:
-        """Expected spend per order: (len(rows), S) (fixed values broadcast over draws)."""
+        """Expected spend per order: (len(rows), S) (fixed values broadcast over draws).
+
+        Gamma-Gamma: ``p (v + x mbar) / (p x + q - 1)`` (Fader, Hardie & Lee 2005, "RFM and CLV",
+        eq. 5), written in place (tested equal to :func:`clvmodels.math.gammagamma.conditional_expected_spend`).
+        """
         if self.kind == "fixed":
             return np.broadcast_to(self.values[rows][:, None], (len(rows), S))
-        x, m = self.x[rows][:, None], self.mbar[rows][:, None]
-        with np.errstate(all="ignore"):
-            out = np.asarray(self.math.conditional_expected_spend(*(P[k] for k in self.names), x, m),
-                             dtype=np.float64)
-        return np.broadcast_to(out, (len(rows), S))
+        p, q, v = (P[k] for k in self.names)
+        x = self.x[rows][:, None]
+        xm = (self.x[rows] * np.where(self.x[rows] > 0, self.mbar[rows], 0.0))[:, None]
+        num = np.multiply(p, xm)
+        num += p * v
+        den = np.multiply(p, x)
+        den += q - 1.0
+        num /= den
+        return np.broadcast_to(num, (len(rows), S))
 
 
 def unique_rows(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -154,7 +154,7 @@ def forecast_clv(summary: pd.DataFrame, purchase, spend, *, horizon: int, period
                  margin, margin_by: str | None = None, cost_per_order=0.0, cost_per_active_period=0.0,
                  retention_cost=0.0, time_unit: str | None = None, interval: float | None = 0.9,
                  n_draws: int | None = None, random_state=None, return_cash_flows: bool = False,
-                 chunk_size: int | None = None):
+                 chunk_size: int | None = None, n_jobs: int = 1):
     """Per-customer churn, expected purchases, revenue, margin and discounted CLV with intervals.
 
     Parameters
@@ -188,6 +188,7 @@ def forecast_clv(summary: pd.DataFrame, purchase, spend, *, horizon: int, period
     random_state : seed or numpy Generator for the MLE parameter draws.
     return_cash_flows : also return the period-by-period cash flows (point estimates) in long format.
     chunk_size : customers per chunk (default: about 2 million draw-elements per block).
+    n_jobs : threads working on chunks in parallel (numpy releases the GIL in its kernels).
 
     Returns
     -------
@@ -235,7 +236,8 @@ def forecast_clv(summary: pd.DataFrame, purchase, spend, *, horizon: int, period
     v = _discount.discount_factors(rate, period, K)
     draws = _Draws(ps, ss, interval, n_draws, random_state)
 
-    out, flows = _run(frame, ps, ss, eco, draws, steps, v, interval, chunk_size, return_cash_flows)
+    n_jobs = _check_count(n_jobs, "n_jobs")
+    out, flows = _run(frame, ps, ss, eco, draws, steps, v, interval, chunk_size, return_cash_flows, n_jobs)
     result = pd.DataFrame(out, index=frame.index.rename("customer_id"))
     result = result[[c for c in CLV_COLUMNS if c in result.columns]]
     result.attrs.update({
@@ -264,118 +266,149 @@ def forecast_clv(summary: pd.DataFrame, purchase, spend, *, horizon: int, period
 
 
 def _run(frame, ps: PurchaseSource, ss: SpendSource, eco: Economics, draws: _Draws, steps, v, interval,
-         chunk_size, want_flows: bool):
+         chunk_size, want_flows: bool, n_jobs: int = 1):
+    """Compute every output per distinct customer input, chunk by chunk, then expand.
+
+    1. Customers with identical inputs (history, covariates, spend inputs, economics) have
+       identical forecasts: only distinct rows are computed.
+    2. Distinct rows are sorted by their (x, T, covariates) group, so each chunk touches few
+       groups; every "given alive" factor is computed once per group (groups x draws x periods).
+    3. Per chunk, P(alive now), spend and the economics are combined draw by draw in
+       (customers x draws) blocks of about ``_BLOCK`` elements; the group factors stay
+       (groups x draws), so memory never holds customers x draws x periods.
+    """
     N = len(frame)
     K = len(steps)
     S = draws.S
     xcol, txcol, Tcol = ps.columns
-    x = frame[xcol].to_numpy(dtype=np.float64)
-    t_x = frame[txcol].to_numpy(dtype=np.float64)
-    T = frame[Tcol].to_numpy(dtype=np.float64)
+    x_all = frame[xcol].to_numpy(dtype=np.float64)
+    tx_all = frame[txcol].to_numpy(dtype=np.float64)
+    T_all = frame[Tcol].to_numpy(dtype=np.float64)
     extra = ps.extra_columns()
-    ext = frame[extra].to_numpy(dtype=np.float64) if extra else np.empty((N, 0))
-    # groups: customers sharing (x, T, covariates) share every "given alive" factor
-    first, inv = unique_rows(np.column_stack([x, T, ext]))
-    order = np.argsort(inv, kind="stable")
-    need_alive = eco.has_active_cost or want_flows
-    per = K if want_flows else 1
+    ext_all = frame[extra].to_numpy(dtype=np.float64) if extra else np.empty((N, 0))
+    key = np.column_stack([x_all, tx_all, T_all, ext_all, ss.key(), eco.margin, eco.cost_per_order,
+                           eco.cost_per_active_period, eco.retention_cost])
+    ufirst, uinv = unique_rows(key)
+    U = len(ufirst)
+    x, t_x, T, ext = x_all[ufirst], tx_all[ufirst], T_all[ufirst], ext_all[ufirst]
+    m_u, co_u = eco.margin[ufirst], eco.cost_per_order[ufirst]
+    ca_u, R_u = eco.cost_per_active_period[ufirst], eco.retention_cost[ufirst]
+    gfirst, ginv = unique_rows(np.column_stack([x, T, ext]))
+    order = np.argsort(ginv, kind="stable")
+    evaluate = ps.group_evaluator(draws.purchase, x[gfirst], T[gfirst], steps, v, n_jobs)
     if chunk_size is None:
-        chunk_size = max(1, _BLOCK // (S * per))
-    group_block = max(1, _BLOCK // (S * K))
+        chunk_size = max(1, _BLOCK // (S * (K if want_flows else 1)))
 
     names = ["p_alive", "churn_probability", "p_alive_at_horizon", "p_no_purchase_in_horizon", "expected_purchases",
              "expected_spend", "expected_revenue", "expected_margin", "clv"]
-    out = {k: np.empty(N) for k in names}
+    out = {k: np.empty(U) for k in names}
     if draws.has_interval:
-        out["clv_lower"] = np.empty(N)
-        out["clv_upper"] = np.empty(N)
-        q = [(1.0 - interval) / 2.0, (1.0 + interval) / 2.0]
-    flows = None
-    if want_flows:
-        n_rows = N * (K + (1 if eco.has_retention_cost else 0))
-        flows = {c: np.empty(n_rows) for c in CASH_FLOW_COLUMNS if c != "customer_id"}
+        out["clv_lower"] = np.empty(U)
+        out["clv_upper"] = np.empty(U)
+    q = None if not draws.has_interval else [(1.0 - interval) / 2.0, (1.0 + interval) / 2.0]
+    L = K + (1 if eco.has_retention_cost else 0)
+    flows = {c: np.empty(U * L) for c in CASH_FLOW_COLUMNS if c != "customer_id"} if want_flows else None
+    has_active, has_ret = eco.has_active_cost, eco.has_retention_cost
+    group_block = max(1, _BLOCK // (S * K)) if (want_flows or not ps._fast_bg(draws.purchase)) else max(1, _BLOCK // S)
 
-    for rows in _customer_chunks(order, chunk_size):
-        n = len(rows)
-        gids = inv[rows]
+    def process(rows: np.ndarray) -> None:
+        # rows index the distinct customers (0..U-1); frame rows are ufirst[rows]
+        gids = ginv[rows]
         ug, gpos = np.unique(gids, return_inverse=True)
-        rep = first[ug]
-        xg, Tg = x[rep], T[rep]
-        Pg_all = draws.purchase.for_rows(frame.iloc[rep])
+        rep = ufirst[gfirst[ug]]
+        xg, Tg = x_all[rep], T_all[rep]
         u = len(ug)
-        Gtot = np.empty((u, S))
-        Gdisc = np.empty((u, S))
-        Hend = np.empty((u, S))
+        red = {k: np.empty((u, S)) for k in ("Gtot", "Gdisc", "Hend", "Adisc", "Acnt")}
         P0 = np.empty((u, S))
-        Adisc = np.zeros((u, S))
-        Acnt = np.zeros((u, S))
         if want_flows:
-            dE_all = np.empty((u, S, K))
-            H_all = np.empty((u, S, K))
+            dE_all, H_all = np.empty((u, S, K)), np.empty((u, S, K))
         for g0 in range(0, u, group_block):
             sl = slice(g0, min(u, g0 + group_block))
-            Pg = {k: (a[sl] if a.shape[0] > 1 else a) for k, a in Pg_all.items()}
-            cum = ps.alive_expected(Pg, xg[sl], Tg[sl], steps)
-            dE = np.diff(cum, axis=2, prepend=0.0)
-            Gtot[sl] = cum[:, :, -1]
-            Gdisc[sl] = dE @ v
-            if need_alive:
-                H = ps.alive_ahead(Pg, xg[sl], Tg[sl], steps)
-                Hend[sl] = H[:, :, -1]
-                Adisc[sl] = H @ v
-                Acnt[sl] = H.sum(axis=2)
-                if want_flows:
-                    dE_all[sl] = dE
-                    H_all[sl] = H
-            else:
-                Hend[sl] = ps.alive_ahead(Pg, xg[sl], Tg[sl], steps[-1:])[:, :, 0]
-            P0[sl] = ps.no_purchase_ahead(Pg, xg[sl], Tg[sl], steps[-1])
+            rf = frame.iloc[rep[sl]]
+            r_sl, f_sl = evaluate(rf, xg[sl], Tg[sl], want_flows)
+            for k_, a_ in r_sl.items():
+                red[k_][sl] = a_
+            if want_flows:
+                dE_all[sl], H_all[sl] = f_sl
+            P0[sl] = ps.no_purchase_ahead(draws.purchase.for_rows(rf), xg[sl], Tg[sl], steps[-1])
+        Gtot, Gdisc, Hend, Adisc, Acnt = (red[k] for k in ("Gtot", "Gdisc", "Hend", "Adisc", "Acnt"))
 
+        fr = ufirst[rows]
         # P(alive now): one evaluation per distinct (x, t_x, T, covariates) of the chunk
-        ukey_first, ukey_inv = unique_rows(np.column_stack([x[rows], t_x[rows], T[rows], ext[rows]]))
-        urows = rows[ukey_first]
-        Pc = draws.purchase.for_rows(frame.iloc[urows])
-        pa = ps.p_alive(Pc, x[urows], t_x[urows], T[urows])
-        pa = np.broadcast_to(pa, (len(urows), S))[ukey_inv]
-        Ps = draws.spend.for_rows(frame.iloc[rows]) if draws.spend is not None else None
-        spend = ss.expected(Ps, rows, S)
+        pkey_first, pkey_inv = unique_rows(np.column_stack([x[rows], t_x[rows], T[rows], ext[rows]]))
+        prow = fr[pkey_first]
+        Pc = draws.purchase.for_rows(frame.iloc[prow])
+        pa = ps.p_alive_fast(Pc, x_all[prow], tx_all[prow], T_all[prow])
+        pa = np.broadcast_to(pa, (len(prow), S))
+        if len(prow) < len(rows) or np.any(pkey_inv != np.arange(len(rows))):
+            pa = pa[pkey_inv]   # back to the chunk's row order
+        Ps = draws.spend.for_rows(frame.iloc[fr]) if draws.spend is not None else None
+        spend = ss.expected(Ps, fr, S)
 
-        m = eco.margin[rows][:, None]
-        co = eco.cost_per_order[rows][:, None]
-        ca = eco.cost_per_active_period[rows][:, None]
-        R = eco.retention_cost[rows][:, None]
-        E_tot = pa * Gtot[gpos]
-        alive_end = pa * Hend[gpos]
-        p_none = 1.0 - pa + pa * P0[gpos]
-        revenue = spend * E_tot
-        unit_margin = m * spend - co
-        clv = unit_margin * (pa * Gdisc[gpos])
-        margin_total = unit_margin * E_tot
-        if eco.has_active_cost:
-            clv = clv - ca * (pa * Adisc[gpos])
-            margin_total = margin_total - ca * (pa * Acnt[gpos])
-        if eco.has_retention_cost:
-            clv = clv - R
-            margin_total = margin_total - R
-
-        pt = draws.point
-        out["p_alive"][rows] = pt(pa)
-        out["p_alive_at_horizon"][rows] = pt(alive_end)
-        out["churn_probability"][rows] = 1.0 - out["p_alive_at_horizon"][rows]
-        out["p_no_purchase_in_horizon"][rows] = pt(p_none)
-        out["expected_purchases"][rows] = pt(E_tot)
-        out["expected_spend"][rows] = pt(spend)
-        out["expected_revenue"][rows] = pt(revenue)
-        out["expected_margin"][rows] = pt(margin_total)
-        out["clv"][rows] = pt(clv)
-        if draws.has_interval:
+        m, co = m_u[rows][:, None], co_u[rows][:, None]
+        # the draws of CLV (needed for the interval, and for the mean when there is no point column)
+        unit_margin = spend * m
+        unit_margin -= co
+        clv = pa * Gdisc[gpos]
+        clv *= unit_margin
+        if has_active:
+            ca = ca_u[rows][:, None]
+            alive_disc = pa * Adisc[gpos]
+            alive_disc *= ca
+            clv -= alive_disc
+        if has_ret:
+            clv -= R_u[rows][:, None]
+        out["clv"][rows] = draws.point(clv)
+        if q is not None:
             lo, hi = np.quantile(draws.draws(clv), q, axis=1)
             out["clv_lower"][rows] = lo
             out["clv_upper"][rows] = hi
+        # point columns: column 0 only (MLE plug-in) or means over the draws (Bayesian)
+        if draws.with_point:
+            cols = slice(0, 1)
+            pa_p, spend_p, unit_p = pa[:, cols], spend[:, cols], unit_margin[:, cols]
+            gp = (gpos, 0)
+            Gt, He, P0p, Ac = Gtot[gp][:, None], Hend[gp][:, None], P0[gp][:, None], None
+            if has_active:
+                Ac = Acnt[gp][:, None]
+        else:
+            pa_p, spend_p, unit_p = pa, spend, unit_margin
+            Gt, He, P0p = Gtot[gpos], Hend[gpos], P0[gpos]
+            Ac = Acnt[gpos] if has_active else None
+        mean = lambda a: a.mean(axis=1)  # noqa: E731 - a no-op on one column
+        E_tot = pa_p * Gt
+        margin_total = unit_p * E_tot
+        if has_active:
+            margin_total -= ca[:, :1] * (pa_p * Ac)
+        if has_ret:
+            margin_total -= R_u[rows][:, None]
+        out["p_alive"][rows] = mean(pa_p)
+        out["p_alive_at_horizon"][rows] = mean(pa_p * He)
+        out["churn_probability"][rows] = 1.0 - out["p_alive_at_horizon"][rows]
+        out["p_no_purchase_in_horizon"][rows] = mean(1.0 - pa_p + pa_p * P0p)
+        out["expected_purchases"][rows] = mean(E_tot)
+        out["expected_spend"][rows] = mean(spend_p)
+        out["expected_revenue"][rows] = mean(spend_p * E_tot)
+        out["expected_margin"][rows] = mean(margin_total)
         if want_flows:
-            _fill_flows(flows, rows, pa, spend, dE_all[gpos], H_all[gpos], m, co, ca, R, v, steps, draws,
-                        eco.has_retention_cost)
-    return out, flows
+            _fill_flows(flows, rows, pa, spend, dE_all[gpos], H_all[gpos], m, co, ca_u[rows][:, None],
+                        R_u[rows][:, None], v, steps, draws, has_ret)
+
+    chunks = list(_customer_chunks(order, chunk_size))
+    if n_jobs > 1 and len(chunks) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+            for _ in pool.map(process, chunks):
+                pass
+    else:
+        for rows in chunks:
+            process(rows)
+
+    full = {k: a[uinv] for k, a in out.items()}
+    if want_flows:
+        flows = {k: a.reshape(U, L)[uinv].ravel() for k, a in flows.items()}
+    return full, flows
 
 
 def _fill_flows(flows, rows, pa, spend, dE, H, m, co, ca, R, v, steps, draws: _Draws, with_retention: bool):
