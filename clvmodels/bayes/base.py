@@ -289,21 +289,40 @@ class BayesModel(BaseEstimator):
         return idata
 
     def _run_map(self, model, pm):
+        """Posterior mode in the sampler's unconstrained space (log-parameters, Jacobian included):
+        with the weak LogNormal priors this is the mode of log r, log alpha, ..., which sits next to
+        the MLE (the natural-scale mode of ``pm.find_MAP`` is pulled towards 0 by the 1/x of
+        the LogNormal density)."""
         import arviz as az
+        from pymc.blocking import DictToArrayBijection, RaveledVars
+        from scipy import optimize
 
-        with model:
-            point = pm.find_MAP(progressbar=bool(self.progressbar), seed=self.random_seed,
-                                return_raw=False)
-        post = {}
-        dims = {}
+        start = model.initial_point(random_seed=self.random_seed)
+        x0 = DictToArrayBijection.map(start)
+        logp_fn = model.compile_logp(jacobian=True)
+        dlogp_fn = model.compile_dlogp(jacobian=True)
+
+        def point(x):
+            return DictToArrayBijection.rmap(RaveledVars(x, x0.point_map_info), start)
+
+        def fun(x):
+            p = point(x)
+            return -float(logp_fn(p)), -DictToArrayBijection.map(
+                dict(zip([v.name for v in model.value_vars], _split(dlogp_fn(p), model, p)))).data
+
+        res = optimize.minimize(fun, x0.data, jac=True, method="L-BFGS-B", options={"maxiter": 5000})
+        if not res.success or not np.isfinite(res.fun):
+            warnings.warn(f"MAP optimisation did not converge ({res.message}); use sampler='nuts'",
+                          ConvergenceWarning, stacklevel=4)
+        self.map_result_ = res
+        values = model.compile_fn(model.unobserved_value_vars, inputs=model.value_vars,
+                                  on_unused_input="ignore")(point(res.x))
+        names = [v.name for v in model.unobserved_value_vars]
+        by_name = dict(zip(names, values))
+        post, dims = {}, {}
         for name in self._var_names():
-            value = np.asarray(point[name], dtype=np.float64)
-            if not np.all(np.isfinite(value)):
-                warnings.warn(f"MAP estimate of {name!r} is not finite: the optimiser failed; try sampler='nuts'",
-                              ConvergenceWarning, stacklevel=4)
-            post[name] = value[None, None, ...]
-            var = model[name]
-            d = model.named_vars_to_dims.get(var.name)
+            post[name] = np.asarray(by_name[name], dtype=np.float64)[None, None, ...]
+            d = model.named_vars_to_dims.get(name)
             if d:
                 dims[name] = list(d)
         return az.from_dict(posterior=post, coords={k: list(v) for k, v in model.coords.items()}, dims=dims)
@@ -548,6 +567,16 @@ class BayesModel(BaseEstimator):
         cols = [c for c in ds.data_vars if c != "weight"]
         return pd.DataFrame({c: ds[c].to_numpy() for c in cols},
                             index=pd.Index(ds["customer_id"].to_numpy(), name="customer_id"))
+
+
+def _split(flat_grad, model, point) -> list[np.ndarray]:
+    """Split a flat gradient (value-variable order) into arrays shaped like each value variable."""
+    out, i = [], 0
+    for v in model.value_vars:
+        size = int(np.prod(np.shape(point[v.name]), dtype=int))
+        out.append(np.asarray(flat_grad[i:i + size]).reshape(np.shape(point[v.name])))
+        i += size
+    return out
 
 
 def _loss_flat(hist: np.ndarray, window: int = 1000) -> bool:

@@ -20,7 +20,7 @@ LOG2 = float(np.log(2.0))  # web customers buy at twice the rate of the others
 @pytest.fixture(scope="module")
 def simulated():
     rng = np.random.default_rng(20240501)
-    n = 4000
+    n = 3000
     web = (rng.random(n) < 0.5).astype(float)
     value = rng.normal(size=n)  # a covariate with no effect
     T = rng.uniform(20.0, 52.0, size=n)
@@ -34,9 +34,9 @@ def simulated():
 
 @pytest.fixture(scope="module")
 def fitted(simulated):
-    return BGNBD(purchase_covariates=["web", "value"], dropout_covariates=["web"], draws=500, tune=500,
+    return BGNBD(purchase_covariates=["web", "value"], dropout_covariates=["web"], draws=400, tune=400,
                  chains=2, random_seed=7, progressbar=False,
-                 diagnostics={"ess_bulk_min": 200, "ess_tail_min": 200}).fit(simulated)
+                 diagnostics={"ess_bulk_min": 150, "ess_tail_min": 150}).fit(simulated)
 
 
 @pytest.mark.slow
@@ -46,7 +46,7 @@ def test_posterior_recovers_a_doubled_purchase_rate(fitted):
     web = coef.sel(purchase_covariate="web")
     lo, hi = np.quantile(web, [0.025, 0.975])
     assert lo < LOG2 < hi, (lo, hi)
-    assert float(web.std()) < 0.12  # informative: clearly separated from 0
+    assert float(web.std()) < 0.15  # informative: clearly separated from 0
     assert lo > 0.3
     multiplier = np.exp(web)
     assert float(multiplier.mean()) == pytest.approx(2.0, abs=0.25)

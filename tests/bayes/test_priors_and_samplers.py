@@ -95,9 +95,10 @@ def test_map_is_close_to_the_mle(cdnow):
     m = BGNBD(sampler="map", progressbar=False).fit(cdnow)
     assert m.idata_.posterior.sizes["chain"] == 1 and m.idata_.posterior.sizes["draw"] == 1
     assert m.diagnostics_ is None
-    # the LogNormal priors pull a and b (posterior sds ~0.2 and ~0.8 on CDNOW) a little
+    # the mode of the log-parameters under weak priors: next to the MLE (a, b have posterior sds of
+    # ~25-30% of their values on CDNOW, so the priors move them a little more than r and alpha)
     for k, v in MLE.items():
-        assert m.params_[k] == pytest.approx(v, rel=0.05 if k in ("r", "alpha") else 0.15), k
+        assert m.params_[k] == pytest.approx(v, rel=0.03 if k in ("r", "alpha") else 0.1), k
 
 
 @pytest.mark.slow
