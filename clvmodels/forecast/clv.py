@@ -312,6 +312,10 @@ def _run(frame, ps: PurchaseSource, ss: SpendSource, eco: Economics, draws: _Dra
     group_block = max(1, _BLOCK // (S * K)) if (want_flows or not ps._fast_bg(draws.purchase)) else max(1, _BLOCK // S)
 
     def process(rows: np.ndarray) -> None:
+        with np.errstate(over="ignore", invalid="ignore"):   # non-finite results are reported once, below
+            _process(rows)
+
+    def _process(rows: np.ndarray) -> None:
         # rows index the distinct customers (0..U-1); frame rows are ufirst[rows]
         gids = ginv[rows]
         ug, gpos = np.unique(gids, return_inverse=True)
