@@ -75,16 +75,15 @@ cal[["frequency", "recency", "T", "monetary_value", "frequency_holdout"]].descri
 
 The BG/NBD (Fader, Hardie & Lee 2005) describes how often customers buy and when they silently drop out; the
 Gamma-Gamma model describes how much they spend per purchase. `summary` shows estimates, standard errors and
-95% intervals. The Gamma-Gamma model needs a positive mean spend for every repeat buyer; one CDNOW customer's
-repeat purchases are all free, so we leave that customer out of the spend fit.
+95% intervals. One CDNOW customer's repeat purchases were all free: `nonpositive_spend="population"` leaves that
+customer out of the spend fit (with a warning) and scores them with the population mean spend.
 """),
     code("""
 bg = clv.BGNBD().fit(cal)
 bg.summary
 """),
     code("""
-positive = ~((cal["frequency"] > 0) & (cal["monetary_value"] <= 0))
-gg = clv.GammaGamma().fit(cal[positive])
+gg = clv.GammaGamma(nonpositive_spend="population").fit(cal)
 gg.summary
 """),
     code("""
@@ -158,10 +157,10 @@ contribution margin 30% of revenue, 10% annual discount rate, 90% intervals from
 """),
     code("""
 rfm = clv.rfm_summary(tx, observation_end="1998-06-30", time_unit="W")
+rfm = rfm[~((rfm["frequency"] > 0) & (rfm["monetary_value"] <= 0))]   # forecast_clv needs a positive spend
 purchase = type(cmp.models[cmp.recommended])().fit(rfm)
-positive = ~((rfm["frequency"] > 0) & (rfm["monetary_value"] <= 0))
-spend = clv.GammaGamma().fit(rfm[positive])
-fc = clv.forecast_clv(rfm[positive], purchase, spend, horizon=12, period="M", discount_rate=0.10, margin=0.30,
+spend = clv.GammaGamma().fit(rfm)
+fc = clv.forecast_clv(rfm, purchase, spend, horizon=12, period="M", discount_rate=0.10, margin=0.30,
                       interval=0.9, n_draws=100, random_state=42)
 fc.sort_values("clv", ascending=False).head()
 """),
@@ -335,7 +334,7 @@ of 2 USD per order and a 10% annual discount rate.
     code("""
 tx = clv.datasets.cdnow_transactions()
 rfm = clv.rfm_summary(tx, observation_end="1998-06-30", time_unit="W")
-rfm = rfm[~((rfm["frequency"] > 0) & (rfm["monetary_value"] <= 0))]   # Gamma-Gamma needs positive spend
+rfm = rfm[~((rfm["frequency"] > 0) & (rfm["monetary_value"] <= 0))]   # one customer's repeat purchases were free
 purchase = clv.ParetoNBD().fit(rfm)
 spend = clv.GammaGamma().fit(rfm)
 fc = clv.forecast_clv(rfm, purchase, spend, horizon=12, period="M", discount_rate=0.10, margin=0.30,

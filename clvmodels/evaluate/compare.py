@@ -24,7 +24,7 @@ from sklearn.base import clone
 
 from ..errors import CLVError, CLVWarning, ConfigError
 from .baseline import GradientBoostingBaseline
-from .evaluation import HoldoutEvaluation, _clean, evaluate, spend_safe_summary
+from .evaluation import HoldoutEvaluation, _clean, evaluate
 
 __all__ = ["compare_models", "ModelComparison", "DEFAULT_CRITERIA"]
 
@@ -247,11 +247,12 @@ def compare_models(summary: pd.DataFrame, models: Mapping[str, Any] | None = Non
             raise ConfigError(f"spend_model must be 'auto', None or an estimator, got {spend_model!r}",
                               key="spend_model")
         if has_money:
-            spend_frame, n_bad = spend_safe_summary(summary)
+            # repeat buyers whose purchases were all free are scored with the population mean (and announced)
+            spend = clv.GammaGamma(nonpositive_spend="population").fit(summary)
+            n_bad = int(getattr(spend, "n_nonpositive_excluded_", 0) or 0)
             if n_bad:
                 notes.append(f"{n_bad} repeat buyer(s) with repeat purchases of no positive value were left out of "
                              "the Gamma-Gamma fit and get its population mean spend.")
-            spend = clv.GammaGamma().fit(spend_frame)
     elif spend_model is not None:
         spend = _fitted(spend_model, summary)
 

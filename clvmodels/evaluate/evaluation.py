@@ -268,7 +268,9 @@ def evaluate(summary: pd.DataFrame, purchase_model=None, spend_model=None, *, pr
         exp_purch = predictor.expected_purchases(summary, duration)
         p_alive = predictor.p_alive(summary)
         if spend_model is not None:
-            spend_frame, n_bad = spend_safe_summary(summary)
+            spend_frame, n_bad = summary, 0
+            if getattr(spend_model, "nonpositive_spend", "error") == "error":
+                spend_frame, n_bad = spend_safe_summary(summary)
             if n_bad:
                 warnings.warn(f"{n_bad} repeat buyer(s) have repeat purchases of no positive value "
                               "(monetary_value <= 0); they get the spend model's population mean spend",

@@ -79,3 +79,16 @@ def test_without_money_the_ranking_uses_purchases(cdnow_sample_cal):
     assert ("purchases_top_capture", "max") in cmp.criteria
     assert "rank_purchases_top_capture" in cmp.table.columns
     assert cmp.spend_model is None
+
+
+def test_free_repeat_purchases_are_scored_with_the_population_spend(cdnow_sample_cal):
+    from clvmodels.errors import DataDroppedWarning
+
+    cal = cdnow_sample_cal.copy()
+    who = cal.index[cal["frequency"] > 0][0]
+    cal.loc[who, "monetary_value"] = 0.0
+    with pytest.warns(DataDroppedWarning, match="monetary_value <= 0"):
+        cmp = compare_models(cal, {"BG/NBD": clv.BGNBD()})
+    assert any("1 repeat buyer" in n for n in cmp.notes)
+    spend = cmp.evaluations["BG/NBD"].predictions.loc[who, "expected_spend"]
+    assert spend == pytest.approx(cmp.spend_model.expected_spend_new())
