@@ -95,12 +95,9 @@ class BayesModel(BaseEstimator):
         """The documented default priors, ``{parameter: {"dist": ..., **kwargs}}`` (a copy)."""
         return {k: dict(v) for k, v in cls._default_priors.items()}
 
-    def priors_(self) -> dict[str, dict[str, Any]]:  # noqa: D401 - method, not a learned attribute
+    def priors_in_force(self) -> dict[str, dict[str, Any]]:
         """The priors in force: the defaults updated with ``priors`` (a mapping or a YAML path)."""
         return _priors.merge_priors(self.default_priors(), _priors.load_priors(self.priors), type(self).__name__)
-
-    def _positive(self, name: str) -> bool:
-        return name in self._param_names
 
     # ---- settings -------------------------------------------------------------------------
     def _check_settings(self) -> None:
@@ -214,7 +211,7 @@ class BayesModel(BaseEstimator):
         return self._build(frame, w, pm)
 
     def _build(self, frame, w, pm):
-        priors = self.priors_()
+        priors = self.priors_in_force()
         with pm.Model(coords=self._coords()) as model:
             rvs = self._add_priors(priors)
             self._add_likelihood(rvs, frame, w)
@@ -333,7 +330,7 @@ class BayesModel(BaseEstimator):
         if isinstance(params.get("priors"), (str, Path)):
             params["priors"] = _priors.load_priors(params["priors"])
         return {"model": type(self).__name__, "format": FORMAT, "params": params,
-                "priors_in_force": self.priors_(), "time_unit": getattr(self, "time_unit_", None),
+                "priors_in_force": self.priors_in_force(), "time_unit": getattr(self, "time_unit_", None),
                 "n_obs": getattr(self, "n_obs_", None)}
 
     def _attach(self, idata, frame: pd.DataFrame, w: np.ndarray | None) -> None:

@@ -46,8 +46,8 @@ def test_prior_override_from_yaml(cdnow, tmp_path):
     path = tmp_path / "priors.yaml"
     path.write_text("priors:\n  alpha: {dist: LogNormal, mu: 1.5, sigma: 0.5}\n  b: {dist: HalfNormal, sigma: 5}\n")
     model = BGNBD(priors=str(path))
-    assert model.priors_()["alpha"] == {"dist": "LogNormal", "mu": 1.5, "sigma": 0.5}
-    assert model.priors_()["r"] == BGNBD.default_priors()["r"]
+    assert model.priors_in_force()["alpha"] == {"dist": "LogNormal", "mu": 1.5, "sigma": 0.5}
+    assert model.priors_in_force()["r"] == BGNBD.default_priors()["r"]
     pm_model = model.build_model(cdnow)
     assert "halfnormal" in type(pm_model["b"].owner.op).__name__.lower()
 
