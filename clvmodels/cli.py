@@ -23,6 +23,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--output-dir", help="override output.dir of the config")
     v = sub.add_parser("validate", help="check a config and its data without fitting")
     v.add_argument("config")
+    e = sub.add_parser("export", help="deliver (or resume delivering) a finished run folder to its CRM targets")
+    e.add_argument("run_folder")
     sub.add_parser("version", help="print the package version")
     return p
 
@@ -40,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(f"clvmodels {__version__}\n")
         return 0
     from .config import load_config
-    from .pipeline import run, validate
+    from .pipeline import deliver, run, validate
 
     with warnings.catch_warnings():
         warnings.simplefilter("always", CLVWarning)
@@ -49,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.command == "validate":
                 info = validate(args.config)
                 sys.stdout.write(json.dumps(info, indent=2, default=str) + "\n")
+                return 0
+            if args.command == "export":
+                receipts = deliver(args.run_folder)
+                sys.stdout.write(json.dumps(receipts, indent=2, default=str) + "\n")
                 return 0
             cfg, base = load_config(args.config)
             if args.output_dir:
@@ -72,13 +78,21 @@ def _report(result) -> None:
              + f"  loglik={pm['loglik']:.2f}  converged={pm['converged']}"]
     if m.get("spend_model"):
         lines.append("gammagamma: " + ", ".join(f"{k}={v:.4g}" for k, v in m["spend_model"]["params"].items()))
-    if result.metrics:
-        mt = result.metrics
-        lines.append(f"holdout ({mt['holdout_duration']:g} units): purchases actual {mt['purchases_actual']:,.0f}, "
-                     f"predicted {mt['purchases_predicted']:,.1f} ({mt['aggregate_error_pct']:+.1f}%), "
-                     f"MAE {mt['mae']:.3f}, correlation {mt['correlation']:.3f}")
-    top = result.scores.sort_values(result.scores.columns[-1], ascending=False).head(5)
-    lines.append("top customers:\n" + top.round(3).to_string())
+    mt = result.metrics.get("metrics", {}) if result.metrics else {}
+    if mt:
+        shown = [k for k in ("purchases_actual", "purchases_predicted", "aggregate_error_pct", "mae", "correlation",
+                             "clv_top_share_capture") if k in mt]
+        lines.append("holdout: " + ", ".join(f"{k}={mt[k]:.4g}" for k in shown))
+    t = m["totals"]
+    lines.append(f"CLV ({m['forecast'].get('horizon')} x {m['forecast'].get('period')}): total {t['clv']:,.0f}, "
+                 f"margin-negative customers {t['margin_negative_customers']:,}")
+    for receipt in result.receipts:
+        lines.append(f"export {receipt.get('target')}: {receipt.get('rows')} rows -> {receipt.get('destination')} "
+                     f"({'already delivered' if receipt.get('already_delivered') else 'delivered'})")
+    cols = [c for c in ("p_alive", "expected_purchases", "expected_spend", "clv", "clv_lower", "clv_upper", "tier")
+            if c in result.scores.columns]
+    top = result.scores.sort_values("clv", ascending=False).head(5)[cols]
+    lines.append("top customers by CLV:\n" + top.round(3).to_string())
     sys.stdout.write("\n".join(lines) + "\n")
 
 

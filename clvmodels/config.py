@@ -14,14 +14,24 @@ Example (``configs/cdnow.yaml``)::
       time_unit: W
     models:
       purchase: bgnbd            # bgnbd | mbgnbd | paretonbd
-      spend: gammagamma          # or null for purchase-only runs
+      spend: gammagamma          # or null: CLV then counts orders (spend 1 per order)
+      nonpositive_spend: zero    # repeat buyers whose purchases were all free: error | zero | population
     forecast:
       horizon: 12                # periods
       period: M
       discount_rate: 0.10        # annual effective
-      margin: 0.30
+      margin: 0.30               # contribution margin rate
+      cost_per_order: 0.0
+      cost_per_active_period: 0.0
+      interval: 0.9              # interval of the expected CLV (parameter uncertainty); null for none
+    segments:
+      vip: 0.95                  # top 5% by predicted CLV
+      core: 0.5
     output:
       dir: runs
+    export:                      # optional, delivered exactly once per run
+      - target: file
+        directory: crm_drop
 """
 
 from __future__ import annotations
@@ -73,13 +83,43 @@ class ModelsConfig(_Strict):
     purchase: Literal["bgnbd", "mbgnbd", "paretonbd"] = "bgnbd"
     spend: Literal["gammagamma"] | None = "gammagamma"
     penalizer: float = Field(0.0, ge=0.0)
+    nonpositive_spend: Literal["error", "zero", "population"] = "error"
 
 
 class ForecastConfig(_Strict):
     horizon: int = Field(12, gt=0, le=1200)
     period: Literal["D", "W", "M", "Y"] = "M"
-    discount_rate: float = Field(0.10, gt=-1.0, le=10.0)
-    margin: float = Field(1.0, ge=-10.0, le=10.0)
+    discount_rate: float = Field(0.10, ge=0.0, le=10.0)
+    margin: float = Field(1.0, ge=-10.0, le=1.0)
+    cost_per_order: float = Field(0.0, ge=0.0)
+    cost_per_active_period: float = Field(0.0, ge=0.0)
+    retention_cost: float = Field(0.0, ge=0.0)
+    interval: float | None = Field(0.9, gt=0.0, lt=1.0)
+    n_draws: int = Field(500, ge=2, le=100_000)
+    random_seed: int = 0
+
+
+class SegmentsConfig(_Strict):
+    vip: float = Field(0.95, description="VIP threshold: a quantile (by=quantile) or an amount (by=value)")
+    core: float = 0.5
+    by: Literal["quantile", "value"] = "quantile"
+
+
+class ExportConfig(_Strict):
+    target: Literal["file", "sql", "http"]
+    directory: str | None = None        # file
+    format: Literal["csv", "parquet"] = "csv"
+    url: str | None = None              # sql (SQLAlchemy URL) or http (endpoint)
+    table: str | None = None            # sql
+    batch_size: int = Field(1000, gt=0)  # http
+
+    @model_validator(mode="after")
+    def _needs(self):
+        need = {"file": ["directory"], "sql": ["url", "table"], "http": ["url"]}[self.target]
+        missing = [k for k in need if getattr(self, k) is None]
+        if missing:
+            raise ValueError(f"target {self.target!r} needs {missing}")
+        return self
 
 
 class OutputConfig(_Strict):
@@ -93,10 +133,13 @@ class RunConfig(_Strict):
     summary: SummaryConfig = SummaryConfig()
     models: ModelsConfig = ModelsConfig()
     forecast: ForecastConfig = ForecastConfig()
+    segments: SegmentsConfig = SegmentsConfig()
     output: OutputConfig = OutputConfig()
+    export: list[ExportConfig] = []
 
     def source_path(self, base: Path | None) -> str | None:
-        """Absolute path of a file source (relative paths are resolved against the config's folder)."""
+        """Path of a file source. Input paths are relative to the config file's folder; output
+        paths (output.dir, export directories) are relative to the working directory."""
         if self.data.source in BUNDLED_SOURCES:
             return None
         p = Path(self.data.source)
