@@ -156,6 +156,7 @@ def child(task: str, folder: Path, n_draws: int, jobs: int) -> dict:
         ggp = json.loads((folder / "gg.json").read_text())["params"]
         bgf = BetaGeoFitter()
         bgf.params_ = pd.Series(bgp)
+        bgf.predict = bgf.conditional_expected_number_of_purchases_up_to_time  # set by fit() in lifetimes
         ggf = GammaGammaFitter()
         ggf.params_ = pd.Series(ggp)
         d_month = (1.0 + SETTINGS["discount_rate"]) ** (1.0 / 12.0) - 1.0

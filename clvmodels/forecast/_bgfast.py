@@ -44,7 +44,8 @@ __all__ = ["bg_series", "BGAliveFactors"]
 
 _EPS = 2.220446049250313e-16
 _RESYNC = 64
-_DEGREES = (32, 64, 128)
+_DEGREES = (32, 64, 128)   # log-u stage
+_T_DEGREE = 24             # log(T + c) stage (tail ~1e-14 at CDNOW-like parameters; checked per column)
 _TOL = 1e-13
 _BLOCK = 2_000_000  # elements of one (groups x draws x periods) block
 
@@ -256,9 +257,10 @@ class BGAliveFactors:
     """
 
     def __init__(self, r, alpha, a, b, shift: int, x_all: np.ndarray, T_all: np.ndarray, steps: np.ndarray,
-                 weights: dict | None = None):
+                 weights: dict | None = None, keep_full: bool = True):
         self.r, self.alpha, self.a, self.b = (np.asarray(v, dtype=np.float64).ravel() for v in (r, alpha, a, b))
         self.weights = weights or {}
+        self.keep_full = keep_full or not self.weights   # full T-stage coefficients (per-period values)
         self.shift = float(shift)
         self.steps = np.asarray(steps, dtype=np.float64)
         xs = np.asarray(x_all, dtype=np.float64)
@@ -282,7 +284,7 @@ class BGAliveFactors:
         d, K = _DEGREES[0], self.steps.size
         if self.count[x] * K <= 2 * (d + 1):
             return "series"
-        if self.count[x] > 2 * (d + 1) and self.tmax[x] > self.tmin[x]:
+        if self.count[x] > 2 * (_T_DEGREE + 1) and self.tmax[x] > self.tmin[x]:
             return "T"
         return "u"
 
@@ -293,7 +295,7 @@ class BGAliveFactors:
 
         def build(x):
             if self._strategy(x) == "T":
-                self._t_stage(x, _DEGREES[0])
+                self._t_stage(x, _T_DEGREE)
             else:
                 self._interp(x)
 
@@ -337,7 +339,7 @@ class BGAliveFactors:
                                     np.broadcast_to((self.b + x + self.shift)[None, :, None], u.shape).ravel())
                 g, h = g.reshape(u.shape), h.reshape(u.shape)
             elif strategy == "T":
-                g, h = self._by_T(x, T, d)
+                g, h = self._by_T(x, T, _T_DEGREE)
             else:
                 it = self._interp(x)
                 u = self.steps[None, None, :] / (self.alpha[None, :, None] + T[:, None, None])
@@ -357,23 +359,21 @@ class BGAliveFactors:
         """
         n, S = len(xg), self.r.size
         out = {name: np.empty((n, S)) for name in weights}
+        names = list(weights)
         starts = np.flatnonzero(np.r_[True, xg[1:] != xg[:-1]])
         ends = np.r_[starts[1:], n]
-        d = _DEGREES[0]
+        d = _T_DEGREE
         for s0, e0 in zip(starts, ends):
             x = float(xg[s0])
             T = Tg[s0:e0]
             if self._strategy(x) == "T":
-                cg, ch, ok_g, ok_h, w_lo, w_hi, red = self._t_stage(x, d)
-                if ok_g.all() and ok_h.all():
+                _, _, ok_g, ok_h, w_lo, w_hi, red = self._t_stage(x, d)
+                if ok_g.all() and ok_h.all() and weights is self.weights:
                     s_ = np.clip((2.0 * np.log(T + self.c0) - (w_lo + w_hi)) / (w_hi - w_lo), -1.0, 1.0)
                     V = np.cos(np.outer(np.arccos(s_), np.arange(d + 1)))
-                    K = self.steps.size
-                    for name, (which, w) in weights.items():
-                        coef = red.get(name) if weights is self.weights else None
-                        if coef is None:
-                            coef = (cg if which == "G" else ch).reshape(d + 1, S, K) @ w     # (d+1, S)
-                        out[name][s0:e0] = V @ coef
+                    vals = V @ red                                    # (n, len(names) * S): one product
+                    for j, name in enumerate(names):
+                        out[name][s0:e0] = vals[:, j * S:(j + 1) * S]
                     continue
             step = max(1, _BLOCK // (S * self.steps.size))
             for b0 in range(s0, e0, step):
@@ -399,9 +399,11 @@ class BGAliveFactors:
         ch = np.tensordot(M, hn, axes=(1, 0))
         ok_g = _tail_ok(np.moveaxis(cg, 0, -1), np.abs(gn).max(axis=0))
         ok_h = _tail_ok(np.moveaxis(ch, 0, -1), np.ones(gn.shape[1:]))
-        red = {name: (cg if which == "G" else ch) @ w for name, (which, w) in self.weights.items()}
-        entry = (np.ascontiguousarray(cg.reshape(d + 1, -1)), np.ascontiguousarray(ch.reshape(d + 1, -1)),
-                 ok_g, ok_h, w_lo, w_hi, red)
+        red = np.concatenate([(cg if which == "G" else ch) @ w for which, w in self.weights.values()], axis=1) \
+            if self.weights else None                                             # (d+1, n_weights * S)
+        full = (np.ascontiguousarray(cg.reshape(d + 1, -1)), np.ascontiguousarray(ch.reshape(d + 1, -1))) \
+            if self.keep_full else (None, None)
+        entry = (*full, ok_g, ok_h, w_lo, w_hi, red)
         with self._t_lock:
             self._t.setdefault(x, entry)
         return entry
@@ -410,6 +412,9 @@ class BGAliveFactors:
         """All groups of one x by a matrix product with the cached T-stage coefficients."""
         cg, ch, ok_g, ok_h, w_lo, w_hi, _ = self._t_stage(x, d)
         S, K = self.r.size, self.steps.size
+        if cg is None:   # per-period coefficients were not kept: the log-u interpolant directly
+            u = self.steps[None, None, :] / (self.alpha[None, :, None] + T[:, None, None])
+            return self._interp(x)(u, True)
         s = np.clip((2.0 * np.log(T + self.c0) - (w_lo + w_hi)) / (w_hi - w_lo), -1.0, 1.0)
         V = np.cos(np.outer(np.arccos(s), np.arange(d + 1)))                     # (n, d+1): T_k(s)
         g = (V @ cg).reshape(len(T), S, K)

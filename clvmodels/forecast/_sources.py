@@ -209,7 +209,7 @@ class PurchaseSource:
         return self.family in ("bgnbd", "mbgnbd") and per_draw and draws.S > 1
 
     def group_evaluator(self, draws: ParamDraws, x_all: np.ndarray, T_all: np.ndarray, steps: np.ndarray,
-                        v: np.ndarray, n_jobs: int = 1):
+                        v: np.ndarray, n_jobs: int = 1, full: bool = False):
         """A function ``(frame_rows, x, T, full) -> (reduced, full_arrays)`` of groups (sorted by x,
         then T). ``reduced`` maps Gtot, Gdisc, Hend, Adisc, Acnt to (groups, S) arrays:
 
@@ -236,7 +236,7 @@ class PurchaseSource:
 
             d = draws.draws
             fac = BGAliveFactors(d["r"], d["alpha"], d["a"], d["b"], 1 if self.family == "mbgnbd" else 0,
-                                 x_all, T_all, steps, weights)
+                                 x_all, T_all, steps, weights, keep_full=full)
             fac.prepare(n_jobs)
 
             def fast(rows_frame, xg, Tg, full):
@@ -267,14 +267,22 @@ class PurchaseSource:
             y = np.broadcast_to(y, (n, S)).copy()
         np.divide((T - t_x)[:, None], y, out=y)
         np.log1p(y, out=y)
-        tmp = np.multiply(y, x[:, None])
-        y *= r
-        y += tmp
-        with np.errstate(divide="ignore", invalid="ignore"):
-            np.add(b, (x + shift)[:, None], out=tmp)
-            np.log(tmp, out=tmp)
-        y -= tmp
-        y += np.log(a)
+        if r.shape[0] == 1 and a.shape[0] == 1 and b.shape[0] == 1:
+            # per-draw parameters: the x-only factors once per distinct x (few), then gathered
+            ux, xi = np.unique(x, return_inverse=True)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                lb = np.log(a) - np.log(b + (ux + shift)[:, None])      # (distinct x, S)
+            y *= (r + ux[:, None])[xi]
+            y += lb[xi]
+        else:
+            tmp = np.multiply(y, x[:, None])
+            y *= r
+            y += tmp
+            with np.errstate(divide="ignore", invalid="ignore"):
+                np.add(b, (x + shift)[:, None], out=tmp)
+                np.log(tmp, out=tmp)
+            y -= tmp
+            y += np.log(a)
         np.negative(y, out=y)
         special.expit(y, out=y)
         if self.family == "bgnbd":

@@ -295,7 +295,7 @@ def _run(frame, ps: PurchaseSource, ss: SpendSource, eco: Economics, draws: _Dra
     ca_u, R_u = eco.cost_per_active_period[ufirst], eco.retention_cost[ufirst]
     gfirst, ginv = unique_rows(np.column_stack([x, T, ext]))
     order = np.argsort(ginv, kind="stable")
-    evaluate = ps.group_evaluator(draws.purchase, x[gfirst], T[gfirst], steps, v, n_jobs)
+    evaluate = ps.group_evaluator(draws.purchase, x[gfirst], T[gfirst], steps, v, n_jobs, full=want_flows)
     if chunk_size is None:
         chunk_size = max(1, _BLOCK // (S * (K if want_flows else 1)))
 

@@ -51,8 +51,8 @@ def test_series_against_mpmath_and_edge_cases():
     assert not ok[0] and G[0] == pytest.approx(float(Gr), rel=1e-10) and H[0] == pytest.approx(float(Hr), abs=1e-12)
 
 
-@pytest.mark.parametrize("shift", [0, 1])
-def test_factors_with_all_strategies_match_direct_values(shift):
+@pytest.mark.parametrize("shift,keep_full", [(0, True), (1, False)])
+def test_factors_with_all_strategies_match_direct_values(shift, keep_full):
     # many T for x = 0 (T-stage), a moderate number for x = 3 (log-u interpolant), one for x = 40
     rng = np.random.default_rng(5)
     S = 25
@@ -65,12 +65,12 @@ def test_factors_with_all_strategies_match_direct_values(shift):
     xg = np.r_[np.zeros(T0.size), np.full(T3.size, 3.0), [40.0]]
     Tg = np.r_[T0, T3, [80.0]]
     steps = np.arange(1, 13) * 365.25 / 12 / 7
-    fac = BGAliveFactors(r, alpha, a, b, shift, xg, Tg, steps)
+    w = {"tot": ("G", np.r_[np.zeros(11), 1.0]), "alive": ("H", np.linspace(1, 0.5, 12))}
+    fac = BGAliveFactors(r, alpha, a, b, shift, xg, Tg, steps, w, keep_full=keep_full)
     assert {fac._strategy(0.0), fac._strategy(3.0), fac._strategy(40.0)} == {"T", "u", "series"}
     fac.prepare(n_jobs=2)
-    G, H = fac(xg, Tg)
-    w = {"tot": ("G", np.r_[np.zeros(11), 1.0]), "alive": ("H", np.linspace(1, 0.5, 12))}
-    red = fac.reduced(xg, Tg, w)
+    red = fac.reduced(xg, Tg, w)     # reductions applied to the cached T-stage coefficients
+    G, H = fac(xg, Tg)               # per-period values (without kept coefficients: the log-u stage)
     rows = np.r_[np.arange(0, T0.size, 9), T0.size + np.arange(0, T3.size, 4), xg.size - 1]
     X, TT = xg[rows, None, None], Tg[rows, None, None]
     u = steps[None, None, :] / (alpha[None, :, None] + TT)
