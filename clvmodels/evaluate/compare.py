@@ -10,7 +10,6 @@ beyond the holdout and no intervals); the reason text says where it does better.
 from __future__ import annotations
 
 import json
-import math
 import time
 import warnings
 from collections.abc import Mapping
