@@ -17,7 +17,6 @@ from types import ModuleType
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
 from ..data.validation import validate_summary
 from ..errors import CLVError, ConfigError, DataValidationError, NotFittedError
@@ -283,8 +282,10 @@ class PurchaseSource:
                 np.log(tmp, out=tmp)
             y -= tmp
             y += np.log(a)
-        np.negative(y, out=y)
-        special.expit(y, out=y)
+        with np.errstate(over="ignore"):   # 1 / (1 + e^y): e^y = inf gives exactly 0
+            np.exp(y, out=y)
+        y += 1.0
+        np.reciprocal(y, out=y)
         if self.family == "bgnbd":
             y[x == 0] = 1.0
         return y

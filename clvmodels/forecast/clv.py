@@ -367,33 +367,33 @@ def _run(frame, ps: PurchaseSource, ss: SpendSource, eco: Economics, draws: _Dra
             lo, hi = np.quantile(draws.draws(clv), q, axis=1)
             out["clv_lower"][rows] = lo
             out["clv_upper"][rows] = hi
-        # point columns: column 0 only (MLE plug-in) or means over the draws (Bayesian)
-        if draws.with_point:
-            cols = slice(0, 1)
-            pa_p, spend_p, unit_p = pa[:, cols], spend[:, cols], unit_margin[:, cols]
-            gp = (gpos, 0)
-            Gt, He, P0p, Ac = Gtot[gp][:, None], Hend[gp][:, None], P0[gp][:, None], None
-            if has_active:
-                Ac = Acnt[gp][:, None]
-        else:
-            pa_p, spend_p, unit_p = pa, spend, unit_margin
-            Gt, He, P0p = Gtot[gpos], Hend[gpos], P0[gpos]
-            Ac = Acnt[gpos] if has_active else None
-        mean = lambda a: a.mean(axis=1)  # noqa: E731 - a no-op on one column
-        E_tot = pa_p * Gt
-        margin_total = unit_p * E_tot
+        # point columns: column 0 only (MLE plug-in) or means over the draws (Bayesian); every
+        # mean of a product is a row-wise dot product (no (customers x draws) temporaries)
+        c = slice(0, 1) if draws.with_point else slice(None)
+        A, sp = pa[:, c], spend[:, c]
+        nS = A.shape[1]
+
+        def rowmean(X, Y):
+            return np.einsum("is,is->i", X, Y) / nS
+
+        m_pa = A.mean(axis=1)
+        Gt = Gtot[:, c][gpos]
+        m_E = rowmean(A, Gt)
+        m_rev = rowmean(sp * A, Gt)
+        m_alive_end = rowmean(A, Hend[:, c][gpos])
+        margin_total = m[:, 0] * m_rev - co[:, 0] * m_E
         if has_active:
-            margin_total -= ca[:, :1] * (pa_p * Ac)
+            margin_total -= ca[:, 0] * rowmean(A, Acnt[:, c][gpos])
         if has_ret:
-            margin_total -= R_u[rows][:, None]
-        out["p_alive"][rows] = mean(pa_p)
-        out["p_alive_at_horizon"][rows] = mean(pa_p * He)
-        out["churn_probability"][rows] = 1.0 - out["p_alive_at_horizon"][rows]
-        out["p_no_purchase_in_horizon"][rows] = mean(1.0 - pa_p + pa_p * P0p)
-        out["expected_purchases"][rows] = mean(E_tot)
-        out["expected_spend"][rows] = mean(spend_p)
-        out["expected_revenue"][rows] = mean(spend_p * E_tot)
-        out["expected_margin"][rows] = mean(margin_total)
+            margin_total -= R_u[rows]
+        out["p_alive"][rows] = m_pa
+        out["p_alive_at_horizon"][rows] = m_alive_end
+        out["churn_probability"][rows] = 1.0 - m_alive_end
+        out["p_no_purchase_in_horizon"][rows] = 1.0 - m_pa + rowmean(A, P0[:, c][gpos])
+        out["expected_purchases"][rows] = m_E
+        out["expected_spend"][rows] = sp.mean(axis=1)
+        out["expected_revenue"][rows] = m_rev
+        out["expected_margin"][rows] = margin_total
         if want_flows:
             _fill_flows(flows, rows, pa, spend, dE_all[gpos], H_all[gpos], m, co, ca_u[rows][:, None],
                         R_u[rows][:, None], v, steps, draws, has_ret)
