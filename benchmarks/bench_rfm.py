@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -46,10 +45,13 @@ def make_log(path: Path, rows: int, customers: int, seed: int = 2026) -> None:
     df.to_parquet(path, index=False)
 
 
-def _rss_kb() -> int:
+def _status_kb(field: str) -> int:
+    """VmRSS (now) or VmHWM (high-water mark) of this process image. ru_maxrss is not used: Linux
+    carries the forked parent's high-water mark over exec, which would charge the parent's data to
+    every child."""
     with open("/proc/self/status") as fh:
         for line in fh:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     return 0
 
@@ -79,11 +81,11 @@ def child(name: str, data: str, out: str) -> None:
         def call():
             return clv.rfm_summary(source, observation_end=OBS_END, time_unit="D", engine=engine)
 
-    base = _rss_kb()
+    base = _status_kb("VmRSS")
     t0 = time.perf_counter()
     result = call()
     seconds = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = _status_kb("VmHWM")
     result = result[["frequency", "recency", "T", "monetary_value"]].astype(float)
     result.index = result.index.astype(np.int64)
     result.to_parquet(out)
