@@ -18,7 +18,7 @@ slow for 10^8 values. Here:
        H = sum_{n>=0} P(N=n) E[(1-p)^n],     G = sum_{k>=1} P(N>=k) E[(1-p)^(k-1)],
 
    with E[(1-p)^n] = (b')_n/(a+b')_n. All terms are positive; P(N>=k) is resynchronised with the
-   regularised incomplete beta I_z(k, r') every 64 terms (bounded drift of the running subtraction).
+   regularised incomplete beta I_z(k, r') every 128 terms (bounded drift of the running subtraction).
 2. **Chebyshev interpolation in log u** per (draw, x): G and H are analytic in log u with their
    nearest singularities at Im(log u) = +-pi (u = -1/p), so a few dozen Chebyshev coefficients
    reach ~1e-13; convergence is checked on the coefficient tail (degree doubled up to 128, then
@@ -43,7 +43,7 @@ from ..math.special import log_bg_mean_purchases
 __all__ = ["bg_series", "BGAliveFactors"]
 
 _EPS = 2.220446049250313e-16
-_RESYNC = 64
+_RESYNC = 128
 _DEGREES = (32, 64, 128)   # log-u stage
 _T_DEGREE = 24             # log(T + c) stage (tail ~1e-14 at CDNOW-like parameters; checked per column)
 _TOL = 1e-13

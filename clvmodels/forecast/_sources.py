@@ -205,7 +205,7 @@ class PurchaseSource:
     # ---- fast paths --------------------------------------------------------------------------
     def _fast_bg(self, draws: ParamDraws) -> bool:
         per_draw = draws.kind == "mle" or not self.extra_columns()
-        return self.family in ("bgnbd", "mbgnbd") and per_draw and draws.S > 1
+        return self.family in ("bgnbd", "mbgnbd") and per_draw
 
     def group_evaluator(self, draws: ParamDraws, x_all: np.ndarray, T_all: np.ndarray, steps: np.ndarray,
                         v: np.ndarray, n_jobs: int = 1, full: bool = False):
@@ -370,13 +370,21 @@ class SpendSource:
         if self.kind == "fixed":
             return np.broadcast_to(self.values[rows][:, None], (len(rows), S))
         p, q, v = (P[k] for k in self.names)
-        x = self.x[rows][:, None]
-        xm = (self.x[rows] * np.where(self.x[rows] > 0, self.mbar[rows], 0.0))[:, None]
-        num = np.multiply(p, xm)
-        num += p * v
-        den = np.multiply(p, x)
-        den += q - 1.0
-        num /= den
+        x = self.x[rows]
+        xm = (x * np.where(x > 0, self.mbar[rows], 0.0))[:, None]
+        if p.shape[0] == 1 and q.shape[0] == 1:
+            # the denominator depends on (x, draw) only: once per distinct x, then gathered
+            ux, xi = np.unique(x, return_inverse=True)
+            inv_den = 1.0 / (p * ux[:, None] + (q - 1.0))                      # (distinct x, S)
+            num = v + xm
+            num *= p
+            num *= inv_den[xi]
+        else:
+            num = np.multiply(p, xm)
+            num += p * v
+            den = np.multiply(p, x[:, None])
+            den += q - 1.0
+            num /= den
         return np.broadcast_to(num, (len(rows), S))
 
 
