@@ -128,7 +128,10 @@ def prepare_transactions(transactions: pd.DataFrame, *, customer_col: str, date_
             if nonnum.any():
                 _bad(amount_col, nonnum, ids, f"are not numeric (dtype {col.dtype})")
             col = coerced
-        amounts = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        if col.dtype == np.float64:
+            amounts = col.to_numpy()  # no copy: the log is never modified
+        else:
+            amounts = col.to_numpy(dtype=np.float64, na_value=np.nan)
         nonfinite = ~np.isfinite(amounts)
         if nonfinite.any():
             _bad(amount_col, nonfinite, ids, "are NaN or infinite")
