@@ -59,7 +59,7 @@ def _status_kb(field: str) -> int:
 def child(name: str, data: str, out: str) -> None:
     import pandas as pd
 
-    tx = None if name == "clvmodels-duckdb-path" else pd.read_parquet(data)
+    tx = None if name.startswith("clvmodels-duckdb-path") else pd.read_parquet(data)
     if name == "lifetimes":
         from lifetimes.utils import summary_data_from_transaction_data
 
@@ -105,7 +105,8 @@ def main() -> None:
         return
     import pandas as pd
 
-    names = ["lifetimes", "clvmodels-pandas", "clvmodels-duckdb-frame", "clvmodels-duckdb-path"]
+    names = ["lifetimes", "clvmodels-pandas", "clvmodels-duckdb-frame", "clvmodels-duckdb-path",
+             "clvmodels-duckdb-path-256MB"]
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "log.parquet"
         make_log(data, args.rows, args.customers)

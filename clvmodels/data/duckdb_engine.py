@@ -157,14 +157,17 @@ def _end_tick_sql(end: pd.Timestamp, opts: RFMOptions) -> int:
 
 
 def duckdb_summary(transactions, end, cal_end, opts: RFMOptions, *, customer_col, date_col, amount_col,
-                   date_format, threads: int | None = None, memory_limit: str | None = None) -> pd.DataFrame:
-    """RFM (and holdout) summary computed by DuckDB. Same contract as :func:`clvmodels.rfm_summary`."""
-    config = {}
-    if threads:
-        config["threads"] = int(threads)
-    if memory_limit:
-        config["memory_limit"] = memory_limit
-    con = duckdb.connect(":memory:", config=config)
+                   date_format, config: dict | None = None) -> pd.DataFrame:
+    """RFM (and holdout) summary computed by DuckDB. Same contract as :func:`clvmodels.rfm_summary`.
+
+    ``config`` goes to ``duckdb.connect`` (e.g. memory_limit, threads, temp_directory).
+    """
+    try:
+        con = duckdb.connect(":memory:", config=dict(config or {}))
+    except duckdb.Error as exc:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"duckdb_config={config!r} was refused by DuckDB: {exc}", key="duckdb_config") from None
     try:
         return _run(con, transactions, end, cal_end, opts, customer_col, date_col, amount_col, date_format)
     finally:

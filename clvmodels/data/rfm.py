@@ -322,7 +322,7 @@ def rfm_summary(transactions: pd.DataFrame | str | PathLike, observation_end=Non
                 customer_col: str = "customer_id", date_col: str = "date", amount_col: str | None = "amount",
                 merge: str | None = "D", monetary_includes_first: bool = False, returns: str = "error",
                 after_observation_end: str = "exclude", date_format: str | None = None,
-                engine: str = "auto") -> pd.DataFrame:
+                engine: str = "auto", duckdb_config: dict | None = None) -> pd.DataFrame:
     """Build the RFM summary (frequency, recency, T, monetary_value) from a transaction log.
 
     Parameters
@@ -336,6 +336,8 @@ def rfm_summary(transactions: pd.DataFrame | str | PathLike, observation_end=Non
     date_format : strptime format for text dates (e.g. ``'%Y%m%d'``); inferred when None.
     engine : 'pandas' (in memory), 'duckdb' (embedded SQL engine; required for paths), or 'auto'
         (DuckDB for paths, pandas for frames). Both give the same summary.
+    duckdb_config : settings for the DuckDB engine, e.g. ``{"memory_limit": "512MB", "threads": 2,
+        "temp_directory": "/scratch"}``: with a memory limit DuckDB spills to disk (out of core).
 
     Returns
     -------
@@ -349,7 +351,7 @@ def rfm_summary(transactions: pd.DataFrame | str | PathLike, observation_end=Non
         from .duckdb_engine import duckdb_summary
 
         return duckdb_summary(transactions, end, None, opts, customer_col=customer_col, date_col=date_col,
-                              amount_col=amount_col, date_format=date_format)
+                              amount_col=amount_col, date_format=date_format, config=duckdb_config)
     return _pandas_summary(transactions, end, None, opts, customer_col, date_col, amount_col, date_format)
 
 
@@ -358,7 +360,7 @@ def calibration_holdout(transactions: pd.DataFrame | str | PathLike, calibration
                         amount_col: str | None = "amount", merge: str | None = "D",
                         monetary_includes_first: bool = False, returns: str = "error",
                         after_observation_end: str = "exclude", date_format: str | None = None,
-                        engine: str = "auto") -> pd.DataFrame:
+                        engine: str = "auto", duckdb_config: dict | None = None) -> pd.DataFrame:
     """Calibration summary up to ``calibration_end`` plus what each customer did in the holdout.
 
     Customers are those with a first purchase on or before ``calibration_end``. Extra columns:
@@ -378,7 +380,7 @@ def calibration_holdout(transactions: pd.DataFrame | str | PathLike, calibration
         from .duckdb_engine import duckdb_summary
 
         return duckdb_summary(transactions, end, cal_end, opts, customer_col=customer_col, date_col=date_col,
-                              amount_col=amount_col, date_format=date_format)
+                              amount_col=amount_col, date_format=date_format, config=duckdb_config)
     return _pandas_summary(transactions, end, cal_end, opts, customer_col, date_col, amount_col, date_format)
 
 

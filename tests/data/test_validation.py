@@ -199,3 +199,17 @@ def test_summary_is_copied_not_mutated():
     out = clv.validate_summary(s)
     out.loc[11, "frequency"] = 99
     assert s.loc[11, "frequency"] == 2
+
+
+def test_bad_duckdb_config_names_the_key(tmp_path):
+    with pytest.raises(ConfigError, match="duckdb_config") as err:
+        clv.rfm_summary(good_log(), observation_end="2021-01-31", engine="duckdb", duckdb_config={"nonsense": 1})
+    assert err.value.key == "duckdb_config"
+
+
+def test_duckdb_memory_limit_gives_the_same_summary(tmp_path):
+    path = tmp_path / "tx.parquet"
+    good_log().assign(date=lambda d: pd.to_datetime(d["date"])).to_parquet(path)
+    a = clv.rfm_summary(str(path), observation_end="2021-01-31")
+    b = clv.rfm_summary(str(path), observation_end="2021-01-31", duckdb_config={"memory_limit": "64MB", "threads": 1})
+    pd.testing.assert_frame_equal(a, b)
