@@ -64,14 +64,14 @@ def _means(idata) -> dict:
 
 
 def run_ours(df: pd.DataFrame, chains: int, draws: int, tune: int, seed: int, cores: int,
-             sampler: str = "nuts") -> dict:
+             sampler: str = "nuts", nuts_sampler: str = "auto") -> dict:
     import clvmodels as clv
 
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model = clv.bayes.BGNBD(chains=chains, draws=draws, tune=tune, random_seed=seed, progressbar=False,
-                                sampler=sampler, cores=cores).fit(df)
+                                sampler=sampler, cores=cores, nuts_sampler=nuts_sampler).fit(df)
     wall = time.perf_counter() - t0
     out = {"wall_s": wall, "means": _means(model.idata_)}
     if sampler == "nuts":
@@ -140,6 +140,7 @@ def to_markdown(res: dict, args) -> str:
              "|---|---|---|---|---|---|"]
     base = res.get("anchor", {}).get("ess_per_s")
     for key, label in (("ours", "clvmodels BGNBD (" + str(res.get("ours", {}).get("sampler")) + ")"),
+                       ("ours_pymc", "clvmodels BGNBD (nuts:pymc)"),
                        ("anchor", "pymc-marketing BetaGeoModel (PyMC NUTS)"),
                        ("anchor_nutpie", "pymc-marketing BetaGeoModel (nutpie)"),
                        ("million", f"clvmodels BGNBD, 1,000,000 customers ({res.get('million', {}).get('sampler')})"),
@@ -154,7 +155,9 @@ def to_markdown(res: dict, args) -> str:
                      if ess is not None else f"| {label} | {r['wall_s']:.1f} | - | - | - | {r['means']} |")
     lines.append("")
     lines.append(f"True parameters: {TRUE}.")
-    for key in ("ours", "million"):
+    for note in args.note:
+        lines.append(f"- {note}")
+    for key in ("ours", "ours_pymc", "million"):
         r = res.get(key)
         if r and "max_rhat" in r:
             lines.append(f"- {key}: max R-hat {r['max_rhat']:.4f}, divergences {r['divergences']}, "
@@ -186,17 +189,25 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=20261122)
     ap.add_argument("--cores", type=int, default=2, help="cores for both libraries (chains run in parallel)")
     ap.add_argument("--which", default="ours,anchor,million",
-                    help="comma list of ours, anchor, anchor_nutpie, million, million_advi")
+                    help="comma list of ours, ours_pymc, anchor, anchor_nutpie, million, million_advi")
     ap.add_argument("--record", action="store_true", help="append the table to benchmarks/RESULTS.md")
     ap.add_argument("--json", type=Path, help="also write raw results as JSON here")
+    ap.add_argument("--note", action="append", default=[], help="a line to add under the table")
+    ap.add_argument("--merge", type=Path, action="append", default=[],
+                    help="merge results of an earlier run of this script (its --json file), e.g. a long anchor run")
     args = ap.parse_args()
     which = set(args.which.split(","))
     res: dict = {}
+    for path in args.merge:
+        res.update(json.loads(path.read_text()))
     df = simulate(args.n, args.seed)
     print(f"{args.n:,} customers, {int((df['frequency'] > 0).sum()):,} repeat buyers", flush=True)
     if "ours" in which:
         res["ours"] = run_ours(df, args.chains, args.draws, args.tune, args.seed, args.cores)
         print("ours", json.dumps(res["ours"]), flush=True)
+    if "ours_pymc" in which:
+        res["ours_pymc"] = run_ours(df, args.chains, args.draws, args.tune, args.seed, args.cores, nuts_sampler="pymc")
+        print("ours_pymc", json.dumps(res["ours_pymc"]), flush=True)
     if "anchor" in which:
         res["anchor"] = run_anchor(df, args.chains, args.draws, args.tune, args.seed, args.cores, "pymc")
         print("anchor", json.dumps(res["anchor"]), flush=True)
