@@ -21,6 +21,12 @@ __all__ = ["PurchasePredictor", "spend_predictions", "model_name"]
 
 # elements of a (draws x points) block evaluated at once
 _BLOCK = 1_000_000
+# covariate models: most (draws x customer groups x periods) points for the cohort curve before
+# falling back to plug-in parameters; covariates are grouped at this many decimals
+_COHORT_BUDGET = 2_000_000
+_COV_DECIMALS = 2
+# per-customer predictions of Bayesian models: most (draws x distinct customers) points
+_POINT_BUDGET = 2_000_000
 
 
 def model_name(model) -> str:
@@ -56,13 +62,16 @@ class PurchasePredictor:
     model : fitted clvmodels MLE model, fitted clvmodels.bayes model, or any object with
         ``expected_purchases(summary, t)`` / ``p_alive(summary)`` / ``expected_purchases_new(t)``.
     max_draws : Bayesian models only: the posterior is thinned to at most this many draws
-        (spread evenly over each chain); predictions are averages over these draws.
+        (spread evenly over each chain); predictions are averages over these draws. Work is
+        capped at about two million (draw x distinct customer) points per prediction, so very
+        many distinct customers (e.g. with continuous covariates) use fewer draws.
     """
 
     def __init__(self, model, max_draws: int = 200):
         self.model = model
         self.max_draws = int(max_draws)
         self.kind = "bayes" if _is_bayes(model) else ("mle" if _is_mle(model) else "generic")
+        self.cohort_method = "point estimate" if self.kind != "bayes" else None
 
     # ---- per customer ---------------------------------------------------------------------
     def _input_columns(self, summary: pd.DataFrame) -> list[str] | None:
@@ -82,14 +91,19 @@ class PurchasePredictor:
         fn = getattr(self.model, method, None)
         if fn is None:
             return None
-        if self.kind == "bayes":
-            kwargs["draws_per_chain"] = self._draws_per_chain()
         cols = self._input_columns(summary)
         if cols is None:
+            if self.kind == "bayes":
+                kwargs["draws_per_chain"] = self._draws_per_chain()
             return _values(fn(summary, **kwargs), summary.index)
         from ..models.base import compress_rows
 
         rows, _, inverse = compress_rows(summary[cols].to_numpy(dtype=np.float64))
+        if self.kind == "bayes":
+            # at most _POINT_BUDGET (draw, customer) evaluations: thin further for many distinct customers
+            chains = int(self.model.idata_.posterior.sizes["chain"])
+            cap = max(1, _POINT_BUDGET // max(1, len(rows) * chains))
+            kwargs["draws_per_chain"] = min(self._draws_per_chain(), cap)
         frame = pd.DataFrame(rows, columns=cols, index=pd.RangeIndex(len(rows), name="customer_id"))
         frame.attrs = dict(getattr(summary, "attrs", {}))
         return _values(fn(frame, **kwargs), frame.index)[inverse]
@@ -173,6 +187,7 @@ class PurchasePredictor:
         has_cov = bool(getattr(model, "_has_covariates", lambda: False)())
         if not has_cov:
             params = [draws[n][:, None] for n in names]
+            self.cohort_method = f"posterior mean over {len(params[0])} draws"
 
             def fn(t: np.ndarray) -> np.ndarray:
                 out = np.empty(t.size)
@@ -186,27 +201,35 @@ class PurchasePredictor:
                            "for cohort tracking, one row per birth time")
         frame = model._validate(summary)
         cov_cols = model._extra_columns()
-        # customers with the same birth time and covariates share their expectation
-        from ..models.base import compress_rows
-
-        rows, weights, _ = compress_rows(np.column_stack([births] + [frame[c].to_numpy() for c in cov_cols]))
-        ufr = pd.DataFrame(rows[:, 1:], columns=cov_cols)
-        cust = model._customer_params(draws, ufr)  # name -> (S, U) or (S, 1)
         S = len(next(iter(draws.values())))
-        U = rows.shape[0]
-        b = rows[:, 0]
+        # customers with the same birth time and (nearly) the same covariates share their expectation
+        keys = np.column_stack([births] + [np.round(frame[c].to_numpy(dtype=np.float64), _COV_DECIMALS)
+                                           for c in cov_cols])
+        _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+        inverse = inverse.ravel()
+        weights = np.bincount(inverse, minlength=first.size).astype(np.float64)
+        cov_mean = np.column_stack([np.bincount(inverse, weights=frame[c].to_numpy(dtype=np.float64),
+                                                minlength=first.size) / weights for c in cov_cols])
+        ufr = pd.DataFrame(cov_mean, columns=cov_cols)
+        b = births[first]
+        U = first.size
+        cust = model._customer_params(draws, ufr)  # name -> (S, U) or (S, 1)
+        params = [np.broadcast_to(cust[n], (S, U)) for n in names]
+        if S * U * times.size > _COHORT_BUDGET:
+            # too many points for the (slow, robust) new-customer mean: use each group's posterior-mean
+            # parameters (a plug-in estimate of the posterior mean, documented in the tracking attrs)
+            params = [p.mean(axis=0, keepdims=True) for p in params]
+            self.cohort_method = "plug-in: posterior-mean parameters per covariate group"
+        else:
+            self.cohort_method = f"posterior mean over {S} draws"
         total = np.zeros(times.size)
-        step = max(1, _BLOCK // max(S, 1))
-        for s in range(0, U, step):
-            sl = slice(s, min(U, s + step))
-            p = [np.broadcast_to(cust[n], (S, U))[:, sl] for n in names]
-            for k, tk in enumerate(times):
-                t = tk - b[sl]
-                born = t > 0
-                if not born.any():
-                    continue
-                vals = math.expected_purchases_new(*[q[:, born] for q in p], t[born][None, :])
-                total[k] += float(np.sum(np.mean(vals, axis=0) * weights[sl][born]))
+        for k, tk in enumerate(times):
+            t = tk - b
+            born = t > 0
+            if not born.any():
+                continue
+            vals = math.expected_purchases_new(*[p[:, born] for p in params], t[born][None, :])
+            total[k] = float(np.sum(np.mean(vals, axis=0) * weights[born]))
         return total
 
 

@@ -164,6 +164,7 @@ def tracking(model, transactions: pd.DataFrame, *, calibration_end, observation_
         expected_cum = cum[:n_periods]
         out["expected"] = np.diff(np.concatenate([[0.0], expected_cum]))
         out["expected_cumulative"] = expected_cum
+        totals["expected_method"] = predictor.cohort_method
         totals["expected_calibration"] = float(cum[n_periods])
         totals["expected_holdout"] = float(cum[n_periods + 1] - cum[n_periods])
     out.attrs["totals"] = totals

@@ -95,3 +95,32 @@ def test_expected_curve_is_the_sum_of_new_customer_expectations(pareto_sample):
     t_end = 28 / 7.0                     # end of week 4 in weeks
     direct = sum(pareto_sample.expected_purchases_new(t_end - b / 7.0) for b in births_days)
     assert track["expected_cumulative"].iloc[-1] == pytest.approx(direct, rel=1e-12)
+
+
+@pytest.mark.parametrize("budget", [None, 0])
+def test_cohort_curve_of_a_covariate_model(monkeypatch, budget):
+    az = pytest.importorskip("arviz")
+    import clvmodels as clv
+    from clvmodels.evaluate import _predict
+    from clvmodels.math import bgnbd
+
+    if budget is not None:   # force the plug-in path (identical here: every draw is the same)
+        monkeypatch.setattr(_predict, "_COHORT_BUDGET", budget)
+    p = {"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5}
+    coef = 0.5
+    post = {k: np.full((1, 3), v) for k, v in p.items()}
+    post["purchase_coef"] = np.full((1, 3, 1), coef)
+    model = clv.bayes.BGNBD(purchase_covariates=["z"])
+    model.idata_ = az.from_dict(posterior=post, coords={"purchase_covariate": ["z"]},
+                                dims={"purchase_coef": ["purchase_covariate"]})
+    model.time_unit_ = "W"
+    log = _log()
+    summary = pd.DataFrame({"frequency": [1.0, 0.0, 0.0], "recency": [0.3, 0.0, 0.0], "T": [1.9, 0.8, 1.8],
+                            "z": [1.0, -1.0, 0.0]}, index=pd.Index(["a", "b", "c"], name="customer_id"))
+    track = tracking(model, log, calibration_end="2020-01-14", observation_end="2020-01-28", summary=summary)
+    births = np.array([0, 8, 1]) / 7.0
+    alpha_i = p["alpha"] * np.exp(-coef * summary["z"].to_numpy())
+    direct = sum(float(bgnbd.expected_purchases_new(p["r"], al, p["a"], p["b"], 4.0 - b)) for al, b in zip(alpha_i, births))
+    assert track["expected_cumulative"].iloc[-1] == pytest.approx(direct, rel=1e-10)
+    method = track.attrs["totals"]["expected_method"]
+    assert method.startswith("plug-in") if budget == 0 else method == "posterior mean over 3 draws"
