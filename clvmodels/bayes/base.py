@@ -268,9 +268,15 @@ class BayesModel(BaseEstimator):
         return self._run_map(model, pm)
 
     def _run_advi(self, model, pm):
+        def stop_when_flat(approx, loss_hist, i):
+            # every 1000 steps: stop once the mean loss of the last 1000 steps is within noise of the
+            # 1000 before (the same test that decides advi_converged_ below)
+            if i >= 2000 and i % 1000 == 0 and _loss_flat(np.asarray(loss_hist[:i], dtype=np.float64)):
+                raise StopIteration(f"ADVI loss flat after {i} steps")
+
         with model:
             approx = pm.fit(n=int(self.advi_iterations), method="advi", random_seed=self.random_seed,
-                            progressbar=bool(self.progressbar),
+                            progressbar=bool(self.progressbar), callbacks=[stop_when_flat],
                             obj_optimizer=pm.adam(learning_rate=float(self.advi_learning_rate)))
             idata = approx.sample(int(self.draws), random_seed=self.random_seed, return_inferencedata=True)
         hist = np.asarray(approx.hist, dtype=np.float64)

@@ -105,5 +105,6 @@ def test_map_is_close_to_the_mle(cdnow):
 def test_advi_fast_path(cdnow):
     m = BGNBD(sampler="advi", draws=500, random_seed=3, progressbar=False, advi_iterations=10_000).fit(cdnow)
     assert m.idata_.posterior.sizes["draw"] == 500
+    assert m.advi_converged_  # stopped early on a flat loss, well before advi_iterations
     assert m.params_["r"] == pytest.approx(MLE["r"], rel=0.1)
     assert m.params_["alpha"] == pytest.approx(MLE["alpha"], rel=0.15)
