@@ -327,7 +327,6 @@ class BGAliveFactors:
         H = np.empty((n, S, K)) if want_h else None
         starts = np.flatnonzero(np.r_[True, xg[1:] != xg[:-1]])
         ends = np.r_[starts[1:], n]
-        d = _DEGREES[0]
         for s0, e0 in zip(starts, ends):
             x = float(xg[s0])
             T = Tg[s0:e0]

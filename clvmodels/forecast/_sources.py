@@ -23,7 +23,7 @@ from ..errors import CLVError, ConfigError, DataValidationError, NotFittedError
 from . import _future
 from .economics import per_customer
 
-__all__ = ["ParamDraws", "PurchaseSource", "SpendSource", "purchase_source", "spend_source"]
+__all__ = ["ParamDraws", "PurchaseSource", "SpendSource", "purchase_source", "unique_rows"]
 
 PURCHASE_FAMILIES = ("bgnbd", "mbgnbd", "paretonbd", "bgbb")
 SPEND_FAMILIES = ("gammagamma",)
