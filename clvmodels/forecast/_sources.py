@@ -294,10 +294,25 @@ class PurchaseSource:
     def has_dert(self) -> bool:
         return self.family in ("paretonbd", "bgbb") and hasattr(self.math, "dert")
 
-    def dert(self, P, x, t_x, T, rate: float) -> np.ndarray:
+    def dert(self, P, x, t_x, T, rate: float, pa: np.ndarray | None = None) -> np.ndarray:
+        """DERT (rows, S) from the model's closed form.
+
+        Pareto/NBD (FHL 2005, "RFM and CLV", eq. 2) factorises as P(alive) (r+x)/(alpha+T)
+        E[1/(mu+delta) | alive at T], and the last factor depends on T only: it is taken from the
+        model's ``dert`` once per distinct T (at x = 0, t_x = T, where P(alive) = 1 exactly), and
+        ``pa`` (P(alive) of the rows, when already known) is reused.
+        """
         with np.errstate(all="ignore"):
-            return np.asarray(self.math.dert(*self._args(P), x[:, None], t_x[:, None], T[:, None], rate),
-                              dtype=np.float64)
+            if self.family != "paretonbd" or any(v.shape[0] != 1 for v in P.values()):
+                return np.asarray(self.math.dert(*self._args(P), x[:, None], t_x[:, None], T[:, None], rate),
+                                  dtype=np.float64)
+            r, alpha, s, beta = (P[k] for k in self.names)
+            uT, ti = np.unique(T, return_inverse=True)
+            ref = np.asarray(self.math.dert(r, alpha, s, beta, 0.0, uT[:, None], uT[:, None], rate), dtype=np.float64)
+            mu_part = ref * (alpha + uT[:, None]) / r                      # E[1/(mu+delta) | alive], (distinct T, S)
+            if pa is None:
+                pa = self.p_alive(P, x, t_x, T)
+            return pa * (r + x[:, None]) / (alpha + T[:, None]) * mu_part[ti]
 
 
 def purchase_source(model) -> PurchaseSource:

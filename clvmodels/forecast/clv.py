@@ -520,8 +520,9 @@ def residual_clv(summary: pd.DataFrame, purchase, spend, *, discount_rate: float
         ufirst, uinv = unique_rows(np.column_stack([x[rows], t_x[rows], T[rows], ext[rows]]))
         urows = rows[ufirst]
         Pc = draws.purchase.for_rows(frame.iloc[urows])
-        pa = np.broadcast_to(ps.p_alive(Pc, x[urows], t_x[urows], T[urows]), (len(urows), S))[uinv]
-        de = np.broadcast_to(ps.dert(Pc, x[urows], t_x[urows], T[urows], d), (len(urows), S))[uinv]
+        pa_u = np.broadcast_to(ps.p_alive(Pc, x[urows], t_x[urows], T[urows]), (len(urows), S))
+        de = np.broadcast_to(ps.dert(Pc, x[urows], t_x[urows], T[urows], d, pa=pa_u), (len(urows), S))[uinv]
+        pa = pa_u[uinv]
         Ps = draws.spend.for_rows(frame.iloc[rows]) if draws.spend is not None else None
         spend_v = ss.expected(Ps, rows, S)
         clv = (eco.margin[rows][:, None] * spend_v - eco.cost_per_order[rows][:, None]) * de

@@ -238,7 +238,13 @@ def test_pareto_nbd_dert_at_fhl_setting_and_finite_sums_converge(cdnow, pnbd):
     assert gaps["W"] < gaps["M"] < 0.012
 
 
-def test_bgbb_dert_is_the_limit_of_the_finite_horizon(capsys):
+def test_residual_clv_dert_equals_the_models_closed_form(cdnow, pnbd):
+    res = residual_clv(cdnow, pnbd, 1.0, discount_rate=0.15, margin=1.0, interval=None)
+    np.testing.assert_allclose(res["dert"], pnbd.dert(cdnow, 1.15 ** (7 / 365.25) - 1), rtol=1e-12)
+    np.testing.assert_allclose(res["p_alive"], pnbd.p_alive(cdnow), rtol=1e-14)
+
+
+def test_bgbb_dert_is_the_limit_of_the_finite_horizon():
     # BG/BB (Fader, Hardie & Shang 2010) on the donations data (yearly opportunities): with the
     # period equal to one opportunity the end-of-period sum converges to DERT exactly.
     d = clv.datasets.donations()
