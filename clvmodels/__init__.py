@@ -29,6 +29,7 @@ _LAZY: dict[str, str] = {
     "load_model": ".models.base",
     # forecasting
     "forecast_clv": ".forecast.clv",
+    "residual_clv": ".forecast.clv",
 }
 _SUBMODULES = {"datasets", "errors", "timeunits", "bayes", "data", "models", "forecast", "evaluate",
                "plots", "segments", "export", "cli", "config", "pipeline", "simulate"}
