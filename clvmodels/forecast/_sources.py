@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.validation import validate_summary
-from ..errors import CLVError, ConfigError, DataValidationError, NotFittedError
+from ..errors import CLVError, ConfigError, DataValidationError, NotFittedError, describe_culprits
 from . import _future
 from .economics import per_customer
 
@@ -349,11 +349,18 @@ class SpendSource:
         self.x = frame["frequency"].to_numpy(dtype=np.float64)
         self.mbar = frame["monetary_value"].to_numpy(dtype=np.float64)
         bad = (self.x > 0) & (self.mbar <= 0)
-        if bad.any():
+        # the spend model's own policy for repeat buyers without positive spend (GammaGamma docstring)
+        policy = getattr(spend, "nonpositive_spend", "error")
+        if bad.any() and policy == "zero":        # conditional mean at an observed mean of 0
+            self.mbar = np.where(bad, 0.0, self.mbar)
+        elif bad.any() and policy == "population":  # no spend information: population mean
+            self.x = np.where(bad, 0.0, self.x)
+        elif bad.any():
             ids = frame.index[bad]
             raise DataValidationError(
-                f"column 'monetary_value': {int(bad.sum())} repeat buyer(s) have monetary_value 0, which the "
-                f"Gamma-Gamma model cannot score; example customer ids {list(ids[:5])}", column="monetary_value",
+                f"column 'monetary_value': {int(bad.sum())} repeat buyer(s) have monetary_value <= 0, which the "
+                f"Gamma-Gamma model cannot score; example customer ids {describe_culprits(ids)} "
+                "(GammaGamma(nonpositive_spend='zero' or 'population') scores them)", column="monetary_value",
                 n_rows=int(bad.sum()), examples=list(ids[:5]))
 
     def time_unit(self) -> str | None:
