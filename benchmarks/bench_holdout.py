@@ -238,11 +238,6 @@ def main() -> None:
     args = ap.parse_args()
     which = {"full": [False], "sample": [True], "both": [True, False]}[args.data]
     lt_version = getattr(lifetimes, "__version__", "not installed") if lifetimes is not None else "not installed"
-    parts, results = [], []
-    for sample in which:
-        text, res = run_one(sample, args.bayes, args.draws)
-        parts.append(text)
-        results.append(res)
     cmd = "python benchmarks/bench_holdout.py" + (f" --data {args.data}" if args.data != "both" else "") + \
         (f" --bayes --draws {args.draws}" if args.bayes else "") + " --record"
     head = [f"### Holdout metrics, clvmodels vs lifetimes ({time.strftime('%Y-%m-%d')})", "",
@@ -254,8 +249,16 @@ def main() -> None:
             "tracking_holdout_error_pct: the unconditional cohort forecast (FHL 2005 Figure 3) vs actual; "
             "revenue_top_capture: share of holdout revenue held by the top 10% ranked by predicted revenue "
             "(expected purchases x Gamma-Gamma spend).", ""]
+    sys.stdout.write("\n".join(head) + "\n")
+    sys.stdout.flush()
+    parts, results = [], []
+    for sample in which:
+        text, res = run_one(sample, args.bayes, args.draws)
+        parts.append(text)
+        results.append(res)
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
     out = "\n".join(head + parts)
-    sys.stdout.write(out + "\n")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=float))
     if args.record:
