@@ -72,14 +72,14 @@ def child(name: str, data: str, out: str) -> None:
         import clvmodels as clv
 
         warnings.simplefilter("ignore")
-        engine = {"clvmodels-pandas": "pandas", "clvmodels-duckdb-frame": "duckdb",
-                  "clvmodels-duckdb-path": "duckdb"}[name]
+        engine = "pandas" if name == "clvmodels-pandas" else "duckdb"
+        config = {"memory_limit": "256MB"} if name.endswith("256MB") else None
         source = data if tx is None else tx
-
         clv.rfm_summary  # resolve the lazy import outside the timed call, as lifetimes' import is
 
         def call():
-            return clv.rfm_summary(source, observation_end=OBS_END, time_unit="D", engine=engine)
+            return clv.rfm_summary(source, observation_end=OBS_END, time_unit="D", engine=engine,
+                                   duckdb_config=config)
 
     base = _status_kb("VmRSS")
     t0 = time.perf_counter()

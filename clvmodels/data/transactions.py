@@ -90,6 +90,14 @@ def _parse_dates(col: pd.Series, ids: pd.Series, column: str, date_format: str |
     return parsed, tz
 
 
+def _positional(col: pd.Series) -> pd.Series:
+    """The column indexed by row position; no copy when it already is (the usual RangeIndex)."""
+    idx = col.index
+    if isinstance(idx, pd.RangeIndex) and idx.start == 0 and idx.step == 1:
+        return col
+    return col.reset_index(drop=True)
+
+
 def prepare_transactions(transactions: pd.DataFrame, *, customer_col: str, date_col: str,
                          amount_col: str | None, date_format: str | None = None) -> TransactionArrays:
     """Validate ids, dates and amounts of a transaction log. Amount signs are checked by the caller's policy."""
@@ -105,7 +113,7 @@ def prepare_transactions(transactions: pd.DataFrame, *, customer_col: str, date_
     if len(transactions) == 0:
         raise DataValidationError("transactions are empty: no rows to summarise", n_rows=0)
 
-    ids = transactions[customer_col].reset_index(drop=True)
+    ids = _positional(transactions[customer_col])
     null_id = ids.isna().to_numpy()
     if not pd.api.types.is_numeric_dtype(ids.dtype):
         null_id = null_id | ids.astype(str).str.strip().eq("").to_numpy()
@@ -115,11 +123,11 @@ def prepare_transactions(transactions: pd.DataFrame, *, customer_col: str, date_
         raise InvalidValueError(f"column {customer_col!r}: {n} row(s) have a missing or empty customer id "
                                 f"(row positions {rows})", column=customer_col, n_rows=n, examples=rows)
 
-    dates, tz = _parse_dates(transactions[date_col].reset_index(drop=True), ids, date_col, date_format)
+    dates, tz = _parse_dates(_positional(transactions[date_col]), ids, date_col, date_format)
 
     amounts = None
     if amount_col:
-        col = transactions[amount_col].reset_index(drop=True)
+        col = _positional(transactions[amount_col])
         if pd.api.types.is_bool_dtype(col.dtype) or not pd.api.types.is_numeric_dtype(col.dtype):
             coerced = pd.to_numeric(col, errors="coerce")
             nonnum = coerced.isna().to_numpy() & col.notna().to_numpy()
