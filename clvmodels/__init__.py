@@ -30,6 +30,7 @@ _LAZY: dict[str, str] = {
     # forecasting
     "forecast_clv": ".forecast.clv",
     "residual_clv": ".forecast.clv",
+    "compare_models": ".evaluate.compare",
 }
 _SUBMODULES = {"datasets", "errors", "timeunits", "bayes", "data", "models", "forecast", "evaluate",
                "plots", "segments", "export", "cli", "config", "pipeline", "simulate"}
