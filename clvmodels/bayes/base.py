@@ -8,8 +8,10 @@ on compressed rows with weights). Everything else lives here:
   with the configured sampler, attaches the observed summary and the config to ``idata_`` and runs
   the diagnostics (NUTS only), returning ``self``;
 * samplers: ``"nuts"`` (``nuts_sampler="auto"`` picks nutpie when installed, else PyMC's own;
-  ``"pymc"``, ``"nutpie"``, ``"numpyro"``, ``"blackjax"`` force one), ``"advi"`` (mean-field
-  variational fit, a fast path) and ``"map"`` (the posterior mode);
+  ``"pymc"``, ``"nutpie"``, ``"numpyro"``, ``"blackjax"`` force one; nutpie adapts a low-rank
+  mass matrix, PyMC a dense one), ``"advi"`` (mean-field variational fit with Adam that stops when
+  its loss is flat: a fast path that understates posterior sds) and ``"map"`` (the posterior mode
+  of the log-parameters, Jacobian included);
 * posterior predictions per customer as ``xarray.DataArray`` with dims ``(chain, draw,
   customer_id)``, computed with the numpy math core in chunks of customers;
 * ``save(path)`` / ``load(path)``: NetCDF holding the posterior, the sample stats, the observed
