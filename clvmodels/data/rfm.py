@@ -172,11 +172,13 @@ def _factorize_ids(ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     if values.dtype.kind in "iu" and len(values):
         lo, hi = int(values.min()), int(values.max())
         if hi - lo <= 4 * len(values) + 1_000_000:
-            offset = (values - lo).astype(np.int64, copy=False)
-            seen = np.zeros(hi - lo + 1, dtype=bool)
+            # non-negative ids index the bitmap directly (no shifted copy of the column)
+            base = 0 if lo >= 0 and hi <= 4 * len(values) + 1_000_000 else lo
+            offset = values if base == 0 else (values - base)
+            seen = np.zeros(hi - base + 1, dtype=bool)
             seen[offset] = True
             rank = np.cumsum(seen, dtype=np.int64) - 1
-            return rank[offset], (np.flatnonzero(seen) + lo).astype(values.dtype)
+            return rank[offset], (np.flatnonzero(seen) + base).astype(values.dtype)
     codes, uniques = pd.factorize(ids, sort=True)
     return codes.astype(np.int64, copy=False), np.asarray(uniques)
 

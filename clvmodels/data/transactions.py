@@ -114,7 +114,8 @@ def prepare_transactions(transactions: pd.DataFrame, *, customer_col: str, date_
         raise DataValidationError("transactions are empty: no rows to summarise", n_rows=0)
 
     ids = _positional(transactions[customer_col])
-    null_id = ids.isna().to_numpy()
+    # integer ids cannot be missing: skip a pass over the column
+    null_id = np.zeros(len(ids), dtype=bool) if ids.dtype.kind in "iu" else ids.isna().to_numpy()
     if not pd.api.types.is_numeric_dtype(ids.dtype):
         null_id = null_id | ids.astype(str).str.strip().eq("").to_numpy()
     if null_id.any():
