@@ -23,6 +23,7 @@ from scipy.special import betaln, gammaln, polygamma, psi
 
 from ..errors import CLVWarning, InvalidValueError
 from .paretonbd import log_exprel, log_hyp2f1_1
+from .special import check_positive as _check_positive
 
 __all__ = [
     "loglik",
@@ -33,15 +34,6 @@ __all__ = [
     "dert",
     "log_gamma_ratio",
 ]
-
-
-def _check_positive(**params) -> None:
-    for name, value in params.items():
-        v = np.asarray(value, dtype=np.float64)
-        bad = ~(np.isfinite(v) & (v > 0))
-        if bad.any():
-            raise InvalidValueError(f"parameter {name} must be finite and > 0; got {int(bad.sum())} invalid value(s)",
-                                    column=name, n_rows=int(bad.sum()))
 
 
 def _check_counts(**data) -> None:

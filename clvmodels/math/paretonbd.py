@@ -47,6 +47,7 @@ import numpy as np
 from scipy.special import exprel, gammaln, xlogy
 
 from ..errors import CLVWarning, InvalidValueError
+from .special import check_positive as _check_positive
 
 __all__ = [
     "loglik",
@@ -71,15 +72,6 @@ _CF_MAXIT = 3000
 # --------------------------------------------------------------------------------------------
 # guards
 # --------------------------------------------------------------------------------------------
-def _check_positive(**params) -> None:
-    for name, value in params.items():
-        v = np.asarray(value, dtype=np.float64)
-        bad = ~(np.isfinite(v) & (v > 0))
-        if bad.any():
-            raise InvalidValueError(f"parameter {name} must be finite and > 0; got {int(bad.sum())} invalid value(s)",
-                                    column=name, n_rows=int(bad.sum()))
-
-
 def _check_data(**data) -> None:
     for name, value in data.items():
         v = np.asarray(value, dtype=np.float64)

@@ -29,17 +29,9 @@ from scipy.special import betaln
 
 from ..errors import CLVWarning, InvalidValueError
 from .paretonbd import log_hyp2f1_1
+from .special import check_positive as _check_positive
 
 __all__ = ["survival", "retention", "p_churn_at", "loglik", "loglik_periods", "derl", "log_survival"]
-
-
-def _check_positive(**params) -> None:
-    for name, value in params.items():
-        v = np.asarray(value, dtype=np.float64)
-        bad = ~(np.isfinite(v) & (v > 0))
-        if bad.any():
-            raise InvalidValueError(f"parameter {name} must be finite and > 0; got {int(bad.sum())} invalid value(s)",
-                                    column=name, n_rows=int(bad.sum()))
 
 
 def _check_periods(name: str, t, minimum: int) -> np.ndarray:

@@ -21,6 +21,8 @@ import warnings
 import numpy as np
 from scipy import special
 
+from ..errors import InvalidValueError
+
 __all__ = [
     "gammaln", "betaln", "logsumexp", "log1mexp", "logdiffexp", "log_gamma_ratio",
     "log_pfq_series", "log_hyp2f1", "hyp2f1", "bg_mean_purchases",
@@ -558,3 +560,13 @@ def per_unique(x, fn, min_size=4096):
     if isinstance(vals, tuple):
         return tuple(v[inv] for v in vals)
     return vals[inv]
+
+
+def check_positive(**params) -> None:
+    """Raise InvalidValueError naming the first parameter that is not finite and > 0 (any shape)."""
+    for name, value in params.items():
+        v = np.asarray(value, dtype=np.float64)
+        bad = ~(np.isfinite(v) & (v > 0))
+        if bad.any():
+            raise InvalidValueError(f"parameter {name} must be finite and > 0; got {int(bad.sum())} invalid value(s)",
+                                    column=name, n_rows=int(bad.sum()))
