@@ -135,7 +135,7 @@ def _data_factory(rows):
     return get
 
 
-def bgnbd_total_loglik(r, alpha, a, b, rows: BGNBDRows):
+def bgnbd_total_loglik(r, alpha, a, b, rows: BGNBDRows, *, fast: bool = False):
     """Weighted total BG/NBD log-likelihood (eq. 6 of Fader, Hardie & Lee 2005) on compressed rows.
 
     Algebraically identical to ``sum(w * bgnbd_loglik(...))`` for scalar parameters:
@@ -160,8 +160,12 @@ def bgnbd_total_loglik(r, alpha, a, b, rows: BGNBDRows):
         c3 = betaln(a + 1.0, b + xs - 1.0)
         total = total + pt.sum(c("x_weight_rep") * c3)
         log_t = pt.log(alpha + c("t_values"))
-        log_T = pt.log(alpha + c("T_values"))
         total = total - pt.sum((r * c("t_weight") + c("t_xweight")) * log_t)
+        if fast:
+            from ._fastlik import softplus_rows
+
+            return total + softplus_rows(r, alpha, a, b, rows)
+        log_T = pt.log(alpha + c("T_values"))
         log_b_x = pt.log(b + xs - 1.0)[c("row_xi")]
         rx = r + c("row_x")
         z = log_b_x - pt.log(a) + rx * (log_t[c("row_ti")] - log_T[c("row_Ti")])

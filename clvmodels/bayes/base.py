@@ -199,6 +199,11 @@ class BayesModel(BaseEstimator):
     def _add_likelihood(self, rvs: dict[str, Any], frame: pd.DataFrame, weights: np.ndarray | None) -> None:
         raise NotImplementedError
 
+    def _python_ops_ok(self) -> bool:
+        """Whether the likelihood may use Ops with a Python ``perform`` (the fast numba kernels of
+        :mod:`._fastlik`): every sampler except the JAX-based NUTS samplers (numpyro, blackjax)."""
+        return not (self.sampler == "nuts" and self._resolve_nuts_sampler() in ("numpyro", "blackjax"))
+
     def _fit_frame(self, frame: pd.DataFrame, weights: np.ndarray | None):
         """Rows used for fitting (Gamma-Gamma keeps repeat buyers); returns (frame, weights)."""
         return frame, weights
@@ -213,6 +218,7 @@ class BayesModel(BaseEstimator):
         return self._build(frame, w, pm)
 
     def _build(self, frame, w, pm):
+        self._python_ops_ = False
         priors = self.priors_in_force()
         with pm.Model(coords=self._coords()) as model:
             rvs = self._add_priors(priors)
@@ -259,6 +265,15 @@ class BayesModel(BaseEstimator):
                 nkw: dict[str, Any] = {"low_rank_modified_mass_matrix": True}
                 if self.cores is not None:
                     nkw["cores"] = int(self.cores)
+                if getattr(self, "_python_ops_", False):
+                    # the fast likelihood Op runs under the C linker, not nutpie's numba backend
+                    from ._nutpie import sample_nutpie_pyfunc
+
+                    seed = None if self.random_seed is None else int(
+                        np.random.default_rng(self.random_seed).integers(2**31))
+                    return sample_nutpie_pyfunc(model, self._var_names(), draws=self.draws, tune=self.tune,
+                                                chains=self.chains, target_accept=self.target_accept, seed=seed,
+                                                progressbar=self.progressbar, **nkw)
                 kwargs["nuts_sampler_kwargs"] = nkw
             elif which == "pymc":
                 # dense mass-matrix adaptation (the r-alpha and a-b correlations); no jitter: on CDNOW a

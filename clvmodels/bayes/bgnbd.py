@@ -133,7 +133,9 @@ class BGNBD(BayesModel):
         r, alpha, a, b = (rvs[k] for k in self._param_names)
         if not self._has_covariates():
             rows = _pt_math.BGNBDRows.from_data(x, t_x, T, weights)
-            pm.Potential("loglik", _pt_math.bgnbd_total_loglik(r, alpha, a, b, rows))
+            fast = self._python_ops_ok()
+            pm.Potential("loglik", _pt_math.bgnbd_total_loglik(r, alpha, a, b, rows, fast=fast))
+            self._python_ops_ = fast
             return
         pcols, dcols = self._cov("purchase"), self._cov("dropout")
         rows = _pt_math.BGNBDCovariateRows.from_data(
