@@ -22,6 +22,7 @@ from .special import log_bg_mean_purchases, per_unique
 __all__ = [
     "loglik", "loglik_and_grad", "grad_loglik", "expected_purchases_new", "p_purchases",
     "conditional_expected_purchases", "p_alive", "log_p_alive", "weighted_loglik_and_grad",
+    "weighted_evaluator", "FamilyRows",
 ]
 
 
@@ -148,80 +149,230 @@ def conditional_expected_purchases(r, alpha, a, b, x, t_x, T, t):
 
 
 def _dot(a, b):
-    """Inner product without BLAS: OpenBLAS threads a 1-D dot and, on a busy machine, the thread
-    hand-off costs far more than the product itself."""
+    """Inner product without BLAS (a threaded OpenBLAS dot is slow on a busy machine)."""
     return np.einsum("i,i->", a, b)
 
 
-def _groups(x):
-    """Distinct values of x, their positions (inverse) and, for sorted x, run starts."""
-    if x.size > 1 and np.all(x[1:] >= x[:-1]):
-        starts = np.flatnonzero(np.r_[True, x[1:] != x[:-1]])
-        counts = np.diff(np.r_[starts, x.size])
-        inverse = np.repeat(np.arange(starts.size), counts)
-        return x[starts], inverse
-    return np.unique(x, return_inverse=True)
+class FamilyRows:
+    """BG/NBD-family rows prepared once for many weighted evaluations (the optimiser's kernel).
 
+    ``shift`` 0 is the BG/NBD (Fader, Hardie & Lee 2005, eq. 6), 1 the MBG/NBD (Batislam et al.
+    2007). Calling ``rows(r, alpha, a, b, order)`` returns ``sum_i w_i loglik_i`` (order 0), with
+    its gradient (order 1) and its Hessian (order 2) with respect to (r, alpha, a, b), for scalar
+    parameters. The formulas are those of :func:`loglik` and :func:`loglik_and_grad`, arranged
+    so that each evaluation is one pass over the rows:
 
-def _weighted_family(r, alpha, a, b, x, t_x, T, weights, shift, chunk=1 << 15):
-    """Weighted total log-likelihood and gradient of the BG/NBD (shift 0) / MBG/NBD (shift 1) family.
+    * rows are sorted by x once; terms that depend on x only (log-gamma, digamma, trigamma,
+      log(b+x-1), 1/(b+x-1)) are evaluated once per distinct x and enter through per-x sums;
+    * BG/NBD rows with x = 0 have no dropout term: their log-likelihood is -r log1p(T/alpha),
+      so they cost one log1p and one reciprocal per row;
+    * the other rows cost two logs, two reciprocals, one exp and one log1p: their
+      log-likelihood is r log(alpha) - (r+x) log(alpha+T) + softplus(u) with
+      u = log(a/(b+x-1)) + (r+x) log((alpha+T)/(alpha+t_x)) (the log-ratio of the two terms of
+      eq. 6), softplus(u) = log1p(e^u) (u + log1p(e^-u) past u = 700, where e^u would
+      overflow); the weight of the dropout term is w = e^u/(1+e^u), and 1-w = 1/(1+e^u);
+    * rows run in cache-sized chunks; sums are inner products: ``einsum`` by default, BLAS
+      ``dot`` with ``blas=True`` (only when the caller has limited BLAS to one thread, as
+      ``MLEModel.fit`` does: on a busy machine a threaded OpenBLAS dot costs milliseconds).
 
-    Same formulas as :func:`loglik_and_grad`, reorganised for the optimiser: terms that depend on
-    x only are computed once per distinct x and weighted by the group weights; the per-row part
-    (two log1p, one exp, one log1p per row) runs in cache-sized chunks of rows, and inner products
-    avoid BLAS (see :func:`_dot`). Parameters must be scalars, data 1-D.
+    Rows with zero weight are dropped. Data must be 1-D and valid (x whole, 0 <= t_x <= T).
     """
-    x = np.asarray(x, dtype=np.float64)
-    t_x = np.asarray(t_x, dtype=np.float64)
-    T = np.asarray(T, dtype=np.float64)
-    w = np.asarray(weights, dtype=np.float64)
-    ux, inv = _groups(x)
-    Wg = np.bincount(inv, weights=w, minlength=ux.size)
-    has_g = (ux > 0) if shift == 0 else np.ones(ux.size, dtype=bool)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        bx = np.where(has_g, b + ux - 1 + shift, 1.0)  # b+x-1 (BG) or b+x (MBG)
-    log_bx_g = np.log(bx)
-    inv_bx_g = 1.0 / bx
-    lg_alpha = np.log(alpha)
-    log_a = np.log(a)
-    s_ll = s_LT = s_w4d = s_alpha = s_ww4 = s_w4bx = 0.0
-    for start in range(0, x.size, chunk):
-        sl = slice(start, start + chunk)
-        xc, wc, Tc, txc, gi = x[sl], w[sl], T[sl], t_x[sl], inv[sl]
-        L_T = np.log1p(Tc / alpha)
-        L_tx = np.log1p(txc / alpha)
-        rx = r + xc
-        xla = xc * lg_alpha
-        term_T = -rx * L_T - xla
-        term_tx = log_a - log_bx_g[gi] - rx * L_tx - xla
-        if shift == 0:
-            term_tx[xc == 0] = -np.inf
-        d = term_tx - term_T
-        e = np.exp(-np.abs(d))
-        one_e = 1.0 + e
-        w4 = np.where(d > 0, 1.0, e) / one_e
-        s_ll += _dot(wc, np.maximum(term_T, term_tx) + np.log1p(e))
-        ww4 = wc * w4
-        s_LT += _dot(wc, L_T)
-        s_w4d += _dot(ww4, L_T - L_tx)
-        s_alpha += _dot(wc * rx, (1 - w4) / (alpha + Tc) + w4 / (alpha + txc))
-        s_ww4 += ww4.sum()
-        s_w4bx += _dot(ww4, inv_bx_g[gi])
-    C = (special.gammaln(r + ux) + special.gammaln(b + ux + shift) - special.gammaln(a + b + ux + shift)
-         - special.gammaln(r) - special.gammaln(b) + special.gammaln(a + b))
-    total = float(_dot(Wg, C) + s_ll)
-    dg_ab = special.digamma(a + b) - special.digamma(a + b + ux + shift)
-    g_r = _dot(Wg, special.digamma(r + ux) - special.digamma(r)) - s_LT + s_w4d
-    g_alpha = (r / alpha) * Wg.sum() - s_alpha
-    g_a = _dot(Wg, dg_ab) + s_ww4 / a
-    g_b = _dot(Wg, special.digamma(b + ux + shift) - special.digamma(b) + dg_ab) - s_w4bx
-    return total, np.array([g_r, g_alpha, g_a, g_b])
+
+    _CHUNK = 1 << 16
+
+    def __init__(self, x, t_x, T, weights, shift=0, blas=False):
+        x, t_x, T, w = (np.asarray(v, dtype=np.float64).ravel() for v in (x, t_x, T, weights))
+        if not x.size == t_x.size == T.size == w.size:
+            raise ValueError("x, t_x, T and weights must have the same length")
+        keep = w != 0
+        if not keep.all():
+            x, t_x, T, w = x[keep], t_x[keep], T[keep], w[keep]
+        if x.size > 1 and not np.all(x[1:] >= x[:-1]):
+            order = np.argsort(x, kind="stable")
+            x, t_x, T, w = x[order], t_x[order], T[order], w[order]
+        self.shift = int(shift)
+        self._dot = np.dot if blas else _dot
+        # BG/NBD rows without repeat purchases: no dropout term (block 0)
+        n0 = int(np.searchsorted(x, 0.0, side="right")) if self.shift == 0 else 0
+        self.T0, self.w0 = T[:n0], w[:n0]
+        self.W0 = float(self.w0.sum())
+        x1, self.t1, self.T1, self.w1 = x[n0:], t_x[n0:], T[n0:], w[n0:]
+        self.x1 = x1
+        self.wx1 = self.w1 * x1
+        self.W1 = float(self.w1.sum())
+        self.WX1 = float(self.wx1.sum())
+        n1 = x1.size
+        if n1:
+            starts = np.flatnonzero(np.r_[True, x1[1:] != x1[:-1]])
+        else:
+            starts = np.zeros(0, dtype=np.intp)
+        self.ux = x1[starts]                                    # distinct x (block 1)
+        self.Wg = np.add.reduceat(self.w1, starts) if n1 else np.zeros(0)
+        # chunks of block 1, each with the distinct-x segments it holds
+        bounds = np.r_[starts, n1]
+        self.chunks = []
+        for c0 in range(0, n1, self._CHUNK):
+            c1 = min(c0 + self._CHUNK, n1)
+            g0 = int(np.searchsorted(starts, c0, side="right")) - 1
+            g1 = int(np.searchsorted(starts, c1, side="left"))
+            seg = np.maximum(bounds[g0:g1], c0) - c0
+            counts = np.diff(np.r_[seg, c1 - c0])
+            self.chunks.append((c0, c1, g0, g1, seg, counts))
+        m = min(self._CHUNK, max(n1, n0, 1))
+        self._buf = np.empty((12, m))
+
+    def __call__(self, r, alpha, a, b, order=1):
+        r, alpha, a, b = float(r), float(alpha), float(a), float(b)
+        shift = self.shift
+        dot = self._dot
+        buf = self._buf
+        # ---- block 0: -r log1p(T/alpha) per row (BG/NBD, x = 0) -----------------------------
+        S0_L = S0_i = S0_i2 = 0.0
+        step = buf.shape[1]
+        for c0 in range(0, self.T0.size, step):
+            Tc, wc = self.T0[c0:c0 + step], self.w0[c0:c0 + step]
+            m = Tc.size
+            q, L = buf[0, :m], buf[1, :m]
+            np.divide(Tc, alpha, out=q)
+            np.log1p(q, out=L)
+            S0_L += dot(wc, L)
+            if order >= 1:
+                np.add(Tc, alpha, out=q)
+                np.divide(1.0, q, out=q)                        # 1/(alpha+T)
+                S0_i += dot(wc, q)
+                if order >= 2:
+                    np.multiply(q, q, out=L)
+                    S0_i2 += dot(wc, L)
+        # ---- block 1: the two-term mixture of eq. 6 -------------------------------------------
+        G = self.ux.size
+        bx = b + self.ux + (shift - 1)                          # b+x-1 (BG/NBD), b+x (MBG/NBD)
+        beta = 1.0 / bx
+        k = np.log(a) - np.log(bx)                              # log(a/(b+x-1))
+        S_lT = S_xlT = S_sp = S_vD = S_iT = S_xiT = S_vP = S_vdI = 0.0
+        S_svDD = S_svPD = S_svPP = S_iT2 = S_xiT2 = S_vPs = 0.0
+        V = np.zeros(G)
+        Sg = np.zeros(G)
+        SDg = np.zeros(G)
+        SPg = np.zeros(G)
+        reduceat = np.add.reduceat
+        for c0, c1, g0, g1, seg, counts in self.chunks:
+            m = c1 - c0
+            Tc, tc, wc, wxc, xc = (self.T1[c0:c1], self.t1[c0:c1], self.w1[c0:c1], self.wx1[c0:c1],
+                                   self.x1[c0:c1])
+            iT, it, lT, D, rho, u, y = (buf[j, :m] for j in range(7))
+            np.add(Tc, alpha, out=iT)
+            np.log(iT, out=lT)                                  # log(alpha+T)
+            np.add(tc, alpha, out=it)
+            np.log(it, out=D)
+            np.subtract(lT, D, out=D)                           # log((alpha+T)/(alpha+t_x)) >= 0
+            np.add(xc, r, out=rho)                              # r+x
+            np.multiply(rho, D, out=u)
+            if g1 - g0 == 1:
+                u += k[g0]
+            else:
+                for j, (s0, cnt) in enumerate(zip(seg, counts)):
+                    u[s0:s0 + cnt] += k[g0 + j]                 # u = log(a/(b+x-1)) + (r+x) D
+            big = float(u.max()) > 700.0
+            np.exp(np.minimum(u, 700.0) if big else u, out=y)
+            S_lT += dot(wc, lT)
+            S_xlT += dot(wxc, lT)
+            if order >= 1:
+                np.divide(1.0, iT, out=iT)                      # 1/(alpha+T)
+                np.divide(1.0, it, out=it)                      # 1/(alpha+t_x)
+            # softplus(u) = log1p(exp(u)) (= u + log1p(exp(-u)) beyond the overflow guard)
+            sp = lT
+            np.log1p(y, out=sp)
+            if big:
+                sp += np.maximum(u - 700.0, 0.0)
+            S_sp += dot(wc, sp)
+            if order < 1:
+                continue
+            opy, v = buf[7, :m], buf[8, :m]
+            np.add(y, 1.0, out=opy)
+            np.divide(y, opy, out=v)                            # w = sigmoid(u)
+            np.multiply(wc, v, out=v)                           # weight x w
+            dI, P = u, buf[9, :m]
+            S_iT += dot(wc, iT)
+            S_xiT += dot(wxc, iT)
+            np.subtract(it, iT, out=dI)                         # 1/(alpha+t_x) - 1/(alpha+T)
+            np.multiply(rho, dI, out=P)
+            S_vD += dot(v, D)
+            S_vP += dot(v, P)
+            V[g0:g1] += reduceat(v, seg)
+            if order < 2:
+                continue
+            s, tmp = buf[10, :m], buf[11, :m]
+            S_vdI += dot(v, dI)
+            np.add(it, iT, out=tmp)
+            np.multiply(tmp, P, out=tmp)
+            S_vPs += dot(v, tmp)                                # weight w (r+x)(1/(a+t)^2 - 1/(a+T)^2)
+            np.multiply(iT, iT, out=tmp)
+            S_iT2 += dot(wc, tmp)
+            S_xiT2 += dot(wxc, tmp)
+            np.divide(v, opy, out=s)                            # weight w (1 - w)
+            Sg[g0:g1] += reduceat(s, seg)
+            np.multiply(s, D, out=tmp)
+            S_svDD += dot(tmp, D)
+            SDg[g0:g1] += reduceat(tmp, seg)
+            np.multiply(s, P, out=tmp)
+            S_svPD += dot(tmp, D)
+            S_svPP += dot(tmp, P)
+            SPg[g0:g1] += reduceat(tmp, seg)
+        # ---- per-x terms: B(a, b+x+shift)/B(a, b) Gamma(r+x)/Gamma(r) --------------------------
+        ux, Wg, W = self.ux, self.Wg, self.W0 + self.W1
+        bxs = b + ux + shift
+        C = (special.gammaln(r + ux) - special.gammaln(r) + special.gammaln(bxs) - special.gammaln(b)
+             - special.gammaln(a + b + ux + shift) + special.gammaln(a + b))
+        log_alpha = np.log(alpha)
+        # block 1: sum w [r log(alpha) - (r+x) log(alpha+T)] + softplus; block 0: -r log1p(T/alpha)
+        total = float(dot(Wg, C)) + r * (log_alpha * self.W1 - S_lT - S0_L) - S_xlT + S_sp
+        if order < 1:
+            return total
+        dg_ab = special.digamma(a + b) - special.digamma(a + b + ux + shift)
+        sum_V = float(V.sum())
+        g_r = (float(dot(Wg, special.digamma(r + ux) - special.digamma(r))) + log_alpha * self.W1 - S_lT - S0_L
+               + S_vD)
+        g_alpha = (r / alpha) * W - r * (S_iT + S0_i) - S_xiT - S_vP
+        g_a = float(dot(Wg, dg_ab)) + sum_V / a
+        g_b = float(dot(Wg, special.digamma(bxs) - special.digamma(b) + dg_ab)) - float(dot(V, beta))
+        grad = np.array([g_r, g_alpha, g_a, g_b])
+        if order < 2:
+            return total, grad
+        tg_ab = special.polygamma(1, a + b) - special.polygamma(1, a + b + ux + shift)
+        sum_S, sum_SD, sum_SP = float(Sg.sum()), float(SDg.sum()), float(SPg.sum())
+        H = np.empty((4, 4))
+        H[0, 0] = float(dot(Wg, special.polygamma(1, r + ux) - special.polygamma(1, r))) + S_svDD
+        H[0, 1] = W / alpha - S_iT - S0_i - S_vdI - S_svPD
+        H[0, 2] = sum_SD / a
+        H[0, 3] = -float(dot(beta, SDg))
+        H[1, 1] = -r * W / alpha ** 2 + r * (S_iT2 + S0_i2) + S_xiT2 + S_vPs + S_svPP
+        H[1, 2] = -sum_SP / a
+        H[1, 3] = float(dot(beta, SPg))
+        H[2, 2] = float(dot(Wg, tg_ab)) + (sum_S - sum_V) / a ** 2
+        H[2, 3] = float(dot(Wg, tg_ab)) - float(dot(beta, Sg)) / a
+        H[3, 3] = (float(dot(Wg, special.polygamma(1, bxs) - special.polygamma(1, b) + tg_ab))
+                   + float(dot(beta * beta, V + Sg)))
+        iu = np.triu_indices(4, 1)
+        H[(iu[1], iu[0])] = H[iu]
+        return total, grad, H
+
+
+def _weighted_family(r, alpha, a, b, x, t_x, T, weights, shift):
+    """Weighted total log-likelihood and gradient of the BG/NBD (shift 0) / MBG/NBD (shift 1)
+    family for scalar parameters and 1-D data (one evaluation of :class:`FamilyRows`)."""
+    return FamilyRows(x, t_x, T, weights, shift)(r, alpha, a, b, order=1)
+
+
+def weighted_evaluator(x, t_x, T, weights, blas=False):
+    """Rows prepared for repeated weighted evaluations: ``ev(r, alpha, a, b, order)`` gives the
+    total log-likelihood (order 0), its gradient (1) and Hessian (2). See :class:`FamilyRows`."""
+    return FamilyRows(x, t_x, T, weights, 0, blas=blas)
 
 
 def weighted_loglik_and_grad(r, alpha, a, b, x, t_x, T, weights):
     """(sum_i w_i loglik_i, its gradient w.r.t. (r, alpha, a, b)) for scalar parameters, 1-D data.
 
-    The optimiser's entry point (eq. 6 and the gradient of :func:`loglik_and_grad`), about twice
-    as fast on large data because x-only terms are evaluated once per distinct x.
+    The optimiser's entry point (eq. 6 and the gradient of :func:`loglik_and_grad`): x-only
+    terms are evaluated once per distinct x, see :class:`FamilyRows`.
     """
     return _weighted_family(r, alpha, a, b, x, t_x, T, weights, 0)

@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import bgfamily_mpref as ref  # noqa: E402
 
 from clvmodels.math import bgnbd as M  # noqa: E402
+from clvmodels.math import mbgnbd as MB  # noqa: E402
 from clvmodels.simulate import bgnbd as simulate  # noqa: E402
 
 RTOL = 1e-8
@@ -217,3 +218,63 @@ def test_properties(r, alpha, a, b, x, T, frac, t):
     assert np.isfinite(ll) and 0 <= pa <= 1
     assert np.isfinite(ce) and 0 <= ce <= (r + x) / (alpha + T) * t * (1 + 1e-8)
     assert ce2 >= ce * (1 - 1e-9)  # more time, more purchases
+
+
+def _weighted_rows(rng, n):
+    """Unsorted rows with light and heavy buyers (x up to 2000), zero and fractional weights."""
+    T = np.exp(rng.uniform(np.log(0.5), np.log(1e3), n))
+    x = np.where(rng.uniform(size=n) < 0.35, 0.0, rng.poisson(3.0, n).astype(float))
+    heavy = rng.uniform(size=n) < 0.05
+    x[heavy] = np.floor(np.exp(rng.uniform(0, np.log(2000), heavy.sum())))
+    t_x = np.where(x > 0, T * rng.uniform(0, 1, n) ** 3, 0.0)  # many long silences: dropout term dominates
+    w = rng.choice([0.0, 0.5, 1.0, 3.0], size=n)
+    return x, t_x, T, w
+
+
+@pytest.mark.parametrize("module, shift", [(M, 0), (MB, 1)])
+def test_weighted_evaluator_matches_per_row_sums(module, shift, monkeypatch):
+    # FamilyRows (the optimiser's kernel) against the per-row functions summed with weights
+    # (value, gradient) and central differences of that summed analytic gradient (Hessian).
+    # Small chunks make distinct-x groups straddle chunk boundaries.
+    monkeypatch.setattr(M.FamilyRows, "_CHUNK", 97)
+    rng = np.random.default_rng(21)
+    x, t_x, T, w = _weighted_rows(rng, 3000)
+    ev = M.FamilyRows(x, t_x, T, w, shift)
+    for p in [(0.243, 4.414, 0.793, 2.426), (0.02, 80.0, 0.05, 30.0), (40.0, 0.03, 12.0, 0.08)]:
+        ll, g = module.loglik_and_grad(*p, x, t_x, T)
+        with np.errstate(invalid="ignore"):
+            u = np.log(p[2]) - np.log(p[3] + x - 1 + shift) + (p[0] + x) * (np.log1p(T / p[1]) - np.log1p(t_x / p[1]))
+        assert (u[x > 0] > 700).any()  # the overflow guard of softplus(u) is exercised
+        total, grad, H = ev(*p, order=2)
+        assert total == pytest.approx(float(np.sum(w * ll)), rel=1e-13)
+        assert ev(*p, order=0) == pytest.approx(total, rel=1e-15)
+        np.testing.assert_allclose(ev(*p, order=1)[1], grad, rtol=1e-15)
+        np.testing.assert_allclose(grad, (g * w).sum(axis=1), rtol=1e-11, atol=1e-11 * np.abs(g * w).sum())
+        fd = np.empty((4, 4))
+        for k in range(4):
+            h = 1e-5 * p[k]
+            up, dn = np.array(p), np.array(p)
+            up[k] += h
+            dn[k] -= h
+            fd[:, k] = ((module.loglik_and_grad(*up, x, t_x, T)[1] - module.loglik_and_grad(*dn, x, t_x, T)[1])
+                        * w).sum(axis=1) / (2 * h)
+        np.testing.assert_allclose(H, fd, rtol=1e-6, atol=1e-7 * np.abs(fd).max())
+        assert (H == H.T).all()
+    # public entry points agree with the kernel
+    p = (0.5, 6.0, 0.8, 2.5)
+    tot, grad = module.weighted_loglik_and_grad(*p, x, t_x, T, w)
+    assert tot == pytest.approx(ev(*p, order=0), rel=1e-13)
+    np.testing.assert_allclose(grad, ev(*p, order=1)[1], rtol=1e-12)
+
+
+def test_weighted_evaluator_blocks_and_blas_switch():
+    # only x = 0 rows, only x > 0 rows, BLAS inner products: same numbers as the per-row sums
+    rng = np.random.default_rng(22)
+    x, t_x, T, w = _weighted_rows(rng, 500)
+    p = (0.7, 3.0, 1.2, 4.0)
+    for keep in (x == 0, x > 0):
+        ll = M.loglik(*p, x[keep], t_x[keep], T[keep])
+        for blas in (False, True):
+            ev = M.weighted_evaluator(x[keep], t_x[keep], T[keep], w[keep], blas=blas)
+            assert ev(*p, order=0) == pytest.approx(float(np.sum(w[keep] * ll)), rel=1e-13)
+            assert np.isfinite(ev(*p, order=2)[2]).all()
