@@ -72,7 +72,7 @@ from ..data.validation import validate_summary
 from ..errors import (CLVError, CLVWarning, ConvergenceWarning, DataValidationError, InvalidValueError,
                       NotFittedError, describe_culprits)
 
-__all__ = ["MLEModel", "load_model", "compress_rows", "FORMAT"]
+__all__ = ["MLEModel", "load_model", "compress_rows", "compress_columns", "FORMAT"]
 
 FORMAT = "clvmodels.mle/1"
 _REGISTRY: dict[str, type[MLEModel]] = {}
@@ -87,50 +87,111 @@ def compress_rows(data: np.ndarray, weights: np.ndarray | None = None) -> tuple[
 
     Returns ``(unique_rows, unique_weights, inverse)`` with ``data == unique_rows[inverse]``; the
     unique rows are sorted by their first column (the purchase count, so per-count terms can be
-    computed once per run). Rows are grouped in O(n) by a hash table over a 64-bit hash of their
-    bit patterns; every merged row is verified against its group's first row, with an exact
-    lexicographic fallback in the (astronomically unlikely) event of a hash collision.
+    computed once per run), ties in order of first appearance. See :func:`compress_columns`.
     """
-    data = np.ascontiguousarray(data, dtype=np.float64) + 0.0  # + 0.0 maps -0.0 to 0.0
+    data = np.asarray(data, dtype=np.float64)
     n = len(data)
-    w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
-    bits = data.view(np.uint64).reshape(n, -1)
-    h = np.full(n, np.uint64(0xCBF29CE484222325))
+    data = data.reshape(n, -1)
+    cols, unique_weights, inverse = compress_columns([data[:, j] for j in range(data.shape[1])], weights)
+    unique_rows = np.column_stack(cols) if cols else np.empty((0, 0))
+    return unique_rows, unique_weights, inverse
+
+
+def _row_hash(cols: Sequence[np.ndarray]) -> np.ndarray:
+    """64-bit FNV-style hash of each row's bit patterns (float64 columns, -0.0 already mapped to 0.0)."""
+    h = np.full(len(cols[0]), np.uint64(0xCBF29CE484222325))
     with np.errstate(over="ignore"):
-        for j in range(bits.shape[1]):
-            h = (h ^ bits[:, j]) * np.uint64(0x100000001B3)
+        for c in cols:
+            h ^= c.view(np.uint64)
+            h *= np.uint64(0x100000001B3)
             h ^= h >> np.uint64(29)
-    codes, uniq = pd.factorize(h)  # group ids in order of first appearance
-    if len(uniq) == n:
-        unique_rows, inverse = data, np.arange(n)
+    return h
+
+
+def _first_of_hash(h: np.ndarray) -> np.ndarray | None:
+    """For each row, the position of the first row with the same hash; None when all hashes differ.
+
+    Large inputs are first spread over ~4n buckets by the hash's top bits (a counting pass): rows
+    alone in their bucket cannot share a hash, so only the rest (about a fifth of the rows when
+    all differ) go through the hash table, whose random accesses dominate the cost at 1M rows.
+    """
+    n = h.size
+    if n > 1 << 16:
+        bits = min(n.bit_length() + 2, 26)
+        bucket = (h >> np.uint64(64 - bits)).astype(np.intp)
+        shared = np.bincount(bucket, minlength=1 << bits) > 1  # a 1-byte table: cache-friendly lookups
+        cand = np.flatnonzero(shared[bucket])
+        if cand.size == 0:
+            return None
+        sub = h[cand]
     else:
-        running = np.maximum.accumulate(codes)
-        first = np.flatnonzero(np.r_[True, running[1:] > running[:-1]])
-        unique_rows = data[first]
-        inverse = codes.astype(np.intp)
-        counts = np.bincount(inverse, minlength=len(first))
-        merged = counts[inverse] > 1
-        if not np.array_equal(data[merged], unique_rows[inverse[merged]]):  # hash collision
-            order = np.lexsort(data.T[::-1])
-            sorted_rows = data[order]
-            new = np.ones(n, dtype=bool)
-            new[1:] = np.any(sorted_rows[1:] != sorted_rows[:-1], axis=1)
+        cand, sub = None, h
+    codes, uniq = pd.factorize(sub)  # group ids in order of first appearance
+    if len(uniq) == len(sub):
+        return None
+    running = np.maximum.accumulate(codes)
+    firsts = np.flatnonzero(np.r_[True, running[1:] > running[:-1]])  # first row of each group
+    if cand is None:
+        return firsts[codes]
+    first = np.arange(n)
+    first[cand] = cand[firsts[codes]]
+    return first
+
+
+def compress_columns(columns: Sequence[np.ndarray], weights: np.ndarray | None = None, want_inverse: bool = True
+                     ) -> tuple[tuple[np.ndarray, ...], np.ndarray, np.ndarray | None]:
+    """Collapse identical rows given as columns: ``(unique_columns, unique_weights, inverse)``.
+
+    Rows are grouped by a 64-bit hash of their bit patterns (sort-free; see :func:`_first_of_hash`)
+    and every merged row is verified against its group's first row, with an exact lexicographic
+    fallback in the (astronomically unlikely) event of a hash collision. Groups are ordered by the
+    first column (a radix sort when it holds small whole numbers), ties in order of first
+    appearance. ``inverse`` (None with ``want_inverse=False``) maps rows to groups.
+    """
+    cols = [np.asarray(c, dtype=np.float64).ravel() + 0.0 for c in columns]  # + 0.0 maps -0.0 to 0.0
+    if not cols:
+        raise ValueError("compress_columns needs at least one column")
+    n = cols[0].size
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64).ravel()
+    first = _first_of_hash(_row_hash(cols)) if n else None
+    inverse = None
+    if first is None:  # all rows distinct
+        unique, unique_w = cols, w
+    else:
+        is_first = first == np.arange(n)
+        dup = np.flatnonzero(~is_first)
+        if all(np.array_equal(c[dup], c[first[dup]]) for c in cols):
+            group = np.cumsum(is_first) - 1
+            inverse = group[first]
+            unique = [c[is_first] for c in cols]
+        else:  # hash collision: exact grouping by a lexicographic sort
+            order = np.lexsort(cols[::-1])
+            new = np.zeros(n, dtype=bool)
+            new[0] = True
+            for c in cols:
+                cs = c[order]
+                new[1:] |= cs[1:] != cs[:-1]
             inverse = np.empty(n, dtype=np.intp)
             inverse[order] = np.cumsum(new) - 1
-            unique_rows = sorted_rows[new]
+            unique = [c[order][new] for c in cols]
+        unique_w = np.bincount(inverse, weights=w, minlength=len(unique[0]))
     # order the groups by the first column (a radix sort when it holds small whole numbers)
-    key = unique_rows[:, 0]
+    key = unique[0]
     if len(key) and key.min() >= 0 and key.max() < 65536 and np.array_equal(key, np.floor(key)):
         order = np.argsort(key.astype(np.uint16), kind="stable")
     else:
         order = np.argsort(key, kind="stable")
     if not np.array_equal(order, np.arange(order.size)):
-        rank = np.empty_like(order)
-        rank[order] = np.arange(order.size)
-        unique_rows = unique_rows[order]
-        inverse = rank[inverse]
-    unique_weights = np.bincount(inverse, weights=w, minlength=len(unique_rows))
-    return unique_rows, unique_weights, inverse
+        unique = [c[order] for c in unique]
+        unique_w = unique_w[order]
+        if want_inverse:
+            rank = np.empty_like(order)
+            rank[order] = np.arange(order.size)
+            inverse = rank if inverse is None else rank[inverse]
+    if not want_inverse:
+        return tuple(unique), np.asarray(unique_w, dtype=np.float64), None
+    inverse = np.arange(n) if inverse is None else inverse
+    return tuple(unique), np.asarray(unique_w, dtype=np.float64), inverse
 
 
 class _Transform:
@@ -157,6 +218,75 @@ class _Transform:
         span = np.where(self.finite, self.upper - self.lower, 1.0)
         s = special.expit(theta)
         return np.where(self.finite, span * s * (1.0 - s), np.exp(theta))
+
+    def d2param_dtheta2(self, theta: np.ndarray) -> np.ndarray:
+        theta = np.asarray(theta, dtype=np.float64)
+        span = np.where(self.finite, self.upper - self.lower, 1.0)
+        s = special.expit(theta)
+        return np.where(self.finite, span * s * (1.0 - s) * (1.0 - 2.0 * s), np.exp(theta))
+
+
+class _Objective:
+    """Mean penalised negative log-likelihood of theta on one set of (compressed) rows.
+
+    ``objective(theta)`` returns ``f``, or ``(f, grad)`` when the model has an analytic gradient
+    (``has_grad``); ``objective.hessian`` is None, or (when the model's math module offers a
+    prepared evaluator with second derivatives) a function ``theta -> (f, grad, hess)``.
+    Non-finite values give ``f = inf`` (the optimisers then step back).
+    """
+
+    def __init__(self, model: MLEModel, data, w, pscale, tr: _Transform):
+        self.model, self.data, self.w, self.pscale, self.tr = model, data, w, pscale, tr
+        self.total_w = float(w.sum())
+        self.n_par = len(model._param_names)
+        self.ev = model._evaluator(data, w)
+        self.has_grad = (self.ev is not None
+                         or model._has_grad(tuple(tr.to_param(np.zeros(self.n_par))), data, w))
+        self.hessian = self._hessian if self.ev is not None else None
+
+    def _natural(self, theta, order):
+        """(p, f, g_p[, H_p]): mean penalised objective and derivatives in the rescaled natural params."""
+        model, pscale = self.model, self.pscale
+        p = self.tr.to_param(theta)
+        pt = tuple(float(v) for v in p)
+        pen, dpen = model._penalty(p * pscale)
+        if self.ev is not None:
+            out = self.ev(*pt, order=order)
+        else:
+            out = model._weighted_loglik_and_grad(pt, self.data, self.w)
+        f = -out[0] / self.total_w + pen
+        g = -np.asarray(out[1], dtype=np.float64) / self.total_w + dpen * pscale
+        if order < 2:
+            return p, f, g
+        H = (-np.asarray(out[2], dtype=np.float64) / self.total_w
+             + 2.0 * float(model.penalizer_coef) * np.diag(pscale ** 2))
+        return p, f, g, H
+
+    def __call__(self, theta):
+        theta = np.asarray(theta, dtype=np.float64)
+        with np.errstate(all="ignore"):
+            if self.has_grad:
+                _, f, g = self._natural(theta, 1)
+                grad = g * self.tr.dparam_dtheta(theta)
+                if not np.isfinite(f) or not np.all(np.isfinite(grad)):
+                    return np.inf, np.zeros(self.n_par)
+                return f, grad
+            p = self.tr.to_param(theta)
+            pen, _ = self.model._penalty(p * self.pscale)
+            ll = self.model._loglik(tuple(float(v) for v in p), self.data)
+            f = -float(np.einsum("i,i->", self.w, ll)) / self.total_w + pen
+        return f if np.isfinite(f) else np.inf
+
+    def _hessian(self, theta):
+        theta = np.asarray(theta, dtype=np.float64)
+        with np.errstate(all="ignore"):
+            _, f, g, H = self._natural(theta, 2)
+            J = self.tr.dparam_dtheta(theta)
+            grad = g * J
+            hess = H * np.outer(J, J) + np.diag(g * self.tr.d2param_dtheta2(theta))
+        if not np.isfinite(f) or not np.all(np.isfinite(grad)) or not np.all(np.isfinite(hess)):
+            return np.inf, np.zeros(self.n_par), np.full((self.n_par, self.n_par), np.nan)
+        return f, grad, 0.5 * (hess + hess.T)
 
 
 class MLEModel(BaseEstimator):
@@ -376,10 +506,11 @@ class MLEModel(BaseEstimator):
             w = all_w[summary.index.get_indexer(frame.index)]
         if not np.any(w > 0):
             raise DataValidationError("no customers with positive weight to fit", n_rows=0)
-        data = np.column_stack(self._columns(frame))
+        columns = self._columns(frame)
         keep = w > 0
-        rows, uw, _ = compress_rows(data, w) if keep.all() else compress_rows(data[keep], w[keep])
-        cols = tuple(np.ascontiguousarray(rows[:, j]) for j in range(rows.shape[1]))
+        if not keep.all():
+            columns, w = tuple(c[keep] for c in columns), w[keep]
+        cols, uw, _ = compress_columns(columns, w, want_inverse=False)
 
         scale = self._choose_scale(cols, uw)
         scaled = tuple(c / scale if name in self._scale_columns else c for name, c in zip(self._summary_columns, cols))
@@ -405,10 +536,14 @@ class MLEModel(BaseEstimator):
             res = None
             if np.all(np.isfinite(pre.x)) and np.all(np.abs(pre.x) < _THETA_EDGE):
                 theta0 = pre.x
-                # the sub-sample's Hessian of the mean objective estimates the full one
-                sub_obj, sub_grad = self._objective(sub, uw[pick], pscale, tr)
-                H0 = self._theta_hessian(sub_obj, theta0) if sub_grad else None
-                res = self._newton(theta0, scaled, uw, pscale, tr, H0=H0)
+                full = self._objective(scaled, uw, pscale, tr)
+                if full.hessian is not None:  # analytic Hessian: plain Newton steps on the full data
+                    res = self._newton(theta0, scaled, uw, pscale, tr, objective=full)
+                else:
+                    # the sub-sample's Hessian of the mean objective estimates the full one
+                    sub_obj = self._objective(sub, uw[pick], pscale, tr)
+                    H0 = self._theta_hessian(sub_obj, theta0) if sub_obj.has_grad else None
+                    res = self._newton(theta0, scaled, uw, pscale, tr, H0=H0, objective=full)
             if res is None or not res.success:
                 res = self._minimize(theta0, scaled, uw, pscale, tr)
         else:
@@ -416,11 +551,23 @@ class MLEModel(BaseEstimator):
         p_hat = tr.to_param(res.x) * pscale  # exact map back: pscale is a power of two
         params = tuple(float(v) for v in p_hat)
         total_w = float(uw.sum())
-        fast = self._weighted_loglik_and_grad(params, cols, uw)
-        if fast is not None:
-            ll, g_hat = fast
+        newton_hess = res.get("hess") if isinstance(res, optimize.OptimizeResult) else None
+        use_newton_hess = newton_hess is not None and res.success and self.penalizer_coef == 0
+        ev = self._evaluator(cols, uw)
+        H_nat = None
+        if ev is not None:  # one pass: the LL and, unless Newton holds it, the Hessian, in the data's units
+            with np.errstate(all="ignore"):
+                if use_newton_hess:
+                    ll, g_hat = float(ev(*params, order=0)), None
+                else:
+                    ll, g_hat, H_nat = ev(*params, order=2)
+                    ll = float(ll)
         else:
-            ll, g_hat = float(np.einsum("i,i->", uw, self._loglik(params, cols))), None
+            fast = self._weighted_loglik_and_grad(params, cols, uw)
+            if fast is not None:
+                ll, g_hat = fast
+            else:
+                ll, g_hat = float(np.einsum("i,i->", uw, self._loglik(params, cols))), None
 
         self.params_ = pd.Series(p_hat, index=list(self._param_names), name="estimate", dtype=np.float64)
         self.loglik_ = ll
@@ -438,13 +585,16 @@ class MLEModel(BaseEstimator):
         edge = [n for n, t in zip(self._param_names, res.x) if abs(t) > _THETA_EDGE]
         if edge:
             problems.append(f"parameter(s) {edge} ran to the edge of their range (estimate near 0 or infinity)")
-        newton_hess = res.get("hess") if isinstance(res, optimize.OptimizeResult) else None
-        if newton_hess is not None and res.success and self.penalizer_coef == 0:
+        if use_newton_hess:
             # the Newton polish already holds the full-data Hessian of the mean objective in
-            # theta, taken close to the optimum (standard errors agree with a central-difference
-            # Hessian at the optimum to ~1e-5): map it to natural parameters,
+            # theta: analytic at the returned point (evaluator models), or by differences of the
+            # gradient close to the optimum (standard errors agree with a central-difference
+            # Hessian at the optimum to ~1e-5). Map it to natural parameters,
             # cov = J (W H_theta)^-1 J^T with J = d param / d theta (the gradient term vanishes)
             cov, pd_ok = self._covariance_from_theta(newton_hess * total_w, res.x, tr, pscale)
+        elif H_nat is not None:  # analytic Hessian of the penalised total LL at the estimate
+            pen = 2.0 * float(self.penalizer_coef) * total_w * np.eye(len(params))
+            cov, pd_ok = self._covariance_from_hessian(np.asarray(H_nat, dtype=np.float64) - pen)
         else:
             cov, pd_ok = self._covariance(params, cols, uw, g_hat)
         if not pd_ok:
@@ -477,34 +627,26 @@ class MLEModel(BaseEstimator):
     def _has_grad(self, params, data, w) -> bool:
         return self._weighted_loglik_and_grad(params, tuple(d[:1] for d in data), w[:1]) is not None
 
-    def _objective(self, data, w, pscale, tr):
+    def _evaluator(self, data, weights):
+        """The math module's prepared evaluator of the weighted total log-likelihood, or None.
+
+        ``self._math.weighted_evaluator(*data, weights, blas=True)`` (optional) prepares the rows
+        once and returns ``ev`` with ``ev(*params, order)`` giving the total (order 0), with its
+        gradient (1) and its Hessian (2) in natural parameters; ``blas=True`` because the fit
+        limits BLAS to one thread.
+        """
+        make = getattr(self._math, "weighted_evaluator", None)
+        return None if make is None else make(*data, weights, blas=True)
+
+    def _objective(self, data, w, pscale, tr) -> _Objective:
         """Mean penalised negative log-likelihood of theta (with its gradient when analytic)."""
-        total_w = float(w.sum())
-        n_par = len(self._param_names)
-        has_grad = self._has_grad(tuple(tr.to_param(np.zeros(n_par))), data, w)
-
-        def objective(theta):
-            p = tr.to_param(theta)
-            pt = tuple(float(v) for v in p)
-            pen, dpen = self._penalty(p * pscale)
-            with np.errstate(all="ignore"):
-                if has_grad:
-                    tot, g = self._weighted_loglik_and_grad(pt, data, w)
-                    f = -tot / total_w + pen
-                    grad = (-g / total_w + dpen * pscale) * tr.dparam_dtheta(theta)
-                    if not np.isfinite(f) or not np.all(np.isfinite(grad)):
-                        return np.inf, np.zeros(n_par)
-                    return f, grad
-                f = -float(np.einsum("i,i->", w, self._loglik(pt, data))) / total_w + pen
-            return f if np.isfinite(f) else np.inf
-
-        return objective, has_grad
+        return _Objective(self, data, w, pscale, tr)
 
     def _minimize(self, theta0, data, w, pscale, tr):
-        objective, has_grad = self._objective(data, w, pscale, tr)
+        objective = self._objective(data, w, pscale, tr)
         opts = {"maxiter": int(self.max_iter), "gtol": float(self.tol), "ftol": 1e-15, "maxcor": 10}
         with np.errstate(all="ignore"):
-            if has_grad:
+            if objective.has_grad:
                 res = optimize.minimize(objective, theta0, jac=True, method="L-BFGS-B", options=opts)
             else:
                 res = optimize.minimize(objective, theta0, jac="3-point", method="L-BFGS-B", options=opts)
@@ -531,49 +673,56 @@ class MLEModel(BaseEstimator):
             H[:, i] = (objective(theta + e)[1] - g) / h
         return 0.5 * (H + H.T)
 
-    def _newton(self, theta0, data, w, pscale, tr, H0=None, max_steps=25):
+    def _newton(self, theta0, data, w, pscale, tr, H0=None, max_steps=25, objective=None):
         """Polish a warm start on the full data with Newton steps.
 
-        The first steps use ``H0`` (the sub-sample's Hessian of the mean objective, in theta);
-        after two of them (or once a step is below 1e-4) the full-data Hessian is taken once by
-        forward differences of the analytic gradient, used for the remaining steps (quadratic
-        convergence) and returned as ``hess`` for the covariance. Returns None
-        when a Hessian is not positive definite or a step fails to decrease the objective, so
-        the caller falls back to L-BFGS.
+        With an analytic Hessian (``objective.hessian``) every step uses the exact Hessian at the
+        current point, taken in the same pass as the objective and gradient; the Hessian at the
+        returned point is returned as ``hess`` for the covariance. Otherwise the first steps use
+        ``H0`` (the sub-sample's Hessian of the mean objective, in theta); after two of them (or
+        once a step is below 1e-4) the full-data Hessian is taken once by forward differences of
+        the analytic gradient, used for the remaining steps (quadratic convergence) and returned
+        as ``hess``. Returns None when a Hessian is not positive definite or a step fails to
+        decrease the objective, so the caller falls back to L-BFGS.
         """
-        objective, has_grad = self._objective(data, w, pscale, tr)
-        if not has_grad:
+        if objective is None:
+            objective = self._objective(data, w, pscale, tr)
+        if not objective.has_grad:
             return None
+        exact = objective.hessian is not None
         theta = np.array(theta0, dtype=np.float64)
-        f, g = objective(theta)
+        if exact:
+            f, g, H = objective.hessian(theta)
+        else:
+            f, g = objective(theta)
         if not np.isfinite(f):
             return None
-        H = self._theta_hessian(objective, theta, g) if H0 is None or not np.all(np.isfinite(H0)) else H0
-        try:
-            chol = linalg.cho_factor(H)
-        except linalg.LinAlgError:
-            return None
+        if not exact:
+            H = self._theta_hessian(objective, theta, g) if H0 is None or not np.all(np.isfinite(H0)) else H0
+        fresh = exact
         n_steps = 0
-        fresh = False
         for n_steps in range(1, max_steps + 1):
             if np.max(np.abs(g)) < float(self.tol):
                 break
+            try:
+                chol = linalg.cho_factor(H)
+            except (linalg.LinAlgError, ValueError):
+                return None
             step = -linalg.cho_solve(chol, g)
             for _ in range(30):
-                f_new, g_new = objective(theta + step)
+                trial = objective.hessian(theta + step) if exact else (*objective(theta + step), None)
+                f_new = trial[0]
                 if np.isfinite(f_new) and f_new <= f + 1e-14 * abs(f):
                     break
                 step = step / 2
             else:
                 return None
-            theta, f, g = theta + step, f_new, g_new
-            if not fresh and (n_steps >= 2 or np.max(np.abs(step)) < 1e-4):
+            theta, f, g = theta + step, f_new, trial[1]
+            if exact:
+                H = trial[2]
+            elif not fresh and (n_steps >= 2 or np.max(np.abs(step)) < 1e-4):
                 # one full-data Hessian, once the chord steps have come close to the optimum
                 H = self._theta_hessian(objective, theta, g)
-                try:
-                    chol = linalg.cho_factor(H)
-                except linalg.LinAlgError:
-                    return None
                 fresh = True
             if np.max(np.abs(step)) < 1e-13:
                 break
@@ -646,8 +795,14 @@ class MLEModel(BaseEstimator):
         return 0.5 * (cov + cov.T), True
 
     def _covariance(self, params, data, w, g_hat=None) -> tuple[np.ndarray, bool]:
-        k = len(params)
-        H = self._hessian(params, data, w, g_hat)
+        return self._covariance_from_hessian(self._hessian(params, data, w, g_hat))
+
+    @staticmethod
+    def _covariance_from_hessian(H) -> tuple[np.ndarray, bool]:
+        """Inverse of the negative Hessian (natural parameters); (NaN matrix, False) unless it is
+        finite and negative definite."""
+        H = 0.5 * (H + H.T)
+        k = len(H)
         if not np.all(np.isfinite(H)):
             return np.full((k, k), np.nan), False
         info = -H

@@ -256,3 +256,63 @@ def test_large_data_uses_newton_polish_and_matches_lbfgs():
     ref = optimize.minimize(objective, [0.0, 2.0], method="Nelder-Mead",
                             options={"xatol": 1e-10, "fatol": 1e-9, "maxiter": 5000})
     np.testing.assert_allclose(big.params_.to_numpy(), np.exp(ref.x), rtol=1e-5)
+
+
+@pytest.mark.parametrize("n", [500, 120_000])  # 120,000 rows: the bucket pre-pass of the hash grouping
+def test_compress_columns_groups_exactly_and_survives_hash_collisions(n, monkeypatch):
+    from clvmodels.models import base
+
+    rng = np.random.default_rng(3)
+    data = np.column_stack([rng.integers(0, 4, n), rng.integers(0, 40, n), rng.uniform(size=n)]).astype(float)
+    data[: n // 2, 2] = np.round(data[: n // 2, 2], 1)  # half the rows have many duplicates
+    w = rng.uniform(0.5, 2.0, n)
+    expected_rows, expected_inv = np.unique(data, axis=0, return_inverse=True)
+    expected_w = np.bincount(expected_inv.ravel(), weights=w)
+    for hashing in ("real", "all collide"):
+        if hashing == "all collide":
+            monkeypatch.setattr(base, "_row_hash", lambda cols: np.zeros(len(cols[0]), dtype=np.uint64))
+        cols, uw, inv = base.compress_columns([data[:, j] for j in range(3)], w)
+        rows = np.column_stack(cols)
+        np.testing.assert_array_equal(rows[inv], data)
+        assert (np.diff(rows[:, 0]) >= 0).all()
+        order = np.lexsort(rows.T[::-1])
+        np.testing.assert_array_equal(rows[order], expected_rows)
+        np.testing.assert_allclose(uw[order], expected_w, rtol=1e-12)
+        cols2, uw2, inv2 = base.compress_columns([data[:, j] for j in range(3)], w, want_inverse=False)
+        assert inv2 is None and all(np.array_equal(a, b) for a, b in zip(cols, cols2))
+    # all rows distinct: every row is its own group, sorted by the first column
+    distinct = np.column_stack([rng.integers(0, 4, n), rng.uniform(size=n)])
+    rows, uw, inv = compress_rows(distinct)
+    assert len(rows) == n and (uw == 1).all()
+    np.testing.assert_array_equal(rows[inv], distinct)
+
+
+def test_large_bgnbd_fit_newton_with_analytic_hessian_matches_full_lbfgs():
+    # > 50,000 distinct rows: sub-sample warm start, then Newton steps with the kernel's exact
+    # Hessian (clvmodels.math.bgnbd.FamilyRows); same optimum as L-BFGS on all rows (started
+    # elsewhere through initial_params, which skips the warm start), and the covariance equals
+    # the inverse of a central-difference Hessian of the per-row log-likelihood.
+    import clvmodels as clv
+    from clvmodels.math import bgnbd as bg_math
+    from clvmodels.simulate import bgnbd as bg_sim
+
+    T = np.random.default_rng(4).uniform(1, 100, 60_000)
+    s = bg_sim.simulate(r=0.5, alpha=6.0, a=0.8, b=2.5, T=T, random_state=6)
+    newton = clv.BGNBD().fit(s)
+    assert newton.converged_ and newton.fit_info_["message"] == "Newton polish converged"
+    lbfgs = clv.BGNBD(initial_params={"r": 1.0, "alpha": 1.0, "a": 1.0, "b": 1.0}).fit(s)
+    assert lbfgs.converged_ and "Newton" not in lbfgs.fit_info_["message"]
+    np.testing.assert_allclose(newton.params_, lbfgs.params_, rtol=1e-6)
+    assert newton.loglik_ == pytest.approx(lbfgs.loglik_, rel=1e-13)
+    x, t_x, TT = (s[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    assert newton.loglik_ == pytest.approx(float(np.sum(bg_math.loglik(*newton.params_, x, t_x, TT))), rel=1e-13)
+    p0 = newton.params_.to_numpy()
+    H = np.empty((4, 4))
+    for k in range(4):
+        h = np.zeros(4)
+        h[k] = 1e-5 * p0[k]
+        H[:, k] = (bg_math.loglik_and_grad(*(p0 + h), x, t_x, TT)[1].sum(axis=1)
+                   - bg_math.loglik_and_grad(*(p0 - h), x, t_x, TT)[1].sum(axis=1)) / (2 * h[k])
+    cov = np.linalg.inv(-0.5 * (H + H.T))
+    np.testing.assert_allclose(newton.cov_.to_numpy(), cov, rtol=1e-6)
+    np.testing.assert_allclose(lbfgs.cov_.to_numpy(), cov, rtol=1e-6)
