@@ -82,12 +82,15 @@ def _get_kernels():
         return lt, it, lT, iT, lbx, ibx
 
     @numba.njit(nogil=True, cache=True, fastmath=fm)
-    def gather(r, row_x, row_xi, row_ti, row_Ti, lt, lT, lbx, z):
-        for k in range(row_x.shape[0]):
-            z[k] = lbx[row_xi[k]] + (r + row_x[k]) * (lt[row_ti[k]] - lT[row_Ti[k]])
+    def gather(r, x_values, row_xi, row_ti, row_Ti, lt, lT, lbx, z, e):
+        for k in range(row_xi.shape[0]):
+            xi = row_xi[k]
+            zk = lbx[xi] + (r + x_values[xi]) * (lt[row_ti[k]] - lT[row_Ti[k]])
+            z[k] = zk
+            e[k] = -abs(zk)
 
     @numba.njit(nogil=True, cache=True, fastmath=fm)
-    def accumulate(r, a, z, e, log1p_e, row_x, row_w, row_xi, row_ti, row_Ti, lt, it, lT, iT, ibx):
+    def accumulate(r, a, z, e, log1p_e, x_values, row_w, row_xi, row_ti, row_Ti, lt, it, lT, iT, ibx):
         total = 0.0
         g_r = 0.0
         g_alpha = 0.0
@@ -102,32 +105,43 @@ def _get_kernels():
             ws = w * (1.0 if pos else ek) / (1.0 + ek)          # w * sigmoid(z)
             ti = row_ti[k]
             Ti = row_Ti[k]
+            xi = row_xi[k]
             g_r += ws * (lt[ti] - lT[Ti])
-            g_alpha += ws * (r + row_x[k]) * (it[ti] - iT[Ti])
+            g_alpha += ws * (r + x_values[xi]) * (it[ti] - iT[Ti])
             g_s += ws
-            g_b += ws * ibx[row_xi[k]]
+            g_b += ws * ibx[xi]
         return total, g_r, g_alpha, -g_s / a, g_b
 
     _kernels = (tables, gather, accumulate)
     return _kernels
 
 
+def _small_index(idx, n_values: int) -> np.ndarray:
+    idx = np.asarray(idx)
+    if idx.size and (idx.min() < 0 or idx.max() >= n_values):
+        raise ValueError(f"row index out of range [0, {n_values})")
+    dtype = np.uint16 if n_values <= np.iinfo(np.uint16).max else np.uint32
+    return np.ascontiguousarray(idx, dtype=dtype)
+
+
 class SoftplusRowsOp(Op):
     """``(S, dS/d(r, alpha, a, b))`` for fixed compressed rows (see the module docstring).
 
     The rows are held by the Op (not graph inputs), so two Ops are equal only if they are the
-    same object; instances pickle with their arrays (PyMC's multiprocess sampling).
+    same object; instances pickle with their arrays (PyMC's multiprocess sampling). A row is its
+    weight and three indices into the distinct x, t_x and T values, stored in the smallest
+    unsigned integer type that holds them (memory traffic, not arithmetic, limits the passes when
+    two chains share the cores).
     """
 
     __props__ = ()
-    _fields = ("row_x", "row_w", "row_xi", "row_ti", "row_Ti", "t_values", "T_values", "x_values")
+    _fields = ("row_w", "row_xi", "row_ti", "row_Ti", "t_values", "T_values", "x_values")
 
-    def __init__(self, row_x, row_w, row_xi, row_ti, row_Ti, t_values, T_values, x_values):
-        self.row_x = np.ascontiguousarray(row_x, dtype=np.float64)
+    def __init__(self, row_w, row_xi, row_ti, row_Ti, t_values, T_values, x_values):
         self.row_w = np.ascontiguousarray(row_w, dtype=np.float64)
-        self.row_xi = np.ascontiguousarray(row_xi, dtype=np.intp)
-        self.row_ti = np.ascontiguousarray(row_ti, dtype=np.intp)
-        self.row_Ti = np.ascontiguousarray(row_Ti, dtype=np.intp)
+        self.row_xi = _small_index(row_xi, len(x_values))
+        self.row_ti = _small_index(row_ti, len(t_values))
+        self.row_Ti = _small_index(row_Ti, len(T_values))
         self.t_values = np.ascontiguousarray(t_values, dtype=np.float64)
         self.T_values = np.ascontiguousarray(T_values, dtype=np.float64)
         self.x_values = np.ascontiguousarray(x_values, dtype=np.float64)
@@ -157,7 +171,7 @@ class SoftplusRowsOp(Op):
     def _scratch(self):
         buf = getattr(self._local, "buf", None)
         if buf is None:
-            n = self.row_x.shape[0]
+            n = self.row_w.shape[0]
             buf = self._local.buf = tuple(np.empty(n) for _ in range(3))
         return buf
 
@@ -167,12 +181,10 @@ class SoftplusRowsOp(Op):
         tables, gather, accumulate = _get_kernels()
         z, e, log1p_e = self._scratch()
         lt, it, lT, iT, lbx, ibx = tables(alpha, a, b, self.t_values, self.T_values, self.x_values)
-        gather(r, self.row_x, self.row_xi, self.row_ti, self.row_Ti, lt, lT, lbx, z)
-        np.abs(z, out=e)
-        np.negative(e, out=e)
+        gather(r, self.x_values, self.row_xi, self.row_ti, self.row_Ti, lt, lT, lbx, z, e)
         np.exp(e, out=e)
         np.log1p(e, out=log1p_e)
-        total, g_r, g_alpha, g_a, g_b = accumulate(r, a, z, e, log1p_e, self.row_x, self.row_w, self.row_xi,
+        total, g_r, g_alpha, g_a, g_b = accumulate(r, a, z, e, log1p_e, self.x_values, self.row_w, self.row_xi,
                                                    self.row_ti, self.row_Ti, lt, it, lT, iT, ibx)
         return total, np.array([g_r, g_alpha, g_a, g_b])
 
@@ -195,6 +207,6 @@ class SoftplusRowsOp(Op):
 
 def softplus_rows(r, alpha, a, b, rows):
     """``sum_rows w * softplus(z)`` for :class:`._pt_math.BGNBDRows` (symbolic, scalar params)."""
-    op = SoftplusRowsOp(rows.row_x, rows.row_w, rows.row_xi, rows.row_ti, rows.row_Ti, rows.t_values,
+    op = SoftplusRowsOp(rows.row_w, rows.row_xi, rows.row_ti, rows.row_Ti, rows.t_values,
                         rows.T_values, rows.x_values)
     return op(r, alpha, a, b)[0]

@@ -91,7 +91,7 @@ def test_cdnow_total_matches_paper_with_the_fast_op():
 
 
 def _op_for(rows):
-    return SoftplusRowsOp(rows.row_x, rows.row_w, rows.row_xi, rows.row_ti, rows.row_Ti, rows.t_values,
+    return SoftplusRowsOp(rows.row_w, rows.row_xi, rows.row_ti, rows.row_Ti, rows.t_values,
                           rows.T_values, rows.x_values)
 
 
