@@ -153,6 +153,11 @@ def _dot(a, b):
     return np.einsum("i,i->", a, b)
 
 
+def _unit_dot(w, b):
+    """dot(w, b) for w all ones."""
+    return np.add.reduce(b)
+
+
 class FamilyRows:
     """BG/NBD-family rows prepared once for many weighted evaluations (the optimiser's kernel).
 
@@ -178,7 +183,7 @@ class FamilyRows:
     Rows with zero weight are dropped. Data must be 1-D and valid (x whole, 0 <= t_x <= T).
     """
 
-    _CHUNK = 1 << 16
+    _CHUNK = 1 << 15
 
     def __init__(self, x, t_x, T, weights, shift=0, blas=False):
         x, t_x, T, w = (np.asarray(v, dtype=np.float64).ravel() for v in (x, t_x, T, weights))
@@ -198,7 +203,8 @@ class FamilyRows:
         self.W0 = float(self.w0.sum())
         x1, self.t1, self.T1, self.w1 = x[n0:], t_x[n0:], T[n0:], w[n0:]
         self.x1 = x1
-        self.wx1 = self.w1 * x1
+        self.unit = bool(np.all(w == 1.0))  # unit weights (distinct customers): sums instead of dots
+        self.wx1 = x1 if self.unit else self.w1 * x1
         self.W1 = float(self.w1.sum())
         self.WX1 = float(self.wx1.sum())
         n1 = x1.size
@@ -225,6 +231,7 @@ class FamilyRows:
         r, alpha, a, b = float(r), float(alpha), float(a), float(b)
         shift = self.shift
         dot = self._dot
+        wdot = _unit_dot if self.unit else dot  # weighted sum: dot(weights, v)
         buf = self._buf
         # ---- block 0: -r log1p(T/alpha) per row (BG/NBD, x = 0) -----------------------------
         S0_L = S0_i = S0_i2 = 0.0
@@ -235,14 +242,14 @@ class FamilyRows:
             q, L = buf[0, :m], buf[1, :m]
             np.divide(Tc, alpha, out=q)
             np.log1p(q, out=L)
-            S0_L += dot(wc, L)
+            S0_L += wdot(wc, L)
             if order >= 1:
                 np.add(Tc, alpha, out=q)
                 np.divide(1.0, q, out=q)                        # 1/(alpha+T)
-                S0_i += dot(wc, q)
+                S0_i += wdot(wc, q)
                 if order >= 2:
                     np.multiply(q, q, out=L)
-                    S0_i2 += dot(wc, L)
+                    S0_i2 += wdot(wc, L)
         # ---- block 1: the two-term mixture of eq. 6 -------------------------------------------
         G = self.ux.size
         bx = b + self.ux + (shift - 1)                          # b+x-1 (BG/NBD), b+x (MBG/NBD)
@@ -274,7 +281,7 @@ class FamilyRows:
                     u[s0:s0 + cnt] += k[g0 + j]                 # u = log(a/(b+x-1)) + (r+x) D
             big = float(u.max()) > 700.0
             np.exp(np.minimum(u, 700.0) if big else u, out=y)
-            S_lT += dot(wc, lT)
+            S_lT += wdot(wc, lT)
             S_xlT += dot(wxc, lT)
             if order >= 1:
                 np.divide(1.0, iT, out=iT)                      # 1/(alpha+T)
@@ -284,15 +291,16 @@ class FamilyRows:
             np.log1p(y, out=sp)
             if big:
                 sp += np.maximum(u - 700.0, 0.0)
-            S_sp += dot(wc, sp)
+            S_sp += wdot(wc, sp)
             if order < 1:
                 continue
             opy, v = buf[7, :m], buf[8, :m]
             np.add(y, 1.0, out=opy)
             np.divide(y, opy, out=v)                            # w = sigmoid(u)
-            np.multiply(wc, v, out=v)                           # weight x w
+            if not self.unit:
+                np.multiply(wc, v, out=v)                       # weight x w
             dI, P = u, buf[9, :m]
-            S_iT += dot(wc, iT)
+            S_iT += wdot(wc, iT)
             S_xiT += dot(wxc, iT)
             np.subtract(it, iT, out=dI)                         # 1/(alpha+t_x) - 1/(alpha+T)
             np.multiply(rho, dI, out=P)
@@ -307,7 +315,7 @@ class FamilyRows:
             np.multiply(tmp, P, out=tmp)
             S_vPs += dot(v, tmp)                                # weight w (r+x)(1/(a+t)^2 - 1/(a+T)^2)
             np.multiply(iT, iT, out=tmp)
-            S_iT2 += dot(wc, tmp)
+            S_iT2 += wdot(wc, tmp)
             S_xiT2 += dot(wxc, tmp)
             np.divide(v, opy, out=s)                            # weight w (1 - w)
             Sg[g0:g1] += reduceat(s, seg)

@@ -66,7 +66,7 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, optimize, special
 from sklearn.base import BaseEstimator
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from ..data.validation import validate_summary
 from ..errors import (CLVError, CLVWarning, ConvergenceWarning, DataValidationError, InvalidValueError,
@@ -80,6 +80,18 @@ _ADVICE = ("Try: express T/recency in a coarser time unit (e.g. weeks instead of
            "(duplicated or implausible customers), or pass initial_params={...} to start elsewhere.")
 _THETA_EDGE = 30.0  # |log-parameter| beyond this means the estimate runs off to 0 or infinity
 _WARM_ROWS = 50_000  # above this many distinct rows, warm-start from a sub-sample fit
+_WARM_GTOL = 1e-6  # gradient tolerance of that sub-sample fit
+_DEFER_STEP = 1e-6  # a Newton step this small is taken unevaluated: the final LL pass confirms it
+_THREADPOOLS: list[ThreadpoolController] = []  # created at the first fit, then reused
+
+
+def _one_blas_thread():
+    """Context limiting BLAS to one thread. The controller is built once: building one scans the
+    loaded libraries (~3 ms, a sixth of a CDNOW fit); its ``limit`` afterwards costs ~10 us. (BLAS
+    libraries loaded after the first fit are not seen; numpy's and scipy's load with this module.)"""
+    if not _THREADPOOLS:
+        _THREADPOOLS.append(ThreadpoolController())
+    return _THREADPOOLS[0].limit(limits=1, user_api="blas")
 
 
 def compress_rows(data: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -111,13 +123,15 @@ def _row_hash(cols: Sequence[np.ndarray]) -> np.ndarray:
 def _first_of_hash(h: np.ndarray) -> np.ndarray | None:
     """For each row, the position of the first row with the same hash; None when all hashes differ.
 
-    Large inputs are first spread over ~4n buckets by the hash's top bits (a counting pass): rows
-    alone in their bucket cannot share a hash, so only the rest (about a fifth of the rows when
-    all differ) go through the hash table, whose random accesses dominate the cost at 1M rows.
+    Large inputs are first spread over 2n-4n buckets by the hash's top bits (a counting pass):
+    rows alone in their bucket cannot share a hash, so only the rest (about a third of the rows
+    when all differ) go through the hash table, whose random accesses dominate the cost at 1M
+    rows. (The count table stays below 32 MB up to 2M rows: larger blocks are fresh memory on
+    every call, which costs more than the counting on a virtual machine.)
     """
     n = h.size
     if n > 1 << 16:
-        bits = min(n.bit_length() + 2, 26)
+        bits = min(n.bit_length() + 1, 26)
         bucket = (h >> np.uint64(64 - bits)).astype(np.intp)
         shared = np.bincount(bucket, minlength=1 << bits) > 1  # a 1-byte table: cache-friendly lookups
         cand = np.flatnonzero(shared[bucket])
@@ -148,7 +162,8 @@ def compress_columns(columns: Sequence[np.ndarray], weights: np.ndarray | None =
     first column (a radix sort when it holds small whole numbers), ties in order of first
     appearance. ``inverse`` (None with ``want_inverse=False``) maps rows to groups.
     """
-    cols = [np.asarray(c, dtype=np.float64).ravel() + 0.0 for c in columns]  # + 0.0 maps -0.0 to 0.0
+    cols = [np.asarray(c, dtype=np.float64).ravel() for c in columns]
+    cols = [c + 0.0 if np.signbit(c).any() else c for c in cols]  # + 0.0 maps -0.0 to 0.0
     if not cols:
         raise ValueError("compress_columns needs at least one column")
     n = cols[0].size
@@ -177,17 +192,21 @@ def compress_columns(columns: Sequence[np.ndarray], weights: np.ndarray | None =
         unique_w = np.bincount(inverse, weights=w, minlength=len(unique[0]))
     # order the groups by the first column (a radix sort when it holds small whole numbers)
     key = unique[0]
-    if len(key) and key.min() >= 0 and key.max() < 65536 and np.array_equal(key, np.floor(key)):
-        order = np.argsort(key.astype(np.uint16), kind="stable")
-    else:
-        order = np.argsort(key, kind="stable")
-    if not np.array_equal(order, np.arange(order.size)):
+    if key.size > 1 and not np.all(key[1:] >= key[:-1]):
+        small = key.min() >= 0 and key.max() < 65536
+        key16 = key.astype(np.uint16) if small else None
+        if small and np.array_equal(key16, key):  # whole numbers (the uint16 cast truncates)
+            order = np.argsort(key16, kind="stable")
+        else:
+            order = np.argsort(key, kind="stable")
         unique = [c[order] for c in unique]
         unique_w = unique_w[order]
         if want_inverse:
             rank = np.empty_like(order)
             rank[order] = np.arange(order.size)
             inverse = rank if inverse is None else rank[inverse]
+    elif first is None:  # distinct and already in order: never hand back the caller's arrays
+        unique, unique_w = [c.copy() for c in unique], unique_w.copy()
     if not want_inverse:
         return tuple(unique), np.asarray(unique_w, dtype=np.float64), None
     inverse = np.arange(n) if inverse is None else inverse
@@ -494,7 +513,7 @@ class MLEModel(BaseEstimator):
         optimiser only does tiny vector operations, and on a busy machine OpenBLAS' thread
         hand-offs made a CDNOW fit 5x slower.
         """
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _one_blas_thread():
             return self._fit(summary, weights)
 
     def _fit(self, summary: pd.DataFrame, weights) -> MLEModel:
@@ -526,48 +545,64 @@ class MLEModel(BaseEstimator):
         if not np.all(np.isfinite(theta0)):
             raise CLVError(f"initial parameters {dict(zip(self._param_names, start * pscale))} are outside the bounds")
 
+        full = None  # the full-data objective of the Newton polish, when there is one
         if len(uw) > _WARM_ROWS and not self.initial_params:
             # warm start: optimise on a fixed random sub-sample first (same model, same start);
             # the full-data optimisation then needs only a few iterations
             pick = np.random.default_rng(0).choice(len(uw), _WARM_ROWS, replace=False)
             pick.sort()  # keep the rows ordered by frequency
             sub = tuple(c[pick] for c in scaled)
-            pre = self._minimize(theta0, sub, uw[pick], pscale, tr)
+            # (to |grad| < 1e-6 only: the sub-sample's optimum is itself ~1/sqrt(50,000) away from
+            # the full one, and Newton's first step covers both; tighter costs iterations, not steps)
+            pre = self._minimize(theta0, sub, uw[pick], pscale, tr, gtol=_WARM_GTOL)
             res = None
             if np.all(np.isfinite(pre.x)) and np.all(np.abs(pre.x) < _THETA_EDGE):
                 theta0 = pre.x
                 full = self._objective(scaled, uw, pscale, tr)
                 if full.hessian is not None:  # analytic Hessian: plain Newton steps on the full data
-                    res = self._newton(theta0, scaled, uw, pscale, tr, objective=full)
+                    res = self._newton(theta0, scaled, uw, pscale, tr, objective=full, defer_step=_DEFER_STEP)
                 else:
                     # the sub-sample's Hessian of the mean objective estimates the full one
                     sub_obj = self._objective(sub, uw[pick], pscale, tr)
                     H0 = self._theta_hessian(sub_obj, theta0) if sub_obj.has_grad else None
                     res = self._newton(theta0, scaled, uw, pscale, tr, H0=H0, objective=full)
-            if res is None or not res.success:
+            if res is None or not (res.success or res.get("pending")):
                 res = self._minimize(theta0, scaled, uw, pscale, tr)
         else:
             res = self._minimize(theta0, scaled, uw, pscale, tr)
-        p_hat = tr.to_param(res.x) * pscale  # exact map back: pscale is a power of two
-        params = tuple(float(v) for v in p_hat)
         total_w = float(uw.sum())
-        newton_hess = res.get("hess") if isinstance(res, optimize.OptimizeResult) else None
-        use_newton_hess = newton_hess is not None and res.success and self.penalizer_coef == 0
         ev = self._evaluator(cols, uw)
-        H_nat = None
-        if ev is not None:  # one pass: the LL and, unless Newton holds it, the Hessian, in the data's units
-            with np.errstate(all="ignore"):
-                if use_newton_hess:
-                    ll, g_hat = float(ev(*params, order=0)), None
+        while True:
+            p_hat = tr.to_param(res.x) * pscale  # exact map back: pscale is a power of two
+            params = tuple(float(v) for v in p_hat)
+            pending = bool(res.get("pending", False))
+            newton_hess = res.get("hess") if isinstance(res, optimize.OptimizeResult) else None
+            use_newton_hess = newton_hess is not None and (res.success or pending) and self.penalizer_coef == 0
+            H_nat = g_hat = None
+            if ev is None:
+                fast = self._weighted_loglik_and_grad(params, cols, uw)
+                if fast is not None:
+                    ll, g_hat = fast
                 else:
-                    ll, g_hat, H_nat = ev(*params, order=2)
-                    ll = float(ll)
-        else:
-            fast = self._weighted_loglik_and_grad(params, cols, uw)
-            if fast is not None:
-                ll, g_hat = fast
-            else:
-                ll, g_hat = float(np.einsum("i,i->", uw, self._loglik(params, cols))), None
+                    ll = float(np.einsum("i,i->", uw, self._loglik(params, cols)))
+                break
+            # one pass in the data's units: the LL, the gradient when Newton's last step is still
+            # to be confirmed, and the Hessian unless Newton holds it
+            order = 2 if not use_newton_hess else 1 if pending else 0
+            with np.errstate(all="ignore"):
+                out = ev(*params, order=order)
+            ll = float(out[0] if order else out)
+            if order == 2:
+                H_nat = out[2]
+            if not pending:
+                break
+            g_theta = self._theta_gradient(out[1], res.x, pscale, tr, total_w)
+            if np.all(np.isfinite(g_theta)) and np.max(np.abs(g_theta)) < max(float(self.tol), 1e-9):
+                res.update(jac=g_theta, success=True, pending=False, message="Newton polish converged")
+                break
+            # the unevaluated step did not land (unexpected): keep stepping with evaluations
+            again = self._newton(res.x, scaled, uw, pscale, tr, objective=full)
+            res = again if again is not None and again.success else self._minimize(res.x, scaled, uw, pscale, tr)
 
         self.params_ = pd.Series(p_hat, index=list(self._param_names), name="estimate", dtype=np.float64)
         self.loglik_ = ll
@@ -613,9 +648,11 @@ class MLEModel(BaseEstimator):
             return 1.0
         col = cols[self._summary_columns.index(self._scale_columns[-1])]
         pos = col > 0
-        if not pos.any():
+        w_pos = float(np.add.reduce(w, where=pos))
+        if not w_pos > 0:
             return 1.0
-        mean = float(np.sum(w[pos] * col[pos]) / np.sum(w[pos]))
+        # weighted mean of the positive values (no masked copies: non-positive values add zero)
+        mean = float(np.einsum("i,i->", w, col if col.min() >= 0 else np.maximum(col, 0.0)) / w_pos)
         return float(2.0 ** np.round(np.log2(mean)))
 
     def _penalty(self, p_nat: np.ndarray) -> tuple[float, np.ndarray]:
@@ -642,9 +679,10 @@ class MLEModel(BaseEstimator):
         """Mean penalised negative log-likelihood of theta (with its gradient when analytic)."""
         return _Objective(self, data, w, pscale, tr)
 
-    def _minimize(self, theta0, data, w, pscale, tr):
+    def _minimize(self, theta0, data, w, pscale, tr, gtol=None):
         objective = self._objective(data, w, pscale, tr)
-        opts = {"maxiter": int(self.max_iter), "gtol": float(self.tol), "ftol": 1e-15, "maxcor": 10}
+        gtol = float(self.tol) if gtol is None else max(float(gtol), float(self.tol))
+        opts = {"maxiter": int(self.max_iter), "gtol": gtol, "ftol": 1e-15, "maxcor": 10}
         with np.errstate(all="ignore"):
             if objective.has_grad:
                 res = optimize.minimize(objective, theta0, jac=True, method="L-BFGS-B", options=opts)
@@ -673,7 +711,13 @@ class MLEModel(BaseEstimator):
             H[:, i] = (objective(theta + e)[1] - g) / h
         return 0.5 * (H + H.T)
 
-    def _newton(self, theta0, data, w, pscale, tr, H0=None, max_steps=25, objective=None):
+    def _theta_gradient(self, g_nat, theta, pscale, tr, total_w) -> np.ndarray:
+        """Gradient in theta of the mean penalised objective, from the gradient ``g_nat`` of the
+        total LL in the data's own units (natural parameters p * pscale)."""
+        _, dpen = self._penalty(tr.to_param(theta) * pscale)
+        return (-np.asarray(g_nat, dtype=np.float64) / total_w + dpen) * pscale * tr.dparam_dtheta(theta)
+
+    def _newton(self, theta0, data, w, pscale, tr, H0=None, max_steps=25, objective=None, defer_step=0.0):
         """Polish a warm start on the full data with Newton steps.
 
         With an analytic Hessian (``objective.hessian``) every step uses the exact Hessian at the
@@ -684,6 +728,11 @@ class MLEModel(BaseEstimator):
         the analytic gradient, used for the remaining steps (quadratic convergence) and returned
         as ``hess``. Returns None when a Hessian is not positive definite or a step fails to
         decrease the objective, so the caller falls back to L-BFGS.
+
+        ``defer_step`` > 0 (analytic Hessian only): once a Newton step is below it (the next
+        gradient, quadratically smaller, is then far below ``tol``), the step is taken without
+        evaluating the new point and the result is marked ``pending``: the caller confirms the
+        gradient in its final pass over the data (one pass fewer).
         """
         if objective is None:
             objective = self._objective(data, w, pscale, tr)
@@ -709,6 +758,9 @@ class MLEModel(BaseEstimator):
             except (linalg.LinAlgError, ValueError):
                 return None
             step = -linalg.cho_solve(chol, g)
+            if exact and np.max(np.abs(step)) < defer_step:
+                return optimize.OptimizeResult(x=theta + step, fun=f, jac=g, success=False, pending=True, nit=n_steps,
+                                               hess=H, message="Newton polish: last step not yet confirmed")
             for _ in range(30):
                 trial = objective.hessian(theta + step) if exact else (*objective(theta + step), None)
                 f_new = trial[0]
@@ -819,7 +871,7 @@ class MLEModel(BaseEstimator):
         out = {"n_customers": float(np.sum(w))}
         if freq_col in summary.columns:
             freq = pd.to_numeric(summary[freq_col], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-            out["n_repeat_buyers"] = float(np.sum(w[freq > 0]))
+            out["n_repeat_buyers"] = float(np.add.reduce(w, where=freq > 0))
         return {k: (int(v) if float(v).is_integer() else v) for k, v in out.items()}
 
     # ---- scoring without refitting ----------------------------------------------------------

@@ -31,7 +31,7 @@ class BGNBD(MLEModel):
 
     def _initial_guess(self, data, weights):
         x, _, T = data
-        rate = float(np.sum(weights * x) / max(np.sum(weights * T), 1e-12))
+        rate = float(np.einsum("i,i->", weights, x) / max(np.einsum("i,i->", weights, T), 1e-12))
         # r = 1 and alpha matching the observed purchase rate; a, b: a moderate dropout rate
         return np.array([1.0, 1.0 / max(rate, 1e-3), 1.0, 2.0])
 

@@ -316,3 +316,22 @@ def test_large_bgnbd_fit_newton_with_analytic_hessian_matches_full_lbfgs():
     cov = np.linalg.inv(-0.5 * (H + H.T))
     np.testing.assert_allclose(newton.cov_.to_numpy(), cov, rtol=1e-6)
     np.testing.assert_allclose(lbfgs.cov_.to_numpy(), cov, rtol=1e-6)
+
+
+def test_unconfirmed_newton_step_that_misses_is_polished_further(monkeypatch):
+    # a Newton step below _DEFER_STEP is taken without evaluating the new point; the final LL pass
+    # checks the gradient there. With a huge threshold the very first step is deferred from far
+    # away, the check fails, and Newton continues with evaluations: same optimum as usual.
+    import clvmodels as clv
+    from clvmodels.models import base
+    from clvmodels.simulate import bgnbd as bg_sim
+
+    T = np.random.default_rng(5).uniform(1, 100, 60_000)
+    s = bg_sim.simulate(r=0.5, alpha=6.0, a=0.8, b=2.5, T=T, random_state=7)
+    usual = clv.BGNBD().fit(s)
+    monkeypatch.setattr(base, "_DEFER_STEP", 10.0)
+    forced = clv.BGNBD().fit(s)
+    assert forced.converged_ and forced.fit_info_["message"] == "Newton polish converged"
+    np.testing.assert_allclose(forced.params_, usual.params_, rtol=1e-7)
+    assert forced.loglik_ == pytest.approx(usual.loglik_, rel=1e-14)
+    np.testing.assert_allclose(forced.cov_, usual.cov_, rtol=1e-6)
