@@ -142,7 +142,8 @@ def render(rows, args, machine_line):
                      f"its estimate {r['ll_lt_own']:.4f}")
     lines.append("")
     lines.append("clvmodels times include input validation, row compression, the optimisation and the covariance "
-                 "(numerical Hessian); lifetimes times include its own variance matrix. LLs are totals in the papers' "
+                 "(analytic Hessian for BG/NBD and MBG/NBD, numerical for Gamma-Gamma); lifetimes times include its "
+                 "own variance matrix. LLs are totals in the papers' "
                  "convention, both evaluated with clvmodels' log-likelihood at each side's estimate (lifetimes' own "
                  "function gives the same value, listed above).")
     return "\n".join(lines) + "\n"
