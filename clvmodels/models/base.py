@@ -112,34 +112,49 @@ def compress_rows(data: np.ndarray, weights: np.ndarray | None = None) -> tuple[
 def _row_hash(cols: Sequence[np.ndarray]) -> np.ndarray:
     """64-bit FNV-style hash of each row's bit patterns (float64 columns, -0.0 already mapped to 0.0)."""
     h = np.full(len(cols[0]), np.uint64(0xCBF29CE484222325))
+    tmp = np.empty_like(h)
     with np.errstate(over="ignore"):
         for c in cols:
             h ^= c.view(np.uint64)
             h *= np.uint64(0x100000001B3)
-            h ^= h >> np.uint64(29)
+            h ^= np.right_shift(h, np.uint64(29), out=tmp)
     return h
 
 
 def _first_of_hash(h: np.ndarray) -> np.ndarray | None:
     """For each row, the position of the first row with the same hash; None when all hashes differ.
 
-    Large inputs are first spread over 2n-4n buckets by the hash's top bits (a counting pass):
-    rows alone in their bucket cannot share a hash, so only the rest (about a third of the rows
-    when all differ) go through the hash table, whose random accesses dominate the cost at 1M
-    rows. (The count table stays below 32 MB up to 2M rows: larger blocks are fresh memory on
-    every call, which costs more than the counting on a virtual machine.)
+    A hash table's random accesses dominate the cost at a million rows, so it only sees rows that
+    may share their hash: counting rounds spread the remaining rows over 2-4 buckets per row by
+    a fresh range of hash bits each time, and a row alone in its bucket cannot share its hash
+    (rows with equal hashes share every bucket, so they always survive). With all rows distinct,
+    each round keeps about a third; rounds stop below ~32,000 rows, or when most rows survive,
+    and are skipped when a strided probe of ~4,000 rows already holds repeats (many duplicates:
+    the hash table is fast on them). Count tables stay below 32 MB (glibc maps larger blocks fresh on every
+    call, which costs more than the counting on a virtual machine).
     """
     n = h.size
-    if n > 1 << 16:
-        bits = min(n.bit_length() + 1, 26)
-        bucket = (h >> np.uint64(64 - bits)).astype(np.intp)
+    cand, sub = None, h  # positions (in h) of the rows that may share their hash, and their hashes
+    free_bits = 64
+    if n > 1 << 15:
+        probe = h[:: n >> 12]  # ~4,000 rows: repeats among them mean duplicates are common
+        if len(pd.unique(probe)) < len(probe):
+            free_bits = 0
+    while sub.size > 1 << 15:
+        bits = min(sub.size.bit_length() + 1, 22)
+        if bits > free_bits:
+            break
+        free_bits -= bits
+        bucket = ((sub >> np.uint64(free_bits)) & np.uint64((1 << bits) - 1)).astype(np.intp)
         shared = np.bincount(bucket, minlength=1 << bits) > 1  # a 1-byte table: cache-friendly lookups
-        cand = np.flatnonzero(shared[bucket])
-        if cand.size == 0:
+        keep = np.flatnonzero(shared[bucket])
+        if keep.size == 0:
             return None
-        sub = h[cand]
-    else:
-        cand, sub = None, h
+        cand = keep if cand is None else cand[keep]
+        survived = keep.size / sub.size
+        sub = sub[keep]
+        if survived > 0.8:  # mostly duplicates: the hash table is fast on them
+            break
     codes, uniq = pd.factorize(sub)  # group ids in order of first appearance
     if len(uniq) == len(sub):
         return None
@@ -167,11 +182,11 @@ def compress_columns(columns: Sequence[np.ndarray], weights: np.ndarray | None =
     if not cols:
         raise ValueError("compress_columns needs at least one column")
     n = cols[0].size
-    w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64).ravel()
+    w = None if weights is None else np.asarray(weights, dtype=np.float64).ravel()
     first = _first_of_hash(_row_hash(cols)) if n else None
     inverse = None
     if first is None:  # all rows distinct
-        unique, unique_w = cols, w
+        unique, unique_w = cols, (np.ones(n) if w is None else w)
     else:
         is_first = first == np.arange(n)
         dup = np.flatnonzero(~is_first)
@@ -189,7 +204,7 @@ def compress_columns(columns: Sequence[np.ndarray], weights: np.ndarray | None =
             inverse = np.empty(n, dtype=np.intp)
             inverse[order] = np.cumsum(new) - 1
             unique = [c[order][new] for c in cols]
-        unique_w = np.bincount(inverse, weights=w, minlength=len(unique[0]))
+        unique_w = np.bincount(inverse, weights=w, minlength=len(unique[0])).astype(np.float64)
     # order the groups by the first column (a radix sort when it holds small whole numbers)
     key = unique[0]
     if key.size > 1 and not np.all(key[1:] >= key[:-1]):
@@ -200,7 +215,7 @@ def compress_columns(columns: Sequence[np.ndarray], weights: np.ndarray | None =
         else:
             order = np.argsort(key, kind="stable")
         unique = [c[order] for c in unique]
-        unique_w = unique_w[order]
+        unique_w = unique_w[order] if w is not None or first is not None else unique_w  # (all ones)
         if want_inverse:
             rank = np.empty_like(order)
             rank[order] = np.arange(order.size)
@@ -519,6 +534,7 @@ class MLEModel(BaseEstimator):
     def _fit(self, summary: pd.DataFrame, weights) -> MLEModel:
         all_w = self._weights(summary, weights)
         frame = self._fit_frame(summary)
+        data_summary = self._data_summary(summary, all_w)
         if len(frame) == len(summary) and frame.index.equals(summary.index):  # same rows, same order
             w = all_w
         else:
@@ -529,7 +545,10 @@ class MLEModel(BaseEstimator):
         keep = w > 0
         if not keep.all():
             columns, w = tuple(c[keep] for c in columns), w[keep]
-        cols, uw, _ = compress_columns(columns, w, want_inverse=False)
+        cols, uw, _ = compress_columns(columns, None if weights is None else w, want_inverse=False)
+        # the validated copy and the per-customer weights are not needed any more: freeing them
+        # before the optimiser's allocations keeps the peak (and fresh pages) down
+        del frame, columns, all_w, w, keep
 
         scale = self._choose_scale(cols, uw)
         scaled = tuple(c / scale if name in self._scale_columns else c for name, c in zip(self._summary_columns, cols))
@@ -608,7 +627,7 @@ class MLEModel(BaseEstimator):
         self.loglik_ = ll
         self.n_obs_ = total_w
         self.time_unit_ = getattr(summary, "attrs", {}).get("time_unit")
-        self.data_summary_ = self._data_summary(summary, all_w)
+        self.data_summary_ = data_summary
         self.fit_info_ = {"n_iter": int(getattr(res, "nit", -1)), "message": str(res.message),
                           "success": bool(res.success), "n_unique_rows": int(len(uw)), "scale": float(scale)}
 
@@ -648,7 +667,7 @@ class MLEModel(BaseEstimator):
             return 1.0
         col = cols[self._summary_columns.index(self._scale_columns[-1])]
         pos = col > 0
-        w_pos = float(np.add.reduce(w, where=pos))
+        w_pos = float(np.einsum("i,i->", w, pos))  # (einsum: a masked reduce is ~7x slower)
         if not w_pos > 0:
             return 1.0
         # weighted mean of the positive values (no masked copies: non-positive values add zero)
@@ -871,7 +890,7 @@ class MLEModel(BaseEstimator):
         out = {"n_customers": float(np.sum(w))}
         if freq_col in summary.columns:
             freq = pd.to_numeric(summary[freq_col], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-            out["n_repeat_buyers"] = float(np.add.reduce(w, where=freq > 0))
+            out["n_repeat_buyers"] = float(np.einsum("i,i->", w, freq > 0))
         return {k: (int(v) if float(v).is_integer() else v) for k, v in out.items()}
 
     # ---- scoring without refitting ----------------------------------------------------------
