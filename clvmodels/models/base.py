@@ -647,7 +647,11 @@ class MLEModel(BaseEstimator):
             problems.append(f"parameter(s) {edge} ran to the edge of their range (estimate near 0 or infinity)")
         if H_nat is not None:  # analytic Hessian of the penalised total LL at the estimate
             pen = 2.0 * float(self.penalizer_coef) * total_w * np.eye(len(params))
-            cov, pd_ok = self._covariance_from_hessian(np.asarray(H_nat, dtype=np.float64) - pen)
+            # factorised in theta (cov = J (-J H J)^-1 J, J = d param / d theta): the same matrix,
+            # but well conditioned when parameters differ by many orders of magnitude
+            J = tr.dparam_dtheta(res.x) * pscale
+            H_theta = -(np.asarray(H_nat, dtype=np.float64) - pen) * np.outer(J, J)
+            cov, pd_ok = self._covariance_from_theta(H_theta, res.x, tr, pscale)
         elif use_newton_hess:
             # the Newton polish already holds the full-data Hessian of the mean objective in
             # theta: analytic at the returned point (evaluator models), or by differences of the
