@@ -130,8 +130,8 @@ def _first_of_hash(h: np.ndarray) -> np.ndarray | None:
     (rows with equal hashes share every bucket, so they always survive). With all rows distinct,
     each round keeps about a third; rounds stop below ~32,000 rows, or when most rows survive,
     and are skipped when a strided probe of ~4,000 rows already holds repeats (many duplicates:
-    the hash table is fast on them). Count tables stay below 32 MB (glibc maps larger blocks fresh on every
-    call, which costs more than the counting on a virtual machine).
+    the hash table is fast on them). Count tables stay below 32 MB (glibc maps larger blocks
+    fresh on every call, which costs more than the counting on a virtual machine).
     """
     n = h.size
     cand, sub = None, h  # positions (in h) of the rows that may share their hash, and their hashes
@@ -175,7 +175,8 @@ def compress_columns(columns: Sequence[np.ndarray], weights: np.ndarray | None =
     and every merged row is verified against its group's first row, with an exact lexicographic
     fallback in the (astronomically unlikely) event of a hash collision. Groups are ordered by the
     first column (a radix sort when it holds small whole numbers), ties in order of first
-    appearance. ``inverse`` (None with ``want_inverse=False``) maps rows to groups.
+    appearance (lexicographic after a collision). ``inverse`` (None with ``want_inverse=False``)
+    maps rows to groups.
     """
     cols = [np.asarray(c, dtype=np.float64).ravel() for c in columns]
     cols = [c + 0.0 if np.signbit(c).any() else c for c in cols]  # + 0.0 maps -0.0 to 0.0
@@ -573,8 +574,8 @@ class MLEModel(BaseEstimator):
 
         full = None  # the full-data objective of the Newton polish, when there is one
         if len(uw) > _WARM_ROWS and not self.initial_params:
-            # warm start: optimise on a fixed random sub-sample first (same model, same start);
-            # the full-data optimisation then needs only a few iterations
+            # warm start: optimise on a fixed sub-sample first (same model, same start); the
+            # full-data optimisation then needs only a few iterations
             pick = _warm_rows(len(uw))
             sub = tuple(c[pick] for c in scaled)
             # (to |grad| < 1e-6 only: the sub-sample's optimum is itself ~1/sqrt(50,000) away from
