@@ -56,22 +56,21 @@ def _get_kernels():
     fm = {"reassoc", "contract", "arcp"}
 
     @numba.njit(nogil=True, cache=True, fastmath=fm)
+    def log_and_inverse(shift, values):
+        n = values.shape[0]
+        logs = np.empty(n)
+        inverses = np.empty(n)
+        for i in range(n):
+            v = shift + values[i]
+            logs[i] = math.log(v)
+            inverses[i] = 1.0 / v
+        return logs, inverses
+
+    @numba.njit(nogil=True, cache=True, fastmath=fm)
     def tables(alpha, a, b, t_values, T_values, x_values):
-        nt = t_values.shape[0]
-        nT = T_values.shape[0]
         nx = x_values.shape[0]
-        lt = np.empty(nt)
-        it = np.empty(nt)
-        for i in range(nt):
-            v = alpha + t_values[i]
-            lt[i] = math.log(v)
-            it[i] = 1.0 / v
-        lT = np.empty(nT)
-        iT = np.empty(nT)
-        for i in range(nT):
-            v = alpha + T_values[i]
-            lT[i] = math.log(v)
-            iT[i] = 1.0 / v
+        lt, it = log_and_inverse(alpha, t_values)
+        lT, iT = log_and_inverse(alpha, T_values)
         log_a = math.log(a)
         lbx = np.empty(nx)
         ibx = np.empty(nx)
