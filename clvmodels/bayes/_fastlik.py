@@ -55,7 +55,15 @@ def _get_kernels():
     # reassociation lets LLVM vectorise the sums; no "nnan"/"ninf", so non-finite values propagate
     fm = {"reassoc", "contract", "arcp"}
 
-    @numba.njit(nogil=True, cache=True, fastmath=fm)
+    def jit(fn):
+        # the on-disk cache needs a writable __pycache__ or user cache directory (not a given in a
+        # read-only install run by another user): without one, compile in memory on first use
+        try:
+            return numba.njit(nogil=True, cache=True, fastmath=fm)(fn)
+        except RuntimeError:
+            return numba.njit(nogil=True, cache=False, fastmath=fm)(fn)
+
+    @jit
     def log_and_inverse(shift, values):
         n = values.shape[0]
         logs = np.empty(n)
@@ -66,7 +74,7 @@ def _get_kernels():
             inverses[i] = 1.0 / v
         return logs, inverses
 
-    @numba.njit(nogil=True, cache=True, fastmath=fm)
+    @jit
     def tables(alpha, a, b, t_values, T_values, x_values):
         nx = x_values.shape[0]
         lt, it = log_and_inverse(alpha, t_values)
@@ -80,7 +88,7 @@ def _get_kernels():
             ibx[i] = 1.0 / v
         return lt, it, lT, iT, lbx, ibx
 
-    @numba.njit(nogil=True, cache=True, fastmath=fm)
+    @jit
     def gather(r, x_values, row_xi, row_ti, row_Ti, lt, lT, lbx, z, e):
         for k in range(row_xi.shape[0]):
             xi = row_xi[k]
@@ -88,7 +96,7 @@ def _get_kernels():
             z[k] = zk
             e[k] = -abs(zk)
 
-    @numba.njit(nogil=True, cache=True, fastmath=fm)
+    @jit
     def accumulate(r, a, z, e, log1p_e, x_values, row_w, row_xi, row_ti, row_Ti, lt, it, lT, iT, ibx):
         total = 0.0
         g_r = 0.0

@@ -131,3 +131,20 @@ def test_op_rejects_vector_parameters(rows):
     op = _op_for(rows)
     with pytest.raises(TypeError, match="scalar r"):
         op(pt.dvector("r"), 1.0, 1.0, 1.0)
+
+
+def test_kernels_compile_when_no_cache_directory_is_writable(rows, monkeypatch):
+    # a read-only install run by another user has no writable __pycache__ or user cache: numba
+    # refuses cache=True there, and the kernels must still compile (in memory)
+    import numba.core.caching as caching
+
+    from clvmodels.bayes import _fastlik
+
+    expected = _op_for(rows).evaluate(*PARAMS[1])
+    monkeypatch.setattr(caching.CacheImpl, "_locator_classes", [])
+    monkeypatch.setattr(_fastlik, "_kernels", None)
+    value, grad = _op_for(rows).evaluate(*PARAMS[1])
+    assert value == pytest.approx(expected[0], rel=1e-14)
+    np.testing.assert_allclose(grad, expected[1], rtol=1e-12)
+    # the fallback dispatchers have numba's no-op cache
+    assert all(type(k._cache).__name__ == "NullCache" for k in _fastlik._kernels)
