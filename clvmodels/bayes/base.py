@@ -40,7 +40,7 @@ from ..errors import (ConfigError, ConvergenceWarning, DataValidationError, Inva
 from . import priors as _priors
 from .diagnostics import check_thresholds, run_diagnostics
 
-__all__ = ["BayesModel", "load", "FORMAT"]
+__all__ = ["BayesModel", "PurchasePredictions", "load", "FORMAT"]
 
 FORMAT = "clvmodels.bayes/1"
 _REGISTRY: dict[str, type[BayesModel]] = {}
@@ -589,6 +589,47 @@ class BayesModel(BaseEstimator):
         cols = [c for c in ds.data_vars if c != "weight"]
         return pd.DataFrame({c: ds[c].to_numpy() for c in cols},
                             index=pd.Index(ds["customer_id"].to_numpy(), name="customer_id"))
+
+
+class PurchasePredictions:
+    """Per-draw predictions of the purchase models (BG/NBD, Pareto/NBD), mixed into a
+    :class:`BayesModel` whose ``_param_names`` are in the order of its math core's signature.
+
+    Each evaluates the numpy math core (the same functions the MLE models use, with the papers'
+    equations cited there) at every posterior draw, in chunks of customers.
+    """
+
+    def expected_purchases(self, summary: pd.DataFrame, t: float, *, draws_per_chain: int | None = None,
+                           chunk_size: int | None = None, dtype=np.float64):
+        """E[X(T, T+t) | x, t_x, T] per draw and customer: DataArray ``(chain, draw, customer_id)``."""
+        m = self._math()
+        names = self._param_names
+        f, rec, TT = self._summary_columns
+
+        def fn(p, part):
+            return m.conditional_expected_purchases(*(p[k] for k in names), part[f].to_numpy(),
+                                                    part[rec].to_numpy(), part[TT].to_numpy(), t)
+        return self._per_customer(fn, summary, "expected_purchases", draws_per_chain, chunk_size, dtype)
+
+    def p_alive(self, summary: pd.DataFrame, *, draws_per_chain: int | None = None,
+                chunk_size: int | None = None, dtype=np.float64):
+        """P(alive at T | x, t_x, T) per draw and customer: DataArray ``(chain, draw, customer_id)``."""
+        m = self._math()
+        names = self._param_names
+        f, rec, TT = self._summary_columns
+
+        def fn(p, part):
+            return m.p_alive(*(p[k] for k in names), part[f].to_numpy(), part[rec].to_numpy(),
+                             part[TT].to_numpy())
+        return self._per_customer(fn, summary, "p_alive", draws_per_chain, chunk_size, dtype)
+
+    def expected_purchases_new(self, t: float, *, draws_per_chain: int | None = None):
+        """E[X(t)] for a new customer (with covariates: a customer whose covariates are all 0):
+        DataArray ``(chain, draw)``."""
+        m = self._math()
+        names = self._param_names
+        return self._per_draw(lambda p: m.expected_purchases_new(*(p[k] for k in names), t),
+                              "expected_purchases_new", draws_per_chain)
 
 
 def _split(flat_grad, model, point) -> list[np.ndarray]:

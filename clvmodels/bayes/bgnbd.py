@@ -28,12 +28,12 @@ import pandas as pd
 
 from ..errors import ConfigError
 from . import priors as _priors
-from .base import BayesModel
+from .base import BayesModel, PurchasePredictions
 
 __all__ = ["BGNBD", "simulate_bgnbd"]
 
 
-class BGNBD(BayesModel):
+class BGNBD(PurchasePredictions, BayesModel):
     """Bayesian BG/NBD.
 
     Parameters
@@ -165,37 +165,6 @@ class BGNBD(BayesModel):
 
     def _simulate_frequency(self, params, T, rng):
         return _simulate_x(params["r"], params["alpha"], params["a"], params["b"], T, rng)[0]
-
-    # ---- predictions ----------------------------------------------------------------------
-    def expected_purchases(self, summary: pd.DataFrame, t: float, *, draws_per_chain: int | None = None,
-                           chunk_size: int | None = None, dtype=np.float64):
-        """E[X(T, T+t) | x, t_x, T] per draw and customer (FHL 2005 eq. 10): DataArray
-        ``(chain, draw, customer_id)``, computed in chunks of customers."""
-        m = self._math()
-        f, rec, TT = self._summary_columns
-
-        def fn(p, part):
-            return m.conditional_expected_purchases(p["r"], p["alpha"], p["a"], p["b"], part[f].to_numpy(),
-                                                    part[rec].to_numpy(), part[TT].to_numpy(), t)
-        return self._per_customer(fn, summary, "expected_purchases", draws_per_chain, chunk_size, dtype)
-
-    def p_alive(self, summary: pd.DataFrame, *, draws_per_chain: int | None = None,
-                chunk_size: int | None = None, dtype=np.float64):
-        """P(alive at T | x, t_x, T) per draw and customer: DataArray ``(chain, draw, customer_id)``."""
-        m = self._math()
-        f, rec, TT = self._summary_columns
-
-        def fn(p, part):
-            return m.p_alive(p["r"], p["alpha"], p["a"], p["b"], part[f].to_numpy(), part[rec].to_numpy(),
-                             part[TT].to_numpy())
-        return self._per_customer(fn, summary, "p_alive", draws_per_chain, chunk_size, dtype)
-
-    def expected_purchases_new(self, t: float, *, draws_per_chain: int | None = None):
-        """E[X(t)] for a new customer (eq. 7; with covariates: a customer with all covariates 0):
-        DataArray ``(chain, draw)``."""
-        m = self._math()
-        return self._per_draw(lambda p: m.expected_purchases_new(p["r"], p["alpha"], p["a"], p["b"], t),
-                              "expected_purchases_new", draws_per_chain)
 
 
 def _simulate_x(r, alpha, a, b, T, rng):

@@ -12,12 +12,12 @@ import numpy as np
 import pandas as pd
 
 from . import priors as _priors
-from .base import BayesModel
+from .base import BayesModel, PurchasePredictions
 
 __all__ = ["ParetoNBD"]
 
 
-class ParetoNBD(BayesModel):
+class ParetoNBD(PurchasePredictions, BayesModel):
     """Bayesian Pareto/NBD; settings as :class:`clvmodels.bayes.BGNBD` (without covariates).
 
     Parameters: r, alpha (purchase rate ~ Gamma(r, alpha)), s, beta (dropout rate ~ Gamma(s, beta)).
@@ -47,31 +47,3 @@ class ParetoNBD(BayesModel):
         mu = rng.gamma(s, 1.0 / beta)
         life = rng.exponential(1.0 / np.maximum(mu, 1e-300))
         return rng.poisson(lam * np.minimum(life, T)).astype(np.float64)
-
-    def expected_purchases(self, summary: pd.DataFrame, t: float, *, draws_per_chain: int | None = None,
-                           chunk_size: int | None = None, dtype=np.float64):
-        """E[X(T, T+t) | x, t_x, T] per draw and customer: DataArray ``(chain, draw, customer_id)``."""
-        m = self._math()
-        f, rec, TT = self._summary_columns
-
-        def fn(p, part):
-            return m.conditional_expected_purchases(p["r"], p["alpha"], p["s"], p["beta"], part[f].to_numpy(),
-                                                    part[rec].to_numpy(), part[TT].to_numpy(), t)
-        return self._per_customer(fn, summary, "expected_purchases", draws_per_chain, chunk_size, dtype)
-
-    def p_alive(self, summary: pd.DataFrame, *, draws_per_chain: int | None = None,
-                chunk_size: int | None = None, dtype=np.float64):
-        """P(alive at T | x, t_x, T) per draw and customer: DataArray ``(chain, draw, customer_id)``."""
-        m = self._math()
-        f, rec, TT = self._summary_columns
-
-        def fn(p, part):
-            return m.p_alive(p["r"], p["alpha"], p["s"], p["beta"], part[f].to_numpy(), part[rec].to_numpy(),
-                             part[TT].to_numpy())
-        return self._per_customer(fn, summary, "p_alive", draws_per_chain, chunk_size, dtype)
-
-    def expected_purchases_new(self, t: float, *, draws_per_chain: int | None = None):
-        """E[X(t)] for a new customer: DataArray ``(chain, draw)``."""
-        m = self._math()
-        return self._per_draw(lambda p: m.expected_purchases_new(p["r"], p["alpha"], p["s"], p["beta"], t),
-                              "expected_purchases_new", draws_per_chain)
