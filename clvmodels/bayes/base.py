@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from ..data.validation import validate_summary
+from ..data.validation import validate_summary, validate_weights
 from ..errors import (ConfigError, ConvergenceWarning, DataValidationError, InvalidValueError, MissingColumnError,
                       NotFittedError, describe_culprits)
 from . import priors as _priors
@@ -163,25 +163,8 @@ class BayesModel(BaseEstimator):
 
     @staticmethod
     def _weights(frame: pd.DataFrame, summary: pd.DataFrame, weights) -> np.ndarray | None:
-        if weights is None:
-            return None
-        if isinstance(weights, str):
-            if weights not in summary.columns:
-                raise MissingColumnError(f"weights column {weights!r} not in the summary", column=weights)
-            w = summary[weights].to_numpy(dtype=np.float64)
-        elif isinstance(weights, pd.Series):
-            w = weights.reindex(frame.index).to_numpy(dtype=np.float64)
-        else:
-            w = np.asarray(weights, dtype=np.float64).ravel()
-        if len(w) != len(frame):
-            raise DataValidationError(f"weights has {len(w)} values for {len(frame)} customers", column="weights")
-        bad = ~np.isfinite(w) | (w < 0)
-        if bad.any():
-            ids = frame.index[bad]
-            raise InvalidValueError(f"column 'weights': {int(bad.sum())} value(s) are negative, NaN or missing; "
-                                    f"example customer ids {describe_culprits(ids)}", column="weights",
-                                    n_rows=int(bad.sum()), examples=list(ids[:5]))
-        return w
+        # the validated frame keeps the summary's rows and order
+        return validate_weights(weights, summary)
 
     # ---- model building (subclasses) --------------------------------------------------------
     def _coords(self) -> dict[str, list[str]]:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..errors import DataValidationError, InvalidValueError, MissingColumnError, describe_culprits
 
-__all__ = ["validate_summary", "validate_transactions", "SUMMARY_COLUMNS"]
+__all__ = ["validate_summary", "validate_transactions", "validate_weights", "SUMMARY_COLUMNS"]
 
 SUMMARY_COLUMNS = ("frequency", "recency", "T")
 # recency and T are rounded independently in published summaries (2 decimals); allow that much slack
@@ -115,3 +115,28 @@ def validate_transactions(*args, **kwargs):  # defined in full with the RFM buil
     from .rfm import _validate_transactions
 
     return _validate_transactions(*args, **kwargs)
+
+
+def validate_weights(weights, summary: pd.DataFrame) -> np.ndarray | None:
+    """Per-row fitting weights as a float64 array aligned with ``summary``'s rows, or None.
+
+    ``weights``: None, the name of a column of ``summary``, a Series keyed by customer_id
+    (reindexed to the summary), or an array-like with one value per row. Weights must be finite
+    and non-negative (e.g. counts of identical customers); the error names the offending customers.
+    """
+    if weights is None:
+        return None
+    if isinstance(weights, str):
+        if weights not in summary.columns:
+            raise MissingColumnError(f"weights column {weights!r} not in the summary", column=weights)
+        w = summary[weights].to_numpy(dtype=np.float64)
+    elif isinstance(weights, pd.Series):
+        w = weights.reindex(summary.index).to_numpy(dtype=np.float64)
+    else:
+        w = np.asarray(weights, dtype=np.float64).ravel()
+    if len(w) != len(summary):
+        raise DataValidationError(f"weights has {len(w)} values for {len(summary)} customers", column="weights")
+    bad = ~np.isfinite(w) | (w < 0)
+    if bad.any():
+        _fail(InvalidValueError, "weights", bad, summary.index, "are negative, NaN or missing")
+    return w

@@ -68,9 +68,9 @@ from scipy import linalg, optimize, special
 from sklearn.base import BaseEstimator
 from threadpoolctl import ThreadpoolController
 
-from ..data.validation import validate_summary
+from ..data.validation import validate_summary, validate_weights
 from ..errors import (CLVError, CLVWarning, ConvergenceWarning, DataValidationError, InvalidValueError,
-                      NotFittedError, describe_culprits)
+                      NotFittedError)
 
 __all__ = ["MLEModel", "load_model", "compress_rows", "compress_columns", "FORMAT"]
 
@@ -505,24 +505,8 @@ class MLEModel(BaseEstimator):
 
     # ---- fitting --------------------------------------------------------------------------
     def _weights(self, summary: pd.DataFrame, weights) -> np.ndarray:
-        if weights is None:
-            return np.ones(len(summary))
-        if isinstance(weights, str):
-            if weights not in summary.columns:
-                raise DataValidationError(f"weights column {weights!r} not in the summary", column=weights)
-            w = summary[weights].to_numpy(dtype=np.float64)
-        elif isinstance(weights, pd.Series):
-            w = weights.reindex(summary.index).to_numpy(dtype=np.float64)
-        else:
-            w = np.asarray(weights, dtype=np.float64).ravel()
-        if len(w) != len(summary):
-            raise DataValidationError(f"weights has {len(w)} values for {len(summary)} customers", column="weights")
-        bad = ~np.isfinite(w) | (w < 0)
-        if bad.any():
-            raise InvalidValueError(f"column 'weights': {int(bad.sum())} value(s) are negative, NaN or missing; "
-                                    f"example customer ids {describe_culprits(summary.index[bad])}",
-                                    column="weights", n_rows=int(bad.sum()), examples=list(summary.index[bad][:5]))
-        return w
+        w = validate_weights(weights, summary)
+        return np.ones(len(summary)) if w is None else w
 
     def fit(self, summary: pd.DataFrame, weights=None) -> MLEModel:
         """Maximum-likelihood fit on an RFM summary.

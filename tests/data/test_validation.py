@@ -213,3 +213,25 @@ def test_duckdb_memory_limit_gives_the_same_summary(tmp_path):
     a = clv.rfm_summary(str(path), observation_end="2021-01-31")
     b = clv.rfm_summary(str(path), observation_end="2021-01-31", duckdb_config={"memory_limit": "64MB", "threads": 1})
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_validate_weights_aligns_and_names_bad_customers():
+    from clvmodels.data.validation import validate_weights
+
+    s = pd.DataFrame({"frequency": [0.0, 1.0, 2.0], "recency": [0.0, 1.0, 2.0], "T": [3.0, 3.0, 3.0],
+                      "w": [1.0, 2.0, 3.0]}, index=pd.Index(["a", "b", "c"], name="customer_id"))
+    assert validate_weights(None, s) is None
+    np.testing.assert_array_equal(validate_weights("w", s), [1.0, 2.0, 3.0])
+    # a Series is aligned by customer id, not by position
+    np.testing.assert_array_equal(validate_weights(pd.Series([3.0, 1.0, 2.0], index=["c", "a", "b"]), s),
+                                  [1.0, 2.0, 3.0])
+    with pytest.raises(MissingColumnError, match="'weight'"):
+        validate_weights("weight", s)
+    with pytest.raises(DataValidationError, match="2 values for 3 customers"):
+        validate_weights([1.0, 2.0], s)
+    with pytest.raises(InvalidValueError, match=r"2 row\(s\) are negative, NaN or missing; example customer ids \['b', 'c'\]") as err:
+        validate_weights([1.0, -1.0, np.nan], s)
+    assert err.value.column == "weights" and err.value.n_rows == 2
+    # a Series missing a customer leaves a NaN weight: refused, naming that customer
+    with pytest.raises(InvalidValueError, match=r"1 row\(s\).*\['c'\]"):
+        validate_weights(pd.Series([1.0, 1.0], index=["a", "b"]), s)
