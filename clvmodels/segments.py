@@ -50,27 +50,115 @@ def _column(frame: pd.DataFrame, name: str, what: str) -> np.ndarray:
 
 
 def _score(values: np.ndarray, n_bins: int, higher_is_better: bool) -> np.ndarray:
-    """1 + floor(n_bins * share of customers strictly worse), so ties share a score."""
-    v = values if higher_is_better else -values
-    below = pd.Series(v).rank(method="min").to_numpy() - 1.0  # customers with a strictly smaller value
-    return (1 + np.floor(n_bins * below / len(v))).astype(np.int64)
+    """Scores 1..k, k = min(n_bins, distinct values): tie-aware bins of near-equal customer shares.
+
+    The distinct values are walked from worst to best; a bin closes at the first distinct value
+    at which it holds at least ``ceil(remaining customers / remaining bins)`` customers, but early
+    enough to leave every remaining bin at least one distinct value. Vectorised over the distinct
+    values: one ``searchsorted`` on the cumulative counts per bin (``k`` sequential steps).
+    """
+    v = values if higher_is_better else -values   # ascending v = worst to best
+    uniq, inverse, counts = np.unique(v, return_inverse=True, return_counts=True)
+    n_distinct = len(uniq)
+    k = min(n_bins, n_distinct)
+    cum = np.cumsum(counts)                     # customers with a value <= the j-th distinct value
+    n = int(cum[-1])
+    last = np.empty(k, dtype=np.int64)          # index of the last distinct value of each bin
+    binned = 0
+    for b in range(k):
+        left = k - b                            # bins still open, this one included
+        fair = -(-(n - binned) // left)         # ceil(remaining customers / remaining bins), exact
+        j = int(np.searchsorted(cum, binned + fair, side="left"))
+        j = min(j, n_distinct - left)           # leave >= 1 distinct value to each later bin
+        last[b] = j
+        binned = int(cum[j])
+    bin_of_value = np.searchsorted(last, np.arange(n_distinct), side="left") + 1
+    return bin_of_value[inverse.reshape(-1)].astype(np.int64)
 
 
 def rfm_scores(summary: pd.DataFrame, *, n_bins: int = 5, frequency: str = "frequency", recency: str = "recency",
                T: str = "T", monetary: str | None = "monetary_value") -> pd.DataFrame:
     """Recency, frequency and monetary scores (1 = worst, ``n_bins`` = best; quintiles by default).
 
-    * R: time since the last purchase, ``T - recency`` (shorter is better);
+    Parameters
+    ----------
+    summary : DataFrame
+        One row per customer (the index is the customer id), e.g. the output of
+        :func:`clvmodels.rfm_summary`. It is not modified.
+    n_bins : int, default 5
+        Number of score bins, a whole number in [2, 100] (5 = quintiles).
+    frequency, recency, T : str
+        Columns of repeat purchases, time of the last purchase and age of the customer.
+    monetary : str or None, default "monetary_value"
+        Column of the mean spend per repeat purchase; skipped (no ``m_score``) when ``None`` or
+        when the column does not exist.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by ``customer_id`` (same order as ``summary``) with ``recency_gap``
+        (``T - recency``), ``r_score``, ``f_score``, ``m_score`` (when monetary is scored),
+        ``rfm_cell`` (the scores as a string, e.g. ``"545"``; only when ``n_bins < 10``) and
+        ``rfm_total`` (the sum of the scores).
+
+    Raises
+    ------
+    ConfigError
+        ``n_bins`` is not a whole number in [2, 100].
+    MissingColumnError
+        A required column is missing.
+    InvalidValueError
+        Empty summary, non-numeric or NaN/infinite values, or ``recency > T``.
+
+    Notes
+    -----
+    What is scored, worst to best:
+
+    * R: the recency gap ``T - recency`` (time since the last purchase; a smaller gap is better);
     * F: ``frequency`` (repeat purchases; more is better);
-    * M: ``monetary`` (mean spend per repeat purchase; more is better), when the column exists
-      (``monetary=None`` skips it).
+    * M: ``monetary`` (mean spend per repeat purchase; more is better).
 
-    A score is ``1 + floor(n_bins * share of customers with a strictly worse value)``, i.e. the
-    quantile bin in which the customer's value starts, so identical customers always share a
-    score (with many ties, e.g. 60% of customers with no repeat purchase, some scores are unused).
+    Each score is computed separately, as tie-aware quantile bins:
 
-    Returns a DataFrame by customer_id with ``recency_gap``, ``r_score``, ``f_score``, ``m_score``,
-    ``rfm_cell`` (e.g. ``"545"``) and ``rfm_total`` (the sum of the scores).
+    * **Ties.** Customers with exactly the same value always get the same score; a tie is never
+      split across bins.
+    * **Bins.** With ``N`` customers and ``k = min(n_bins, number of distinct values)`` bins, the
+      distinct values are walked from worst to best. The current bin closes at the first distinct
+      value at which it holds at least ``ceil(R / b)`` customers, where ``R`` is the number of
+      customers not yet in a bin and ``b`` the number of bins still open (this one included), so
+      each bin takes its fair share of what is left; it closes earlier if needed to leave at
+      least one distinct value to each later bin.
+    * **Scores.** The bins are scored ``1..k``, consecutively (no gaps): the worst value gets 1
+      and, when there are at least ``n_bins`` distinct values, the best value gets ``n_bins``.
+      With fewer distinct values each distinct value is its own bin (scores ``1..k``, ``k <
+      n_bins``).
+    * Without ties the bins are equal shares (exactly ``N / n_bins`` customers each when
+      ``n_bins`` divides ``N``; otherwise sizes differ by at most one, the larger bins first).
+      With heavy ties the shares follow the data: on CDNOW 1,411 of 2,357 customers (60%) have
+      no repeat purchase, so ``f_score = 1`` holds 60% of the customers and the other customers
+      share scores 2..5.
+
+    Examples
+    --------
+    Four customers without a repeat purchase share the worst scores; the others still use every
+    score up to ``n_bins`` (score 2 is not skipped because of the tie):
+
+    >>> import pandas as pd
+    >>> from clvmodels.segments import rfm_scores
+    >>> summary = pd.DataFrame(
+    ...     {"frequency": [0, 0, 0, 0, 1, 3], "recency": [0.0, 0.0, 0.0, 0.0, 6.0, 9.0],
+    ...      "T": [10.0, 10.0, 10.0, 10.0, 10.0, 10.0],
+    ...      "monetary_value": [0.0, 0.0, 0.0, 0.0, 35.0, 20.0]},
+    ...     index=pd.Index(list("abcdef"), name="customer_id"))
+    >>> rfm_scores(summary, n_bins=3)  # doctest: +NORMALIZE_WHITESPACE
+                 recency_gap  r_score  f_score  m_score rfm_cell  rfm_total
+    customer_id
+    a                   10.0        1        1        1      111          3
+    b                   10.0        1        1        1      111          3
+    c                   10.0        1        1        1      111          3
+    d                   10.0        1        1        1      111          3
+    e                    4.0        2        2        3      223          7
+    f                    1.0        3        3        2      332          8
     """
     if isinstance(n_bins, bool) or not isinstance(n_bins, Integral) or not 2 <= int(n_bins) <= 100:
         raise ConfigError(f"n_bins must be a whole number in [2, 100], got {n_bins!r}", key="n_bins")
@@ -87,15 +175,16 @@ def rfm_scores(summary: pd.DataFrame, *, n_bins: int = 5, frequency: str = "freq
     out["recency_gap"] = np.maximum(gap, 0.0)
     out["r_score"] = _score(out["recency_gap"].to_numpy(), n_bins, higher_is_better=False)
     out["f_score"] = _score(f, n_bins, higher_is_better=True)
-    cells = out["r_score"].astype(str) + out["f_score"].astype(str) if n_bins < 10 else None
+    # with single-digit scores (n_bins < 10) the cell "RFM" is the decimal code R*100 + F*10 + M:
+    # one int-to-str conversion instead of three plus two string concatenations
+    code = out["r_score"] * 10 + out["f_score"]
     total = out["r_score"] + out["f_score"]
     if monetary is not None and monetary in summary.columns:
         out["m_score"] = _score(_column(summary, monetary, "rfm_scores"), n_bins, higher_is_better=True)
         total = total + out["m_score"]
-        if cells is not None:
-            cells = cells + out["m_score"].astype(str)
-    if cells is not None:
-        out["rfm_cell"] = cells
+        code = code * 10 + out["m_score"]
+    if n_bins < 10:
+        out["rfm_cell"] = code.astype(str)
     out["rfm_total"] = total.astype(np.int64)
     out.attrs.update({"n_bins": n_bins, "recency_gap": f"{T} - {recency} (time since the last purchase)"})
     return out

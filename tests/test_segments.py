@@ -34,15 +34,111 @@ def test_rfm_quintiles_without_ties_are_equal_fifths():
     assert r.index.equals(s.index)
 
 
-def test_rfm_ties_share_a_score_cdnow():
+def _reference_bins(values, n_bins):
+    """Slow reference for the binning rule: walk the distinct values worst to best (ascending)."""
+    distinct, counts = np.unique(values, return_counts=True)
+    k = min(n_bins, len(distinct))
+    score_of, binned, i = {}, 0, 0
+    for b in range(1, k + 1):
+        left, have = k - b + 1, 0           # bins still open (this one included), customers in it
+        while True:
+            score_of[distinct[i]] = b
+            have += counts[i]
+            i += 1
+            if i == len(distinct):
+                break
+            # close at the fair share of the rest, or when the later bins need every remaining value
+            if left > 1 and (have * left >= len(values) - binned or len(distinct) - i == left - 1):
+                break
+        binned += have
+    return np.array([score_of[v] for v in values])
+
+
+# CDNOW sample (Fader, Hardie & Lee 2005, "Counting your customers the easy way", calibration
+# histogram): 1,411 of the 2,357 customers make no repeat purchase in the calibration period.
+CDNOW_CUSTOMERS, CDNOW_NO_REPEAT = 2357, 1411
+
+
+def test_rfm_cdnow_uses_every_quintile():
+    s = clv.datasets.cdnow_summary()
+    before = s.copy()
+    r = rfm_scores(s)
+    pd.testing.assert_frame_equal(s, before)          # the caller's frame is not modified
+    assert len(s) == CDNOW_CUSTOMERS and int((s["frequency"] == 0).sum()) == CDNOW_NO_REPEAT
+    for col in ("r_score", "f_score", "m_score"):
+        assert set(r[col]) == {1, 2, 3, 4, 5}, col   # the old scores skipped f_score 2
+    no_repeat = s["frequency"] == 0
+    assert (r.loc[no_repeat, "f_score"] == 1).all() and (r.loc[~no_repeat, "f_score"] > 1).all()
+    assert (r.loc[no_repeat, "m_score"] == 1).all()   # their monetary_value is 0
+    # F by hand: 1,411 / 439 / 214 / 100 / 62 customers with 0 / 1 / 2 / 3 / 4 repeat purchases,
+    # 131 with more. Fair shares of the rest: ceil(2357/5) = 472 -> {0} (1,411);
+    # ceil(946/4) = 237 -> {1} (439); ceil(507/3) = 169 -> {2} (214); ceil(293/2) = 147 -> {3}
+    # has 100 < 147, {3, 4} has 162 -> closes; the last bin takes the 131 with 5 or more.
+    assert r["f_score"].value_counts().sort_index().to_dict() == {1: 1411, 2: 439, 3: 214, 4: 162, 5: 131}
+
+
+def test_rfm_identical_values_share_a_score_and_bins_are_monotone():
     s = clv.datasets.cdnow_summary()
     r = rfm_scores(s)
-    # 1,411 of the 2,357 CDNOW customers have no repeat purchase (FHL 2005, the calibration
-    # histogram): they all get F = 1, and the next value starts in the bin of its rank
-    assert (r.loc[s["frequency"] == 0, "f_score"] == 1).all()
-    assert r.loc[s["frequency"] == 1, "f_score"].nunique() == 1
-    assert r.loc[s["frequency"] == 1, "f_score"].iloc[0] == 1 + int(np.floor(5 * 1411 / 2357))
-    assert set(r["r_score"]) <= set(range(1, 6))
+    gap = s["T"] - s["recency"]
+    for value, col, sign in ((s["frequency"], "f_score", 1), (s["monetary_value"], "m_score", 1),
+                             (gap, "r_score", -1)):
+        assert (r[col].groupby(value.to_numpy()).nunique() == 1).all(), col   # ties share a score
+        order = np.argsort(sign * value.to_numpy(), kind="stable")               # worst to best
+        assert (np.diff(r[col].to_numpy()[order]) >= 0).all(), col               # monotone
+        np.testing.assert_array_equal(r[col], _reference_bins(sign * value.to_numpy(), 5))
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        n, n_bins = int(rng.integers(1, 80)), int(rng.integers(2, 12))
+        x = rng.geometric(rng.uniform(0.2, 0.9), n).astype(float) - 1      # heavy ties at 0
+        out = rfm_scores(pd.DataFrame({"frequency": x, "recency": 0.0, "T": 1.0}), n_bins=n_bins)
+        np.testing.assert_array_equal(out["f_score"], _reference_bins(x, n_bins))
+        assert (out["f_score"].groupby(x).nunique() == 1).all()
+        k = min(n_bins, len(np.unique(x)))
+        assert set(out["f_score"]) == set(range(1, k + 1))
+        assert (out["f_score"][x == x.max()] == k).all()
+    # no ties, N not a multiple of n_bins: sizes differ by at most one, the larger bins first
+    r102 = rfm_scores(_summary(102))
+    assert r102["f_score"].value_counts().sort_index().tolist() == [21, 21, 20, 20, 20]
+
+
+def test_rfm_hand_example_with_ties():
+    s = pd.DataFrame({"frequency": [0, 0, 0, 0, 0, 1, 1, 2, 3, 3, 3, 6],
+                      "recency": [0, 0, 0, 0, 0, 5, 5, 9, 1, 9, 10, 10],
+                      "T": 10.0,
+                      "monetary_value": [0, 0, 0, 0, 0, 10, 12, 12, 30, 30, 30, 50]},
+                     index=pd.Index([f"c{i}" for i in range(12)], name="customer_id"))
+    r = rfm_scores(s, n_bins=4)
+    # F, 12 customers, 4 bins: fair share ceil(12/4) = 3 -> {0} has 5 -> bin 1 (5);
+    # ceil(7/3) = 3 -> {1} has 2, {1, 2} has 3 -> bin 2; ceil(4/2) = 2 -> {3} has 3 -> bin 3;
+    # {6} -> bin 4. (The old rule, 1 + floor(4 * share strictly below), gave frequency 2 a 3.)
+    assert r["f_score"].tolist() == [1, 1, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4]
+    # M: {0} (5) -> 1; ceil(7/3) = 3: {10} has 1, {10, 12} has 3 -> 2; {30} (3 >= 2) -> 3; {50} -> 4
+    assert r["m_score"].tolist() == [1, 1, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4]
+    # R, gap = T - recency, worst (largest) first: 10 (5), 9 (1), 5 (2), 1 (2), 0 (2).
+    # ceil(12/4) = 3 -> {10} -> 1; ceil(7/3) = 3: {9} has 1, {9, 5} has 3 -> 2;
+    # ceil(4/2) = 2 -> {1} -> 3; {0} -> 4
+    assert r["recency_gap"].tolist() == [10, 10, 10, 10, 10, 5, 5, 1, 9, 1, 0, 0]
+    assert r["r_score"].tolist() == [1, 1, 1, 1, 1, 2, 2, 3, 2, 3, 4, 4]
+    assert r.loc["c11", "rfm_cell"] == "444" and r.loc["c0", "rfm_total"] == 3
+    # a bin closes early to leave one distinct value to each later bin: 10 customers, 3 bins,
+    # fair share ceil(10/3) = 4 would take {1, 2} (9 customers) and leave only {3} for two bins
+    x = np.array([1, 2, 2, 2, 2, 2, 2, 2, 2, 3], dtype=float)
+    r3 = rfm_scores(pd.DataFrame({"frequency": x, "recency": 0.0, "T": 1.0}), n_bins=3)
+    assert r3["f_score"].tolist() == [1, 2, 2, 2, 2, 2, 2, 2, 2, 3]   # the old rule gave 1, 1 x 8, 3
+
+
+def test_rfm_fewer_distinct_values_than_bins_gives_consecutive_scores():
+    s = pd.DataFrame({"frequency": [0, 0, 1, 1, 1, 5], "recency": [0, 0, 2, 2, 2, 4], "T": 4.0,
+                      "monetary_value": [0, 0, 9, 9, 9, 9]})
+    r = rfm_scores(s, n_bins=5)
+    # 3 distinct frequencies -> scores 1..3 (each value its own bin), not 1, 3, 5 or 1, 2, 5
+    assert r["f_score"].tolist() == [1, 1, 2, 2, 2, 3]
+    assert r["r_score"].tolist() == [1, 1, 2, 2, 2, 3]     # gaps 4, 2, 0: smaller is better
+    assert r["m_score"].tolist() == [1, 1, 2, 2, 2, 2]
+    r12 = rfm_scores(s, n_bins=12)                         # two-digit scores: no rfm_cell
+    assert "rfm_cell" not in r12 and r12["f_score"].tolist() == [1, 1, 2, 2, 2, 3]
+    assert r12["rfm_total"].equals(r12["r_score"] + r12["f_score"] + r12["m_score"])
 
 
 def test_rfm_options_and_errors():
