@@ -16,7 +16,7 @@ _LAZY: dict[str, str] = {
     # data layer
     "rfm_summary": ".data.rfm",
     "calibration_holdout": ".data.rfm",
-    "RFMSummary": ".data.rfm",
+    "RFMSummary": ".data.summary",
     "validate_transactions": ".data.validation",
     "validate_summary": ".data.validation",
     # MLE models
@@ -26,14 +26,17 @@ _LAZY: dict[str, str] = {
     "BGBB": ".models.bgbb",
     "ShiftedBetaGeo": ".models.sbg",
     "GammaGamma": ".models.gammagamma",
-    "load_model": ".models.base",
+    "load_model": ".registry",
+    "DiscountRate": ".timeunits",
+    "PurchaseModel": ".protocols",
+    "SpendModel": ".protocols",
     # forecasting
     "forecast_clv": ".forecast.clv",
     "residual_clv": ".forecast.clv",
     "compare_models": ".evaluate.compare",
 }
 _SUBMODULES = {"datasets", "errors", "timeunits", "bayes", "data", "models", "forecast", "evaluate",
-               "plots", "segments", "export", "cli", "config", "pipeline", "simulate"}
+               "plots", "segments", "export", "cli", "config", "pipeline", "simulate", "protocols", "registry"}
 
 __all__ = sorted([*_LAZY, *_SUBMODULES, "__version__"])
 

@@ -56,11 +56,9 @@ def main(argv: list[str] | None = None) -> int:
                 receipts = deliver(args.run_folder)
                 sys.stdout.write(json.dumps(receipts, indent=2, default=str) + "\n")
                 return 0
-            cfg, base = load_config(args.config)
+            cfg, _ = load_config(args.config)
             if args.output_dir:
                 cfg = cfg.model_copy(update={"output": cfg.output.model_copy(update={"dir": args.output_dir})})
-            if base is not None and not cfg.data.source.startswith("cdnow"):
-                cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"source": cfg.source_path(base)})})
             result = run(cfg)
         except CLVError as exc:
             sys.stderr.write(f"error: {type(exc).__name__}: {exc}\n")
@@ -84,7 +82,7 @@ def _report(result) -> None:
                              "clv_top_share_capture") if k in mt]
         lines.append("holdout: " + ", ".join(f"{k}={mt[k]:.4g}" for k in shown))
     t = m["totals"]
-    lines.append(f"CLV ({m['forecast'].get('horizon')} x {m['forecast'].get('period')}): total {t['clv']:,.0f}, "
+    lines.append(f"CLV ({m['forecast']['horizon']} x {m['forecast']['period']}): total {t['clv']:,.0f}, "
                  f"margin-negative customers {t['margin_negative_customers']:,}")
     for receipt in result.receipts:
         lines.append(f"export {receipt.get('target')}: {receipt.get('rows')} rows -> {receipt.get('destination')} "

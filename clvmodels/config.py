@@ -9,11 +9,11 @@ Example (``configs/cdnow.yaml``)::
     data:
       source: cdnow              # a bundled data set (cdnow, cdnow_sample) or a CSV / Parquet path
     summary:
-      calibration_end: 1997-09-30
+      calibration_end: 1997-09-30   # a date, or a number of time units after the first transaction
       observation_end: 1998-06-30   # after calibration_end: the rest is a holdout for evaluation
       time_unit: W
     models:
-      purchase: bgnbd            # bgnbd | mbgnbd | paretonbd
+      purchase: bgnbd            # a purchase model of clvmodels.registry: bgnbd | mbgnbd | paretonbd
       spend: gammagamma          # or null: CLV then counts orders (spend 1 per order)
       nonpositive_spend: zero    # repeat buyers whose purchases were all free: error | zero | population
     forecast:
@@ -42,8 +42,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from . import registry
 from .errors import ConfigError
 
 __all__ = ["RunConfig", "load_config", "BUNDLED_SOURCES"]
@@ -64,26 +65,72 @@ class DataConfig(_Strict):
     engine: Literal["auto", "pandas", "duckdb"] = "auto"
 
 
+def _date(value, what: str):
+    """A YAML date (or ISO text) as a date; numbers and impossible dates are refused here."""
+    if value is None or isinstance(value, dt.date):
+        return value.date() if isinstance(value, dt.datetime) else value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"{value!r} is not a date (write it as YYYY-MM-DD)") from None
+    raise ValueError(f"{value!r} is not a date (write it as YYYY-MM-DD){what}")
+
+
 class SummaryConfig(_Strict):
-    calibration_end: dt.date | None = None
-    observation_end: dt.date | None = None
+    calibration_end: dt.date | float | None = Field(
+        None, description="end of the calibration period: a date, or a number of time units after the first "
+                          "transaction day (CLVTools' estimation split); the rest up to observation_end is a holdout")
+    observation_end: dt.date | None = Field(None, description="last observed day; default: the last transaction")
     time_unit: Literal["D", "W", "M", "Y"] = "W"
     merge: Literal["D", "W", "M", "Y"] | None = "D"
     returns: Literal["error", "drop", "net"] = "error"
     monetary_includes_first: bool = False
 
+    @field_validator("calibration_end", mode="before")
+    @classmethod
+    def _calibration_end(cls, value):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not value > 0:
+                raise ValueError(f"{value!r}: a number of periods must be > 0")
+            return float(value)
+        return _date(value, ", or a number of time units after the first transaction")
+
+    @field_validator("observation_end", mode="before")
+    @classmethod
+    def _observation_end(cls, value):
+        return _date(value, "")
+
     @model_validator(mode="after")
     def _order(self):
-        if self.calibration_end and self.observation_end and self.observation_end <= self.calibration_end:
+        if (isinstance(self.calibration_end, dt.date) and self.observation_end
+                and self.observation_end <= self.calibration_end):
             raise ValueError("observation_end must be after calibration_end")
         return self
 
 
 class ModelsConfig(_Strict):
-    purchase: Literal["bgnbd", "mbgnbd", "paretonbd"] = "bgnbd"
-    spend: Literal["gammagamma"] | None = "gammagamma"
+    purchase: str = Field("bgnbd", description=f"purchase model: one of {list(registry.keys('purchase'))}")
+    spend: str | None = Field("gammagamma", description=f"spend model: one of {list(registry.keys('spend'))}, or "
+                                                        "null (CLV then counts orders: spend 1 per order)")
     penalizer: float = Field(0.0, ge=0.0)
     nonpositive_spend: Literal["error", "zero", "population"] = "error"
+
+    @field_validator("purchase")
+    @classmethod
+    def _purchase(cls, value):
+        return _registered(value, "purchase")
+
+    @field_validator("spend")
+    @classmethod
+    def _spend(cls, value):
+        return None if value is None else _registered(value, "spend")
+
+
+def _registered(value: str, role: str) -> str:
+    if value not in registry.keys(role):
+        raise ValueError(f"{value!r} is not a registered {role} model; use one of {list(registry.keys(role))}")
+    return value
 
 
 class ForecastConfig(_Strict):
@@ -137,15 +184,23 @@ class RunConfig(_Strict):
     output: OutputConfig = OutputConfig()
     export: list[ExportConfig] = []
 
-    def source_path(self, base: Path | None) -> str | None:
-        """Path of a file source. Input paths are relative to the config file's folder; output
-        paths (output.dir, export directories) are relative to the working directory."""
-        if self.data.source in BUNDLED_SOURCES:
-            return None
-        p = Path(self.data.source)
-        if not p.is_absolute() and base is not None:
-            p = base / p
-        return str(p)
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.data.amount_col is None and self.models.spend is not None:
+            raise ValueError("models.spend needs amounts but data.amount_col is null (a log without amounts): set "
+                             "models.spend: null, and CLV counts orders (spend 1 per order)")
+        if self.data.amount_col is None and self.summary.returns != "error":
+            raise ValueError("summary.returns acts on amounts but data.amount_col is null")
+        return self
+
+    def with_source_resolved(self, base: Path | None) -> RunConfig:
+        """The config with a relative ``data.source`` file resolved against ``base`` (the config
+        file's folder): input paths are relative to the config, output paths (output.dir, export
+        directories) to the working directory. Bundled data set names stay as they are."""
+        if self.data.source in BUNDLED_SOURCES or base is None or Path(self.data.source).is_absolute():
+            return self
+        source = str((Path(base) / self.data.source).resolve())
+        return self.model_copy(update={"data": self.data.model_copy(update={"source": source})})
 
 
 def _key_path(loc: tuple) -> str:
@@ -154,6 +209,8 @@ def _key_path(loc: tuple) -> str:
 
 def load_config(source: str | Path | dict[str, Any]) -> tuple[RunConfig, Path | None]:
     """Parse a YAML path or a dict into a :class:`RunConfig`; return it with the config's folder.
+
+    A relative ``data.source`` path is resolved against the config file's folder here, once.
 
     Raises :class:`ConfigError` naming the first offending key (all problems are listed in the message).
     """
@@ -177,4 +234,4 @@ def load_config(source: str | Path | dict[str, Any]) -> tuple[RunConfig, Path | 
         problems = [f"{_key_path(e['loc'])}: {e['msg']}" for e in exc.errors()]
         first = _key_path(exc.errors()[0]["loc"])
         raise ConfigError("invalid run config: " + "; ".join(problems), key=first) from None
-    return cfg, base
+    return cfg.with_source_resolved(base), base

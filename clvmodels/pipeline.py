@@ -9,12 +9,15 @@ A run folder ``<output.dir>/<name>-<UTC timestamp>/`` is self-describing:
 * ``models/purchase.json``, ``models/spend.json`` - parameters, covariance, log-likelihood (no pickle);
 * ``scores.csv`` (and/or ``.parquet``) - one row per customer: P(alive), churn, expected purchases,
   spend, revenue, margin, discounted CLV with its interval, value tier, RFM scores, and the summary;
+* ``export_table.parquet`` - the canonical CRM table (:mod:`clvmodels.export.schema`), the exact
+  table every delivery sends; its checksum is in the manifest;
 * ``metrics.json`` and ``evaluation.csv`` - holdout metrics when the config has a holdout;
 * ``exports.json`` - one receipt per CRM delivery (written after the deliveries).
 
 The folder is written under a temporary name and renamed when complete, so a crashed run never
 looks like a finished one. Deliveries use the folder name as ``run_id``: each target receives a run
-exactly once, and ``clv export RUN_FOLDER`` re-delivers (or resumes) a finished run safely.
+exactly once, and ``clv export RUN_FOLDER`` re-delivers (or resumes) a finished run safely from its
+``export_table.parquet``, bit for bit.
 """
 
 from __future__ import annotations
@@ -32,17 +35,15 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from . import __version__
+from . import __version__, registry
 from .config import RunConfig, load_config
+from .data.summary import RFMSummary
 from .errors import ConfigError
 
-__all__ = ["run", "validate", "deliver", "build_summary", "RunResult"]
+__all__ = ["run", "validate", "deliver", "build_summary", "RunResult", "EXPORT_TABLE"]
 
-_PURCHASE = {"bgnbd": "BGNBD", "mbgnbd": "MBGNBD", "paretonbd": "ParetoNBD"}
-# the columns a CRM receives (those present), in this order
-EXPORT_COLUMNS = ("p_alive", "churn_probability", "p_no_purchase_in_horizon", "expected_purchases",
-                  "expected_spend", "expected_revenue", "expected_margin", "clv", "clv_lower", "clv_upper",
-                  "tier", "value_rank", "R", "F", "M", "RFM")
+#: the canonical CRM table of a run folder, re-sent by ``clv export``
+EXPORT_TABLE = "export_table.parquet"
 
 
 @dataclass
@@ -50,31 +51,32 @@ class RunResult:
     """What a run produced: the folder and the in-memory tables."""
 
     folder: Path | None
-    summary: pd.DataFrame
+    summary: RFMSummary
     scores: pd.DataFrame
     metrics: dict
     manifest: dict = field(default_factory=dict)
     receipts: list = field(default_factory=list)
 
 
-def _load_transactions(cfg: RunConfig, base: Path | None):
+def _load_transactions(cfg: RunConfig):
+    """The config's transaction log: a bundled data set (a DataFrame) or the path of a file."""
     from . import datasets
 
     if cfg.data.source == "cdnow":
         return datasets.cdnow_transactions()
     if cfg.data.source == "cdnow_sample":
         return datasets.cdnow_transactions(sample=True)
-    path = cfg.source_path(base)
-    if not Path(path).exists():
-        raise ConfigError(f"data.source: file {path!r} does not exist", key="data.source")
-    return path
+    path = Path(cfg.data.source)
+    if not path.exists():
+        raise ConfigError(f"data.source: file {str(path)!r} does not exist", key="data.source")
+    return str(path)
 
 
-def build_summary(cfg: RunConfig, base: Path | None = None, transactions=None) -> pd.DataFrame:
+def build_summary(cfg: RunConfig, transactions=None) -> RFMSummary:
     """Transactions -> (calibration) summary as the config says; validates all data on the way."""
     from .data.rfm import calibration_holdout, rfm_summary
 
-    tx = _load_transactions(cfg, base) if transactions is None else transactions
+    tx = _load_transactions(cfg) if transactions is None else transactions
     s, d = cfg.summary, cfg.data
     common = dict(time_unit=s.time_unit, customer_col=d.customer_col, date_col=d.date_col,
                   amount_col=d.amount_col, merge=s.merge, monetary_includes_first=s.monetary_includes_first,
@@ -85,10 +87,14 @@ def build_summary(cfg: RunConfig, base: Path | None = None, transactions=None) -
 
 
 def validate(config) -> dict:
-    """Check a config and its data without fitting anything; return the data report."""
-    cfg, base = load_config(config)
-    summary = build_summary(cfg, base)
-    return {"customers": int(len(summary)), "report": summary.attrs.get("report", {})}
+    """Check a config and its data without fitting anything; return what the summary holds (the
+    customers, its time unit and dates, its options and what was left out)."""
+    cfg = _config(config)
+    return build_summary(cfg).describe_facts()
+
+
+def _config(config) -> RunConfig:
+    return config if isinstance(config, RunConfig) else load_config(config)[0]
 
 
 def _score(cfg: RunConfig, summary: pd.DataFrame, purchase, spend) -> pd.DataFrame:
@@ -103,26 +109,30 @@ def _score(cfg: RunConfig, summary: pd.DataFrame, purchase, spend) -> pd.DataFra
     tiers = value_tiers(fc, column="clv", vip=cfg.segments.vip, core=cfg.segments.core, by=cfg.segments.by)
     scores = fc.join(tiers.customers[["tier", "rank"]].rename(columns={"rank": "value_rank"}))
     monetary = "monetary_value" if "monetary_value" in summary.columns else None
-    scores = scores.join(rfm_scores(summary, monetary=monetary))
-    scores.attrs = dict(fc.attrs)
-    return scores
+    return scores.join(rfm_scores(summary, monetary=monetary))
+
+
+def _fit_models(cfg: RunConfig, summary: RFMSummary):
+    """The purchase and spend models of the config, from the registry, fitted on ``summary``."""
+    m = cfg.models
+    purchase = registry.build(m.purchase, penalizer_coef=m.penalizer).fit(summary)
+    spend = None
+    if m.spend is not None:
+        spend = registry.build(m.spend, nonpositive_spend=m.nonpositive_spend).fit(summary)
+    return purchase, spend
 
 
 def run(config, *, write: bool = True, transactions=None) -> RunResult:
     """Run the main job for a config (YAML path, dict or RunConfig); deliver to the CRM targets."""
-    import clvmodels as clv
-
-    cfg, base = (config, None) if isinstance(config, RunConfig) else load_config(config)
+    cfg = _config(config)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    summary = build_summary(cfg, base, transactions)
+    tx = _load_transactions(cfg) if transactions is None else transactions
+    summary = build_summary(cfg, tx)
     timings["summary_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    purchase = getattr(clv, _PURCHASE[cfg.models.purchase])(penalizer_coef=cfg.models.penalizer).fit(summary)
-    spend = None
-    if cfg.models.spend and "monetary_value" in summary:
-        spend = clv.GammaGamma(nonpositive_spend=cfg.models.nonpositive_spend).fit(summary)
+    purchase, spend = _fit_models(cfg, summary)
     timings["fit_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -130,64 +140,82 @@ def run(config, *, write: bool = True, transactions=None) -> RunResult:
     timings["forecast_s"] = time.perf_counter() - t0
 
     metrics, evaluation_table = {}, None
-    if "frequency_holdout" in summary:
+    if summary.has_holdout:
         from .evaluate import evaluate
 
         t0 = time.perf_counter()
-        tx = transactions if transactions is not None else _load_transactions(cfg, base)
-        ev = evaluate(summary, purchase, spend, transactions=tx if isinstance(tx, pd.DataFrame) else None,
-                      score=scores["clv"], name=cfg.models.purchase,
-                      customer_col=cfg.data.customer_col, date_col=cfg.data.date_col)
+        ev = evaluate(summary, purchase, spend, transactions=tx, score=scores["clv"],
+                      name=registry.get(cfg.models.purchase).label)
         metrics, evaluation_table = json.loads(ev.to_json()), ev.table
         timings["evaluate_s"] = time.perf_counter() - t0
+    table = export_table(scores)
     manifest = {
         "clvmodels": __version__, "python": platform.python_version(), "numpy": np.__version__,
         "pandas": pd.__version__, "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "customers": int(len(summary)), "data_report": summary.attrs.get("report", {}),
+        "customers": int(len(summary)), "summary": summary.describe_facts(),
         "purchase_model": {"name": cfg.models.purchase, "params": purchase.params_.to_dict(),
                            "loglik": float(purchase.loglik_), "converged": bool(purchase.converged_)},
-        "spend_model": ({"name": "gammagamma", "params": spend.params_.to_dict(),
+        "spend_model": ({"name": cfg.models.spend, "params": spend.params_.to_dict(),
                          "nonpositive_spend": cfg.models.nonpositive_spend,
                          "n_nonpositive_excluded": int(getattr(spend, "n_nonpositive_excluded_", 0))}
                         if spend is not None else None),
-        "forecast": {k: (v if isinstance(v, (int, float, str, bool, type(None))) else str(v))
-                     for k, v in scores.attrs.items()},
+        "forecast": cfg.forecast.model_dump(mode="json"),
         "totals": {"clv": float(scores["clv"].sum()), "expected_revenue": float(scores["expected_revenue"].sum()),
                    "margin_negative_customers": int((scores["clv"] < 0).sum())},
+        "export_table": {"file": EXPORT_TABLE, "rows": table.n_rows, "checksum": table.checksum,
+                         "columns": table.schema},
         "timings": timings,
     }
     if not write:
         return RunResult(None, summary, scores, metrics, manifest)
-    folder = _write(cfg, summary, scores, metrics, evaluation_table, manifest, purchase, spend)
-    receipts = deliver(folder, cfg, scores)
+    folder = _write(cfg, summary, scores, table, metrics, evaluation_table, manifest, purchase, spend)
+    receipts = deliver(folder, cfg)
     return RunResult(folder, summary, scores, metrics, manifest, receipts)
 
 
-def export_table(scores: pd.DataFrame) -> pd.DataFrame:
-    """The CRM table: value, risk and segment fields, keyed by customer_id."""
-    cols = [c for c in EXPORT_COLUMNS if c in scores.columns]
-    out = scores[cols].copy()
-    if "tier" in out:
-        out["tier"] = out["tier"].astype(str)
-    return out
+def export_table(scores: pd.DataFrame):
+    """The canonical CRM table of the scores (:func:`clvmodels.export.schema.crm_table`, validated
+    by :func:`clvmodels.export.prepare_table`): what every delivery of the run sends."""
+    from .export import prepare_table
+    from .export.schema import crm_table
+
+    return prepare_table(crm_table(scores))
 
 
-def deliver(folder: Path, cfg: RunConfig | None = None, scores: pd.DataFrame | None = None) -> list[dict]:
+def read_export_table(folder: Path):
+    """The run folder's canonical export table, checked against the checksum in its manifest."""
+    from .export import ExportError, prepare_table
+
+    folder = Path(folder)
+    path = folder / EXPORT_TABLE
+    if not path.is_file():
+        raise ConfigError(f"{str(folder)!r} has no {EXPORT_TABLE}: it is not a finished clvmodels run folder "
+                          "(made by clv run)", key="run_folder")
+    table = prepare_table(pd.read_parquet(path))
+    recorded = json.loads((folder / "manifest.json").read_text())["export_table"]["checksum"]
+    if table.checksum != recorded:
+        raise ExportError(f"{path} does not match the checksum in its manifest ({recorded}): it was changed after "
+                          "the run; refusing to deliver it")
+    return table
+
+
+def deliver(folder: Path, cfg: RunConfig | None = None) -> list[dict]:
     """Deliver a finished run folder to its export targets, exactly once per target.
 
     Safe to call again (``clv export RUN_FOLDER``): a target that already has this run says so,
-    an HTTP delivery that crashed part-way resumes after its last acknowledged batch.
+    an HTTP delivery that crashed part-way resumes after its last acknowledged batch. The table
+    sent is the folder's ``export_table.parquet`` (the same bytes every time).
     """
     from . import export
 
     folder = Path(folder)
     if cfg is None:
+        if not (folder / "config.yaml").is_file():
+            raise ConfigError(f"{str(folder)!r} is not a clvmodels run folder (no config.yaml)", key="run_folder")
         cfg, _ = load_config(yaml.safe_load((folder / "config.yaml").read_text()))
     if not cfg.export:
         return []
-    if scores is None:
-        scores = pd.read_csv(folder / "scores.csv", index_col="customer_id")
-    table = export.prepare_table(export_table(scores))
+    table = read_export_table(folder)
     run_id = folder.name
     receipts = []
     for target in cfg.export:
@@ -210,7 +238,7 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _write(cfg: RunConfig, summary, scores, metrics, evaluation_table, manifest, purchase, spend) -> Path:
+def _write(cfg: RunConfig, summary, scores, table, metrics, evaluation_table, manifest, purchase, spend) -> Path:
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     root = Path(cfg.output.dir)
     final = root / f"{cfg.name}-{stamp}"
@@ -229,6 +257,7 @@ def _write(cfg: RunConfig, summary, scores, metrics, evaluation_table, manifest,
                 out.to_csv(tmp / "scores.csv")
             else:
                 out.to_parquet(tmp / "scores.parquet")
+        table.to_frame().to_parquet(tmp / EXPORT_TABLE, engine="pyarrow", index=True)
         if metrics:
             (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
         if evaluation_table is not None:

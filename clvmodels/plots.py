@@ -86,8 +86,8 @@ def plot_period_transactions(model, summary: pd.DataFrame, *, max_frequency: int
     period: actual (from ``summary``) next to the model's expectation ``sum_i P(X(T_i) = k)``
     (Fader, Hardie & Lee 2005, Figure 1). Returns the Axes; ``ax.containers`` holds the two bar
     groups (actual first)."""
-    from .evaluate._predict import PurchasePredictor
     from .evaluate.metrics import frequency_labels
+    from .forecast.predict import Predictor
 
     for col in ("frequency", "T"):
         if col not in summary.columns:
@@ -95,7 +95,7 @@ def plot_period_transactions(model, summary: pd.DataFrame, *, max_frequency: int
     labels = [str(k) for k in range(max_frequency)] + [f"{max_frequency}+"]
     f = summary["frequency"].to_numpy(dtype=np.float64)
     actual = pd.Series(frequency_labels(f, max_frequency)).value_counts().reindex(labels, fill_value=0).to_numpy()
-    expected = PurchasePredictor(model).frequency_histogram(summary["T"].to_numpy(dtype=np.float64), max_frequency)
+    expected = Predictor(model).frequency_histogram(summary, max_frequency)
     ax = _axes(ax)
     x = np.arange(len(labels))
     w = 0.4
@@ -119,10 +119,13 @@ def plot_tracking(evaluation, *, cumulative: bool = False, ax=None):
     """
     if isinstance(evaluation, pd.DataFrame):
         tables = {"Model": evaluation}
+        period = evaluation.attrs.get("totals", {}).get("period")
     else:
-        tables = {k: e.tracking for k, e in _evaluations(evaluation).items() if e.tracking is not None}
-        if not tables:
+        evals = {k: e for k, e in _evaluations(evaluation).items() if e.tracking is not None}
+        if not evals:
             raise DataValidationError("no tracking table: evaluate with transactions=... to get one")
+        tables = {k: e.tracking for k, e in evals.items()}
+        period = next(iter(evals.values())).settings.get("period")
     first = next(iter(tables.values()))
     ax = _axes(ax)
     col_a = "actual_cumulative" if cumulative else "actual"
@@ -136,7 +139,7 @@ def plot_tracking(evaluation, *, cumulative: bool = False, ax=None):
     if holdout.any():
         boundary = float(k[np.argmax(holdout)]) - 0.5
         ax.axvline(boundary, color="grey", linestyle=":", linewidth=1)
-    unit = _UNIT_NAMES.get(first.attrs.get("totals", {}).get("period", "W"), "period")
+    unit = _UNIT_NAMES.get(period, "period")
     ax.set_xlabel(f"{unit.capitalize()} since the cohort's first purchase")
     ax.set_ylabel("Cumulative repeat purchases" if cumulative else f"Repeat purchases per {unit}")
     ax.set_title(("Cumulative" if cumulative else unit.capitalize() + "ly") +
@@ -164,7 +167,7 @@ def plot_conditional_expectations(evaluation, *, ax=None):
 
 
 def _rf_grid(model, T, max_frequency, max_recency, kind, t):
-    from .evaluate._predict import PurchasePredictor
+    from .forecast.predict import Predictor
 
     f = np.arange(max_frequency + 1, dtype=np.float64)
     r = np.arange(int(np.floor(max_recency)) + 1, dtype=np.float64)
@@ -172,10 +175,8 @@ def _rf_grid(model, T, max_frequency, max_recency, kind, t):
     valid = ((F == 0) & (R == 0)) | ((F > 0) & (R > 0) & (R <= T))
     frame = pd.DataFrame({"frequency": F[valid], "recency": R[valid], "T": np.full(int(valid.sum()), float(T))},
                          index=pd.RangeIndex(int(valid.sum()), name="customer_id"))
-    pred = PurchasePredictor(model)
+    pred = Predictor(model)
     values = pred.expected_purchases(frame, t) if kind == "expected_purchases" else pred.p_alive(frame)
-    if values is None:
-        raise CLVError(f"{_name(model)} has no p_alive(summary)")
     grid = np.full(F.shape, np.nan)
     grid[valid] = values
     return grid, f, r
@@ -299,8 +300,7 @@ def plot_posterior(model, *, var_names: Sequence[str] | None = None, interval: f
     if idata is None:
         raise CLVError(f"{_name(model)} has no posterior (idata_): fit a clvmodels.bayes model first")
     post = idata.posterior
-    names = list(var_names) if var_names is not None else list(getattr(model, "_var_names", lambda: [])() or
-                                                                 post.data_vars)
+    names = list(var_names) if var_names is not None else list(model.parameter_draws().draws)
     panels = []
     for name in names:
         da = post[name]

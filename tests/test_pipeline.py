@@ -118,7 +118,7 @@ def test_cli_validate_and_errors(tmp_path, capsys):
     good.write_text(yaml.safe_dump(config(tmp_path)))
     assert cli.main(["validate", str(good)]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["customers"] == 2357 and info["report"]["calibration_end"] == "1997-09-30"
+    assert info["customers"] == 2357 and info["calibration_end"] == "1997-09-30" and info["time_unit"] == "W"
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(config(tmp_path, forecast__margin="lots")))
     assert cli.main(["run", str(bad)]) == 2
@@ -140,3 +140,95 @@ def test_cli_data_error_names_customers(tmp_path, capsys):
     assert cli.main(["run", str(path)]) == 2
     err = capsys.readouterr().err
     assert "negative amount" in err and "[1]" in err
+
+
+# --------------------------------------------------------------------------------------------
+# regressions of the contracts issue
+# --------------------------------------------------------------------------------------------
+def test_a_run_delivers_every_crm_field(finished_run):
+    # bug 1: the pipeline asked for R, F, M, RFM while segments produce r_score ...: every RFM score
+    # was silently missing from the CRM. The schema is declared once (clvmodels.export.schema).
+    from clvmodels.export.schema import CRM_COLUMNS
+
+    result, tmp = finished_run
+    delivered = pd.read_csv(tmp / "drop" / f"{result.folder.name}.csv", index_col="customer_id",
+                            keep_default_na=False)
+    assert list(delivered.columns) == [c.name for c in CRM_COLUMNS]
+    assert set(delivered["r_score"]) == set(range(1, 6)) and set(delivered["f_score"]) == set(range(1, 6))
+    table = pd.read_parquet(result.folder / pipeline.EXPORT_TABLE)
+    assert list(table.columns) == [c.name for c in CRM_COLUMNS] and len(table) == 2357
+
+
+def test_clv_export_resends_the_canonical_table_for_zero_padded_text_ids(tmp_path, monkeypatch):
+    # bug 2: `clv export RUN_FOLDER` re-read scores.csv; text ids '000123' came back as integers and
+    # floats lost their last bit, so the checksum changed and the run's own first delivery conflicted
+    import clvmodels as clv
+
+    tx = clv.datasets.cdnow_transactions(sample=True)
+    tx["customer_id"] = tx["customer_id"].map(lambda i: f"{i:06d}")
+    tx["amount"] = tx["amount"] * (1 + 1e-13)          # floats whose shortest text form matters
+    tx.to_csv(tmp_path / "tx.csv", index=False)
+    cfg = config(tmp_path)
+    cfg["data"] = {"source": str(tmp_path / "tx.csv")}
+    cfg["export"] = [cfg["export"][0]]                  # only the file drop: the CLI delivers later
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    result = pipeline.run(path)
+    # bug 12 (tracking left out for a CSV source): the holdout tracking is there, counted like the summary
+    assert result.metrics["metrics"]["tracking_holdout_actual"] == result.summary["frequency_holdout"].sum()
+    (tmp_path / "drop" / f"{result.folder.name}.csv.manifest.json").unlink()   # as if never delivered
+    (tmp_path / "drop" / f"{result.folder.name}.csv").unlink()
+    assert cli.main(["export", str(result.folder)]) == 0
+    delivered = pd.read_csv(tmp_path / "drop" / f"{result.folder.name}.csv", dtype={"customer_id": str})
+    assert delivered["customer_id"].iloc[0] == "000001"
+    assert cli.main(["export", str(result.folder)]) == 0   # again: a no-op, not a conflict
+
+
+def test_clv_run_finds_a_data_file_whose_name_starts_with_cdnow(tmp_path, capsys):
+    # bug 3: the CLI tested startswith("cdnow") and left such a relative path unresolved
+    import clvmodels as clv
+
+    clv.datasets.cdnow_transactions(sample=True).to_csv(tmp_path / "cdnow_mine.csv", index=False)
+    cfg = config(tmp_path)
+    cfg["data"] = {"source": "cdnow_mine.csv"}           # relative to the config file
+    cfg["export"] = []
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert cli.main(["validate", str(path)]) == 0
+    capsys.readouterr()
+    assert cli.main(["run", str(path)]) == 0, capsys.readouterr().err
+
+
+def test_a_log_without_amounts_runs_end_to_end(tmp_path):
+    # bug 5: amount_col null + spend null passed `clv validate`, then `clv run` failed on the score
+    # ranking; a spend model without amounts is refused by the config check, naming the key
+    import clvmodels as clv
+
+    tx = clv.datasets.cdnow_transactions(sample=True).drop(columns=["amount", "quantity"])
+    tx.to_csv(tmp_path / "tx.csv", index=False)
+    cfg = config(tmp_path)
+    cfg["data"] = {"source": str(tmp_path / "tx.csv"), "amount_col": None}
+    with pytest.raises(ConfigError) as e:
+        load_config(cfg)
+    assert "models.spend" in str(e.value)
+    cfg["models"]["spend"] = None
+    info = pipeline.validate(cfg)
+    assert info["customers"] == 2357 and info["options"]["amount_col"] is None
+    result = pipeline.run(cfg)
+    scores = pd.read_csv(result.folder / "scores.csv", index_col="customer_id")
+    assert (scores["expected_spend"] == 1.0).all() and "m_score" not in scores
+    assert result.metrics["metrics"]["clv_top_capture"] > 0.3           # ranked against holdout purchases
+    assert result.metrics["settings"]["score_target"] == "holdout purchases"
+
+
+def test_calibration_end_as_a_number_of_periods(tmp_path):
+    # bug 6: calibration_end=104 was read as 1970-01-01 and ended in "no transaction is left"
+    cfg = config(tmp_path, summary__calibration_end=39)
+    cfg["export"] = []
+    parsed, _ = load_config(cfg)
+    assert parsed.summary.calibration_end == 39.0
+    info = pipeline.validate(cfg)
+    assert info["calibration_end"] == "1997-09-30"          # 39 weeks from 1997-01-01 (FHL 2005)
+    with pytest.raises(ConfigError) as e:
+        load_config(config(tmp_path, summary__calibration_end="1997-13-45"))
+    assert e.value.key == "summary.calibration_end"

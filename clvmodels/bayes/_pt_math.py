@@ -95,7 +95,7 @@ class BGNBDRows:
 
     @classmethod
     def from_data(cls, x, t_x, T, weights=None) -> BGNBDRows:
-        from ..models.base import compress_rows
+        from ..data.compression import compress_rows
 
         data = np.column_stack([np.asarray(x, float), np.asarray(t_x, float), np.asarray(T, float)])
         rows, w, _ = compress_rows(data, weights)
@@ -191,7 +191,7 @@ class BGNBDCovariateRows:
 
     @classmethod
     def from_data(cls, x, t_x, T, P, D, weights=None) -> BGNBDCovariateRows:
-        from ..models.base import compress_rows
+        from ..data.compression import compress_rows
 
         P = np.asarray(P, dtype=np.float64).reshape(len(x), -1)
         D = np.asarray(D, dtype=np.float64).reshape(len(x), -1)

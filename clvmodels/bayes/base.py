@@ -34,16 +34,17 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
+from ..data.summary import summary_time_unit
 from ..data.validation import validate_summary, validate_weights
 from ..errors import (ConfigError, ConvergenceWarning, DataValidationError, InvalidValueError, MissingColumnError,
                       NotFittedError, describe_culprits)
+from ..protocols import ParameterDraws
 from . import priors as _priors
 from .diagnostics import check_thresholds, run_diagnostics
 
 __all__ = ["BayesModel", "PurchasePredictions", "load", "FORMAT"]
 
 FORMAT = "clvmodels.bayes/1"
-_REGISTRY: dict[str, type[BayesModel]] = {}
 _SAMPLERS = ("nuts", "advi", "map")
 _NUTS_SAMPLERS = ("auto", "pymc", "nutpie", "numpyro", "blackjax")
 # elements of one (draws x customers) block of temporaries in chunked predictions
@@ -63,15 +64,12 @@ def _has_module(name: str) -> bool:
 class BayesModel(BaseEstimator):
     """Base class of the Bayesian models (not used directly)."""
 
-    _param_names: ClassVar[tuple[str, ...]] = ()
+    param_names: ClassVar[tuple[str, ...]] = ()
     _default_priors: ClassVar[dict[str, dict[str, Any]]] = {}
-    _math_module: ClassVar[str] = ""
-    _summary_columns: ClassVar[tuple[str, ...]] = ("frequency", "recency", "T")
+    math: ClassVar[Any] = None
+    time_axis: ClassVar[str] = "continuous"
+    input_columns: ClassVar[tuple[str, ...]] = ("frequency", "recency", "T")
     _require_monetary: ClassVar[bool] = False
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        _REGISTRY[cls.__name__] = cls
 
     def __init__(self, priors=None, sampler: str = "nuts", nuts_sampler: str = "auto", draws: int = 1000,
                  tune: int = 1000, chains: int = 4, cores: int | None = None, target_accept: float = 0.8,
@@ -137,8 +135,13 @@ class BayesModel(BaseEstimator):
         """Columns beyond the summary contract that the model reads (covariates)."""
         return []
 
+    @property
+    def covariate_columns(self) -> tuple[str, ...]:
+        """Numeric summary columns the model reads per customer (its covariates; often none)."""
+        return tuple(self._extra_columns())
+
     def _validate(self, summary: pd.DataFrame) -> pd.DataFrame:
-        frame = validate_summary(summary, require_monetary=self._require_monetary, columns=self._summary_columns)
+        frame = validate_summary(summary, require_monetary=self._require_monetary, columns=self.input_columns)
         extra = self._extra_columns()
         if extra:
             missing = [c for c in extra if c not in summary.columns]
@@ -171,11 +174,11 @@ class BayesModel(BaseEstimator):
         return {}
 
     def _var_names(self) -> list[str]:
-        return list(self._param_names)
+        return list(self.param_names)
 
     def _add_priors(self, priors: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         out = {}
-        for name in self._param_names:
+        for name in self.param_names:
             out[name] = _priors.build_prior(name, priors[name], positive=True)
         return out
 
@@ -223,7 +226,7 @@ class BayesModel(BaseEstimator):
         frame = self._validate(summary)
         w = self._weights(frame, summary, weights)
         fit_frame, fit_w = self._fit_frame(frame, w)
-        self.time_unit_ = getattr(summary, "attrs", {}).get("time_unit")
+        self.time_unit_ = summary_time_unit(summary)
         self.model_ = self._build(fit_frame, fit_w, pm)
         self.n_obs_ = int(len(fit_frame))
         idata = self._run_sampler(self.model_, pm)
@@ -360,30 +363,46 @@ class BayesModel(BaseEstimator):
                  "clvmodels_sampler": self.sampler if self.sampler != "nuts" else f"nuts:{self._resolve_nuts_sampler()}"}
         idata.posterior.attrs.update(attrs)
 
-    def _check_fitted(self) -> None:
+    def check_fitted(self) -> None:
         if getattr(self, "idata_", None) is None:
             raise NotFittedError(f"{type(self).__name__} is not fitted yet: call fit(summary) or load(path) first")
 
     # ---- reporting ------------------------------------------------------------------------
     def summary(self, **kwargs: Any) -> pd.DataFrame:
-        """The ArviZ summary table (mean, sd, HDI, MCSE, bulk/tail ESS, R-hat) of the parameters."""
+        """The ArviZ summary table (mean, sd, HDI, MCSE, bulk/tail ESS, R-hat) of the parameters.
+
+        A MAP fit (``sampler="map"``) has one point and no spread: the table then has one column,
+        ``map`` (the posterior mode), rather than NaN standard deviations and diagnostics.
+        """
         import arviz as az
 
-        self._check_fitted()
+        self.check_fitted()
         kwargs.setdefault("var_names", self._var_names())
+        post = self.idata_.posterior
+        if self.sampler == "map" or int(post.sizes["chain"]) * int(post.sizes["draw"]) == 1:
+            rows = {}
+            for name in kwargs["var_names"]:
+                da = post[name].isel(chain=0, draw=0)
+                if da.ndim == 0:
+                    rows[name] = float(da)
+                else:
+                    flat = da.stack(_elem=list(da.dims)) if da.ndim > 1 else da
+                    for label, value in zip(flat[flat.dims[0]].to_numpy(), flat.to_numpy()):
+                        rows[f"{name}[{label}]"] = float(value)
+            return pd.DataFrame({"map": pd.Series(rows)})
         return az.summary(self.idata_, **kwargs)
 
     @property
     def params_(self) -> pd.Series:
         """Posterior means of the scalar parameters (a pandas Series)."""
-        self._check_fitted()
+        self.check_fitted()
         post = self.idata_.posterior
-        return pd.Series({k: float(post[k].mean()) for k in self._param_names}, name="posterior_mean")
+        return pd.Series({k: float(post[k].mean()) for k in self.param_names}, name="posterior_mean")
 
     # ---- posterior draws ------------------------------------------------------------------
     def _draw_arrays(self, draws_per_chain: int | None) -> tuple[dict[str, np.ndarray], Any, Any]:
         """{name: array (chain*draw, ...)} and the chain/draw coordinates kept."""
-        self._check_fitted()
+        self.check_fitted()
         post = self.idata_.posterior
         if draws_per_chain is not None:
             n = int(post.sizes["draw"])
@@ -398,13 +417,27 @@ class BayesModel(BaseEstimator):
             out[name] = v.reshape(v.shape[0] * v.shape[1], *v.shape[2:])
         return out, post["chain"].to_numpy(), post["draw"].to_numpy()
 
-    def _math(self):
-        self._check_fitted()
-        return importlib.import_module(self._math_module)
-
     def _customer_params(self, draws: dict[str, np.ndarray], frame: pd.DataFrame) -> dict[str, np.ndarray]:
         """Parameters as (S, 1) arrays, or (S, n) per customer for covariate models."""
-        return {k: draws[k][:, None] for k in self._param_names}
+        return {k: draws[k][:, None] for k in self.param_names}
+
+    # ---- the model protocol (clvmodels.protocols) -----------------------------------------
+    def parameter_draws(self, n_draws: int | None = None, random_state=None) -> ParameterDraws:
+        """The posterior draws (chains stacked: chain 0's draws first), thinned evenly to at most
+        ``n_draws`` (all when None); ``random_state`` is not used (the draws are fixed)."""
+        draws, _, _ = self._draw_arrays(None)
+        out = ParameterDraws(draws, None, "posterior")
+        return out.thinned(None if n_draws is None else int(n_draws))
+
+    def customer_parameters(self, params: Mapping[str, np.ndarray], covariates=None) -> dict[str, np.ndarray]:
+        """Each customer's parameters as ``(n, S)`` arrays (``(1, S)`` without covariates) for the
+        draws ``params`` and the ``covariates`` (n, k) in :attr:`covariate_columns` order."""
+        cols = list(self.covariate_columns)
+        n = 0 if covariates is None else len(covariates)
+        frame = pd.DataFrame(np.asarray(covariates, dtype=np.float64).reshape(n, len(cols)) if cols else
+                             np.empty((n, 0)), columns=cols)
+        out = self._customer_params({k: np.asarray(v, dtype=np.float64) for k, v in params.items()}, frame)
+        return {k: np.ascontiguousarray(np.asarray(out[k], dtype=np.float64).T) for k in self.param_names}
 
     def _per_customer(self, fn: Callable[..., np.ndarray], summary: pd.DataFrame, name: str,
                       draws_per_chain: int | None, chunk_size: int | None, dtype) -> Any:
@@ -438,13 +471,13 @@ class BayesModel(BaseEstimator):
         import xarray as xr
 
         draws, chains, draw_idx = self._draw_arrays(draws_per_chain)
-        params = {k: draws[k] for k in self._param_names}
+        params = {k: draws[k] for k in self.param_names}
         values = np.asarray(fn(params), dtype=np.float64)
         return xr.DataArray(values.reshape(len(chains), len(draw_idx)), dims=("chain", "draw"),
                             coords={"chain": chains, "draw": draw_idx}, name=name)
 
     def _check_time_unit(self, summary: pd.DataFrame) -> None:
-        unit = getattr(summary, "attrs", {}).get("time_unit")
+        unit = summary_time_unit(summary)
         mine = getattr(self, "time_unit_", None)
         if unit is not None and mine is not None and unit != mine:
             raise DataValidationError(f"the summary is in time unit {unit!r} but the model was fitted in "
@@ -453,7 +486,7 @@ class BayesModel(BaseEstimator):
     # ---- persistence ----------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         """Write the InferenceData (posterior, sample stats, observed summary, config, version) to NetCDF."""
-        self._check_fitted()
+        self.check_fitted()
         path = Path(path)
         self.idata_.to_netcdf(str(path))
         return path
@@ -472,7 +505,9 @@ class BayesModel(BaseEstimator):
         if saved_model is None or attrs.get("clvmodels_format") != FORMAT:
             raise ConfigError(f"{str(path)!r} is not a clvmodels Bayesian model file (format {FORMAT})",
                               key="clvmodels_format")
-        target = cls if cls is not BayesModel else _REGISTRY.get(saved_model)
+        from ..registry import class_by_name
+
+        target = cls if cls is not BayesModel else class_by_name(str(saved_model), bayes=True)
         if target is None or saved_model != target.__name__:
             raise ConfigError(f"{str(path)!r} holds a {saved_model} model, not a {cls.__name__}",
                               key="clvmodels_model")
@@ -503,7 +538,7 @@ class BayesModel(BaseEstimator):
     def _histogram_check(self, draws: dict[str, np.ndarray], frame: pd.DataFrame, max_x: int, interval: float,
                          rng) -> pd.DataFrame:
         S = len(next(iter(draws.values())))
-        T = frame[self._summary_columns[2]].to_numpy()
+        T = frame[self.input_columns[2]].to_numpy()
         counts = np.zeros((S, max_x + 1))
         chunk = max(1, _CHUNK_ELEMENTS // max(S, 1))
         for start in range(0, len(frame), chunk):
@@ -513,7 +548,7 @@ class BayesModel(BaseEstimator):
             x = np.minimum(x, max_x).astype(np.intp)
             for k in range(max_x + 1):
                 counts[:, k] += (x == k).sum(axis=1)
-        obs = np.minimum(frame[self._summary_columns[0]].to_numpy(), max_x).astype(np.intp)
+        obs = np.minimum(frame[self.input_columns[0]].to_numpy(), max_x).astype(np.intp)
         observed = np.bincount(obs, minlength=max_x + 1)[: max_x + 1]
         lo, hi = (1 - interval) / 2, (1 + interval) / 2
         labels = [str(k) for k in range(max_x)] + [f"{max_x}+"]
@@ -534,7 +569,7 @@ class BayesModel(BaseEstimator):
         Returns a DataFrame indexed by frequency bin with ``observed``, ``predicted_mean``,
         ``predicted_lower``/``predicted_upper`` (central ``interval``) and ``inside``.
         """
-        self._check_fitted()
+        self.check_fitted()
         frame = self._observed_frame() if summary is None else self._validate(summary)
         rng = np.random.default_rng(random_seed)
         draws, _, _ = self._draw_arrays(None)
@@ -576,7 +611,7 @@ class BayesModel(BaseEstimator):
 
 class PurchasePredictions:
     """Per-draw predictions of the purchase models (BG/NBD, Pareto/NBD), mixed into a
-    :class:`BayesModel` whose ``_param_names`` are in the order of its math core's signature.
+    :class:`BayesModel` whose ``param_names`` are in the order of its math core's signature.
 
     Each evaluates the numpy math core (the same functions the MLE models use, with the papers'
     equations cited there) at every posterior draw, in chunks of customers.
@@ -585,9 +620,10 @@ class PurchasePredictions:
     def expected_purchases(self, summary: pd.DataFrame, t: float, *, draws_per_chain: int | None = None,
                            chunk_size: int | None = None, dtype=np.float64):
         """E[X(T, T+t) | x, t_x, T] per draw and customer: DataArray ``(chain, draw, customer_id)``."""
-        m = self._math()
-        names = self._param_names
-        f, rec, TT = self._summary_columns
+        self.check_fitted()
+        m = self.math
+        names = self.param_names
+        f, rec, TT = self.input_columns
 
         def fn(p, part):
             return m.conditional_expected_purchases(*(p[k] for k in names), part[f].to_numpy(),
@@ -597,9 +633,10 @@ class PurchasePredictions:
     def p_alive(self, summary: pd.DataFrame, *, draws_per_chain: int | None = None,
                 chunk_size: int | None = None, dtype=np.float64):
         """P(alive at T | x, t_x, T) per draw and customer: DataArray ``(chain, draw, customer_id)``."""
-        m = self._math()
-        names = self._param_names
-        f, rec, TT = self._summary_columns
+        self.check_fitted()
+        m = self.math
+        names = self.param_names
+        f, rec, TT = self.input_columns
 
         def fn(p, part):
             return m.p_alive(*(p[k] for k in names), part[f].to_numpy(), part[rec].to_numpy(),
@@ -609,8 +646,9 @@ class PurchasePredictions:
     def expected_purchases_new(self, t: float, *, draws_per_chain: int | None = None):
         """E[X(t)] for a new customer (with covariates: a customer whose covariates are all 0):
         DataArray ``(chain, draw)``."""
-        m = self._math()
-        names = self._param_names
+        self.check_fitted()
+        m = self.math
+        names = self.param_names
         return self._per_draw(lambda p: m.expected_purchases_new(*(p[k] for k in names), t),
                               "expected_purchases_new", draws_per_chain)
 

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
+from ..math import bgnbd as _math
 from . import priors as _priors
 from .base import BayesModel, PurchasePredictions
 
@@ -57,10 +58,10 @@ class BGNBD(PurchasePredictions, BayesModel):
     >>> bbg.summary(); bbg.p_alive(rfm).mean(("chain", "draw"))   # doctest: +SKIP
     """
 
-    _param_names = ("r", "alpha", "a", "b")
+    param_names = ("r", "alpha", "a", "b")
     _default_priors = {"r": _priors.SHAPE, "alpha": _priors.SCALE, "a": _priors.SHAPE, "b": _priors.SHAPE,
                        "purchase_coef": _priors.COEF, "dropout_coef": _priors.COEF}
-    _math_module = "clvmodels.math.bgnbd"
+    math = _math
 
     def __init__(self, purchase_covariates: Sequence[str] | None = None,
                  dropout_covariates: Sequence[str] | None = None, priors=None, sampler: str = "nuts",
@@ -85,7 +86,7 @@ class BGNBD(PurchasePredictions, BayesModel):
         cols = [str(c) for c in cols]
         if len(set(cols)) != len(cols):
             raise ConfigError(f"{which}_covariates has duplicated names: {cols}", key=f"{which}_covariates")
-        reserved = set(self._summary_columns) | {"monetary_value"}
+        reserved = set(self.input_columns) | {"monetary_value"}
         clash = [c for c in cols if c in reserved]
         if clash:
             raise ConfigError(f"{which}_covariates cannot use the summary columns {clash}", key=f"{which}_covariates")
@@ -106,7 +107,7 @@ class BGNBD(PurchasePredictions, BayesModel):
         return coords
 
     def _var_names(self) -> list[str]:
-        names = list(self._param_names)
+        names = list(self.param_names)
         if self._cov("purchase"):
             names.append("purchase_coef")
         if self._cov("dropout"):
@@ -115,7 +116,7 @@ class BGNBD(PurchasePredictions, BayesModel):
 
     # ---- model ----------------------------------------------------------------------------
     def _add_priors(self, priors):
-        rvs = {name: _priors.build_prior(name, priors[name], positive=True) for name in self._param_names}
+        rvs = {name: _priors.build_prior(name, priors[name], positive=True) for name in self.param_names}
         if self._cov("purchase"):
             rvs["purchase_coef"] = _priors.build_prior("purchase_coef", priors["purchase_coef"], positive=False,
                                                        dims="purchase_covariate")
@@ -129,8 +130,8 @@ class BGNBD(PurchasePredictions, BayesModel):
 
         from . import _pt_math
 
-        x, t_x, T = (frame[c].to_numpy() for c in self._summary_columns)
-        r, alpha, a, b = (rvs[k] for k in self._param_names)
+        x, t_x, T = (frame[c].to_numpy() for c in self.input_columns)
+        r, alpha, a, b = (rvs[k] for k in self.param_names)
         if not self._has_covariates():
             rows = _pt_math.BGNBDRows.from_data(x, t_x, T, weights)
             fast = self._python_ops_ok()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..math import paretonbd as _math
 from . import priors as _priors
 from .base import BayesModel, PurchasePredictions
 
@@ -23,18 +24,18 @@ class ParetoNBD(PurchasePredictions, BayesModel):
     Parameters: r, alpha (purchase rate ~ Gamma(r, alpha)), s, beta (dropout rate ~ Gamma(s, beta)).
     """
 
-    _param_names = ("r", "alpha", "s", "beta")
+    param_names = ("r", "alpha", "s", "beta")
     _default_priors = {"r": _priors.SHAPE, "alpha": _priors.SCALE, "s": _priors.SHAPE, "beta": _priors.SCALE}
-    _math_module = "clvmodels.math.paretonbd"
+    math = _math
 
     def _add_likelihood(self, rvs, frame: pd.DataFrame, weights) -> None:
         import pymc as pm
         import pytensor.tensor as pt
 
-        from ..models.base import compress_rows
+        from ..data.compression import compress_rows
         from . import _pt_math
 
-        data = np.column_stack([frame[c].to_numpy() for c in self._summary_columns])
+        data = np.column_stack([frame[c].to_numpy() for c in self.input_columns])
         rows, w, _ = compress_rows(data, weights)
         ll = _pt_math.paretonbd_loglik(rvs["r"], rvs["alpha"], rvs["s"], rvs["beta"], pt.constant(rows[:, 0]),
                                        pt.constant(rows[:, 1]), pt.constant(rows[:, 2]))

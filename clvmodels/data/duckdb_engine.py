@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataValidationError, InvalidValueError, MissingColumnError, describe_culprits
-from .rfm import RFMOptions, _Report, _summary_frame, attach_holdout, finish
+from .summary import (DropReport, RFMSummary, SummaryOptions, assemble, attach_holdout, nothing_left,
+                      resolve_calibration_end, summary_frame)
 from .transactions import TZ_OFFSET_PATTERN, prepare_transactions
 
 __all__ = ["duckdb_summary"]
@@ -134,13 +135,13 @@ class _Source:
         return expr
 
 
-def _tick_sql(opts: RFMOptions) -> str:
+def _tick_sql(opts: SummaryOptions) -> str:
     if opts.merge:
         return "(CAST(ts AS DATE) - DATE '1970-01-01')"
     return "epoch_us(ts)"
 
 
-def _bucket_sql(opts: RFMOptions) -> str:
+def _bucket_sql(opts: SummaryOptions) -> str:
     if opts.merge in ("D", None):
         return "t"
     if opts.merge == "W":
@@ -150,39 +151,75 @@ def _bucket_sql(opts: RFMOptions) -> str:
     return "(year(DATE '1970-01-01' + CAST(t AS INTEGER)) - 1970)"
 
 
-def _end_tick_sql(end: pd.Timestamp, opts: RFMOptions) -> int:
+def _end_tick_sql(end: pd.Timestamp, opts: SummaryOptions) -> int:
     value = np.datetime64(end.tz_localize(None).to_datetime64() if end.tzinfo else end.to_datetime64())
     unit = "datetime64[D]" if opts.merge else "datetime64[us]"
     return int(value.astype(unit).astype(np.int64))
 
 
-def duckdb_summary(transactions, end, cal_end, opts: RFMOptions, *, customer_col, date_col, amount_col,
-                   date_format, config: dict | None = None) -> pd.DataFrame:
+def duckdb_summary(transactions, end, cal_end, opts: SummaryOptions, *, config: dict | None = None) -> RFMSummary:
     """RFM (and holdout) summary computed by DuckDB. Same contract as :func:`clvmodels.rfm_summary`.
 
     ``config`` goes to ``duckdb.connect`` (e.g. memory_limit, threads, temp_directory).
     """
+    con = _connect(config)
     try:
-        con = duckdb.connect(":memory:", config=dict(config or {}))
-    except duckdb.Error as exc:
-        from ..errors import ConfigError
-
-        raise ConfigError(f"duckdb_config={config!r} was refused by DuckDB: {exc}", key="duckdb_config") from None
-    try:
-        return _run(con, transactions, end, cal_end, opts, customer_col, date_col, amount_col, date_format)
+        return _run(con, transactions, end, cal_end, opts)
     finally:
         con.close()
 
 
-def _run(con, transactions, end, cal_end, opts, customer_col, date_col, amount_col, date_format):
-    _Source(con, transactions, customer_col, date_col, amount_col, date_format)
+def describe_log(transactions, opts: SummaryOptions, config: dict | None = None) -> dict:
+    """Validate a log with the engine's entrance checks; rows, customers, first and last date."""
+    con = _connect(config)
+    try:
+        _Source(con, transactions, opts.customer_col, opts.date_col, opts.amount_col, opts.date_format)
+        if opts.amount_col is not None and opts.returns == "error":
+            _check_negative(con, "tx", "true", opts)
+        rows, customers, first, last = con.execute(
+            "SELECT count(*), count(DISTINCT c), min(ts), max(ts) FROM tx").fetchone()
+        return {"rows": int(rows), "customers": int(customers), "first_date": str(pd.Timestamp(first).date()),
+                "last_date": str(pd.Timestamp(last).date())}
+    finally:
+        con.close()
+
+
+def _connect(config: dict | None):
+    try:
+        return duckdb.connect(":memory:", config=dict(config or {}))
+    except duckdb.Error as exc:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"duckdb_config={config!r} was refused by DuckDB: {exc}", key="duckdb_config") from None
+
+
+def _check_negative(con, table: str, window: str, opts: SummaryOptions) -> None:
+    """returns='error': a negative amount among the rows of ``table`` inside ``window`` raises."""
+    neg = con.execute(f"SELECT count(*) FROM {table} WHERE {window} AND a < 0").fetchone()[0]
+    if neg:
+        ids = [r[0] for r in con.execute(
+            f"SELECT DISTINCT c FROM {table} WHERE {window} AND a < 0 ORDER BY c LIMIT 5").fetchall()]
+        raise InvalidValueError(
+            f"column {opts.amount_col!r}: {neg} row(s) have a negative amount and returns='error'; example customer "
+            f"ids {describe_culprits(ids)}; pass returns='drop' or returns='net' to handle returns",
+            column=opts.amount_col, n_rows=int(neg), examples=ids)
+
+
+def _purchases_table(con, transactions, end, cal_end, opts: SummaryOptions):
+    """Validate the log and build the temp table ``purchases(c, s, t, a)``: one row per purchase
+    occasion (segment s: 0 calibration, 1 holdout), after the window and the returns policy.
+    Returns ``(report, end, end_tick, cal_end, cal_tick)``."""
+    date_col, amount_col = opts.date_col, opts.amount_col
+    _Source(con, transactions, opts.customer_col, date_col, amount_col, opts.date_format)
     con.execute(f"CREATE VIEW ticks AS SELECT c, {_tick_sql(opts)} AS t, a FROM tx")
-    report = _Report(n_rows=con.execute("SELECT count(*) FROM tx").fetchone()[0])
+    report = DropReport(n_rows=con.execute("SELECT count(*) FROM tx").fetchone()[0])
     if end is None:
         end_tick = con.execute("SELECT max(t) FROM ticks").fetchone()[0]
         end = pd.Timestamp(con.execute("SELECT max(ts) FROM tx").fetchone()[0])
     else:
         end_tick = _end_tick_sql(end, opts)
+    if cal_end is not None:
+        cal_end = resolve_calibration_end(cal_end, con.execute("SELECT min(ts) FROM tx").fetchone()[0], end, opts)
 
     n_after = con.execute(f"SELECT count(*) FROM ticks WHERE t > {end_tick}").fetchone()[0]
     if n_after and opts.after_observation_end == "error":
@@ -195,14 +232,7 @@ def _run(con, transactions, end, cal_end, opts, customer_col, date_col, amount_c
     window = f"t <= {end_tick}"
     has_amount = amount_col is not None
     if has_amount and opts.returns == "error":
-        neg = con.execute(f"SELECT count(*) FROM ticks WHERE {window} AND a < 0").fetchone()[0]
-        if neg:
-            ids = [r[0] for r in con.execute(
-                f"SELECT DISTINCT c FROM ticks WHERE {window} AND a < 0 ORDER BY c LIMIT 5").fetchall()]
-            raise InvalidValueError(
-                f"column {amount_col!r}: {neg} row(s) have a negative amount and returns='error'; example customer "
-                f"ids {describe_culprits(ids)}; pass returns='drop' or returns='net' to handle returns",
-                column=amount_col, n_rows=int(neg), examples=ids)
+        _check_negative(con, "ticks", window, opts)
     keep = window
     if has_amount and opts.returns == "drop":
         report.n_rows_dropped_returns = int(con.execute(
@@ -226,22 +256,40 @@ def _run(con, transactions, end, cal_end, opts, customer_col, date_col, amount_c
                            EXCEPT SELECT DISTINCT c FROM purchases ORDER BY c""").fetchnumpy()["c"]
     report.n_customers_dropped = int(len(gone))
     report.dropped_customer_examples = [v.item() if hasattr(v, "item") else v for v in gone[:5]]
+    return report, end, end_tick, cal_end, cal_tick
 
+
+def duckdb_purchases(transactions, end, opts: SummaryOptions, *, config: dict | None = None) -> pd.DataFrame:
+    """One row per purchase occasion up to ``end`` (the contract of :func:`clvmodels.data.purchase_log`)."""
+    con = _connect(config)
+    try:
+        _purchases_table(con, transactions, end, None, opts)
+        unit = "D" if opts.merge else "us"
+        got = con.execute("SELECT c, t, a FROM purchases ORDER BY c, t").fetchnumpy()
+        out = pd.DataFrame({"customer_id": np.asarray(got["c"]),
+                            "date": np.asarray(got["t"]).astype(np.int64).astype(f"datetime64[{unit}]")})
+        if opts.amount_col is not None:
+            out["amount"] = np.asarray(got["a"], dtype=np.float64)
+        return out
+    finally:
+        con.close()
+
+
+def _run(con, transactions, end, cal_end, opts: SummaryOptions):
+    report, end, end_tick, cal_end, cal_tick = _purchases_table(con, transactions, end, cal_end, opts)
+    has_amount = opts.amount_col is not None
     cal = con.execute("""
         SELECT c, min(t) AS first, max(t) AS last, count(*) AS count, sum(a) AS total, arg_min(a, t) AS first_amount
         FROM purchases WHERE s = 0 GROUP BY c ORDER BY c""").fetchnumpy()
     if len(cal["c"]) == 0:
-        raise DataValidationError(
-            f"no transaction is left to summarise: {report.n_rows_after_observation_end} row(s) after "
-            f"observation_end={end.date()}, {report.n_rows_dropped_returns} dropped by returns={opts.returns!r}",
-            n_rows=report.n_rows)
+        raise nothing_left(report, opts, end)
     ids = np.asarray(cal.pop("c"))
     stats = {k: np.asarray(v) for k, v in cal.items()}
     stats["code"] = np.arange(len(ids))
     if not has_amount:
         stats.pop("total")
         stats.pop("first_amount")
-    result = _summary_frame(stats, ids, opts, cal_tick)
+    result = summary_frame(stats, ids, opts, cal_tick)
     if cal_end is not None:
         hold = con.execute("""
             SELECT k.c, coalesce(h.n, 0) AS n, coalesce(h.total, 0.0) AS total
@@ -253,4 +301,4 @@ def _run(con, transactions, end, cal_end, opts, customer_col, date_col, amount_c
         report.n_customers_first_purchase_after_end = int(con.execute(
             "SELECT count(*) FROM (SELECT DISTINCT c FROM purchases EXCEPT SELECT DISTINCT c FROM purchases WHERE s = 0)"
         ).fetchone()[0])
-    return finish(result, report, opts, end, cal_end, stacklevel=6)
+    return assemble(result, report, opts, end, cal_end, stacklevel=7)

@@ -42,6 +42,11 @@ def to_timestamp(value, name: str = "observation_end") -> pd.Timestamp:
     """Parse a user-given date (str, date, datetime, Timestamp) or raise a ConfigError naming it."""
     from ..errors import ConfigError
 
+    if isinstance(value, (bool, int, float, np.number)):
+        hint = (" (calibration_end also takes a number of periods after the first transaction)"
+                if name == "calibration_end" else "")
+        raise ConfigError(f"{name}={value!r} is a number, not a date: give a date such as '1997-09-30'{hint}",
+                          key=name)
     try:
         ts = pd.Timestamp(value)
     except (TypeError, ValueError) as exc:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..errors import DataValidationError, InvalidValueError, MissingColumnError, describe_culprits
 
-__all__ = ["validate_summary", "validate_transactions", "validate_weights", "SUMMARY_COLUMNS"]
+__all__ = ["validate_summary", "validate_transactions", "validate_weights", "validate_covariates", "SUMMARY_COLUMNS"]
 
 SUMMARY_COLUMNS = ("frequency", "recency", "T")
 # recency and T are rounded independently in published summaries (2 decimals); allow that much slack
@@ -108,13 +108,79 @@ def validate_summary(summary: pd.DataFrame, *, require_monetary: bool = False,
         over = freq > T
         if over.any():
             _fail(InvalidValueError, f_col, over, ids, f"have {f_col} > {t_col} (more repeat transactions than opportunities)")
+        early = freq > rec
+        if early.any():
+            _fail(InvalidValueError, r_col, early, ids, f"have {r_col} < {f_col} (the last of x repeat transactions "
+                  "cannot come before opportunity x)")
     return out
 
 
-def validate_transactions(*args, **kwargs):  # defined in full with the RFM builder
-    from .rfm import _validate_transactions
+def validate_covariates(summary: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """The covariate ``columns`` of ``summary`` as a float frame (same index), checked: present,
+    numeric (booleans count as 0/1), finite. Errors name the column and example customers."""
+    missing = [c for c in columns if c not in summary.columns]
+    if missing:
+        raise MissingColumnError(f"summary is missing covariate column(s) {missing}; it has "
+                                 f"{list(map(str, summary.columns))}", column=missing[0])
+    out = pd.DataFrame(index=summary.index)
+    for c in columns:
+        col = summary[c]
+        if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
+            raise InvalidValueError(f"covariate column {c!r} has dtype {col.dtype}; covariates must be numeric "
+                                    "(one-hot encode categories, e.g. pd.get_dummies(..., drop_first=True, "
+                                    "dtype=float))", column=c, n_rows=len(col))
+        values = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            _fail(InvalidValueError, c, bad, summary.index, "are NaN or infinite")
+        out[c] = values
+    return out
 
-    return _validate_transactions(*args, **kwargs)
+
+def validate_transactions(transactions, *, customer_col: str = "customer_id", date_col: str = "date",
+                          amount_col: str | None = "amount", date_format: str | None = None,
+                          returns: str = "error") -> dict:
+    """Check a transaction log (DataFrame, or a CSV / Parquet path) without summarising it.
+
+    The checks are those :func:`clvmodels.rfm_summary` makes at its entrance: the columns exist,
+    customer ids are present, dates parse (ISO 8601 unless ``date_format``), amounts are finite
+    numbers, and with ``returns='error'`` none is negative. The first problem raises a
+    :class:`~clvmodels.errors.DataValidationError` subclass naming the column, the number of rows and
+    example customer ids.
+
+    Returns
+    -------
+    dict
+        ``rows``, ``customers``, ``first_date`` and ``last_date`` (ISO dates) of the log.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> tx = pd.DataFrame({"customer_id": ["007", "007", "012"],
+    ...                    "date": ["2024-03-01", "2024-03-09", "2024-03-02"], "amount": [20.0, 5.5, 12.0]})
+    >>> validate_transactions(tx)
+    {'rows': 3, 'customers': 2, 'first_date': '2024-03-01', 'last_date': '2024-03-09'}
+    """
+    from .summary import SummaryOptions
+
+    opts = SummaryOptions.build(returns=returns, customer_col=customer_col, date_col=date_col, amount_col=amount_col,
+                                date_format=date_format)
+    if isinstance(transactions, pd.DataFrame):
+        from .transactions import prepare_transactions
+
+        tx = prepare_transactions(transactions, customer_col=customer_col, date_col=date_col, amount_col=amount_col,
+                                  date_format=date_format)
+        if tx.amounts is not None and opts.returns == "error":
+            neg = tx.amounts < 0
+            if neg.any():
+                _fail(InvalidValueError, amount_col, neg, pd.Index(tx.ids),
+                      "have a negative amount and returns='error'; pass returns='drop' or returns='net' "
+                      "to handle returns")
+        return {"rows": int(len(tx.ids)), "customers": int(tx.ids.nunique()),
+                "first_date": str(tx.dates.min().date()), "last_date": str(tx.dates.max().date())}
+    from .duckdb_engine import describe_log
+
+    return describe_log(transactions, opts)
 
 
 def validate_weights(weights, summary: pd.DataFrame) -> np.ndarray | None:

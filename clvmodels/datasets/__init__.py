@@ -76,13 +76,22 @@ def cdnow_transactions(sample: bool = False) -> pd.DataFrame:
     return _cdnow_cached(bool(sample)).copy()
 
 
-def cdnow_summary(with_monetary_value: bool = True) -> pd.DataFrame:
+def cdnow_summary(with_monetary_value: bool = True):
     """The published 39-week calibration summary of the CDNOW sample (Fader, Hardie & Lee 2005).
 
-    Index ``customer_id`` (1..2357); columns ``frequency`` (x), ``recency`` (t_x, weeks),
-    ``T`` (weeks) and, when ``with_monetary_value``, ``monetary_value`` (zbar, mean spend per
-    repeat transaction, 0 for customers without repeat purchases).
+    An :class:`~clvmodels.RFMSummary` in weeks as of 1997-09-30: index ``customer_id`` (1..2357);
+    columns ``frequency`` (x), ``recency`` (t_x, weeks), ``T`` (weeks) and, when
+    ``with_monetary_value``, ``monetary_value`` (zbar, mean spend per repeat transaction, 0 for
+    customers without repeat purchases).
+
+    Examples
+    --------
+    >>> s = cdnow_summary()
+    >>> len(s), s.time_unit, int((s["frequency"] == 0).sum())
+    (2357, 'W', 1411)
     """
+    from ..data.summary import RFMSummary
+
     if with_monetary_value:
         with _path("cdnow_customers_summary_with_transactions.csv").open("r") as fh:
             raw = pd.read_csv(fh)
@@ -93,16 +102,27 @@ def cdnow_summary(with_monetary_value: bool = True) -> pd.DataFrame:
         out = raw.rename(columns={"ID": "customer_id"})
     out = out.set_index("customer_id")
     out["frequency"] = out["frequency"].astype(np.int64)
-    return out
+    return RFMSummary.from_frame(out, time_unit="W", observation_end=CDNOW_CALIBRATION_END)
 
 
-def donations() -> pd.DataFrame:
+def donations():
     """Donations data of Fader, Hardie & Shang (2010) in BG/BB form.
 
-    One row per distinct pattern: ``frequency`` (x, repeat donations in n opportunities),
-    ``recency`` (t_x, the opportunity of the last donation, 0 if none), ``n_periods`` (n = 6
-    opportunities, 1996-2001) and ``weight`` (number of donors with that pattern; 11,104 in all).
+    An :class:`~clvmodels.RFMSummary` of yearly opportunities (``time_unit='Y'``), one row per
+    distinct pattern: ``frequency`` (x, repeat donations in n opportunities), ``recency`` (t_x, the
+    opportunity of the last donation, 0 if none), ``n_periods`` (n = 6 opportunities, 1996-2001)
+    and ``weight`` (number of donors with that pattern; 11,104 in all).
+
+    Examples
+    --------
+    >>> d = donations()
+    >>> int(d["weight"].sum()), d.time_unit
+    (11104, 'Y')
     """
+    from ..data.summary import RFMSummary
+
     with _path("donations.csv").open("r") as fh:
         raw = pd.read_csv(fh)
-    return raw.rename(columns={"periods": "n_periods", "weights": "weight"}).astype(np.int64)
+    out = raw.rename(columns={"periods": "n_periods", "weights": "weight"}).astype(np.int64)
+    out.index = pd.RangeIndex(len(out), name="customer_id")
+    return RFMSummary.from_frame(out, time_unit="Y", discrete=True)

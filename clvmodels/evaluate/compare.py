@@ -21,7 +21,9 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from ..errors import CLVError, CLVWarning, ConfigError
+from .. import registry
+from ..errors import CLVError, CLVWarning, ConfigError, NotFittedError
+from ..protocols import require_purchase_model, require_spend_model
 from .baseline import GradientBoostingBaseline
 from .evaluation import HoldoutEvaluation, _clean, evaluate
 
@@ -41,8 +43,6 @@ _LABELS = {"aggregate_error_pct": "aggregate error", "mae": "MAE", "correlation"
            "revenue_top_capture": "top-decile revenue capture", "purchases_top_capture": "top-decile purchase capture",
            "rmse": "RMSE", "revenue_spearman": "Spearman (revenue)", "revenue_normalized_gini": "normalized Gini"}
 
-_DEFAULT_MLE = (("BG/NBD", "BGNBD"), ("Pareto/NBD", "ParetoNBD"), ("MBG/NBD", "MBGNBD"))
-_DEFAULT_BAYES = (("BG/NBD (Bayes)", "BGNBD"), ("Pareto/NBD (Bayes)", "ParetoNBD"))
 
 
 def _fmt(metric: str, value: float) -> str:
@@ -102,36 +102,31 @@ class ModelComparison:
         return f"ModelComparison(recommended={self.recommended!r}, models={list(self.table.index)})"
 
 
-def _is_fitted(model) -> bool:
-    return getattr(model, "params_", None) is not None if not hasattr(model, "idata_") else \
-        getattr(model, "idata_", None) is not None
+def _fitted(model, summary, require=require_purchase_model):
+    """``model`` itself when it is fitted (``check_fitted`` passes), else a fitted clone; either way
+    checked against the model protocol (a :class:`ConfigError` names what is missing)."""
+    try:
+        model.check_fitted()
+    except (NotFittedError, AttributeError):
+        model = clone(model).fit(summary)
+    return require(model)
 
 
-def _fitted(model, summary):
-    if hasattr(model, "idata_") or hasattr(model, "_draw_arrays"):
-        if getattr(model, "idata_", None) is not None:
-            return model
-    else:
-        try:
-            if getattr(model, "params_", None) is not None:
-                return model
-        except CLVError:
-            pass
-    est = clone(model)
-    return est.fit(summary)
-
-
-def _default_models(bayes: bool | Mapping, names: tuple[tuple[str, str], ...] = _DEFAULT_MLE) -> dict[str, Any]:
-    import clvmodels as clv
-
+def _default_models(bayes: bool | Mapping) -> dict[str, Any]:
+    """The registry's comparison models (MLE; with ``bayes``, their Bayesian variants too)."""
     out = {}
-    for label, cls in names:
-        out[label] = getattr(clv, cls)()
+    for key in registry.keys("purchase"):
+        spec = registry.get(key)
+        if spec.compare:
+            out[spec.label] = registry.build(key)
     if bayes:
         kwargs = dict(bayes) if isinstance(bayes, Mapping) else {}
         kwargs.setdefault("progressbar", False)
-        for label, cls in _DEFAULT_BAYES:
-            out[label] = getattr(clv.bayes, cls)(**kwargs)
+        method = kwargs.pop("sampler", "nuts")
+        for key in registry.keys("purchase"):
+            spec = registry.get(key)
+            if spec.compare and spec.bayes is not None:
+                out[f"{spec.label} (Bayes)"] = registry.build(key, method, **kwargs)
     return out
 
 
@@ -196,11 +191,9 @@ def _better(a, b, direction: str) -> bool:
 
 
 def compare_models(summary: pd.DataFrame, models: Mapping[str, Any] | None = None, *,
-                   transactions: pd.DataFrame | None = None, spend_model="auto", baseline="auto", bayes=False,
-                   criteria=DEFAULT_CRITERIA, top_share: float = 0.1, calibration_end=None, observation_end=None,
-                   period: str = "W", max_frequency: int = 7, customer_col: str = "customer_id",
-                   date_col: str = "date", amount_col: str | None = "amount", tracking: bool = True,
-                   max_draws: int = 200) -> ModelComparison:
+                   transactions=None, spend_model="auto", baseline="auto", bayes=False,
+                   criteria=DEFAULT_CRITERIA, top_share: float = 0.1, period: str | None = None,
+                   max_frequency: int = 7, tracking: bool = True, max_draws: int = 200) -> ModelComparison:
     """Fit purchase models on the calibration part of ``summary`` and rank them on its holdout.
 
     Parameters
@@ -208,16 +201,22 @@ def compare_models(summary: pd.DataFrame, models: Mapping[str, Any] | None = Non
     summary : calibration / holdout summary (:func:`clvmodels.calibration_holdout`), possibly
         with covariate columns for the models that use them.
     models : ``{name: estimator}``; unfitted estimators are cloned and fitted on ``summary``,
-        fitted ones are used as they are. Default: BG/NBD, Pareto/NBD and MBG/NBD (MLE).
-    bayes : with the default models, also fit the Bayesian BG/NBD and Pareto/NBD; ``True`` or a
-        dict of settings for them (e.g. ``{"draws": 500, "chains": 2}`` or ``{"sampler": "advi"}``).
-    spend_model : ``"auto"`` (fit a Gamma-Gamma when the summary has ``monetary_value``), None, or
-        an estimator (fitted or not). One spend model serves every purchase model.
+        fitted ones are used as they are. Any :class:`~clvmodels.protocols.PurchaseModel` works.
+        Default: the registry's comparison models (:mod:`clvmodels.registry`: BG/NBD, MBG/NBD and
+        Pareto/NBD by maximum likelihood).
+    bayes : with the default models, also fit their Bayesian variants; ``True`` or a dict of
+        settings for them (e.g. ``{"draws": 500, "chains": 2}`` or ``{"sampler": "advi"}``).
+    spend_model : ``"auto"`` (a Gamma-Gamma with its defaults when the summary has
+        ``monetary_value``), None, or an estimator (fitted or not). One spend model serves every
+        purchase model; its own rules apply (Gamma-Gamma's default ``nonpositive_spend="error"``
+        names repeat buyers whose purchases were all free: pass
+        ``spend_model=clv.GammaGamma(nonpositive_spend="zero")`` to score them).
     baseline : ``"auto"`` (the :class:`GradientBoostingBaseline` with the temporal strategy when
         ``transactions`` is given), True/False, or a configured baseline instance.
     criteria : ``[(metric, "abs"|"min"|"max"), ...]`` used for ranking; a missing revenue
         criterion falls back to ``purchases_top_capture``.
-    transactions : the transaction log: enables the tracking metrics and the temporal baseline.
+    transactions : the transaction log the summary was built from (DataFrame or path): enables the
+        tracking metrics and the temporal baseline.
     tracking : compute the tracking metrics when ``transactions`` is given.
     Other parameters are passed to :func:`evaluate`.
 
@@ -226,8 +225,6 @@ def compare_models(summary: pd.DataFrame, models: Mapping[str, Any] | None = Non
     :class:`ModelComparison` (``.table``, ``.recommended``, ``.reason``, ``.evaluations``,
     ``.to_json()``).
     """
-    import clvmodels as clv
-
     notes: list[str] = []
     if models is None:
         models = _default_models(bayes)
@@ -246,17 +243,11 @@ def compare_models(summary: pd.DataFrame, models: Mapping[str, Any] | None = Non
             raise ConfigError(f"spend_model must be 'auto', None or an estimator, got {spend_model!r}",
                               key="spend_model")
         if has_money:
-            # repeat buyers whose purchases were all free are scored with the population mean (and announced)
-            spend = clv.GammaGamma(nonpositive_spend="population").fit(summary)
-            n_bad = int(getattr(spend, "n_nonpositive_excluded_", 0) or 0)
-            if n_bad:
-                notes.append(f"{n_bad} repeat buyer(s) with repeat purchases of no positive value were left out of "
-                             "the Gamma-Gamma fit and get its population mean spend.")
+            spend = registry.build("gammagamma").fit(summary)
     elif spend_model is not None:
-        spend = _fitted(spend_model, summary)
+        spend = _fitted(spend_model, summary, require_spend_model)
 
-    common = dict(top_share=top_share, max_frequency=max_frequency, period=period, calibration_end=calibration_end,
-                  observation_end=observation_end, customer_col=customer_col, date_col=date_col, max_draws=max_draws)
+    common = dict(top_share=top_share, max_frequency=max_frequency, period=period, max_draws=max_draws)
     evaluations: dict[str, HoldoutEvaluation] = {}
     fitted: dict[str, Any] = {}
     rows: dict[str, dict[str, Any]] = {}
@@ -288,8 +279,7 @@ def compare_models(summary: pd.DataFrame, models: Mapping[str, Any] | None = Non
     if base is not None:
         label = f"Gradient boosting ({base.strategy})"
         t0 = time.perf_counter()
-        preds = base.fit_predict(summary, transactions, calibration_end=calibration_end, customer_col=customer_col,
-                                 date_col=date_col, amount_col=amount_col)
+        preds = base.fit_predict(summary, transactions)
         fit_s = time.perf_counter() - t0
         ev = evaluate(summary, predictions=preds, name=label, top_share=top_share, max_frequency=max_frequency)
         evaluations[label], fitted[label] = ev, base

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,9 +19,10 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from ..errors import CLVWarning, DataValidationError, MissingColumnError
+from ..data.summary import summary_time_unit
+from ..errors import DataValidationError, MissingColumnError
+from ..forecast.predict import Predictor, expected_spend
 from . import metrics as M
-from ._predict import PurchasePredictor, model_name, spend_predictions
 from .tracking import tracking as _tracking
 from .tracking import tracking_metrics
 
@@ -175,23 +175,6 @@ def _auc(score: np.ndarray, active: np.ndarray) -> float:
     return float(roc_auc_score(active, score))
 
 
-def spend_safe_summary(summary: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """The summary as a spend model can take it: repeat buyers whose repeat purchases have no
-    positive value (``monetary_value <= 0``, e.g. free items) are presented as customers without
-    repeat purchases, so they get the population mean spend. Returns the frame and their count."""
-    if "monetary_value" not in summary.columns:
-        return summary, 0
-    bad = (summary["frequency"].to_numpy() > 0) & (summary["monetary_value"].to_numpy() <= 0)
-    if not bad.any():
-        return summary, 0
-    out = summary.copy()
-    out.loc[bad, "frequency"] = 0
-    out.loc[bad, "recency"] = 0.0
-    out.loc[bad, "monetary_value"] = 0.0
-    out.attrs = dict(summary.attrs)
-    return out, int(bad.sum())
-
-
 def _check_summary(summary: pd.DataFrame) -> None:
     if not isinstance(summary, pd.DataFrame):
         raise DataValidationError(f"summary must be a pandas DataFrame, got {type(summary).__name__}")
@@ -216,9 +199,8 @@ def _column(predictions: pd.DataFrame, name: str, index: pd.Index) -> np.ndarray
 
 
 def evaluate(summary: pd.DataFrame, purchase_model=None, spend_model=None, *, predictions: pd.DataFrame | None = None,
-             transactions: pd.DataFrame | None = None, score: pd.Series | None = None, name: str | None = None,
-             calibration_end=None, observation_end=None, period: str = "W", max_frequency: int = 7,
-             top_share: float = 0.1, customer_col: str = "customer_id", date_col: str = "date",
+             transactions=None, score: pd.Series | None = None, name: str | None = None,
+             period: str | None = None, max_frequency: int = 7, top_share: float = 0.1,
              max_draws: int = 200) -> HoldoutEvaluation:
     """Evaluate a fitted model on the holdout of a calibration / holdout summary.
 
@@ -227,20 +209,23 @@ def evaluate(summary: pd.DataFrame, purchase_model=None, spend_model=None, *, pr
     summary : output of :func:`clvmodels.calibration_holdout` (frequency, recency, T,
         frequency_holdout, duration_holdout; monetary_value and monetary_value_holdout for
         the spend and revenue metrics).
-    purchase_model : a fitted purchase model (MLE or Bayesian; Bayesian predictions are
-        posterior means).
-    spend_model : optional fitted spend model (Gamma-Gamma); with it the ranking metrics use the
-        predicted holdout revenue ``expected purchases x expected spend``.
+    purchase_model : a fitted purchase model (:class:`~clvmodels.protocols.PurchaseModel`: MLE,
+        Bayesian - predictions are posterior means - or your own).
+    spend_model : optional fitted spend model (:class:`~clvmodels.protocols.SpendModel`); with it
+        the ranking metrics use the predicted holdout revenue ``expected purchases x expected
+        spend``. Its own rules apply (e.g. Gamma-Gamma's ``nonpositive_spend``).
     predictions : instead of models, a DataFrame keyed by customer with ``expected_purchases`` and
         optionally ``expected_spend`` / ``expected_revenue`` / ``p_alive`` (any model, e.g. the
         :class:`~clvmodels.evaluate.GradientBoostingBaseline` or another library).
-    transactions : the transaction log; adds the cohort tracking (weekly and cumulative) of
-        Fader, Hardie & Lee (2005), Figures 2-3 (needs ``purchase_model``).
+    transactions : the transaction log (DataFrame or CSV / Parquet path) the summary was built
+        from; adds the cohort tracking (per period and cumulative) of Fader, Hardie & Lee (2005),
+        Figures 2-3 (needs ``purchase_model`` and a summary from :func:`clvmodels.calibration_holdout`,
+        whose options say how to read the log).
     score : optional per-customer value to rank by (e.g. ``forecast_clv(...)["clv"]``); adds
-        ``clv_*`` ranking metrics against the actual holdout revenue.
+        ``clv_*`` ranking metrics against the actual holdout revenue (against the holdout purchases
+        when the log has no amounts).
     name : label of the model (default: its class name).
-    calibration_end, observation_end : for tracking; default from ``summary.attrs['report']``.
-    period : tracking period ('W' weekly by default).
+    period : tracking period (default: the summary's time unit).
     max_frequency : the last (open) bin of the conditional-expectation table (``7`` -> 0..6, 7+).
     top_share : share of customers counted as the top (0.1 = top decile).
     max_draws : Bayesian models: predictions average over at most this many posterior draws
@@ -264,20 +249,13 @@ def evaluate(summary: pd.DataFrame, purchase_model=None, spend_model=None, *, pr
 
     p_alive = exp_spend = exp_rev = None
     if purchase_model is not None:
-        predictor = PurchasePredictor(purchase_model, max_draws=max_draws)
+        predictor = Predictor(purchase_model, max_draws=max_draws)
         exp_purch = predictor.expected_purchases(summary, duration)
         p_alive = predictor.p_alive(summary)
         if spend_model is not None:
-            spend_frame, n_bad = summary, 0
-            if getattr(spend_model, "nonpositive_spend", "error") == "error":
-                spend_frame, n_bad = spend_safe_summary(summary)
-            if n_bad:
-                warnings.warn(f"{n_bad} repeat buyer(s) have repeat purchases of no positive value "
-                              "(monetary_value <= 0); they get the spend model's population mean spend",
-                              CLVWarning, stacklevel=2)
-            exp_spend = spend_predictions(spend_model, spend_frame)
-        label = name or model_name(purchase_model)
-        kind = predictor.kind
+            exp_spend = expected_spend(spend_model, summary, max_draws=max_draws)
+        label = name or type(purchase_model).__name__
+        kind = predictor.method
     else:
         if not isinstance(predictions, pd.DataFrame):
             raise DataValidationError("predictions must be a DataFrame with an expected_purchases column")
@@ -316,13 +294,13 @@ def evaluate(summary: pd.DataFrame, purchase_model=None, spend_model=None, *, pr
             metrics.update({"revenue_predicted": rm["predicted_total"], "revenue_error_pct": rm["aggregate_error_pct"],
                             "revenue_mae": rm["mae"], "revenue_correlation": rm["correlation"]})
         metrics.update(M.ranking_metrics(rev_score, actual_rev, share=top_share, prefix="revenue_"))
+    score_target = None
     if score is not None:
-        if actual_rev is None:
-            raise MissingColumnError("score ranking needs monetary_value_holdout in the summary",
-                                     column="monetary_value_holdout")
-        s = pd.Series(score)
-        sv = _column(pd.DataFrame({"score": s}), "score", idx)
-        metrics.update(M.ranking_metrics(sv, actual_rev, share=top_share, prefix="clv_"))
+        # without amounts (a log of purchases only) the value is ranked against holdout purchases
+        score_target = "holdout revenue" if actual_rev is not None else "holdout purchases"
+        sv = _column(pd.DataFrame({"score": pd.Series(score)}), "score", idx)
+        metrics.update(M.ranking_metrics(sv, actual_rev if actual_rev is not None else actual, share=top_share,
+                                         prefix="clv_"))
 
     spend_table = None
     if exp_spend is not None and has_money:
@@ -339,15 +317,7 @@ def evaluate(summary: pd.DataFrame, purchase_model=None, spend_model=None, *, pr
 
     track = None
     if transactions is not None and purchase_model is not None:
-        report = summary.attrs.get("report", {}) if hasattr(summary, "attrs") else {}
-        cal_end = calibration_end if calibration_end is not None else report.get("calibration_end")
-        obs_end = observation_end if observation_end is not None else report.get("observation_end")
-        if cal_end is None or obs_end is None:
-            raise DataValidationError("tracking needs calibration_end and observation_end (not found in "
-                                      "summary.attrs['report']; pass them)")
-        track = _tracking(purchase_model, transactions, calibration_end=cal_end, observation_end=obs_end,
-                          summary=summary, period=period, customer_col=customer_col, date_col=date_col,
-                          max_draws=max_draws)
+        track = _tracking(purchase_model, transactions, summary, period=period, max_draws=max_draws)
         metrics.update(tracking_metrics(track))
 
     cond = M.conditional_expectations(freq, exp_purch, actual, max_frequency=max_frequency)
@@ -360,8 +330,10 @@ def evaluate(summary: pd.DataFrame, purchase_model=None, spend_model=None, *, pr
         pred["expected_revenue"] = exp_rev
     if actual_rev is not None:
         pred["actual_revenue"] = actual_rev
-    settings = {"kind": kind, "top_share": top_share, "max_frequency": max_frequency, "period": period,
-                "revenue_score": rev_score_name, "time_unit": summary.attrs.get("time_unit"),
-                "spend_model": model_name(spend_model) if spend_model is not None else None}
+    settings = {"kind": kind, "top_share": top_share, "max_frequency": max_frequency,
+                "period": None if track is None else track.attrs["totals"]["period"],
+                "revenue_score": rev_score_name, "score_target": score_target,
+                "time_unit": summary_time_unit(summary),
+                "spend_model": type(spend_model).__name__ if spend_model is not None else None}
     return HoldoutEvaluation(name=label, metrics=metrics, conditional_expectations=cond, spend_calibration=spend_table,
                              tracking=track, predictions=pred, settings=settings)

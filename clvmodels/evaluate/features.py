@@ -13,60 +13,66 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..data.transactions import to_timestamp
-from ..errors import DataValidationError, MissingColumnError
+from ..data.rfm import purchase_log
+from ..data.summary import RFMSummary, SummaryOptions
+from ..errors import ConfigError, DataValidationError, MissingColumnError
 
 __all__ = ["first_purchase_value", "add_first_purchase_value"]
 
 
-def first_purchase_value(transactions: pd.DataFrame, *, customer_col: str = "customer_id", date_col: str = "date",
-                         amount_col: str = "amount", cutoff=None) -> pd.Series:
-    """Total amount spent on each customer's first purchase day (Series by customer id).
+def first_purchase_value(transactions, options: SummaryOptions, *, cutoff=None) -> pd.Series:
+    """Value of each customer's first purchase (Series by customer id, ``first_purchase_value``).
 
-    Transactions after ``cutoff`` (inclusive last day) are ignored, so the feature can be rebuilt
-    as it was known at an earlier date.
+    The purchases are those a summary built with ``options`` counts
+    (:func:`clvmodels.data.purchase_log`: the log's columns, merge period, returns policy, dates and
+    time zones), so with the default ``merge='D'`` the first purchase is everything bought on the
+    first day. Purchases after ``cutoff`` (inclusive last day) are ignored, so the feature can be
+    rebuilt as it was known at an earlier date. Pass ``summary.options`` of an
+    :class:`~clvmodels.RFMSummary`.
+
+    Examples
+    --------
+    >>> import pandas as pd, clvmodels as clv
+    >>> tx = pd.DataFrame({"customer_id": ["a", "a", "b"], "date": ["2024-01-01", "2024-01-05", "2024-01-02"],
+    ...                    "amount": [12.0, 30.0, 7.5]})
+    >>> first_purchase_value(tx, clv.data.SummaryOptions.build()).to_dict()
+    {'a': 12.0, 'b': 7.5}
     """
-    if not isinstance(transactions, pd.DataFrame):
-        raise DataValidationError("transactions must be a pandas DataFrame")
-    for col in (customer_col, date_col, amount_col):
-        if col not in transactions.columns:
-            raise MissingColumnError(f"transactions has no column {col!r}; it has "
-                                     f"{list(map(str, transactions.columns))}", column=col)
-    day = pd.to_datetime(transactions[date_col]).to_numpy().astype("datetime64[D]")
-    frame = pd.DataFrame({"customer_id": transactions[customer_col].to_numpy(), "day": day,
-                          "amount": pd.to_numeric(transactions[amount_col], errors="coerce").to_numpy(dtype=np.float64)})
-    if cutoff is not None:
-        frame = frame[frame["day"] <= np.datetime64(to_timestamp(cutoff, "cutoff").date(), "D")]
-    first = frame.groupby("customer_id", sort=False)["day"].transform("min")
-    on_first = frame[frame["day"].to_numpy() == first.to_numpy()]
-    out = on_first.groupby("customer_id", sort=False)["amount"].sum()
-    out.name = "first_purchase_value"
-    out.index.name = "customer_id"
+    if not isinstance(options, SummaryOptions):
+        raise ConfigError(f"options must be SummaryOptions (e.g. summary.options), got {type(options).__name__}",
+                          key="options")
+    if options.amount_col is None:
+        raise MissingColumnError("the first purchase value needs amounts: the log was read without an amount "
+                                 "column (amount_col=None)", column="amount")
+    log = purchase_log(transactions, options, cutoff)
+    first = log.drop_duplicates("customer_id", keep="first")       # sorted by customer and date
+    out = pd.Series(first["amount"].to_numpy(dtype=np.float64), index=pd.Index(first["customer_id"].to_numpy(),
+                    name="customer_id"), name="first_purchase_value")
     return out
 
 
-def add_first_purchase_value(summary: pd.DataFrame, transactions: pd.DataFrame, *, name: str = "log_first_value",
-                             center: bool = True, customer_col: str = "customer_id", date_col: str = "date",
-                             amount_col: str = "amount") -> pd.DataFrame:
+def add_first_purchase_value(summary: RFMSummary, transactions, *, name: str = "log_first_value",
+                             center: bool = True) -> RFMSummary:
     """A copy of ``summary`` with the first purchase value as a (log, centred) covariate column.
 
-    The column ``name`` holds ``log1p(max(value, 0))`` minus its mean over the summary's customers
-    when ``center`` (so that a covariate model's baseline parameters describe an average first
-    purchase); ``first_purchase_value`` holds the raw amount. The centre is kept in
-    ``attrs['first_value_center']``.
+    ``summary`` is an :class:`~clvmodels.RFMSummary` built from ``transactions`` (its options say how
+    to read the log). The column ``name`` holds ``log1p(max(value, 0))`` minus its mean over the
+    summary's customers when ``center`` (so that a covariate model's baseline parameters describe an
+    average first purchase); ``first_purchase_value`` holds the raw amount. The centre is noted in
+    ``attrs['first_value_center']`` of the result, for you: score new customers with the same centre.
     """
-    value = first_purchase_value(transactions, customer_col=customer_col, date_col=date_col, amount_col=amount_col)
-    value = value.reindex(summary.index)
+    if not isinstance(summary, RFMSummary) or summary.options is None:
+        raise DataValidationError("add_first_purchase_value needs the RFMSummary built from the log "
+                                  "(clvmodels.rfm_summary / calibration_holdout): it knows how to read it")
+    cutoff = summary.calibration_end if summary.calibration_end is not None else summary.observation_end
+    value = first_purchase_value(transactions, summary.options, cutoff=cutoff).reindex(summary.index)
     if value.isna().any():
         missing = summary.index[value.isna().to_numpy()]
         raise DataValidationError(f"{len(missing)} customer(s) of the summary have no transactions in the log, e.g. "
-                                  f"{list(missing[:5])}", column=customer_col, n_rows=len(missing),
+                                  f"{list(missing[:5])}", column=summary.options.customer_col, n_rows=len(missing),
                                   examples=list(missing[:5]))
-    out = summary.copy()
     log_value = np.log1p(np.maximum(value.to_numpy(dtype=np.float64), 0.0))
     c = float(log_value.mean()) if center else 0.0
-    out["first_purchase_value"] = value.to_numpy(dtype=np.float64)
-    out[name] = log_value - c
-    out.attrs = dict(summary.attrs)
+    out = summary.assign(**{"first_purchase_value": value.to_numpy(dtype=np.float64), name: log_value - c})
     out.attrs["first_value_center"] = c
     return out

@@ -8,8 +8,10 @@ first purchase ``t0_i``, contributes the expected repeat purchases of a *new* cu
 (BG/NBD eq. 7; Pareto/NBD: Schmittlein, Morrison & Colombo 1987, eq. 17) from birth to ``t``.
 
 Conventions (those of the BTYD walkthrough, McCarthy & Wadsworth 2014, which reproduce the
-paper's numbers): transactions of a customer on the same calendar day are one purchase; the
-first purchase day is not a repeat purchase; period ``k`` (1-based) covers the days
+paper's numbers): purchases are those the summary counts (:func:`clvmodels.data.purchase_log`
+under the summary's options: with the default ``merge='D'``, transactions of a customer on the
+same calendar day are one purchase; refunds follow the returns policy); the first purchase day
+is not a repeat purchase; period ``k`` (1-based) covers the days
 ``[start + (k-1) L, start + k L)`` with ``L`` the period length in days (7 for weeks; months
 and years use the exact lengths of :mod:`clvmodels.timeunits`, so they do not follow calendar
 months); ``start`` defaults to the cohort's first purchase day. The model's cumulative curve is
@@ -23,118 +25,105 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..data.rfm import purchase_log
+from ..data.summary import RFMSummary
 from ..data.transactions import to_timestamp
-from ..errors import ConfigError, DataValidationError, MissingColumnError
+from ..errors import ConfigError, DataValidationError
+from ..forecast.predict import Predictor
 from ..timeunits import check_unit, days_per
-from ._predict import PurchasePredictor
 
 __all__ = ["repeat_purchase_log", "tracking", "tracking_metrics"]
 
 
-def _days(dates: pd.Series) -> np.ndarray:
-    """Calendar days since 1970-01-01 (int64), time of day dropped."""
-    values = pd.to_datetime(dates).to_numpy().astype("datetime64[D]")
-    return values.astype(np.int64)
+def _day_numbers(values) -> np.ndarray:
+    """Calendar days since 1970-01-01 (int64) of datetime-like values, time of day dropped."""
+    return np.asarray(pd.to_datetime(values).to_numpy().astype("datetime64[D]").astype(np.int64))
 
 
-def repeat_purchase_log(transactions: pd.DataFrame, *, customer_col: str = "customer_id", date_col: str = "date",
-                        customers=None, cohort_end=None, observation_end=None) -> tuple[pd.DataFrame, pd.Series]:
-    """Purchase days of a cohort, split into births and repeat purchases.
+def _facts(summary):
+    if not isinstance(summary, RFMSummary) or summary.options is None or summary.calibration_end is None:
+        raise DataValidationError("tracking needs the calibration / holdout summary built from the log by "
+                                  "clvmodels.calibration_holdout(...): it knows the log's columns, its merge and "
+                                  "returns rules, and the calibration and observation ends")
+    return summary.options, summary.calibration_end, summary.observation_end
 
-    Returns ``(repeats, births)``: ``repeats`` has one row per (customer, day) after the
-    customer's first purchase day (columns customer_id, day as datetime64[D]), ``births`` is the
-    first purchase day per customer (Series indexed by customer id). The cohort is the
-    customers in ``customers`` if given, else those whose first purchase is on or before
-    ``cohort_end`` (all customers if None). Days after ``observation_end`` are left out.
+
+def repeat_purchase_log(transactions, summary) -> tuple[pd.DataFrame, pd.Series]:
+    """The cohort's purchases, split into births and repeat purchases, as the summary counts them.
+
+    ``summary`` is the calibration / holdout summary built from ``transactions``
+    (:func:`clvmodels.calibration_holdout`): its customers are the cohort, and the purchases are
+    those of :func:`clvmodels.data.purchase_log` under its options (same merge period, returns
+    policy, dates and time zones), up to its observation end.
+
+    Returns ``(repeats, births)``: ``repeats`` has one row per repeat purchase (columns
+    ``customer_id`` and ``day``, datetime64[D], the purchase's first day), ``births`` the first
+    purchase day per customer (Series indexed by customer id, in the summary's order).
     """
-    if not isinstance(transactions, pd.DataFrame):
-        raise DataValidationError("transactions must be a pandas DataFrame for tracking")
-    for col in (customer_col, date_col):
-        if col not in transactions.columns:
-            raise MissingColumnError(f"transactions has no column {col!r}; it has {list(map(str, transactions.columns))}",
-                                     column=col)
-    ids = transactions[customer_col]
-    day = _days(transactions[date_col])
-    frame = pd.DataFrame({"customer_id": ids.to_numpy(), "day": day}).drop_duplicates()
-    first = frame.groupby("customer_id", sort=False)["day"].min()
-    if customers is not None:
-        wanted = pd.Index(customers)
-        first = first.reindex(wanted)
-        if first.isna().any():
-            missing = wanted[first.isna().to_numpy()]
-            raise DataValidationError(f"{len(missing)} customer(s) of the summary have no transactions in the log, "
-                                      f"e.g. {list(missing[:5])}", column=customer_col, n_rows=len(missing),
-                                      examples=list(missing[:5]))
-        first = first.astype(np.int64)
-    elif cohort_end is not None:
-        first = first[first <= _days(pd.Series([to_timestamp(cohort_end, "calibration_end")]))[0]]
-    births = first
-    frame = frame[frame["customer_id"].isin(births.index)]
-    b = births.reindex(frame["customer_id"]).to_numpy()
-    rep = frame[frame["day"].to_numpy() > b]
-    if observation_end is not None:
-        end_day = _days(pd.Series([to_timestamp(observation_end)]))[0]
-        rep = rep[rep["day"] <= end_day]
-    rep = rep.assign(day=rep["day"].to_numpy().astype("datetime64[D]"))
-    births_dates = pd.Series(births.to_numpy().astype("datetime64[D]"), index=births.index, name="first_purchase")
-    return rep.reset_index(drop=True), births_dates
+    options, _, obs_end = _facts(summary)
+    log = purchase_log(transactions, options, obs_end)
+    day = _day_numbers(log["date"])
+    ids = log["customer_id"].to_numpy()
+    cohort = pd.Index(summary.index)
+    pos = cohort.get_indexer(ids)
+    inside = pos >= 0
+    first = np.full(len(cohort), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first, pos[inside], day[inside])
+    missing = first == np.iinfo(np.int64).max
+    if missing.any():
+        culprits = cohort[missing]
+        raise DataValidationError(f"{int(missing.sum())} customer(s) of the summary have no purchases in the log, "
+                                  f"e.g. {list(culprits[:5])}: is it the log the summary was built from?",
+                                  column=options.customer_col, n_rows=int(missing.sum()), examples=list(culprits[:5]))
+    repeat = inside.copy()
+    repeat[inside] = day[inside] > first[pos[inside]]
+    repeats = pd.DataFrame({"customer_id": ids[repeat], "day": day[repeat].astype("datetime64[D]")})
+    births = pd.Series(first.astype("datetime64[D]"), index=cohort, name="first_purchase")
+    return repeats, births
 
 
-def tracking(model, transactions: pd.DataFrame, *, calibration_end, observation_end, summary: pd.DataFrame | None = None,
-             period: str = "W", time_unit: str | None = None, start=None, customer_col: str = "customer_id",
-             date_col: str = "date", max_draws: int = 200) -> pd.DataFrame:
+def tracking(model, transactions, summary, *, period: str | None = None, start=None,
+             max_draws: int = 200) -> pd.DataFrame:
     """Actual vs expected repeat purchases of the cohort, per period and cumulated.
 
     Parameters
     ----------
-    model : a fitted purchase model (MLE or Bayesian); ``None`` gives the actual columns only.
-    transactions : the transaction log (customer and date columns).
-    calibration_end, observation_end : last day (inclusive) of the calibration and holdout periods.
-    summary : optional calibration summary; its index defines the cohort (needed for Bayesian
-        models with covariates, whose columns it must hold). Default: every customer with a first
-        purchase on or before ``calibration_end``.
-    period : tracking period, 'D', 'W', 'M' or 'Y'.
-    time_unit : the model's time unit (default: ``summary.attrs['time_unit']``, else the model's
-        ``time_unit_``, else 'W').
+    model : a fitted purchase model (:class:`~clvmodels.protocols.PurchaseModel`); ``None``
+        gives the actual columns only.
+    transactions : the transaction log (DataFrame or CSV / Parquet path) ``summary`` was built from.
+    summary : the calibration / holdout summary (:func:`clvmodels.calibration_holdout`): its
+        customers are the cohort; its time unit, calibration and observation ends and options
+        (columns, merge, returns, time zones) say how to read the log.
+    period : tracking period, 'D', 'W', 'M' or 'Y' (default: the summary's time unit).
     start : day 0 of period 1 (default: the cohort's first purchase day).
 
     Returns
     -------
     DataFrame indexed by ``period`` (1, 2, ...) with ``period_start``, ``period_end`` (exclusive),
-    ``holdout`` (period starts after ``calibration_end``), ``complete`` (the period lies
+    ``holdout`` (period starts after the calibration end), ``complete`` (the period lies
     entirely before the observation end), ``actual``, ``actual_cumulative`` and,
     with a model, ``expected`` and ``expected_cumulative``. ``attrs`` hold the exact
     calibration-end and observation-end totals (``attrs['totals']``) used by
     :func:`tracking_metrics`.
     """
-    period = check_unit(period, key="period")
-    cal_end = to_timestamp(calibration_end, "calibration_end")
-    obs_end = to_timestamp(observation_end)
-    if obs_end <= cal_end:
-        raise ConfigError(f"observation_end={obs_end.date()} must be after calibration_end={cal_end.date()}",
-                          key="observation_end")
-    if time_unit is None:
-        time_unit = (getattr(summary, "attrs", {}) or {}).get("time_unit") if summary is not None else None
-        time_unit = time_unit or getattr(model, "time_unit_", None) or "W"
-    time_unit = check_unit(time_unit)
-    customers = summary.index if summary is not None else None
-    repeats, births = repeat_purchase_log(transactions, customer_col=customer_col, date_col=date_col,
-                                          customers=customers, cohort_end=None if customers is not None else cal_end,
-                                          observation_end=obs_end)
+    options, cal_end, obs_end = _facts(summary)
+    time_unit = summary.time_unit
+    period = check_unit(period if period is not None else time_unit, key="period")
+    repeats, births = repeat_purchase_log(transactions, summary)
     if len(births) == 0:
         raise DataValidationError("no customer made a first purchase on or before calibration_end", n_rows=0)
-    birth_day = _days(births)
-    day0 = int(birth_day.min()) if start is None else int(_days(pd.Series([to_timestamp(start, "start")]))[0])
+    birth_day = _day_numbers(births)
+    day0 = int(birth_day.min()) if start is None else int(_day_numbers([to_timestamp(start, "start")])[0])
     if start is not None and day0 > int(birth_day.min()):
         raise ConfigError("start must be on or before the cohort's first purchase day", key="start")
     L = days_per(period)
-    cal_day = int(_days(pd.Series([cal_end]))[0]) + 1 - day0   # exclusive end, days from day0
-    end_day = int(_days(pd.Series([obs_end]))[0]) + 1 - day0
+    cal_day = int(_day_numbers([cal_end])[0]) + 1 - day0   # exclusive end, days from day0
+    end_day = int(_day_numbers([obs_end])[0]) + 1 - day0
     n_periods = int(math.ceil(end_day / L - 1e-12))
     k = np.arange(1, n_periods + 1)
     p_start = (k - 1) * L
     p_end = np.minimum(k * L, end_day)
-    rep_day = _days(repeats["day"]) - day0
+    rep_day = _day_numbers(repeats["day"]) - day0
     idx = np.floor(rep_day / L).astype(np.int64)
     actual = np.bincount(idx, minlength=n_periods)[:n_periods].astype(np.float64)
     origin = np.datetime64(day0, "D")
@@ -159,7 +148,7 @@ def tracking(model, transactions: pd.DataFrame, *, calibration_end, observation_
         unit_days = days_per(time_unit)
         b = (birth_day - day0) / unit_days
         times = np.concatenate([p_end, [cal_day, end_day]]) / unit_days
-        predictor = PurchasePredictor(model, max_draws=max_draws)
+        predictor = Predictor(model, max_draws=max_draws)
         cum = predictor.cohort_cumulative(b, times, summary)
         expected_cum = cum[:n_periods]
         out["expected"] = np.diff(np.concatenate([[0.0], expected_cum]))

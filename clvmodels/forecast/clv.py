@@ -43,9 +43,11 @@ import numpy as np
 import pandas as pd
 
 from ..errors import CLVWarning, ConfigError, DataValidationError, describe_culprits
-from ..timeunits import check_unit, period_discount_rate
+from ..data.compression import unique_rows
+from ..data.summary import summary_time_unit
+from ..timeunits import as_discount_rate, check_unit
 from . import discount as _discount
-from ._sources import PurchaseSource, SpendSource, purchase_source, thin_index, unique_rows
+from ._sources import ParamDraws, PurchaseSource, SpendSource, draw_parameters, purchase_source
 from .economics import Economics, resolve_economics
 
 __all__ = ["forecast_clv", "residual_clv", "CLV_COLUMNS", "CASH_FLOW_COLUMNS"]
@@ -69,18 +71,18 @@ _ALIVE_PERIOD = ("a period in which the customer is alive at its end: cost_per_a
 # settings
 # --------------------------------------------------------------------------------------------
 def _resolve_time_unit(summary: pd.DataFrame, time_unit, source: PurchaseSource) -> str:
-    attr = getattr(summary, "attrs", {}).get("time_unit")
+    attr = summary_time_unit(summary)
     if time_unit is not None:
         unit = check_unit(time_unit)
         if attr is not None and check_unit(attr) != unit:
             raise ConfigError(f"time_unit={time_unit!r} contradicts the summary's time unit {attr!r} "
-                              "(summary.attrs['time_unit'])", key="time_unit")
+                              "(summary.time_unit)", key="time_unit")
     elif attr is not None:
         unit = check_unit(attr)
     else:
-        raise ConfigError("the summary carries no time unit (summary.attrs['time_unit'], set by clv.rfm_summary): "
-                          "pass time_unit='D'|'W'|'M'|'Y' (for BG/BB: the length of one transaction opportunity)",
-                          key="time_unit")
+        raise ConfigError("the summary carries no time unit (a plain DataFrame, not a clv.RFMSummary from "
+                          "clv.rfm_summary / clv.calibration_holdout): pass time_unit='D'|'W'|'M'|'Y' (for BG/BB: "
+                          "the length of one transaction opportunity)", key="time_unit")
     model_unit = source.time_unit()
     if model_unit is not None and check_unit(model_unit) != unit:
         raise DataValidationError(f"the summary is in time unit {unit!r} but {source.name} was fitted in "
@@ -106,27 +108,36 @@ def _check_count(value, key: str, minimum: int = 1) -> int | None:
 
 
 class _Draws:
-    """Parameter columns of the purchase and spend models, paired by index."""
+    """Parameter columns of the purchase and spend models, paired by index.
 
-    def __init__(self, ps: PurchaseSource, ss: SpendSource, interval, n_draws, random_state):
+    Models with a point estimate (MLE) give the estimate in column 0 and draws from the asymptotic
+    normal after it; when a model gives posterior draws (Bayesian), every model is represented by
+    the same number of draws (posterior draws thinned evenly, MLE draws without the estimate) and
+    point values are means over the draws.
+    """
+
+    def __init__(self, ps: PurchaseSource, ss: SpendSource, interval, n_draws, random_state, covariates):
         rng = np.random.default_rng(random_state)
-        bayes = [src for src in (ps, ss) if src.kind == "bayes"]
-        if bayes:
-            avail = min(src.available_draws() for src in bayes)
+        models = [ps.model] + ([ss.spend] if ss.kind == "model" else [])
+        natural = [draw_parameters(m, None, rng) for m in models]
+        posterior = [d for d in natural if not d.has_estimate]
+        if posterior:
+            avail = min(d.n_draws for d in posterior)
             S = avail if n_draws is None else min(n_draws, avail)
+            picked = [d.thinned(S) if not d.has_estimate else draw_parameters(m, S, rng)
+                      for m, d in zip(models, natural)]
             self.with_point = False
-            self.n_draws = S
-            kw = lambda src: {"idx": thin_index(src.available_draws(), S)} if src.kind == "bayes" else {}  # noqa: E731
-            self.purchase = ps.params(S, rng, with_point=False, **kw(ps))
-            self.spend = ss.params(S, rng, with_point=False, **kw(ss))
             self.point_kind = "posterior mean over draws"
         else:
             S = 0 if interval is None else (DEFAULT_MLE_DRAWS if n_draws is None else n_draws)
+            picked = [draw_parameters(m, S, rng) if S else d for m, d in zip(models, natural)]
             self.with_point = True
-            self.n_draws = S
-            self.purchase = ps.params(S, rng, with_point=True)
-            self.spend = ss.params(S, rng, with_point=True)
             self.point_kind = "plug-in at the maximum-likelihood estimate"
+        self.n_draws = S
+        self.labels = [("bayes." if d.kind == "posterior" else "") + type(m).__name__ for m, d in zip(models, picked)]
+        self.purchase = ParamDraws(ps.model, ps.names, picked[0].stacked(self.with_point), self.with_point, covariates)
+        self.spend = (ParamDraws(ss.spend, ss.names, picked[1].stacked(self.with_point), self.with_point)
+                      if ss.kind == "model" else None)
         self.S = self.purchase.S
         if self.spend is not None and self.spend.S != self.S:  # pragma: no cover - guarded by construction
             raise ConfigError("purchase and spend draws could not be paired", key="n_draws")
@@ -169,7 +180,8 @@ def forecast_clv(summary: pd.DataFrame, purchase, spend, *, horizon: int, period
     horizon : number of forecast periods (>= 1).
     period : length of a period, 'D', 'W', 'M' (365.25/12 days) or 'Y' (365.25 days). For BG/BB a
         period must hold a whole number of transaction opportunities.
-    discount_rate : annual effective rate (>= 0), converted exactly to the period; cash flows are
+    discount_rate : a :class:`~clvmodels.DiscountRate`, or a number: the annual effective rate (>= 0);
+        converted exactly to the period; cash flows are
         discounted at the end of each period.
     margin : contribution margin rate (<= 1; negative allowed): a number, a column name, a Series by
         customer_id, or a mapping ``{segment: rate}`` with ``margin_by=<column>``.
@@ -222,7 +234,7 @@ def forecast_clv(summary: pd.DataFrame, purchase, spend, *, horizon: int, period
     frame = ps.validate(summary)
     K = _discount.check_horizon(horizon)
     period = check_unit(period, key="period")
-    rate = _discount.check_discount_rate(discount_rate)
+    rate = as_discount_rate(discount_rate)
     interval = _check_interval(interval)
     n_draws = _check_count(n_draws, "n_draws", minimum=2)
     chunk_size = _check_count(chunk_size, "chunk_size")
@@ -233,8 +245,8 @@ def forecast_clv(summary: pd.DataFrame, purchase, spend, *, horizon: int, period
         steps = _discount.opportunities_per_period(period, unit) * np.arange(1, K + 1, dtype=np.float64)
     else:
         steps = _discount.period_length(period, unit) * np.arange(1, K + 1, dtype=np.float64)
-    v = _discount.discount_factors(rate, period, K)
-    draws = _Draws(ps, ss, interval, n_draws, random_state)
+    v = rate.factors(period, K)
+    draws = _Draws(ps, ss, interval, n_draws, random_state, ps.covariate_matrix(frame))
 
     n_jobs = _check_count(n_jobs, "n_jobs")
     out, flows = _run(frame, ps, ss, eco, draws, steps, v, interval, chunk_size, return_cash_flows, n_jobs)
@@ -243,15 +255,17 @@ def forecast_clv(summary: pd.DataFrame, purchase, spend, *, horizon: int, period
     result.attrs.update({
         "horizon": K, "period": period, "time_unit": unit, "period_length": float(steps[0]),
         "period_length_unit": "opportunities" if ps.discrete else unit,
-        "discount_rate": rate, "period_discount_rate": period_discount_rate(rate, period),
+        "discount_rate": rate.annual, "period_discount_rate": rate.per_period(period),
         "discount_timing": "end of period", "interval": interval, "interval_kind": _INTERVAL_KIND,
-        "n_draws": draws.n_draws, "point_estimate": draws.point_kind, "purchase_model": ps.name,
-        "spend_model": ss.name, "alive_period": _ALIVE_PERIOD, **{f"economics.{k}": d for k, d in eco.describe().items()},
+        "n_draws": draws.n_draws, "point_estimate": draws.point_kind, "purchase_model": draws.labels[0],
+        "spend_model": draws.labels[1] if len(draws.labels) > 1 else ss.name, "alive_period": _ALIVE_PERIOD,
+        **{f"economics.{k}": d for k, d in eco.describe().items()},
         "churn_probability": "1 - P(alive at the end of the horizon | history)",
     })
-    if ps.family == "bgnbd":
-        result.attrs["note"] = ("BG/NBD: p_alive = 1 for customers with frequency 0 (dropout only follows a "
-                                "purchase); see forecast_clv's docstring")
+    one_time = frame[ps.columns[0]].to_numpy() == 0
+    if one_time.any() and np.all(result["p_alive"].to_numpy()[one_time] == 1.0):
+        result.attrs["note"] = (f"{ps.name}: p_alive = 1 for every customer with frequency 0 (in this model dropout "
+                                "can only follow a purchase); see forecast_clv's docstring")
     _check_output(result, "forecast_clv")
     if not return_cash_flows:
         return result
@@ -284,8 +298,8 @@ def _run(frame, ps: PurchaseSource, ss: SpendSource, eco: Economics, draws: _Dra
     x_all = frame[xcol].to_numpy(dtype=np.float64)
     tx_all = frame[txcol].to_numpy(dtype=np.float64)
     T_all = frame[Tcol].to_numpy(dtype=np.float64)
-    extra = ps.extra_columns()
-    ext_all = frame[extra].to_numpy(dtype=np.float64) if extra else np.empty((N, 0))
+    ext_all = ps.covariate_matrix(frame)
+    ext_all = np.empty((N, 0)) if ext_all is None else ext_all
     key = np.column_stack([x_all, tx_all, T_all, ext_all, ss.key(), eco.margin, eco.cost_per_order,
                            eco.cost_per_active_period, eco.retention_cost])
     ufirst, uinv = unique_rows(key)
@@ -309,7 +323,8 @@ def _run(frame, ps: PurchaseSource, ss: SpendSource, eco: Economics, draws: _Dra
     L = K + (1 if eco.has_retention_cost else 0)
     flows = {c: np.empty(U * L) for c in CASH_FLOW_COLUMNS if c != "customer_id"} if want_flows else None
     has_active, has_ret = eco.has_active_cost, eco.has_retention_cost
-    group_block = max(1, _BLOCK // (S * K)) if (want_flows or not ps._fast_bg(draws.purchase)) else max(1, _BLOCK // S)
+    fast = ps.has_fast_factors(draws.purchase)
+    group_block = max(1, _BLOCK // (S * K)) if (want_flows or not fast) else max(1, _BLOCK // S)
 
     def process(rows: np.ndarray) -> None:
         with np.errstate(over="ignore", invalid="ignore"):   # non-finite results are reported once, below
@@ -328,7 +343,7 @@ def _run(frame, ps: PurchaseSource, ss: SpendSource, eco: Economics, draws: _Dra
             dE_all, H_all = np.empty((u, S, K)), np.empty((u, S, K))
         for g0 in range(0, u, group_block):
             sl = slice(g0, min(u, g0 + group_block))
-            rf = frame.iloc[rep[sl]]
+            rf = rep[sl]
             r_sl, f_sl = evaluate(rf, xg[sl], Tg[sl], want_flows)
             for k_, a_ in r_sl.items():
                 red[k_][sl] = a_
@@ -341,12 +356,12 @@ def _run(frame, ps: PurchaseSource, ss: SpendSource, eco: Economics, draws: _Dra
         # P(alive now): one evaluation per distinct (x, t_x, T, covariates) of the chunk
         pkey_first, pkey_inv = unique_rows(np.column_stack([x[rows], t_x[rows], T[rows], ext[rows]]))
         prow = fr[pkey_first]
-        Pc = draws.purchase.for_rows(frame.iloc[prow])
-        pa = ps.p_alive_fast(Pc, x_all[prow], tx_all[prow], T_all[prow])
+        Pc = draws.purchase.for_rows(prow)
+        pa = ps.p_alive(Pc, x_all[prow], tx_all[prow], T_all[prow])
         pa = np.broadcast_to(pa, (len(prow), S))
         if len(prow) < len(rows) or np.any(pkey_inv != np.arange(len(rows))):
             pa = pa[pkey_inv]   # back to the chunk's row order
-        Ps = draws.spend.for_rows(frame.iloc[fr]) if draws.spend is not None else None
+        Ps = draws.spend.for_rows(fr) if draws.spend is not None else None
         spend = ss.expected(Ps, fr, S)
 
         m, co = m_u[rows][:, None], co_u[rows][:, None]
@@ -492,8 +507,8 @@ def residual_clv(summary: pd.DataFrame, purchase, spend, *, discount_rate: float
                           "with a finite horizon", key="purchase")
     unit = _resolve_time_unit(summary, time_unit, ps)
     frame = ps.validate(summary)
-    rate = _discount.check_discount_rate(discount_rate)
-    if rate <= 0:
+    rate = as_discount_rate(discount_rate)
+    if rate.annual <= 0:
         raise ConfigError("discount_rate must be > 0 for an infinite horizon (otherwise the sum diverges)",
                           key="discount_rate")
     interval = _check_interval(interval)
@@ -502,14 +517,14 @@ def residual_clv(summary: pd.DataFrame, purchase, spend, *, discount_rate: float
     eco = resolve_economics(summary, margin=margin, margin_by=margin_by, cost_per_order=cost_per_order,
                             retention_cost=retention_cost)
     ss = SpendSource(spend, summary)
-    draws = _Draws(ps, ss, interval, n_draws, random_state)
-    d = period_discount_rate(rate, unit) if ps.discrete else _discount.continuous_rate(rate, unit)
+    draws = _Draws(ps, ss, interval, n_draws, random_state, ps.covariate_matrix(frame))
+    d = rate.per_period(unit) if ps.discrete else rate.continuous_rate(unit)
 
     N, S = len(frame), draws.S
     xcol, txcol, Tcol = ps.columns
     x, t_x, T = (frame[c].to_numpy(dtype=np.float64) for c in (xcol, txcol, Tcol))
-    extra = ps.extra_columns()
-    ext = frame[extra].to_numpy(dtype=np.float64) if extra else np.empty((N, 0))
+    ext = ps.covariate_matrix(frame)
+    ext = np.empty((N, 0)) if ext is None else ext
     size = chunk_size or max(1, _BLOCK // S)
     names = ["p_alive", "dert", "expected_spend", "clv"]
     out = {k: np.empty(N) for k in names}
@@ -519,11 +534,11 @@ def residual_clv(summary: pd.DataFrame, purchase, spend, *, discount_rate: float
     for rows in _customer_chunks(np.arange(N), size):
         ufirst, uinv = unique_rows(np.column_stack([x[rows], t_x[rows], T[rows], ext[rows]]))
         urows = rows[ufirst]
-        Pc = draws.purchase.for_rows(frame.iloc[urows])
+        Pc = draws.purchase.for_rows(urows)
         pa_u = np.broadcast_to(ps.p_alive(Pc, x[urows], t_x[urows], T[urows]), (len(urows), S))
         de = np.broadcast_to(ps.dert(Pc, x[urows], t_x[urows], T[urows], d, pa=pa_u), (len(urows), S))[uinv]
         pa = pa_u[uinv]
-        Ps = draws.spend.for_rows(frame.iloc[rows]) if draws.spend is not None else None
+        Ps = draws.spend.for_rows(rows) if draws.spend is not None else None
         spend_v = ss.expected(Ps, rows, S)
         clv = (eco.margin[rows][:, None] * spend_v - eco.cost_per_order[rows][:, None]) * de
         if eco.has_retention_cost:
@@ -538,11 +553,12 @@ def residual_clv(summary: pd.DataFrame, purchase, spend, *, discount_rate: float
             out["clv_upper"][rows] = hi
     result = pd.DataFrame(out, index=frame.index.rename("customer_id"))
     result.attrs.update({
-        "horizon": "infinite", "time_unit": unit, "discount_rate": rate,
+        "horizon": "infinite", "time_unit": unit, "discount_rate": rate.annual,
         "dert_rate": d, "dert_rate_kind": ("effective rate per opportunity" if ps.discrete
                                            else f"continuously compounded rate per {unit!r}"),
         "interval": interval, "interval_kind": _INTERVAL_KIND, "n_draws": draws.n_draws,
-        "point_estimate": draws.point_kind, "purchase_model": ps.name, "spend_model": ss.name,
+        "point_estimate": draws.point_kind, "purchase_model": draws.labels[0],
+        "spend_model": draws.labels[1] if len(draws.labels) > 1 else ss.name,
         **{f"economics.{k}": dd for k, dd in eco.describe().items() if k != "cost_per_active_period"},
     })
     _check_output(result, "residual_clv")

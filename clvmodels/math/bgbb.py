@@ -26,6 +26,7 @@ from .paretonbd import log_exprel, log_hyp2f1_1
 from .special import check_positive as _check_positive
 
 __all__ = [
+    "p_alive_ahead", "p_no_purchase_ahead",
     "loglik",
     "p_alive",
     "expected_purchases_new",
@@ -260,3 +261,49 @@ def dert(alpha, beta, gamma, delta, x, t_x, n, d):
     log_f = log_hyp2f1_1(b, b + gamma, 1.0 / (1.0 + d), d / (1.0 + d))
     val = np.exp(log_p + log_s - np.log1p(d) + log_f - ll)
     return _out(_finite(val, "dert"))
+
+
+# ----------------------------------------------------------------------------------------------
+# the future of a customer alive now (the forecasting layer's factors)
+
+
+def p_alive_ahead(alpha, beta, gamma, delta, x, n, k):
+    """P(alive at opportunity n+k | alive at opportunity n+1, x, n), k >= 1 (FHS 2010, section 3).
+
+    A living customer dies at the beginning of each opportunity with probability theta; given
+    alive at n+1, theta ~ Beta(gamma, delta+n+1), so the probability of surviving the k-1
+    further dropout points is ``B(gamma, delta+n+k) / B(gamma, delta+n+1)``.
+    """
+    gamma, delta, n, k = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (gamma, delta, n, k)))
+    out = np.exp(np.minimum(betaln(gamma, delta + n + k) - betaln(gamma, delta + n + 1.0), 0.0))
+    return out[()] if out.ndim == 0 else out
+
+
+def p_no_purchase_ahead(alpha, beta, gamma, delta, x, n, m):
+    """P(no transaction at opportunities n+1, ..., n+m | alive at n+1, x, n) for the BG/BB.
+
+    Given alive at n+1, p ~ Beta(alpha+x, beta+n-x) and theta ~ Beta(gamma, delta+n+1)
+    (FHS 2010). The customer is alive at n+1, ..., n+J with P(J = j) = (1-theta)^(j-1) theta, so
+
+        P0 = sum_{j=1}^{m-1} E[(1-p)^j] E[(1-theta)^(j-1) theta] + E[(1-p)^m] E[(1-theta)^(m-1)],
+
+    with ``E[(1-p)^j] = B(alpha', beta'+j)/B(alpha', beta')`` and
+    ``E[(1-theta)^(j-1) theta] = B(gamma+1, delta'+j-1)/B(gamma, delta')``. ``m`` is a whole
+    number of opportunities (a scalar: the same for all elements).
+    """
+    alpha, beta, gamma, delta, x, n = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64)
+                                                           for v in (alpha, beta, gamma, delta, x, n)))
+    m = int(m)
+    a1, b1, d1 = alpha + x, beta + n - x, delta + n + 1.0
+    lb_p = betaln(a1, b1)
+    lb_t = betaln(gamma, d1)
+    if m <= 0:
+        out = np.ones(np.broadcast(a1, b1, d1).shape)
+        return out[()] if out.ndim == 0 else out
+    acc = betaln(a1, b1 + m) - lb_p + betaln(gamma, d1 + m - 1.0) - lb_t
+    for j in range(1, m):
+        term = betaln(a1, b1 + j) - lb_p + betaln(gamma + 1.0, d1 + j - 1.0) - lb_t
+        acc = np.logaddexp(acc, term)
+    out = np.exp(np.minimum(acc, 0.0))
+    return out[()] if out.ndim == 0 else out
+

@@ -20,6 +20,7 @@ from scipy import special
 from .special import log_bg_mean_purchases, per_unique
 
 __all__ = [
+    "p_alive_ahead", "p_no_purchase_ahead", "p_alive_grid", "alive_factors",
     "loglik", "loglik_and_grad", "grad_loglik", "expected_purchases_new", "p_purchases",
     "conditional_expected_purchases", "p_alive", "log_p_alive", "weighted_loglik_and_grad",
     "weighted_evaluator", "FamilyRows",
@@ -384,3 +385,106 @@ def weighted_loglik_and_grad(r, alpha, a, b, x, t_x, T, weights):
     terms are evaluated once per distinct x, see :class:`FamilyRows`.
     """
     return _weighted_family(r, alpha, a, b, x, t_x, T, weights, 0)
+
+
+# ----------------------------------------------------------------------------------------------
+# the future of a customer alive now (the forecasting layer's factors; see clvmodels.forecast)
+
+
+def _alive_ahead(r, alpha, a, b, x, T, t, shift):
+    """P(alive at T+t | alive at T, x, T) for the BG/NBD (``shift=0``) or MBG/NBD (``shift=1``).
+
+    Derivation. In the BG/NBD (Fader, Hardie & Lee 2005, section 2) a living customer buys as
+    Poisson(lambda) and becomes inactive right after each purchase with probability p, so he is
+    still alive at T+t unless a purchase in (T, T+t] was followed by dropout: the dropout events
+    form a Poisson process of rate lambda*p, and P(alive at T+t | alive at T, lambda, p) =
+    exp(-lambda p t). Given alive at T with x repeat purchases, the likelihood is
+    ``lambda^x exp(-lambda T) (1-p)^x``, so lambda ~ Gamma(r+x, alpha+T) and p ~ Beta(a, b+x)
+    (MBG/NBD, Batislam et al. 2007: ``(1-p)^(x+1)``, i.e. Beta(a, b+x+1)). Integrating lambda
+    gives ``E_p[(1 + p u)^-(r+x)]`` with u = t/(alpha+T), i.e. 2F1(r+x, a; a+b'; -u) with
+    b' = b+x (+1). Through ``p^a = p * p^(a-1)`` this expectation equals
+
+        1 - a/(a+b') * G(r+x, u, a+1, b'),   G(r, u, a, b) = E_{p~Beta(a,b)}[(1 - (1+pu)^-r)/p],
+
+    and G is the guarded BG/NBD mean of :func:`clvmodels.math.special.log_bg_mean_purchases`
+    (relative error below 1e-10), so the result has an absolute error below ~1e-10.
+    """
+    r, alpha, a, b, x, T, t = np.broadcast_arrays(*_f(r, alpha, a, b, x, T, t))
+    bp = b + x + shift
+    u = t / (alpha + T)
+    with np.errstate(over="ignore", invalid="ignore"):
+        log_g = log_bg_mean_purchases(r + x, u, a + 1.0, bp)
+        frac = np.exp(np.log(a) - np.log(a + bp) + log_g)
+    out = np.clip(1.0 - frac, 0.0, 1.0)
+    return out[()] if out.ndim == 0 else out
+
+
+def p_alive_ahead(r, alpha, a, b, x, T, t):
+    """P(alive at T+t | alive at T, x, T): the BG/NBD survival ahead (derivation in :func:`_alive_ahead`)."""
+    return _alive_ahead(r, alpha, a, b, x, T, t, 0.0)
+
+
+def p_no_purchase_ahead(r, alpha, a, b, x, T, t):
+    """P(no purchase in (T, T+t] | alive at T, x, T) for the BG/NBD and MBG/NBD (a and b do
+    not enter: a customer alive at T can only drop out after a purchase).
+
+    A BG/NBD customer can only become inactive right after a purchase, so a customer alive at T
+    makes no purchase in (T, T+t] exactly when his next Poisson arrival comes after t:
+    ``E[exp(-lambda t)]`` with lambda ~ Gamma(r+x, alpha+T), i.e. ``((alpha+T)/(alpha+T+t))^(r+x)``.
+    """
+    r, alpha, x, T, t = np.broadcast_arrays(*_f(r, alpha, x, T, t))
+    out = np.exp(-(r + x) * np.log1p(t / (alpha + T)))
+    return out[()] if out.ndim == 0 else out
+
+
+def _p_alive_grid(r, alpha, a, b, x, t_x, T, shift):
+    """P(alive now) as an (n, S) array for n customers and S parameter columns, in place.
+
+    ``r, alpha, a, b`` are (1, S) (per-draw) or (n, S) arrays, ``x, t_x, T`` (n,). The same formula
+    as :func:`p_alive` (Fader, Hardie & Lee 2008) with the x-only factors computed once per
+    distinct x when the parameters are per draw; ``shift`` 0 for the BG/NBD, 1 for the MBG/NBD.
+    """
+    n, S = len(x), max(np.shape(v)[1] for v in (r, alpha, a, b))
+    off = shift - 1.0   # a/(b+x-1) (BG) or a/(b+x) (MBG)
+    # y = log(a) - log(b+x+off) + (r+x) log1p((T-t_x)/(alpha+t_x)); P(alive) = 1/(1+e^y)
+    y = alpha + t_x[:, None]
+    if y.shape != (n, S):
+        y = np.broadcast_to(y, (n, S)).copy()
+    np.divide((T - t_x)[:, None], y, out=y)
+    np.log1p(y, out=y)
+    if r.shape[0] == 1 and a.shape[0] == 1 and b.shape[0] == 1:
+        ux, xi = np.unique(x, return_inverse=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lb = np.log(a) - np.log(b + (ux + off)[:, None])      # (distinct x, S)
+        y *= (r + ux[:, None])[xi]
+        y += lb[xi]
+    else:
+        tmp = np.multiply(y, x[:, None])
+        y *= r
+        y += tmp
+        with np.errstate(divide="ignore", invalid="ignore"):
+            np.add(b, (x + off)[:, None], out=tmp)
+            np.log(tmp, out=tmp)
+        y -= tmp
+        y += np.log(a)
+    with np.errstate(over="ignore"):   # 1 / (1 + e^y): e^y = inf gives exactly 0
+        np.exp(y, out=y)
+    y += 1.0
+    np.reciprocal(y, out=y)
+    if shift == 0:
+        y[x == 0] = 1.0
+    return y
+
+
+def p_alive_grid(r, alpha, a, b, x, t_x, T):
+    """:func:`p_alive` for n customers (``x, t_x, T`` of shape (n,)) and S parameter columns
+    (``r, alpha, a, b`` of shape (1, S) or (n, S)) as an (n, S) array, computed in place."""
+    return _p_alive_grid(r, alpha, a, b, x, t_x, T, 0.0)
+
+
+def alive_factors(r, alpha, a, b, x, T, steps, weights=None, keep_full=False):
+    """Error-controlled "given alive" factors for many draws, (x, T) groups and period ends
+    (:class:`clvmodels.math._bgfast.BGAliveFactors`, BG/NBD): the forecasting layer's fast path."""
+    from ._bgfast import BGAliveFactors
+
+    return BGAliveFactors(r, alpha, a, b, 0, x, T, steps, weights, keep_full=keep_full)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-__all__ = ["loglik", "loglik_and_grad", "grad_loglik", "conditional_expected_spend", "expected_spend_new"]
+__all__ = ["loglik", "loglik_and_grad", "grad_loglik", "conditional_expected_spend", "expected_spend_new",
+           "conditional_expected_spend_grid"]
 
 
 def _f(*args):
@@ -68,3 +69,25 @@ def expected_spend_new(p, q, v):
     """Population mean spend per transaction, E[Z] = p v / (q - 1) (Fader & Hardie 2013); q > 1."""
     p, q, v = _f(p, q, v)
     return p * v / (q - 1)
+
+
+def conditional_expected_spend_grid(p, q, v, x, mbar):
+    """:func:`conditional_expected_spend` for n customers (``x``, ``mbar`` of shape (n,)) and S
+    parameter columns (``p, q, v`` of shape (1, S) or (n, S)) as an (n, S) array, computed in place
+    (the denominator once per distinct x when the parameters are per draw)."""
+    p, q, v = (np.asarray(a, dtype=np.float64) for a in (p, q, v))
+    x = np.asarray(x, dtype=np.float64)
+    xm = (x * np.asarray(mbar, dtype=np.float64))[:, None]
+    if p.shape[0] == 1 and q.shape[0] == 1:
+        ux, xi = np.unique(x, return_inverse=True)
+        inv_den = 1.0 / (p * ux[:, None] + (q - 1.0))                      # (distinct x, S)
+        num = v + xm
+        num *= p
+        num *= inv_den[xi]
+    else:
+        num = np.multiply(p, xm)
+        num += p * v
+        den = np.multiply(p, x[:, None])
+        den += q - 1.0
+        num /= den
+    return np.broadcast_to(num, (len(x), max(p.shape[1], q.shape[1], v.shape[1])))

@@ -13,9 +13,12 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
+from . import bgnbd as _bg
 from .special import log_bg_mean_purchases, per_unique
 
 __all__ = [
+    "weighted_evaluator",
+    "p_alive_ahead", "p_no_purchase_ahead", "p_alive_grid", "alive_factors",
     "loglik", "loglik_and_grad", "grad_loglik", "expected_purchases_new", "p_purchases",
     "conditional_expected_purchases", "p_alive", "log_p_alive", "weighted_loglik_and_grad",
 ]
@@ -135,3 +138,39 @@ def weighted_loglik_and_grad(r, alpha, a, b, x, t_x, T, weights):
     from .bgnbd import _weighted_family
 
     return _weighted_family(r, alpha, a, b, x, t_x, T, weights, 1)
+
+
+# ----------------------------------------------------------------------------------------------
+# the future of a customer alive now (the forecasting layer's factors)
+
+
+def p_alive_ahead(r, alpha, a, b, x, T, t):
+    """P(alive at T+t | alive at T, x, T): as the BG/NBD's with p ~ Beta(a, b+x+1), the coin of
+    time 0 having been survived too (derivation in :func:`clvmodels.math.bgnbd._alive_ahead`)."""
+    return _bg._alive_ahead(r, alpha, a, b, x, T, t, 1.0)
+
+
+def p_no_purchase_ahead(r, alpha, a, b, x, T, t):
+    """P(no purchase in (T, T+t] | alive at T, x, T): the BG/NBD's (dropout only follows a purchase
+    or time 0, so a and b do not enter)."""
+    return _bg.p_no_purchase_ahead(r, alpha, a, b, x, T, t)
+
+
+def p_alive_grid(r, alpha, a, b, x, t_x, T):
+    """:func:`p_alive` as an (n, S) array for S parameter columns, computed in place."""
+    return _bg._p_alive_grid(r, alpha, a, b, x, t_x, T, 1.0)
+
+
+def alive_factors(r, alpha, a, b, x, T, steps, weights=None, keep_full=False):
+    """The forecasting layer's fast "given alive" factors (:class:`clvmodels.math._bgfast.BGAliveFactors`,
+    MBG/NBD shift)."""
+    from ._bgfast import BGAliveFactors
+
+    return BGAliveFactors(r, alpha, a, b, 1, x, T, steps, weights, keep_full=keep_full)
+
+
+def weighted_evaluator(x, t_x, T, weights, blas=False):
+    """The BG/NBD-family kernel (:class:`clvmodels.math.bgnbd.FamilyRows`) with the MBG/NBD shift
+    (the dropout coin is also tossed at time 0): value, gradient and Hessian of the weighted total
+    log-likelihood in one pass over rows prepared once."""
+    return _bg.FamilyRows(x, t_x, T, weights, shift=1, blas=blas)

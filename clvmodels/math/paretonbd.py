@@ -50,6 +50,7 @@ from ..errors import CLVWarning, InvalidValueError
 from .special import check_positive as _check_positive
 
 __all__ = [
+    "dert_grid", "p_alive_ahead", "p_no_purchase_ahead", "log_tail_integral",
     "loglik",
     "p_alive",
     "conditional_expected_purchases",
@@ -513,3 +514,84 @@ def dert(r, alpha, s, beta, x, t_x, T, delta):
     log_h = log_dert_h(s, delta * (beta + T))
     val = np.exp(log_pa + np.log(r + x) - np.log(alpha + T) + log_h - np.log(delta))
     return _out(_finite(val, "dert"))
+
+
+# ----------------------------------------------------------------------------------------------
+# the future of a customer alive now (the forecasting layer's factors)
+
+
+def log_tail_integral(pA, A, pB, B, tau):
+    """log of ``int_tau^inf (A+u)^-pA (B+u)^-pB du`` for A, B > 0, pA, pB > 0, pA + pB > 1.
+
+    With M = max(A, B) carrying the exponent p, m = min(A, B) the other exponent q and
+    a = p + q - 1, the substitution v = (M+tau)/(M+u) gives
+    ``(M+tau)^-a / a * y^(1-q) 2F1(1, p; a+1; z)``, z = (M-m)/(M+tau), y = 1 - z (the same
+    integral as the Pareto/NBD likelihood's, FHL note eqs. 18-19, after Euler's transformation),
+    evaluated by :func:`log_hyp2f1_1`.
+    """
+    pA, A, pB, B, tau = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (pA, A, pB, B, tau)))
+    a_big = A >= B
+    M = np.where(a_big, A, B)
+    m = np.where(a_big, B, A)
+    p = np.where(a_big, pA, pB)
+    q = np.where(a_big, pB, pA)
+    a = p + q - 1.0
+    Mt = M + tau
+    z = (M - m) / Mt
+    y = (m + tau) / Mt
+    out = -a * np.log(Mt) - np.log(a) + (1.0 - q) * np.log(y) + log_hyp2f1_1(p, a + 1.0, z, y)
+    return out[()] if out.ndim == 0 else out
+
+
+def p_alive_ahead(r, alpha, s, beta, x, T, t):
+    """P(alive at T+t | alive at T, x, T) for the Pareto/NBD: ``((beta+T)/(beta+T+t))^s``.
+
+    Lifetimes are exponential(mu) (memoryless), and given alive at T, mu ~ Gamma(s, beta+T)
+    whatever the purchase history (Schmittlein, Morrison & Colombo 1987; FHL 2005 note).
+    """
+    s, beta, T, t = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (s, beta, T, t)))
+    out = np.exp(-s * np.log1p(t / (beta + T)))
+    return out[()] if out.ndim == 0 else out
+
+
+def p_no_purchase_ahead(r, alpha, s, beta, x, T, t):
+    """P(no purchase in (T, T+t] | alive at T, x, T) for the Pareto/NBD.
+
+    Given alive at T, lambda ~ Gamma(r', alpha'), mu ~ Gamma(s, beta') with r' = r+x,
+    alpha' = alpha+T, beta' = beta+T. The first future purchase happens at u (before dropout) with
+    density ``E[lambda e^-(lambda+mu) u] = (r'/alpha') (alpha'/(alpha'+u))^(r'+1) (beta'/(beta'+u))^s``;
+    the customer never buys again with probability ``E[mu/(lambda+mu)] = int_0^inf E[mu
+    e^-(lambda+mu) u] du``. Hence, as a sum of two positive terms (no cancellation),
+
+        P0 = s beta'^s alpha'^r' I(r', alpha', s+1, beta'; 0)
+             + r' alpha'^r' beta'^s I(r'+1, alpha', s, beta'; t),
+
+    with ``I(pA, A, pB, B; tau) = int_tau^inf (A+u)^-pA (B+u)^-pB du`` (:func:`log_tail_integral`).
+    At t = 0 the two terms are E[mu/(lambda+mu)] + E[lambda/(lambda+mu)] = 1.
+    """
+    r, alpha, s, beta, x, T, t = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64)
+                                                       for v in (r, alpha, s, beta, x, T, t)))
+    rp, ap, bp = r + x, alpha + T, beta + T
+    head = s * np.log(bp) + rp * np.log(ap)
+    never = np.log(s) + head + log_tail_integral(rp, ap, s + 1.0, bp, 0.0)
+    later = np.log(rp) + head + log_tail_integral(rp + 1.0, ap, s, bp, t)
+    out = np.exp(np.minimum(np.logaddexp(never, later), 0.0))
+    return out[()] if out.ndim == 0 else out
+
+
+def dert_grid(r, alpha, s, beta, x, t_x, T, delta, p_alive_now=None):
+    """:func:`dert` for n customers and S per-draw parameter columns, as an (n, S) array.
+
+    ``r, alpha, s, beta`` are (1, S); ``x, t_x, T`` (n,). DERT (FHL 2005, "RFM and CLV", eq. 2)
+    factorises as P(alive) (r+x)/(alpha+T) E[1/(mu+delta) | alive at T], and the last factor
+    depends on T only: it is taken from :func:`dert` once per distinct T (at x = 0, t_x = T, where
+    P(alive) = 1 exactly). ``p_alive_now`` (n, S), when already known, is reused.
+    """
+    with np.errstate(all="ignore"):
+        uT, ti = np.unique(T, return_inverse=True)
+        ref = np.asarray(dert(r, alpha, s, beta, 0.0, uT[:, None], uT[:, None], delta), dtype=np.float64)
+        mu_part = ref * (alpha + uT[:, None]) / r                      # E[1/(mu+delta) | alive], (distinct T, S)
+        if p_alive_now is None:
+            p_alive_now = np.asarray(p_alive(r, alpha, s, beta, x[:, None], t_x[:, None], T[:, None]),
+                                     dtype=np.float64)
+        return p_alive_now * (r + x[:, None]) / (alpha + T[:, None]) * mu_part[ti]

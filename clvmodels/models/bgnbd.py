@@ -23,9 +23,9 @@ class BGNBD(MLEModel):
     >>> bg.expected_purchases(summary, t=39)            # doctest: +SKIP
     """
 
-    _math = _math
-    _param_names = ("r", "alpha", "a", "b")
-    _summary_columns = ("frequency", "recency", "T")
+    math = _math
+    param_names = ("r", "alpha", "a", "b")
+    input_columns = ("frequency", "recency", "T")
     _scale_columns = ("recency", "T")
     _scale_params = ("alpha",)
 
@@ -40,20 +40,20 @@ class BGNBD(MLEModel):
         """Expected purchases in the next ``t`` time units, given each customer's history (eq. 10)."""
         frame, (x, t_x, T) = self._prepare(summary)
         t = float(self._check_nonneg(t, "t"))
-        values = self._math.conditional_expected_purchases(*self._params_tuple(), x, t_x, T, t)
+        values = self.math.conditional_expected_purchases(*self._params_tuple(), x, t_x, T, t)
         return self._keyed(self._finite_or_warn(values, "expected_purchases"), frame.index, "expected_purchases")
 
     def expected_purchases_new(self, t):
         """E[X(t)] for a new customer (eq. 7); scalar t -> float, array -> Series indexed by t."""
         params = self._params_tuple()
         self._check_nonneg(t, "t")
-        return self._grid(lambda _, tt: self._math.expected_purchases_new(*params, tt), 0.0, t,
+        return self._grid(lambda _, tt: self.math.expected_purchases_new(*params, tt), 0.0, t,
                           "expected_purchases_new", "n", "t")
 
     def p_alive(self, summary: pd.DataFrame) -> pd.Series:
         """P(alive at T | history) for each customer."""
         frame, (x, t_x, T) = self._prepare(summary)
-        values = self._math.p_alive(*self._params_tuple(), x, t_x, T)
+        values = self.math.p_alive(*self._params_tuple(), x, t_x, T)
         return self._keyed(self._finite_or_warn(values, "p_alive"), frame.index, "p_alive")
 
     def p_purchases(self, n, t):
@@ -62,4 +62,4 @@ class BGNBD(MLEModel):
         params = self._params_tuple()
         self._check_nonneg(n, "n", integer=True)
         self._check_nonneg(t, "t")
-        return self._grid(lambda nn, tt: self._math.p_purchases(*params, nn, tt), n, t, "p_purchases", "n", "t")
+        return self._grid(lambda nn, tt: self.math.p_purchases(*params, nn, tt), n, t, "p_purchases", "n", "t")

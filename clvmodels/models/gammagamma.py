@@ -13,7 +13,43 @@ from ..errors import ConfigError, DataDroppedWarning, InvalidValueError, describ
 from ..math import gammagamma as _math
 from .base import MLEModel
 
-__all__ = ["GammaGamma"]
+__all__ = ["GammaGamma", "NONPOSITIVE_SPEND_POLICIES", "nonpositive_repeat_buyers", "spend_inputs"]
+
+NONPOSITIVE_SPEND_POLICIES = ("error", "zero", "population")
+
+
+def nonpositive_repeat_buyers(frame: pd.DataFrame, policy: str) -> np.ndarray:
+    """Repeat buyers whose ``monetary_value`` is not positive (e.g. only free items), as a mask.
+
+    Under ``policy="error"`` (the default of every Gamma-Gamma model, MLE and Bayesian) they raise
+    an :class:`~clvmodels.errors.InvalidValueError` naming them; ``"zero"`` and ``"population"``
+    return the mask (see :class:`GammaGamma`).
+    """
+    if policy not in NONPOSITIVE_SPEND_POLICIES:
+        raise ConfigError(f"nonpositive_spend={policy!r}; use one of {list(NONPOSITIVE_SPEND_POLICIES)}",
+                          key="nonpositive_spend")
+    bad = ((frame["frequency"] > 0) & (frame["monetary_value"] <= 0)).to_numpy()
+    if bad.any() and policy == "error":
+        ids = frame.index[bad]
+        raise InvalidValueError(
+            f"column 'monetary_value': {int(bad.sum())} repeat buyer(s) have a non-positive mean spend; "
+            f"the Gamma-Gamma model needs monetary_value > 0 when frequency > 0; example customer ids "
+            f"{describe_culprits(ids)} (GammaGamma(nonpositive_spend='zero' or 'population') scores them "
+            "without fitting on them)", column="monetary_value", n_rows=int(bad.sum()), examples=list(ids[:5]))
+    return bad
+
+
+def spend_inputs(frame: pd.DataFrame, policy: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(x, mbar)`` for ``conditional_expected_spend`` after the non-positive spend policy: under
+    ``"zero"`` such repeat buyers keep x with mbar = 0 (the limit of an observed mean of 0), under
+    ``"population"`` they get x = 0 (the population mean); customers with x = 0 get mbar = 0."""
+    bad = nonpositive_repeat_buyers(frame, policy)
+    x = frame["frequency"].to_numpy(dtype=np.float64)
+    mbar = frame["monetary_value"].to_numpy(dtype=np.float64)
+    if policy == "population":
+        x = np.where(bad, 0.0, x)
+    mbar = np.where(bad | (x <= 0), 0.0, mbar)
+    return x, mbar
 
 
 class GammaGamma(MLEModel):
@@ -34,15 +70,13 @@ class GammaGamma(MLEModel):
       without repeat purchases, with the population mean ``p v / (q - 1)``.
     """
 
-    _math = _math
-    _param_names = ("p", "q", "v")
+    math = _math
+    param_names = ("p", "q", "v")
     _bounds = {"q": (1.0, np.inf)}
-    _summary_columns = ("frequency", "monetary_value")
+    input_columns = ("frequency", "monetary_value")
     _scale_columns = ("monetary_value",)
     _scale_params = ("v",)
     _validate_kwargs = {"require_monetary": True}
-
-    _POLICIES = ("error", "zero", "population")
 
     def __init__(self, nonpositive_spend: str = "error", penalizer_coef: float = 0.0,
                  initial_params: dict | None = None, max_iter: int = 1000, tol: float = 1e-10):
@@ -51,18 +85,12 @@ class GammaGamma(MLEModel):
 
     def _nonpositive(self, frame: pd.DataFrame) -> np.ndarray:
         """Repeat buyers with monetary_value <= 0; raises under the 'error' policy."""
-        if self.nonpositive_spend not in self._POLICIES:
-            raise ConfigError(f"nonpositive_spend={self.nonpositive_spend!r}; use one of {list(self._POLICIES)}",
-                              key="nonpositive_spend")
-        bad = ((frame["frequency"] > 0) & (frame["monetary_value"] <= 0)).to_numpy()
-        if bad.any() and self.nonpositive_spend == "error":
-            ids = frame.index[bad]
-            raise InvalidValueError(
-                f"column 'monetary_value': {int(bad.sum())} repeat buyer(s) have a non-positive mean spend; "
-                f"the Gamma-Gamma model needs monetary_value > 0 when frequency > 0; example customer ids "
-                f"{describe_culprits(ids)} (GammaGamma(nonpositive_spend='zero' or 'population') scores them "
-                "without fitting on them)", column="monetary_value", n_rows=int(bad.sum()), examples=list(ids[:5]))
-        return bad
+        return nonpositive_repeat_buyers(frame, self.nonpositive_spend)
+
+    def spend_inputs(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """``(x, mbar)`` per customer for ``math.conditional_expected_spend`` after this model's
+        ``nonpositive_spend`` policy (the spend-model protocol, :mod:`clvmodels.protocols`)."""
+        return spend_inputs(self._validate(frame), self.nonpositive_spend)
 
     def _fit_frame(self, summary: pd.DataFrame) -> pd.DataFrame:
         frame = self._validate(summary)
@@ -91,18 +119,14 @@ class GammaGamma(MLEModel):
         repeat purchases (frequency 0, whose monetary_value carries no repeat information) get the
         population mean p v / (q - 1).
         """
-        frame, (x, m) = self._prepare(summary)
-        bad = self._nonpositive(frame)
-        p, q, v = self._params_tuple()
-        informative = (x > 0) & ~bad if self.nonpositive_spend == "population" else x > 0
-        mbar = np.where(bad, 0.0, np.where(x > 0, m, 1.0))
-        values = np.where(informative, self._math.conditional_expected_spend(p, q, v, x, mbar),
-                          self._math.expected_spend_new(p, q, v))
+        frame, _ = self._prepare(summary)
+        x, mbar = spend_inputs(frame, self.nonpositive_spend)
+        values = self.math.conditional_expected_spend(*self._params_tuple(), x, mbar)
         return self._keyed(self._finite_or_warn(values, "expected_spend"), frame.index, "expected_spend")
 
     def expected_spend_new(self) -> float:
         """Population mean spend per transaction p v / (q - 1)."""
-        return float(self._math.expected_spend_new(*self._params_tuple()))
+        return float(self.math.expected_spend_new(*self._params_tuple()))
 
     def log_likelihood(self, summary: pd.DataFrame) -> pd.Series:
         """Per-customer log-likelihood of the repeat buyers (others are not modelled: NaN-free

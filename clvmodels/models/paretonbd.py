@@ -26,15 +26,15 @@ class ParetoNBD(MLEModel):
         pnbd = clv.ParetoNBD().fit(clv.datasets.cdnow_summary())
         pnbd.params_            # r, alpha, s, beta  (alpha, beta in the summary's time unit)
         pnbd.expected_purchases(summary, t=39)
-        pnbd.dert(summary, discount_rate_per_unit=0.0018)
+        pnbd.dert(summary, clv.DiscountRate(0.10))   # annual 10%
 
     See :class:`~clvmodels.models.base.MLEModel` for the settings (``penalizer_coef``,
     ``initial_params``, ``max_iter``, ``tol``) and the fitted attributes.
     """
 
-    _math = _math
-    _param_names = ("r", "alpha", "s", "beta")
-    _summary_columns = ("frequency", "recency", "T")
+    math = _math
+    param_names = ("r", "alpha", "s", "beta")
+    input_columns = ("frequency", "recency", "T")
     _scale_columns = ("recency", "T")
     _scale_params = ("alpha", "beta")
 
@@ -51,48 +51,53 @@ class ParetoNBD(MLEModel):
         """E[X(T, T+t) | frequency, recency, T]: expected purchases in the next ``t`` time units."""
         t = _nonneg_scalar(t, "t")
         frame, (x, t_x, T) = self._prepare(summary)
-        out = self._math.conditional_expected_purchases(*self._params_tuple(), x, t_x, T, t)
+        out = self.math.conditional_expected_purchases(*self._params_tuple(), x, t_x, T, t)
         return self._keyed(self._finite_or_warn(out, "expected_purchases"), frame.index, "expected_purchases")
 
     def expected_purchases_new(self, t):
         """E[X(t)] for a new customer; float for scalar ``t``, Series indexed by t otherwise."""
-        self._check_fitted()
+        self.check_fitted()
         params = self._params_tuple()
         t_arr = np.asarray(t, dtype=np.float64)
         if t_arr.ndim == 0:
-            return float(self._math.expected_purchases_new(*params, t_arr))
+            return float(self.math.expected_purchases_new(*params, t_arr))
         if t_arr.ndim != 1:
             raise InvalidValueError("t must be a scalar or a 1-D array", column="t")
-        return pd.Series(np.asarray(self._math.expected_purchases_new(*params, t_arr), dtype=np.float64),
+        return pd.Series(np.asarray(self.math.expected_purchases_new(*params, t_arr), dtype=np.float64),
                          index=pd.Index(t_arr, name="t"), name="expected_purchases_new")
 
     def p_alive(self, summary: pd.DataFrame) -> pd.Series:
         """P(alive at T | frequency, recency, T) per customer."""
         frame, data = self._prepare(summary)
-        out = self._math.p_alive(*self._params_tuple(), *data)
+        out = self.math.p_alive(*self._params_tuple(), *data)
         return self._keyed(self._finite_or_warn(out, "p_alive"), frame.index, "p_alive")
 
     def p_purchases(self, n, t):
         """P(X(t) = n) for a new customer: float, Series (one argument an array) or DataFrame
         (rows n, columns t)."""
-        self._check_fitted()
+        self.check_fitted()
         params = self._params_tuple()
-        return self._grid(lambda a, b: self._math.p_purchases(*params, a, b), n, t, "p_purchases", "n", "t")
+        return self._grid(lambda a, b: self.math.p_purchases(*params, a, b), n, t, "p_purchases", "n", "t")
 
-    def dert(self, summary: pd.DataFrame, discount_rate_per_unit: float) -> pd.Series:
+    def dert(self, summary: pd.DataFrame, discount_rate, *, time_unit: str | None = None) -> pd.Series:
         """Discounted expected residual transactions per customer (FHL 2005, "RFM and CLV", eq. 2).
 
-        ``discount_rate_per_unit`` is the effective discount rate per time unit of the summary
-        (e.g. from :func:`clvmodels.timeunits.period_discount_rate`); the continuously compounded
-        rate of the paper is ``delta = log(1 + discount_rate_per_unit)``. Multiply by the
-        expected spend per transaction (Gamma-Gamma) to get the residual CLV.
+        ``discount_rate`` is a :class:`~clvmodels.DiscountRate` or a number (an annual effective
+        rate), converted to the paper's continuously compounded rate per time unit of the summary,
+        ``delta = log(1 + annual) * days(unit) / 365.25``; the unit is ``time_unit``, else the
+        summary's, else the model's. Multiply by the expected spend per transaction (Gamma-Gamma)
+        to get the residual CLV.
+
+        Examples
+        --------
+        >>> import clvmodels as clv
+        >>> pnbd = clv.ParetoNBD.from_params(r=0.553, alpha=10.578, s=0.606, beta=11.669, time_unit="W")
+        >>> pnbd.dert(clv.datasets.cdnow_summary().loc[[1, 2]], clv.DiscountRate(0.15)).round(2).tolist()
+        [7.25, 1.09]
         """
-        d = _nonneg_scalar(discount_rate_per_unit, "discount_rate_per_unit")
-        if d <= 0:
-            raise InvalidValueError("discount_rate_per_unit must be > 0 (DERT is infinite without discounting)",
-                                    column="discount_rate_per_unit")
+        delta = self._rate_per_unit(summary, discount_rate, time_unit, continuous=True)
         frame, data = self._prepare(summary)
-        out = self._math.dert(*self._params_tuple(), *data, np.log1p(d))
+        out = self.math.dert(*self._params_tuple(), *data, delta)
         return self._keyed(self._finite_or_warn(out, "dert"), frame.index, "dert")
 
 

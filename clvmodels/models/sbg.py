@@ -28,6 +28,7 @@ import pandas as pd
 
 from ..errors import DataValidationError, InvalidValueError
 from ..math import sbg as _math
+from ..timeunits import as_discount_rate, check_unit
 from .base import MLEModel
 
 __all__ = ["ShiftedBetaGeo"]
@@ -86,16 +87,16 @@ class ShiftedBetaGeo(MLEModel):
     """Shifted-beta-geometric (sBG): per-period churn probability theta ~ Beta(alpha, beta),
     constant for each customer (Fader & Hardie 2007)."""
 
-    _math = _math
-    _param_names = ("alpha", "beta")
-    _summary_columns = ("period", "censored")
+    math = _math
+    param_names = ("alpha", "beta")
+    input_columns = ("period", "censored")
 
     def _validate(self, summary: pd.DataFrame) -> pd.DataFrame:
         # the internal record frame built by fit(); already checked in _records
-        return summary.loc[:, list(self._summary_columns)].astype(np.float64)
+        return summary.loc[:, list(self.input_columns)].astype(np.float64)
 
     def _loglik(self, params, data):
-        return self._math.loglik_periods(*params, *data)
+        return self.math.loglik_periods(*params, *data)
 
     def _initial_guess(self, data, weights):
         return np.array([1.0, 1.0])
@@ -131,7 +132,7 @@ class ShiftedBetaGeo(MLEModel):
         return arr, arr.ndim == 0
 
     def _by_period(self, fn, t, minimum: int, name: str):
-        self._check_fitted()
+        self.check_fitted()
         arr, scalar = self._periods(t, minimum)
         values = fn(*self._params_tuple(), arr)
         if scalar:
@@ -141,34 +142,40 @@ class ShiftedBetaGeo(MLEModel):
 
     def survival(self, t):
         """S(t) = P(still a customer after t periods); float or Series by period."""
-        return self._by_period(self._math.survival, t, 0, "survival")
+        return self._by_period(self.math.survival, t, 0, "survival")
 
     def retention(self, t):
         """Retention rate r_t = S(t)/S(t-1) (t >= 1); float or Series by period."""
-        return self._by_period(self._math.retention, t, 1, "retention")
+        return self._by_period(self.math.retention, t, 1, "retention")
 
     def p_churn_at(self, t):
         """P(T = t): probability of leaving at the end of period t (t >= 1); float or Series."""
-        return self._by_period(self._math.p_churn_at, t, 1, "p_churn_at")
+        return self._by_period(self.math.p_churn_at, t, 1, "p_churn_at")
 
     def expected_survivors(self, t, initial: float = 1000.0):
         """Expected survivors of a cohort of ``initial`` customers after t periods."""
         out = self.survival(t)
         return out * float(initial) if isinstance(out, float) else (out * float(initial)).rename("expected_survivors")
 
-    def derl(self, n_renewals=0, discount_rate: float = 0.1):
+    def derl(self, n_renewals=0, discount_rate=0.1, *, period: str = "Y"):
         """Discounted expected residual lifetime (FH 2010) of a customer who has made
-        ``n_renewals`` renewals, ``discount_rate`` per period; float or Series by n_renewals."""
-        try:
-            d = float(discount_rate)
-        except (TypeError, ValueError) as exc:
-            raise InvalidValueError(f"discount_rate must be a number, got {discount_rate!r}",
-                                    column="discount_rate") from exc
-        if not (np.isfinite(d) and d > 0):
-            raise InvalidValueError(f"discount_rate must be finite and > 0, got {d}", column="discount_rate")
-        self._check_fitted()
+        ``n_renewals`` renewals; float or Series by n_renewals. ``discount_rate`` is a
+        :class:`~clvmodels.DiscountRate` or a number (an annual effective rate), converted to the
+        effective rate per contract ``period`` ('D', 'W', 'M', 'Y'; yearly contracts by default).
+
+        Examples
+        --------
+        >>> sbg = ShiftedBetaGeo.from_params(alpha=0.668, beta=3.806)
+        >>> round(sbg.derl(0, discount_rate=0.10), 3)
+        3.904
+        """
+        rate = as_discount_rate(discount_rate)
+        if not rate.annual > 0:
+            raise InvalidValueError(f"discount_rate must be > 0, got {rate.annual}", column="discount_rate")
+        d = rate.per_period(check_unit(period, key="period"))
+        self.check_fitted()
         arr, scalar = self._periods(n_renewals, 0, "n_renewals")
-        values = self._math.derl(*self._params_tuple(), arr, d)
+        values = self.math.derl(*self._params_tuple(), arr, d)
         if scalar:
             return float(values)
         return pd.Series(np.asarray(values, dtype=np.float64), index=pd.Index(arr.astype(np.int64), name="n_renewals"),

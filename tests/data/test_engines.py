@@ -19,7 +19,7 @@ def assert_same(a: pd.DataFrame, b: pd.DataFrame) -> None:
     pd.testing.assert_frame_equal(a[exact], b[exact], check_exact=True)
     money = [c for c in a.columns if c.startswith("monetary_value")]
     pd.testing.assert_frame_equal(a[money], b[money], check_exact=False, rtol=1e-12, atol=0)
-    assert a.attrs["report"] == b.attrs["report"]
+    assert a.report == b.report
 
 
 def both(tx, fn=clv.rfm_summary, **kw):

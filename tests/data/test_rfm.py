@@ -123,15 +123,15 @@ def test_returns_policies(engine):
     with pytest.warns(DataDroppedWarning, match="3 transaction"):
         dropped = clv.rfm_summary(tx, observation_end="2021-02-28", returns="drop", engine=engine)
     assert "c" not in dropped.index
-    assert dropped.attrs["report"]["n_rows_dropped_returns"] == 3
-    assert dropped.attrs["report"]["n_customers_dropped"] == 1
-    assert dropped.attrs["report"]["dropped_customer_examples"] == ["c"]
+    assert dropped.report.n_rows_dropped_returns == 3
+    assert dropped.report.n_customers_dropped == 1
+    assert dropped.report.dropped_customer_examples == ["c"]
     with pytest.warns(DataDroppedWarning, match="net amount"):
         net = clv.rfm_summary(tx, observation_end="2021-02-28", returns="net", engine=engine)
     # the Feb 10 order of 'a' is cancelled by its return; b's free Jan 15 row nets to 0 and is dropped
     assert net.loc["a", "frequency"] == 1
     assert net.loc["b", "frequency"] == 1
-    assert net.attrs["report"]["n_purchases_dropped_net_nonpositive"] == 3
+    assert net.report.n_purchases_dropped_net_nonpositive == 3
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -139,7 +139,7 @@ def test_after_observation_end_is_counted(engine, small_log):
     with pytest.warns(DataDroppedWarning, match="after observation_end"):
         s = clv.rfm_summary(small_log, observation_end="2021-06-30", engine=engine)
     n_after = int((small_log["date"] > "2021-06-30 23:59:59.999999").sum())
-    assert s.attrs["report"]["n_rows_after_observation_end"] == n_after > 0
+    assert s.report.n_rows_after_observation_end == n_after > 0
     first = small_log.groupby("customer_id")["date"].min()
     assert set(s.index) == set(first[first <= "2021-06-30"].index)
 
@@ -147,7 +147,7 @@ def test_after_observation_end_is_counted(engine, small_log):
 def test_default_observation_end_is_last_date(small_log):
     s = summarise(small_log)
     assert s["T"].min() == 0 or (s["T"] >= 0).all()
-    assert s.attrs["report"]["observation_end"] == str(small_log["date"].max().date())
+    assert s.describe_facts()["observation_end"] == str(small_log["date"].max().date())
 
 
 def test_input_not_mutated(small_log):
@@ -176,8 +176,8 @@ def test_calibration_holdout(engine):
     assert cal.loc["b", "frequency_holdout"] == 0          # April 1 is after observation_end
     assert cal.loc["b", "monetary_value_holdout"] == 0.0
     assert (cal["duration_holdout"] == 31).all()
-    assert cal.attrs["report"]["n_customers_first_purchase_after_end"] == 1
-    assert cal.attrs["report"]["n_rows_after_observation_end"] == 1
+    assert cal.report.n_customers_first_purchase_after_end == 1
+    assert cal.report.n_rows_after_observation_end == 1
 
 
 def test_cdnow_calibration_holdout_matches_rfm():

@@ -81,14 +81,19 @@ def test_without_money_the_ranking_uses_purchases(cdnow_sample_cal):
     assert cmp.spend_model is None
 
 
-def test_free_repeat_purchases_are_scored_with_the_population_spend(cdnow_sample_cal):
-    from clvmodels.errors import DataDroppedWarning
+def test_free_repeat_purchases_follow_the_one_default_policy(cdnow_sample_cal):
+    # regression (contracts issue, bug 9): compare_models used "population" while the pipeline and
+    # the model default to "error"; now the spend model's own default applies everywhere
+    from clvmodels.errors import DataDroppedWarning, InvalidValueError
 
     cal = cdnow_sample_cal.copy()
     who = cal.index[cal["frequency"] > 0][0]
     cal.loc[who, "monetary_value"] = 0.0
+    with pytest.raises(InvalidValueError, match="nonpositive_spend") as e:
+        compare_models(cal, {"BG/NBD": clv.BGNBD()})
+    assert e.value.examples == [who]
     with pytest.warns(DataDroppedWarning, match="monetary_value <= 0"):
-        cmp = compare_models(cal, {"BG/NBD": clv.BGNBD()})
-    assert any("1 repeat buyer" in n for n in cmp.notes)
+        cmp = compare_models(cal, {"BG/NBD": clv.BGNBD()},
+                             spend_model=clv.GammaGamma(nonpositive_spend="population"))
     spend = cmp.evaluations["BG/NBD"].predictions.loc[who, "expected_spend"]
     assert spend == pytest.approx(cmp.spend_model.expected_spend_new())

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import clvmodels as clv
-from clvmodels.errors import CLVWarning, DataValidationError, MissingColumnError
+from clvmodels.errors import DataValidationError, InvalidValueError, MissingColumnError
 from clvmodels.evaluate import METRIC_DESCRIPTIONS, evaluate
 
 # Fader, Hardie & Lee (2005), "Counting your customers the easy way", section 5 (CDNOW sample)
@@ -128,14 +128,24 @@ def test_clv_score_ranking(bg_eval, cdnow_sample_cal):
     assert ev.metrics["clv_top_capture"] == pytest.approx(bg_eval.metrics["revenue_top_capture"])
 
 
-def test_zero_value_repeat_buyers_get_population_spend(cdnow_sample_cal):
+def test_free_repeat_buyers_follow_the_spend_models_own_policy(cdnow_sample_cal):
+    # regression (contracts issue, bug 9): evaluate used to turn the model's nonpositive_spend="error"
+    # into "population" silently; now the spend model's own policy applies, whatever the caller
     cal = cdnow_sample_cal.copy()
     who = cal.index[(cal["frequency"] > 0)][0]
     cal.loc[who, "monetary_value"] = 0.0
-    gg = clv.GammaGamma.from_params(**FHL_GG)
-    with pytest.warns(CLVWarning, match="1 repeat buyer"):
-        ev = evaluate(cal, clv.BGNBD.from_params(**FHL_BGNBD), gg)
-    assert ev.predictions.loc[who, "expected_spend"] == pytest.approx(gg.expected_spend_new())
+    bg = clv.BGNBD.from_params(**FHL_BGNBD)
+    with pytest.raises(InvalidValueError, match="non-positive mean spend") as e:
+        evaluate(cal, bg, clv.GammaGamma.from_params(**FHL_GG))
+    assert e.value.examples == [who]
+    population = clv.GammaGamma.from_params(**FHL_GG).set_params(nonpositive_spend="population")
+    ev = evaluate(cal, bg, population)
+    assert ev.predictions.loc[who, "expected_spend"] == pytest.approx(population.expected_spend_new())
+    zero = clv.GammaGamma.from_params(**FHL_GG).set_params(nonpositive_spend="zero")
+    x = cal.loc[who, "frequency"]
+    p, q, v = FHL_GG["p"], FHL_GG["q"], FHL_GG["v"]
+    ev = evaluate(cal, bg, zero)
+    assert ev.predictions.loc[who, "expected_spend"] == pytest.approx(p * v / (p * x + q - 1))  # mbar = 0
 
 
 def test_errors(cdnow_sample_cal, pareto_sample):
@@ -148,10 +158,8 @@ def test_errors(cdnow_sample_cal, pareto_sample):
         evaluate(cdnow_sample_cal, predictions=preds)
     with pytest.raises(MissingColumnError, match="expected_purchases"):
         evaluate(cdnow_sample_cal, predictions=preds.rename(columns={"expected_purchases": "x"}))
-    with pytest.raises(DataValidationError, match="calibration_end"):
-        summary = cdnow_sample_cal.copy()
-        summary.attrs = {}
-        evaluate(summary, pareto_sample, transactions=clv.datasets.cdnow_transactions(sample=True))
+    with pytest.raises(DataValidationError, match="calibration_holdout"):   # a plain frame cannot say how to read
+        evaluate(pd.DataFrame(cdnow_sample_cal), pareto_sample, transactions=clv.datasets.cdnow_transactions(sample=True))
 
 
 def test_bayesian_predictions_are_posterior_means(cdnow_sample_cal, cdnow_sample_tx):
@@ -164,6 +172,6 @@ def test_bayesian_predictions_are_posterior_means(cdnow_sample_cal, cdnow_sample
     mle = clv.BGNBD.from_params(**FHL_BGNBD)
     ev_b = evaluate(cdnow_sample_cal, bayes, transactions=cdnow_sample_tx)
     ev_m = evaluate(cdnow_sample_cal, mle, transactions=cdnow_sample_tx)
-    assert ev_b.settings["kind"] == "bayes"
+    assert ev_b.settings["kind"] == "posterior mean over 6 draws" and ev_m.settings["kind"] == "point estimate"
     for key in ("mae", "correlation", "p_alive_auc", "tracking_holdout_expected", "revenue_top_capture"):
         assert ev_b.metrics[key] == pytest.approx(ev_m.metrics[key], rel=1e-10), key

@@ -6,14 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import clvmodels as clv
 from clvmodels.errors import ConfigError, DataValidationError
 from clvmodels.evaluate import repeat_purchase_log, tracking, tracking_metrics
 
 
 @pytest.fixture(scope="module")
 def sample_track(pareto_sample, cdnow_sample_tx, cdnow_sample_cal):
-    return tracking(pareto_sample, cdnow_sample_tx, calibration_end="1997-09-30", observation_end="1998-06-30",
-                    summary=cdnow_sample_cal)
+    return tracking(pareto_sample, cdnow_sample_tx, cdnow_sample_cal)
 
 
 def test_cdnow_sample_tracking_matches_btyd_walkthrough(sample_track):
@@ -55,8 +55,12 @@ def _log():
     })
 
 
+def _cal(cal_end, obs_end, log=None):
+    return clv.calibration_holdout(_log() if log is None else log, cal_end, obs_end, amount_col=None)
+
+
 def test_repeat_purchase_log_merges_days_and_drops_first():
-    rep, births = repeat_purchase_log(_log(), cohort_end="2020-01-31")
+    rep, births = repeat_purchase_log(_log(), _cal("2020-01-31", "2020-02-20"))
     assert births.to_dict() == {"a": pd.Timestamp("2020-01-01"), "b": pd.Timestamp("2020-01-09"),
                                 "c": pd.Timestamp("2020-01-02")}   # d is born after the cohort end
     assert sorted(zip(rep["customer_id"], rep["day"].dt.strftime("%m-%d"))) == [("a", "01-03"), ("a", "01-20"),
@@ -64,7 +68,7 @@ def test_repeat_purchase_log_merges_days_and_drops_first():
 
 
 def test_tracking_actuals_on_a_hand_built_log():
-    track = tracking(None, _log(), calibration_end="2020-01-14", observation_end="2020-01-21", period="W")
+    track = tracking(None, _log(), _cal("2020-01-14", "2020-01-21"), period="W")
     # weeks from 2020-01-01: [01-01, 01-08), [01-08, 01-15), [01-15, 01-22)
     assert track["actual"].tolist() == [1, 0, 2]
     assert track["holdout"].tolist() == [False, False, True]
@@ -76,21 +80,23 @@ def test_tracking_actuals_on_a_hand_built_log():
 
 
 def test_tracking_partial_last_period_and_errors(pareto_sample):
-    track = tracking(pareto_sample, _log(), calibration_end="2020-01-14", observation_end="2020-01-24", period="W")
+    track = tracking(pareto_sample, _log(), _cal("2020-01-14", "2020-01-24"), period="W")
     assert track["complete"].tolist() == [True, True, True, False]
     # the expected curve is evaluated at the observation end for the partial period
     assert track.attrs["totals"]["expected_holdout"] == pytest.approx(
         track["expected_cumulative"].iloc[-1] - track.attrs["totals"]["expected_calibration"])
     with pytest.raises(ConfigError, match="after calibration_end"):
-        tracking(pareto_sample, _log(), calibration_end="2020-01-14", observation_end="2020-01-10")
-    with pytest.raises(DataValidationError, match="no transactions"):
-        tracking(pareto_sample, _log(), calibration_end="2020-01-14", observation_end="2020-01-24",
-                 summary=pd.DataFrame({"frequency": [0]}, index=pd.Index(["zz"], name="customer_id")))
+        _cal("2020-01-14", "2020-01-10")
+    with pytest.raises(DataValidationError, match="no purchases in the log") as e:
+        tracking(pareto_sample, _log(), _cal("2020-01-14", "2020-01-24").rename(index={"a": "zz"}))
+    assert e.value.examples == ["zz"]
+    with pytest.raises(DataValidationError, match="calibration_holdout"):   # a summary that cannot say how
+        tracking(pareto_sample, _log(), pd.DataFrame(_cal("2020-01-14", "2020-01-24")))
 
 
 def test_expected_curve_is_the_sum_of_new_customer_expectations(pareto_sample):
     log = _log()
-    track = tracking(pareto_sample, log, calibration_end="2020-01-14", observation_end="2020-01-28", period="W")
+    track = tracking(pareto_sample, log, _cal("2020-01-14", "2020-01-28"), period="W")
     births_days = np.array([0, 8, 1])   # a, b, c relative to 2020-01-01
     t_end = 28 / 7.0                     # end of week 4 in weeks
     direct = sum(pareto_sample.expected_purchases_new(t_end - b / 7.0) for b in births_days)
@@ -100,12 +106,11 @@ def test_expected_curve_is_the_sum_of_new_customer_expectations(pareto_sample):
 @pytest.mark.parametrize("budget", [None, 0])
 def test_cohort_curve_of_a_covariate_model(monkeypatch, budget):
     az = pytest.importorskip("arviz")
-    import clvmodels as clv
-    from clvmodels.evaluate import _predict
+    from clvmodels.forecast import predict
     from clvmodels.math import bgnbd
 
     if budget is not None:   # force the plug-in path (identical here: every draw is the same)
-        monkeypatch.setattr(_predict, "_COHORT_BUDGET", budget)
+        monkeypatch.setattr(predict, "_COHORT_BUDGET", budget)
     p = {"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5}
     coef = 0.5
     post = {k: np.full((1, 3), v) for k, v in p.items()}
@@ -115,12 +120,33 @@ def test_cohort_curve_of_a_covariate_model(monkeypatch, budget):
                                 dims={"purchase_coef": ["purchase_covariate"]})
     model.time_unit_ = "W"
     log = _log()
-    summary = pd.DataFrame({"frequency": [1.0, 0.0, 0.0], "recency": [0.3, 0.0, 0.0], "T": [1.9, 0.8, 1.8],
-                            "z": [1.0, -1.0, 0.0]}, index=pd.Index(["a", "b", "c"], name="customer_id"))
-    track = tracking(model, log, calibration_end="2020-01-14", observation_end="2020-01-28", summary=summary)
+    summary = _cal("2020-01-14", "2020-01-28").assign(z=[1.0, -1.0, 0.0])    # customers a, b, c
+    assert list(summary.index) == ["a", "b", "c"]
+    track = tracking(model, log, summary)
     births = np.array([0, 8, 1]) / 7.0
     alpha_i = p["alpha"] * np.exp(-coef * summary["z"].to_numpy())
     direct = sum(float(bgnbd.expected_purchases_new(p["r"], al, p["a"], p["b"], 4.0 - b)) for al, b in zip(alpha_i, births))
     assert track["expected_cumulative"].iloc[-1] == pytest.approx(direct, rel=1e-10)
     method = track.attrs["totals"]["expected_method"]
     assert method.startswith("plug-in") if budget == 0 else method == "posterior mean over 3 draws"
+
+
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_tracking_counts_the_purchases_the_summary_counts(tmp_path, engine, pareto_sample):
+    # regression (contracts issue, bug 12): tracking parsed the log itself - refund rows counted as
+    # purchases (11,751 holdout purchases against 11,088 in the summary on one log). It now reads the
+    # log through the data layer with the summary's own options, from a DataFrame or a CSV path.
+    rng = np.random.default_rng(8)
+    tx = clv.datasets.cdnow_transactions(sample=True)
+    refunds = tx.sample(300, random_state=3).assign(amount=lambda d: -d["amount"],
+                                                    date=lambda d: d["date"] + pd.Timedelta(days=1))
+    tx = pd.concat([tx, refunds]).sample(frac=1.0, random_state=int(rng.integers(1000)))
+    source = tx
+    if engine == "duckdb":
+        tx.assign(date=tx["date"].dt.strftime("%Y-%m-%d")).to_csv(tmp_path / "tx.csv", index=False)
+        source = str(tmp_path / "tx.csv")
+    summary = clv.calibration_holdout(source, "1997-09-30", "1998-06-30", returns="drop")
+    track = tracking(pareto_sample, source, summary)
+    totals = track.attrs["totals"]
+    assert totals["actual_holdout"] == summary["frequency_holdout"].sum()
+    assert totals["actual_calibration"] == summary["frequency"].sum()

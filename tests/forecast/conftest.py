@@ -11,9 +11,7 @@ import clvmodels as clv
 @pytest.fixture(scope="session")
 def cdnow():
     """The published 39-week CDNOW sample summary (2,357 customers), in weeks."""
-    s = clv.datasets.cdnow_summary()
-    s.attrs["time_unit"] = "W"
-    return s
+    return clv.datasets.cdnow_summary()
 
 
 @pytest.fixture(scope="session")

@@ -159,13 +159,15 @@ def test_exact_period_lengths(cdnow, bg, period, horizon, weeks):
 def test_time_unit_of_the_summary_days(bg):
     # the same customers in days: alpha scales with the unit, forecasts do not change
     s_w = clv.datasets.cdnow_summary().iloc[:100]
-    s_d = s_w.copy()
+    s_d = s_w.with_facts(time_unit="D")
     s_d[["recency", "T"]] *= 7.0
     bg_d = clv.BGNBD.from_params(r=bg.params_["r"], alpha=bg.params_["alpha"] * 7.0, a=bg.params_["a"],
                                  b=bg.params_["b"])
     kw = dict(horizon=6, period="M", discount_rate=0.2, margin=1.0, interval=None)
     a = clv.forecast_clv(s_w, bg, 20.0, time_unit="W", **kw)
-    b = clv.forecast_clv(s_d, bg_d, 20.0, time_unit="D", **kw)
+    b = clv.forecast_clv(s_d, bg_d, 20.0, **kw)
+    with pytest.raises(ConfigError, match="contradicts"):
+        clv.forecast_clv(s_d, bg_d, 20.0, time_unit="W", **kw)
     np.testing.assert_allclose(a["clv"], b["clv"], rtol=1e-10)
     assert a.attrs["period_discount_rate"] == pytest.approx(1.2 ** (1 / 12) - 1, rel=1e-14)
 
@@ -240,7 +242,7 @@ def test_pareto_nbd_dert_at_fhl_setting_and_finite_sums_converge(cdnow, pnbd):
 
 def test_residual_clv_dert_equals_the_models_closed_form(cdnow, pnbd):
     res = residual_clv(cdnow, pnbd, 1.0, discount_rate=0.15, margin=1.0, interval=None)
-    np.testing.assert_allclose(res["dert"], pnbd.dert(cdnow, 1.15 ** (7 / 365.25) - 1), rtol=1e-12)
+    np.testing.assert_allclose(res["dert"], pnbd.dert(cdnow, 0.15), rtol=1e-12)
     np.testing.assert_allclose(res["p_alive"], pnbd.p_alive(cdnow), rtol=1e-14)
 
 
@@ -390,7 +392,6 @@ def test_chunks_threads_and_input_order_do_not_change_results(cdnow, bg, gg):
     threads = clv.forecast_clv(cdnow, bg, gg, chunk_size=200, n_jobs=2, **kw)
     pd.testing.assert_frame_equal(ref, threads, rtol=1e-12)
     shuffled = cdnow.sample(frac=1.0, random_state=1)
-    shuffled.attrs["time_unit"] = "W"
     out = clv.forecast_clv(shuffled, bg, gg, **kw)
     assert out.index.equals(shuffled.index)
     pd.testing.assert_frame_equal(out.loc[ref.index], ref, rtol=1e-12)
@@ -401,7 +402,7 @@ def test_fast_bg_path_equals_the_models_own_math(cdnow, bg, gg, monkeypatch):
 
     kw = dict(**MONTH, discount_rate=0.1, margin=0.3, cost_per_active_period=0.4, n_draws=20, random_state=2)
     fast = clv.forecast_clv(cdnow, bg, gg, **kw)
-    monkeypatch.setattr(_sources.PurchaseSource, "_fast_bg", lambda self, d: False)
+    monkeypatch.setattr(_sources.PurchaseSource, "has_fast_factors", lambda self, d: False)
     slow = clv.forecast_clv(cdnow.iloc[:400], bg, gg, **kw)
     pd.testing.assert_frame_equal(fast.iloc[:400], slow, rtol=1e-10, atol=1e-12, check_exact=False)
 
@@ -459,12 +460,12 @@ def test_bad_data_name_column_and_customers(cdnow, bg, gg):
 
 
 def test_time_unit_is_required_and_checked(bg):
-    s = clv.datasets.cdnow_summary()
+    s = pd.DataFrame(clv.datasets.cdnow_summary())      # a plain frame: no time unit
     kw = dict(horizon=12, period="M", discount_rate=0.1, margin=0.3, interval=None)
     with pytest.raises(ConfigError) as e:
         clv.forecast_clv(s, bg, 10.0, **kw)
     assert e.value.key == "time_unit"
-    s.attrs["time_unit"] = "D"
+    s = clv.datasets.cdnow_summary().with_facts(time_unit="D")
     with pytest.raises(ConfigError):
         clv.forecast_clv(s, bg, 10.0, time_unit="W", **kw)
     fitted = clv.BGNBD.from_params(r=0.24, alpha=4.4, a=0.79, b=2.4)

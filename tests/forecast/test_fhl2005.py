@@ -55,7 +55,6 @@ MARGIN = 0.30                          # FHL's assumed gross margin
 def sample78():
     """The 2,357-customer sample summarised over all 78 weeks (FHL's re-estimation data)."""
     s = clv.rfm_summary(clv.datasets.cdnow_transactions(sample=True), observation_end=END, time_unit="W")
-    s.attrs["time_unit"] = "W"
     return s
 
 
@@ -80,7 +79,6 @@ def cohort():
     resellers = repeat_spend.index[repeat_spend > 4000]
     assert len(resellers) == 10                                   # FHL: "ten buyers"
     s = clv.rfm_summary(tx[~tx["customer_id"].isin(resellers)], observation_end=END, time_unit="W")
-    s.attrs["time_unit"] = "W"
     return s
 
 
@@ -110,10 +108,9 @@ def test_iso_value_example_customers_and_finite_sums(pnbd78):
     # (x=1, t_x=30) both have DET of about 2, the backward bend of the iso-value curves. Customers
     # who entered at the start of the cohort: T = 545 days = 77.86 weeks.
     T = 545 / 7
-    s = pd.DataFrame({"frequency": [7, 1], "recency": [35.0, 30.0], "T": [T, T]},
-                     index=pd.Index([1, 2], name="customer_id"))
-    s.attrs["time_unit"] = "W"
-    det = pnbd78.dert(s, FHL_WEEKLY_RATE).to_numpy()
+    s = clv.RFMSummary.from_frame(pd.DataFrame({"frequency": [7, 1], "recency": [35.0, 30.0], "T": [T, T]},
+                                               index=pd.Index([1, 2], name="customer_id")), time_unit="W")
+    det = pnbd78.dert(s, clv.DiscountRate.per(FHL_WEEKLY_RATE, "W")).to_numpy()
     assert np.round(det).tolist() == [2.0, 2.0]                   # 1.86 and 2.20
     assert det[0] < det[1]           # seven purchases, more recent, yet less value than one purchase
     # residual_clv (spend 1, margin 1) is the same DERT at its own delta = log(1.15)*7/365.25,
@@ -135,7 +132,7 @@ def test_cohort_residual_value_matches_fhl(cohort, pnbd78, gg78):
     x = cohort["frequency"].to_numpy()
     zero = x == 0
     assert len(cohort) == 23560 and zero.sum() == 12054          # FHL's counts
-    clv_ = MARGIN * gg78.expected_spend(cohort).to_numpy() * pnbd78.dert(cohort, FHL_WEEKLY_RATE).to_numpy()
+    clv_ = MARGIN * gg78.expected_spend(cohort).to_numpy() * pnbd78.dert(cohort, clv.DiscountRate.per(FHL_WEEKLY_RATE, "W")).to_numpy()
     assert np.all(np.isfinite(clv_)) and np.all(clv_ > 0)
     total = clv_.sum()
     # zero class: "$4.40" per customer, about "$53,000" in total, "almost 5%" of the cohort

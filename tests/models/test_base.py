@@ -21,7 +21,10 @@ from scipy import optimize, special
 from sklearn.base import clone
 
 from clvmodels.errors import CLVError, ConvergenceWarning, DataValidationError, NotFittedError
-from clvmodels.models.base import MLEModel, compress_rows, load_model
+from clvmodels import load_model
+from clvmodels.data.compression import compress_rows
+from clvmodels.data.summary import RFMSummary
+from clvmodels.models.base import MLEModel
 
 
 def _nbd_loglik(r, alpha, x, T):
@@ -29,9 +32,9 @@ def _nbd_loglik(r, alpha, x, T):
 
 
 class ToyNBD(MLEModel):
-    _math = types.SimpleNamespace(loglik=_nbd_loglik)
-    _param_names = ("r", "alpha")
-    _summary_columns = ("frequency", "T")
+    math = types.SimpleNamespace(loglik=_nbd_loglik)
+    param_names = ("r", "alpha")
+    input_columns = ("frequency", "T")
     _scale_columns = ("T",)
     _scale_params = ("alpha",)
     _validate_kwargs = {"columns": ("frequency", "recency", "T")}
@@ -49,17 +52,6 @@ def _summary(n=3000, seed=1, r=0.7, alpha=20.0):
     recency = np.where(x > 0, T * rng.uniform(0.5, 1.0, size=n), 0.0)
     return pd.DataFrame({"frequency": x, "recency": recency, "T": T},
                         index=pd.Index(np.arange(100, 100 + n), name="customer_id"))
-
-
-def test_compress_rows_roundtrip():
-    rng = np.random.default_rng(0)
-    data = rng.integers(0, 3, size=(500, 3)).astype(float)
-    w = rng.uniform(0.5, 2.0, size=500)
-    rows, uw, inv = compress_rows(data, w)
-    np.testing.assert_array_equal(rows[inv], data)
-    assert len(rows) == len(np.unique(data, axis=0))
-    np.testing.assert_allclose(uw.sum(), w.sum())
-    np.testing.assert_allclose(np.bincount(inv, weights=w), uw)
 
 
 def test_fit_matches_direct_optimisation():
@@ -167,8 +159,7 @@ def test_penalizer_shrinks():
 
 
 def test_save_load_roundtrip(tmp_path):
-    s = _summary(n=500)
-    s.attrs["time_unit"] = "W"
+    s = RFMSummary.from_frame(_summary(n=500), time_unit="W")
     m = ToyNBD(penalizer_coef=0.0).fit(s)
     path = m.save(tmp_path / "toy.json")
     d = json.loads(path.read_text())
@@ -180,8 +171,7 @@ def test_save_load_roundtrip(tmp_path):
         assert loaded.loglik_ == m.loglik_ and loaded.time_unit_ == "W"
         pd.testing.assert_series_equal(loaded.log_likelihood(s), m.log_likelihood(s))
     # a summary in another unit is refused
-    other = s.copy()
-    other.attrs["time_unit"] = "D"
+    other = s.with_facts(time_unit="D")
     with pytest.raises(DataValidationError, match="time unit"):
         m.log_likelihood(other)
     (tmp_path / "junk.json").write_text("{}")
@@ -222,14 +212,6 @@ def test_grid_helper_shapes():
     assert df.shape == (2, 3) and df.loc[1, 7] == 8
 
 
-def test_compress_rows_groups_sorted_by_first_column_and_handles_signed_zero():
-    data = np.array([[2.0, 1.0], [0.0, -0.0], [2.0, 1.0], [0.0, 0.0], [1.0, 5.0]])
-    rows, w, inv = compress_rows(data)
-    np.testing.assert_array_equal(rows, [[0.0, 0.0], [1.0, 5.0], [2.0, 1.0]])
-    np.testing.assert_array_equal(w, [2.0, 1.0, 2.0])
-    np.testing.assert_array_equal(rows[inv], data + 0.0)
-
-
 def _nbd_loglik_and_grad(r, alpha, x, T):
     ll = _nbd_loglik(r, alpha, x, T)
     d_r = special.digamma(r + x) - special.digamma(r) + np.log(alpha) - np.log(alpha + T)
@@ -238,7 +220,7 @@ def _nbd_loglik_and_grad(r, alpha, x, T):
 
 
 class ToyNBDGrad(ToyNBD):
-    _math = types.SimpleNamespace(loglik=_nbd_loglik, loglik_and_grad=_nbd_loglik_and_grad)
+    math = types.SimpleNamespace(loglik=_nbd_loglik, loglik_and_grad=_nbd_loglik_and_grad)
 
 
 def test_large_data_uses_newton_polish_and_matches_lbfgs():
@@ -256,35 +238,6 @@ def test_large_data_uses_newton_polish_and_matches_lbfgs():
     ref = optimize.minimize(objective, [0.0, 2.0], method="Nelder-Mead",
                             options={"xatol": 1e-10, "fatol": 1e-9, "maxiter": 5000})
     np.testing.assert_allclose(big.params_.to_numpy(), np.exp(ref.x), rtol=1e-5)
-
-
-@pytest.mark.parametrize("n", [500, 120_000])  # 120,000 rows: the bucket pre-pass of the hash grouping
-def test_compress_columns_groups_exactly_and_survives_hash_collisions(n, monkeypatch):
-    from clvmodels.models import base
-
-    rng = np.random.default_rng(3)
-    data = np.column_stack([rng.integers(0, 4, n), rng.integers(0, 40, n), rng.uniform(size=n)]).astype(float)
-    data[: n // 2, 2] = np.round(data[: n // 2, 2], 1)  # half the rows have many duplicates
-    w = rng.uniform(0.5, 2.0, n)
-    expected_rows, expected_inv = np.unique(data, axis=0, return_inverse=True)
-    expected_w = np.bincount(expected_inv.ravel(), weights=w)
-    for hashing in ("real", "all collide"):
-        if hashing == "all collide":
-            monkeypatch.setattr(base, "_row_hash", lambda cols: np.zeros(len(cols[0]), dtype=np.uint64))
-        cols, uw, inv = base.compress_columns([data[:, j] for j in range(3)], w)
-        rows = np.column_stack(cols)
-        np.testing.assert_array_equal(rows[inv], data)
-        assert (np.diff(rows[:, 0]) >= 0).all()
-        order = np.lexsort(rows.T[::-1])
-        np.testing.assert_array_equal(rows[order], expected_rows)
-        np.testing.assert_allclose(uw[order], expected_w, rtol=1e-12)
-        cols2, uw2, inv2 = base.compress_columns([data[:, j] for j in range(3)], w, want_inverse=False)
-        assert inv2 is None and all(np.array_equal(a, b) for a, b in zip(cols, cols2))
-    # all rows distinct: every row is its own group, sorted by the first column
-    distinct = np.column_stack([rng.integers(0, 4, n), rng.uniform(size=n)])
-    rows, uw, inv = compress_rows(distinct)
-    assert len(rows) == n and (uw == 1).all()
-    np.testing.assert_array_equal(rows[inv], distinct)
 
 
 def test_large_bgnbd_fit_newton_with_analytic_hessian_matches_full_lbfgs():
@@ -323,7 +276,7 @@ def test_unconfirmed_newton_step_that_misses_is_polished_further(monkeypatch):
     # checks the gradient there. With a huge threshold the very first step is deferred from far
     # away, the check fails, and Newton continues with evaluations: same optimum as usual.
     import clvmodels as clv
-    from clvmodels.models import base
+    from clvmodels.models import optimize as base
     from clvmodels.simulate import bgnbd as bg_sim
 
     T = np.random.default_rng(5).uniform(1, 100, 60_000)

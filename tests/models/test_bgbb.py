@@ -9,7 +9,7 @@ import pytest
 import clvmodels as clv
 from clvmodels.errors import InvalidValueError, NotFittedError
 from clvmodels.math import bgbb as bgbb_math
-from clvmodels.models.base import load_model
+from clvmodels import load_model
 from clvmodels.models.bgbb import BGBB
 from clvmodels.simulate.bgbb import simulate
 

@@ -11,7 +11,7 @@ from sklearn.base import clone
 
 import clvmodels as clv
 from clvmodels.errors import DataValidationError, NotFittedError
-from clvmodels.models.base import load_model
+from clvmodels import load_model
 from clvmodels.simulate import bgnbd as sim
 
 

@@ -9,7 +9,7 @@ import pytest
 import clvmodels as clv
 from clvmodels.errors import DataValidationError, InvalidValueError, NotFittedError
 from clvmodels.math import paretonbd as pnbd
-from clvmodels.models.base import load_model
+from clvmodels import load_model
 from clvmodels.models.paretonbd import ParetoNBD
 from clvmodels.simulate.paretonbd import simulate
 
@@ -49,11 +49,11 @@ def test_predictions_keyed_by_customer_in_input_order(fitted, cdnow):
     np.testing.assert_allclose(e.to_numpy(), pnbd.conditional_expected_purchases(*params, *cols, 39.0), rtol=1e-14)
     pa = fitted.p_alive(shuffled)
     assert pa.index.equals(shuffled.index) and pa.between(0, 1).all()
-    d = fitted.dert(shuffled, discount_rate_per_unit=0.0018)
+    d = fitted.dert(shuffled, clv.DiscountRate.per(0.0018, "W"))
     assert d.index.equals(shuffled.index)
     np.testing.assert_allclose(d.to_numpy(), pnbd.dert(*params, *cols, np.log1p(0.0018)), rtol=1e-14)
     # DERT with a tiny rate exceeds expected purchases over any finite horizon it covers
-    assert (fitted.dert(shuffled, 1e-4) > fitted.expected_purchases(shuffled, 52)).all()
+    assert (fitted.dert(shuffled, clv.DiscountRate.per(1e-4, "W")) > fitted.expected_purchases(shuffled, 52)).all()
 
 
 def test_new_customer_predictions(fitted):

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from scipy import optimize
 
-from clvmodels.errors import DataValidationError, InvalidValueError, NotFittedError
+from clvmodels.errors import ConfigError, DataValidationError, InvalidValueError, NotFittedError
 from clvmodels.math import sbg as sbg_math
-from clvmodels.models.base import load_model
+from clvmodels import load_model
 from clvmodels.models.sbg import ShiftedBetaGeo
 from clvmodels.simulate.sbg import simulate
 
@@ -46,7 +46,7 @@ def test_predictions_by_period():
     assert d.index.name == "n_renewals" and d.is_monotonic_increasing  # survivors are the loyal ones
     with pytest.raises(InvalidValueError):
         m.retention(0)
-    with pytest.raises(InvalidValueError):
+    with pytest.raises(ConfigError, match="discount_rate"):
         m.derl(1, discount_rate=-0.1)
 
 

@@ -38,7 +38,7 @@ import threading
 import numpy as np
 from scipy import special
 
-from ..math.special import log_bg_mean_purchases
+from .special import log_bg_mean_purchases
 
 __all__ = ["bg_series", "BGAliveFactors"]
 

@@ -10,7 +10,7 @@ import mpmath as mp
 import numpy as np
 import pytest
 
-from clvmodels.forecast._bgfast import BGAliveFactors, bg_series
+from clvmodels.math._bgfast import BGAliveFactors, bg_series
 from clvmodels.math.special import log_bg_mean_purchases
 
 

@@ -1,4 +1,4 @@
-"""The per-model "given alive now" factors of clvmodels.forecast._future.
+"""The per-model "given alive now" factors of the math modules (p_alive_ahead, p_no_purchase_ahead).
 
 Each formula is checked against (i) an mpmath integral of its *definition* (not of the closed
 form) and (ii) a Monte-Carlo simulation of the model's generative story with exact conditioning
@@ -17,7 +17,8 @@ import mpmath as mp
 import numpy as np
 import pytest
 
-from clvmodels.forecast import _future as F
+from clvmodels.math import bgnbd as bg_math
+from clvmodels.math import mbgnbd as mbg_math
 from clvmodels.math import bgbb as bgbb_math
 from clvmodels.math import paretonbd as pnbd_math
 from clvmodels.simulate import bgbb as sim_bgbb
@@ -53,7 +54,7 @@ def test_bg_alive_ahead_matches_integral_of_definition(params, extra):
     r, alpha, a, b = params
     for x, T, t in [(0, 38.86, 52.0), (2, 38.86, 4.0), (7, 20.0, 100.0), (50, 10.0, 1.0), (1, 3.0, 0.01)]:
         ref = float(_bg_alive_ahead_ref(r, alpha, a, b, x, T, t, extra))
-        got = F.bg_p_alive_ahead(r, alpha, a, b, x, T, t, extra_coin=extra)
+        got = (mbg_math if extra else bg_math).p_alive_ahead(r, alpha, a, b, x, T, t)
         assert got == pytest.approx(ref, rel=1e-9, abs=1e-11), (params, x, T, t)
         # the closed form of the docstring: 2F1(r+x, a; a+b'; -t/(alpha+T))
         bp = b + x + (1 if extra else 0)
@@ -66,7 +67,7 @@ def test_bg_alive_ahead_broadcasts_and_limits():
     T = np.array([10.0, 20.0, 39.0])[:, None, None]
     t = np.array([0.0, 1.0, 10.0, 1e4])[None, None, :]
     draws = np.array([1.0, 1.1])[None, :, None]
-    out = F.bg_p_alive_ahead(r * draws, alpha, a, b, x, T, t)
+    out = bg_math.p_alive_ahead(r * draws, alpha, a, b, x, T, t)
     assert out.shape == (3, 2, 4)
     assert np.all(out[:, :, 0] == 1.0)                      # nothing happens in no time
     assert np.all(np.diff(out, axis=2) <= 0)                # survival decreases
@@ -74,12 +75,12 @@ def test_bg_alive_ahead_broadcasts_and_limits():
 
 
 def test_bg_no_purchase_ahead_is_the_gamma_laplace_transform():
-    r, alpha = 0.243, 4.414
+    r, alpha, a, b = 0.243, 4.414, 0.793, 2.426   # (a and b do not enter)
     for x, T, t in [(0, 38.86, 52.0), (3, 30.0, 5.0)]:
         # E[exp(-lambda t)], lambda ~ Gamma(r+x, alpha+T), integrated in v = log(lambda)
         ref = mp.quad(lambda v: mp.exp((r + x) * v - mp.exp(v) * (alpha + T + t)), [-mp.inf, -5, 0, 5]) \
             * mp.mpf(alpha + T) ** (r + x) / mp.gamma(r + x)
-        assert F.bg_p_no_purchase_ahead(r, alpha, x, T, t) == pytest.approx(float(ref), rel=1e-12)
+        assert bg_math.p_no_purchase_ahead(r, alpha, a, b, x, T, t) == pytest.approx(float(ref), rel=1e-12)
 
 
 def test_bg_future_against_simulation_of_one_time_buyers():
@@ -101,8 +102,8 @@ def test_bg_future_against_simulation_of_one_time_buyers():
     k_drop = rng.geometric(np.clip(p, 1e-12, 1.0))  # dropout after the k-th future purchase
     alive_end = n_future < k_drop
     se = 4.0 * np.sqrt(0.25 / sel.sum())
-    assert alive_end.mean() == pytest.approx(F.bg_p_alive_ahead(r, alpha, a, b, 0, T, t), abs=se)
-    assert no_purchase.mean() == pytest.approx(F.bg_p_no_purchase_ahead(r, alpha, 0, T, t), abs=se)
+    assert alive_end.mean() == pytest.approx(bg_math.p_alive_ahead(r, alpha, a, b, 0, T, t), abs=se)
+    assert no_purchase.mean() == pytest.approx(bg_math.p_no_purchase_ahead(r, alpha, a, b, 0, T, t), abs=se)
 
 
 def test_log_tail_integral_against_mpmath():
@@ -115,15 +116,15 @@ def test_log_tail_integral_against_mpmath():
         # beyond tau + L: u = tau + L e^w turns the algebraic tail into an exponential one
         tail = mp.quad(lambda w: L * mp.exp(w) * f(tau + L * mp.exp(w)), [0, 1, 5, 20, 80, mp.inf])
         ref = mp.log(head + tail)
-        assert F.log_tail_integral(pA, A, pB, B, tau) == pytest.approx(float(ref), rel=1e-10, abs=1e-10), (pA, A)
+        assert pnbd_math.log_tail_integral(pA, A, pB, B, tau) == pytest.approx(float(ref), rel=1e-10, abs=1e-10), (pA, A)
 
 
 def test_pnbd_alive_ahead_is_exponential_lifetime_mixture():
-    s, beta = 0.606, 11.669
+    r, alpha, s, beta = 0.553, 10.578, 0.606, 11.669   # (r and alpha do not enter)
     for T, t in [(38.86, 52.0), (0.0, 1.0)]:
         ref = mp.quad(lambda mu: mp.exp(-mu * t) * mu ** (s - 1) * mp.exp(-mu * (beta + T)), [0, 1, mp.inf])
         ref *= mp.mpf(beta + T) ** s / mp.gamma(s)
-        assert F.pnbd_p_alive_ahead(s, beta, T, t) == pytest.approx(float(ref), rel=1e-12)
+        assert pnbd_math.p_alive_ahead(r, alpha, s, beta, 0.0, T, t) == pytest.approx(float(ref), rel=1e-12)
 
 
 def test_pnbd_no_purchase_ahead_against_first_purchase_density():
@@ -133,7 +134,7 @@ def test_pnbd_no_purchase_ahead_against_first_purchase_density():
         rp, ap, bp = mp.mpf(r + x), mp.mpf(alpha + T), mp.mpf(beta + T)
         g = lambda u: (rp / ap) * (ap / (ap + u)) ** (rp + 1) * (bp / (bp + u)) ** s  # noqa: E731
         ref = 1 - mp.quad(g, [0, min(t, 1), t]) if t > 0 else mp.mpf(1)
-        got = F.pnbd_p_no_purchase_ahead(r, alpha, s, beta, x, T, t)
+        got = pnbd_math.p_no_purchase_ahead(r, alpha, s, beta, x, T, t)
         assert got == pytest.approx(float(ref), rel=1e-9, abs=1e-12), (x, T, t)
 
 
@@ -151,8 +152,8 @@ def test_pnbd_future_against_the_package_simulator():
     no_purchase = rng.poisson(lam * active) == 0
     pa = pnbd_math.p_alive(r, alpha, s, beta, 0.0, 0.0, T)
     se = 4.0 * np.sqrt(0.25 / sel.sum())
-    assert alive_end.mean() == pytest.approx(pa * F.pnbd_p_alive_ahead(s, beta, T, t), abs=se)
-    p0 = F.pnbd_p_no_purchase_ahead(r, alpha, s, beta, 0.0, T, t)
+    assert alive_end.mean() == pytest.approx(pa * pnbd_math.p_alive_ahead(r, alpha, s, beta, 0.0, T, t), abs=se)
+    p0 = pnbd_math.p_no_purchase_ahead(r, alpha, s, beta, 0.0, T, t)
     assert no_purchase.mean() == pytest.approx(1 - pa + pa * p0, abs=se)
 
 
@@ -180,9 +181,9 @@ def test_bgbb_future_against_posterior_integrals():
         pa = bgbb_math.p_alive(a, b, g, d, x, t_x, n)
         assert pa == pytest.approx(float(alive_at(1) / lik), rel=1e-9)
         for k in (1, 2, m + 3):
-            got = pa * F.bgbb_p_alive_ahead(g, d, n, k)
+            got = pa * bgbb_math.p_alive_ahead(a, b, g, d, x, n, k)
             assert got == pytest.approx(float(alive_at(k) / lik), rel=1e-9), (x, t_x, n, k)
-        got = 1 - pa + pa * F.bgbb_p_no_purchase_ahead(a, b, g, d, x, n, m)
+        got = 1 - pa + pa * bgbb_math.p_no_purchase_ahead(a, b, g, d, x, n, m)
         assert got == pytest.approx(float((1 - pa) + none / lik), rel=1e-9), (x, t_x, n, m)
 
 
@@ -202,9 +203,9 @@ def test_bgbb_future_against_the_package_simulator():
         assert sel.sum() > 2000
         pa = bgbb_math.p_alive(a, b, g, d, hx, htx, n)
         se = 4.0 * np.sqrt(0.25 / sel.sum())
-        assert (alive_for[sel] >= n + m).mean() == pytest.approx(pa * F.bgbb_p_alive_ahead(g, d, n, m), abs=se)
+        assert (alive_for[sel] >= n + m).mean() == pytest.approx(pa * bgbb_math.p_alive_ahead(a, b, g, d, hx, n, m), abs=se)
         none = ~buys[sel, n:].any(axis=1)
-        assert none.mean() == pytest.approx(1 - pa + pa * F.bgbb_p_no_purchase_ahead(a, b, g, d, hx, n, m), abs=se)
+        assert none.mean() == pytest.approx(1 - pa + pa * bgbb_math.p_no_purchase_ahead(a, b, g, d, hx, n, m), abs=se)
     # the package simulator draws the same story: its calibration histogram agrees with ours
     ref = sim_bgbb.simulate(a, b, g, d, n, n_customers=N, random_state=4)
     assert ref["frequency"].mean() == pytest.approx(x.mean(), abs=0.02)

@@ -1,0 +1,87 @@
+"""JSON artifacts of the MLE models: parameters, covariance, settings, fit report and version.
+
+No pickle: a file holds ``{"format": "clvmodels.mle/1", "model": <class name>, "params": {...},
+"cov": [[...]], "settings": {...}, "loglik": ..., "time_unit": ..., ...}``. NaN and infinities are
+stored as ``null``. :func:`clvmodels.load_model` reads any artifact (these and the Bayesian NetCDF
+files) and picks the class from the registry.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import CLVError, ConfigError
+
+__all__ = ["FORMAT", "model_to_dict", "model_from_dict", "save_json", "read_json"]
+
+FORMAT = "clvmodels.mle/1"
+
+
+def _clean(x):
+    if x is None or (isinstance(x, float) and not np.isfinite(x)):
+        return None
+    return x
+
+
+def model_to_dict(model) -> dict[str, Any]:
+    """JSON-ready description of a fitted MLE model (class, version, settings, params, cov, fit report)."""
+    from .. import __version__
+
+    model.check_fitted()
+    return {
+        "format": FORMAT,
+        "model": type(model).__name__,
+        "clvmodels_version": __version__,
+        "settings": dict(model.get_params(deep=False)),
+        "params": {n: float(model.params_[n]) for n in model.param_names},
+        "cov": None if model.cov_ is None else [[_clean(float(v)) for v in row] for row in model.cov_.to_numpy()],
+        "loglik": _clean(None if model.loglik_ is None else float(model.loglik_)),
+        "converged": model.converged_,
+        "n_obs": model.n_obs_,
+        "time_unit": model.time_unit_,
+        "data_summary": model.data_summary_,
+        "fit_info": model.fit_info_,
+    }
+
+
+def save_json(model, path) -> Path:
+    """Write :func:`model_to_dict` of ``model`` to ``path`` (no NaN in the file). Returns the path."""
+    path = Path(path)
+    path.write_text(json.dumps(model_to_dict(model), indent=2, allow_nan=False))
+    return path
+
+
+def model_from_dict(cls, d: dict[str, Any]):
+    """Rebuild a model of class ``cls`` from :func:`model_to_dict`'s output (refuses another class)."""
+    if d.get("model") != cls.__name__:
+        raise CLVError(f"the file holds a {d.get('model')!r} model, not a {cls.__name__}")
+    cov = d.get("cov")
+    if cov is not None:
+        cov = np.array([[np.nan if v is None else v for v in row] for row in cov], dtype=np.float64)
+    model = cls.from_params(cov=cov, time_unit=d.get("time_unit"), **d["params"])
+    settings = d.get("settings") or {}
+    model.set_params(**{k: v for k, v in settings.items() if k in model.get_params(deep=False)})
+    model.loglik_ = d.get("loglik")
+    model.converged_ = d.get("converged")
+    model.n_obs_ = d.get("n_obs")
+    model.data_summary_ = d.get("data_summary")
+    model.fit_info_ = d.get("fit_info")
+    return model
+
+
+def read_json(path) -> dict[str, Any]:
+    """The dict stored in an MLE artifact; a clear error for a missing file or another format."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"no saved model at {str(path)!r}", key="path")
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CLVError(f"{path} is not a clvmodels model file (not JSON: {exc})") from None
+    if not isinstance(d, dict) or d.get("format") != FORMAT:
+        raise CLVError(f"{path} is not a clvmodels model file (format {FORMAT!r} expected)")
+    return d

@@ -1,0 +1,216 @@
+"""The contract between fitted models and the layers that use them.
+
+Forecasting (:func:`clvmodels.forecast_clv`), evaluation (:func:`clvmodels.evaluate.evaluate`,
+:func:`clvmodels.compare_models`), plots and the config-driven pipeline ask a model only what is
+written here. The MLE models (:mod:`clvmodels.models`) and the Bayesian ones (:mod:`clvmodels.bayes`)
+implement it, and so can a model of your own: nothing else of the model is read.
+
+A purchase model
+----------------
+* ``param_names`` - its population parameters, in the order its math functions take them;
+* ``input_columns`` - the three summary columns its math reads: ``("frequency", "recency", "T")``,
+  or ``("frequency", "recency", "n_periods")`` for models of discrete opportunities;
+* ``covariate_columns`` - further numeric summary columns it reads per customer (often ``()``);
+* ``time_axis`` - ``"continuous"`` (recency and T in a time unit) or ``"opportunities"``;
+* ``time_unit_`` - the time unit of the summary it was fitted on, or None when unknown;
+* ``math`` - a namespace (a module, or any object) of vectorised numpy functions, parameters first
+  (each an array broadcasting against the data), described by :class:`PurchaseMath`;
+* ``check_fitted()`` - raises :class:`~clvmodels.errors.NotFittedError` before ``fit``;
+* ``parameter_draws(n_draws, random_state)`` - a :class:`ParameterDraws`;
+* ``customer_parameters(params, covariates)`` - maps population parameters to each customer's
+  (identity without covariates).
+
+A spend model
+-------------
+``param_names``, ``input_columns`` (e.g. ``("frequency", "monetary_value")``), ``math`` (a
+:class:`SpendMath`), ``check_fitted()``, ``parameter_draws(...)`` and ``spend_inputs(frame)``: the
+per-customer inputs of ``math.conditional_expected_spend`` after the model's own rules (e.g. what
+Gamma-Gamma does with repeat buyers whose purchases were free).
+
+Shapes
+------
+Population parameters are arrays with the draws on the first axis, ``(S,)`` for a scalar parameter
+(``(S, k)`` for a vector such as covariate coefficients). :meth:`PurchaseModel.customer_parameters`
+returns, per name in ``param_names``, an array that broadcasts to ``(n_customers, S)``: ``(1, S)``
+when every customer shares the parameters. The math functions are called with those arrays and
+the data as ``(n_customers, 1)`` columns (or ``(n, 1, 1)`` with a third axis for periods).
+
+Examples
+--------
+>>> import clvmodels as clv
+>>> from clvmodels.protocols import PurchaseModel, SpendModel
+>>> bg = clv.BGNBD.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426)
+>>> isinstance(bg, PurchaseModel), isinstance(clv.GammaGamma(), SpendModel)
+(True, True)
+>>> draws = bg.parameter_draws()
+>>> draws.n_draws, round(float(draws.estimate["r"]), 3)
+(0, 0.243)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["PurchaseModel", "SpendModel", "PurchaseMath", "SpendMath", "ParameterDraws", "TIME_AXES",
+           "require_purchase_model", "require_spend_model"]
+
+TIME_AXES = ("continuous", "opportunities")
+
+
+@dataclass(frozen=True)
+class ParameterDraws:
+    """Population parameters of a fitted model: a point estimate and/or draws.
+
+    Attributes
+    ----------
+    draws : name -> array with ``S`` draws on the first axis (``S`` may be 0). Posterior draws of
+        a Bayesian model, or draws from the asymptotic normal of an MLE model's log-parameters.
+    estimate : name -> the point estimate (MLE), or None (Bayesian models: the point of a
+        prediction is its posterior mean over the draws).
+    kind : ``"mle"``, ``"posterior"`` or a name of your own; reported, never branched on.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> d = ParameterDraws({"p": np.array([1.0, 2.0, 3.0])}, estimate=None, kind="posterior")
+    >>> d.n_draws, d.stacked()["p"].tolist(), d.thinned(2).draws["p"].tolist()
+    (3, [1.0, 2.0, 3.0], [1.0, 3.0])
+    """
+
+    draws: Mapping[str, np.ndarray]
+    estimate: Mapping[str, np.ndarray] | None = None
+    kind: str = "mle"
+
+    @property
+    def n_draws(self) -> int:
+        """Number of draws ``S`` (0: a point estimate only)."""
+        return int(len(next(iter(self.draws.values())))) if self.draws else 0
+
+    @property
+    def has_estimate(self) -> bool:
+        return self.estimate is not None
+
+    def stacked(self, with_estimate: bool = False) -> dict[str, np.ndarray]:
+        """name -> ``(S', ...)`` float arrays: the draws, preceded by the estimate when asked."""
+        out = {}
+        for name, values in self.draws.items():
+            arr = np.asarray(values, dtype=np.float64)
+            if with_estimate:
+                if self.estimate is None:
+                    raise ValueError("these parameters have no point estimate (posterior draws)")
+                est = np.asarray(self.estimate[name], dtype=np.float64)[None, ...]
+                arr = np.concatenate([est, arr.reshape((len(arr),) + est.shape[1:])], axis=0)
+            out[name] = arr
+        return out
+
+    def thinned(self, n: int | None) -> ParameterDraws:
+        """At most ``n`` draws, evenly spaced (all when ``n`` is None or not smaller)."""
+        S = self.n_draws
+        if n is None or n >= S:
+            return self
+        idx = np.unique(np.linspace(0, S - 1, int(n)).round().astype(np.int64))
+        return ParameterDraws({k: np.asarray(v)[idx] for k, v in self.draws.items()}, self.estimate, self.kind)
+
+
+@runtime_checkable
+class PurchaseMath(Protocol):
+    """The vectorised functions a purchase model's forecasts need (parameters first, in
+    ``param_names`` order; every argument an array that broadcasts with the others).
+
+    Required: ``p_alive(*params, x, t_x, T)``; ``conditional_expected_purchases(*params, x, t_x, T, t)``
+    (expected purchases in (T, T+t] given the history); ``expected_purchases_new(*params, t)``
+    (E[X(t)] of a customer born at 0); ``p_alive_ahead(*params, x, T, t)`` (P(alive at T+t | alive
+    at T, x, T)); ``p_no_purchase_ahead(*params, x, T, t)`` (P(no purchase in (T, T+t] | alive at T,
+    x, T)). For models of opportunities ``T`` is ``n_periods`` and ``t`` a whole number of
+    opportunities.
+
+    Optional: ``p_purchases(*params, n, t)`` (P(X(t) = n), new customer; the period-transaction
+    histogram), ``dert(*params, x, t_x, T, rate)`` (discounted expected residual transactions;
+    ``rate`` is the continuously compounded rate per time unit, or the effective rate per
+    opportunity), and fast paths ``p_alive_grid``, ``alive_factors``, ``dert_grid`` (see
+    :mod:`clvmodels.math.bgnbd`, :mod:`clvmodels.math.paretonbd`).
+    """
+
+    def p_alive(self, *args: Any) -> Any: ...
+    def conditional_expected_purchases(self, *args: Any) -> Any: ...
+    def expected_purchases_new(self, *args: Any) -> Any: ...
+    def p_alive_ahead(self, *args: Any) -> Any: ...
+    def p_no_purchase_ahead(self, *args: Any) -> Any: ...
+
+
+@runtime_checkable
+class SpendMath(Protocol):
+    """``conditional_expected_spend(*params, *inputs)`` (expected spend per purchase given the
+    inputs of :meth:`SpendModel.spend_inputs`) and ``expected_spend_new(*params)``."""
+
+    def conditional_expected_spend(self, *args: Any) -> Any: ...
+    def expected_spend_new(self, *args: Any) -> Any: ...
+
+
+@runtime_checkable
+class PurchaseModel(Protocol):
+    """A fitted purchase model as the other layers see it (see the module docstring)."""
+
+    param_names: tuple[str, ...]
+    input_columns: tuple[str, ...]
+    time_axis: str
+    math: Any
+
+    @property
+    def covariate_columns(self) -> tuple[str, ...]: ...
+
+    def check_fitted(self) -> None: ...
+
+    def parameter_draws(self, n_draws: int | None = None, random_state: Any = None) -> ParameterDraws: ...
+
+    def customer_parameters(self, params: Mapping[str, np.ndarray],
+                            covariates: np.ndarray | None = None) -> dict[str, np.ndarray]: ...
+
+
+@runtime_checkable
+class SpendModel(Protocol):
+    """A fitted spend model as the other layers see it (see the module docstring)."""
+
+    param_names: tuple[str, ...]
+    input_columns: tuple[str, ...]
+    math: Any
+
+    def check_fitted(self) -> None: ...
+
+    def parameter_draws(self, n_draws: int | None = None, random_state: Any = None) -> ParameterDraws: ...
+
+    def spend_inputs(self, frame: pd.DataFrame) -> tuple[np.ndarray, ...]: ...
+
+
+def require_purchase_model(model: Any, key: str = "purchase") -> PurchaseModel:
+    """``model`` if it implements :class:`PurchaseModel` (and is fitted), else a ConfigError naming ``key``."""
+    from .errors import ConfigError
+
+    if not isinstance(model, PurchaseModel) or not isinstance(model.math, PurchaseMath):
+        raise ConfigError(f"{key}={type(model).__name__} is not a purchase model: it needs param_names, "
+                          "input_columns, time_axis, covariate_columns, math (p_alive, "
+                          "conditional_expected_purchases, expected_purchases_new, p_alive_ahead, "
+                          "p_no_purchase_ahead), check_fitted, parameter_draws and customer_parameters "
+                          "(clvmodels.protocols.PurchaseModel)", key=key)
+    if model.time_axis not in TIME_AXES:
+        raise ConfigError(f"{type(model).__name__}.time_axis={model.time_axis!r}; use one of {list(TIME_AXES)}",
+                          key=key)
+    model.check_fitted()
+    return model
+
+
+def require_spend_model(model: Any, key: str = "spend") -> SpendModel:
+    """``model`` if it implements :class:`SpendModel` (and is fitted), else a ConfigError naming ``key``."""
+    from .errors import ConfigError
+
+    if not isinstance(model, SpendModel) or not isinstance(model.math, SpendMath):
+        raise ConfigError(f"{key}={type(model).__name__} is not a spend model: it needs param_names, "
+                          "input_columns, math (conditional_expected_spend, expected_spend_new), check_fitted, "
+                          "parameter_draws and spend_inputs (clvmodels.protocols.SpendModel)", key=key)
+    model.check_fitted()
+    return model

@@ -1,0 +1,174 @@
+"""One registry of models: what the config, the pipeline and ``compare_models`` can build.
+
+Each entry names a model once: its config key (``bgnbd``), its label in reports (``BG/NBD``), its
+role (a ``purchase`` or a ``spend`` model) and the classes that implement it, by maximum likelihood
+and Bayesian, as ``"module:Class"`` strings (nothing is imported until a class is asked for, so
+``import clvmodels`` stays light and never imports PyMC). Adding a model is one math module, one
+model file and one entry here.
+
+:func:`load_model` reads any saved model - an MLE JSON file or a Bayesian NetCDF file - and picks
+its class from this registry.
+
+Examples
+--------
+>>> from clvmodels import registry
+>>> registry.keys("purchase")
+('bgnbd', 'mbgnbd', 'paretonbd', 'bgbb')
+>>> registry.get("paretonbd").label
+'Pareto/NBD'
+>>> type(registry.build("bgnbd")).__name__
+'BGNBD'
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import CLVError, ConfigError
+
+__all__ = ["ModelSpec", "MODELS", "METHODS", "get", "keys", "model_class", "build", "spec_of", "class_by_name",
+           "load_model"]
+
+#: how a model is fitted: maximum likelihood, or a Bayesian sampler / approximation
+METHODS = ("mle", "nuts", "advi", "map")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One registered model.
+
+    Attributes
+    ----------
+    key : the config name (``models.purchase: bgnbd``).
+    label : the name in tables and reports.
+    role : ``"purchase"`` or ``"spend"``.
+    mle, bayes : ``"module:Class"`` of the maximum-likelihood / Bayesian implementation, or None.
+    compare : fitted by default in :func:`clvmodels.compare_models`.
+    summary : the summary it reads: ``"continuous"`` (frequency, recency, T) or ``"opportunities"``
+        (frequency, recency, n_periods).
+    """
+
+    key: str
+    label: str
+    role: str
+    mle: str | None
+    bayes: str | None = None
+    compare: bool = False
+    summary: str = "continuous"
+
+
+MODELS: dict[str, ModelSpec] = {spec.key: spec for spec in (
+    ModelSpec("bgnbd", "BG/NBD", "purchase", "clvmodels.models.bgnbd:BGNBD", "clvmodels.bayes.bgnbd:BGNBD",
+              compare=True),
+    ModelSpec("mbgnbd", "MBG/NBD", "purchase", "clvmodels.models.mbgnbd:MBGNBD", None, compare=True),
+    ModelSpec("paretonbd", "Pareto/NBD", "purchase", "clvmodels.models.paretonbd:ParetoNBD",
+              "clvmodels.bayes.paretonbd:ParetoNBD", compare=True),
+    ModelSpec("bgbb", "BG/BB", "purchase", "clvmodels.models.bgbb:BGBB", None, summary="opportunities"),
+    ModelSpec("gammagamma", "Gamma-Gamma", "spend", "clvmodels.models.gammagamma:GammaGamma",
+              "clvmodels.bayes.gammagamma:GammaGamma"),
+)}
+
+
+def keys(role: str | None = None) -> tuple[str, ...]:
+    """Registered keys, of one role (``"purchase"`` / ``"spend"``) or all."""
+    return tuple(k for k, s in MODELS.items() if role is None or s.role == role)
+
+
+def get(key: str) -> ModelSpec:
+    """The :class:`ModelSpec` of ``key``, or a ConfigError listing the registered keys."""
+    spec = MODELS.get(key)
+    if spec is None:
+        raise ConfigError(f"unknown model {key!r}; registered models: {list(MODELS)}", key="models")
+    return spec
+
+
+def _import(path: str) -> type:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def model_class(key: str, method: str = "mle") -> type:
+    """The class implementing ``key`` with ``method`` ('mle', or a Bayesian 'nuts' / 'advi' / 'map')."""
+    spec = get(key)
+    if method not in METHODS:
+        raise ConfigError(f"method={method!r}; use one of {list(METHODS)}", key="method")
+    path = spec.mle if method == "mle" else spec.bayes
+    if path is None:
+        kind = "maximum-likelihood" if method == "mle" else "Bayesian"
+        raise ConfigError(f"{spec.label} has no {kind} implementation (method={method!r})", key="method")
+    return _import(path)
+
+
+def build(key: str, method: str = "mle", **settings: Any):
+    """An unfitted model: ``model_class(key, method)(**settings)``; Bayesian methods set ``sampler``."""
+    cls = model_class(key, method)
+    if method != "mle":
+        settings = {"sampler": method, **settings}
+    return cls(**settings)
+
+
+def spec_of(model: Any) -> ModelSpec | None:
+    """The registry entry of a model instance (by its class), or None for a model of your own."""
+    cls = type(model)
+    path = f"{cls.__module__}:{cls.__name__}"
+    for spec in MODELS.values():
+        if path in (spec.mle, spec.bayes):
+            return spec
+    return None
+
+
+def class_by_name(name: str, bayes: bool) -> type | None:
+    """The registered class called ``name`` (a Bayesian one with ``bayes``), or None."""
+    for spec in MODELS.values():
+        path = spec.bayes if bayes else spec.mle
+        if path is not None and path.rpartition(":")[2] == name:
+            return _import(path)
+    if not bayes and name == "ShiftedBetaGeo":
+        return _import("clvmodels.models.sbg:ShiftedBetaGeo")
+    return None
+
+
+def _mle_subclass(name: str) -> type | None:
+    """A model class of your own (a subclass of MLEModel defined in this session), by name."""
+    from .models.base import MLEModel
+
+    todo = list(MLEModel.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        if cls.__name__ == name:
+            return cls
+        todo.extend(cls.__subclasses__())
+    return None
+
+
+def load_model(path: str | Path):
+    """Load any saved model: an MLE model's JSON (``model.save``) or a Bayesian model's NetCDF.
+
+    Examples
+    --------
+    >>> import tempfile, os, clvmodels as clv
+    >>> bg = clv.BGNBD.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426, time_unit="W")
+    >>> path = os.path.join(tempfile.mkdtemp(), "bg.json")
+    >>> _ = bg.save(path)
+    >>> clv.load_model(path).params_.round(3).tolist()
+    [0.243, 4.414, 0.793, 2.426]
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"no saved model at {str(path)!r}", key="path")
+    with path.open("rb") as fh:
+        head = fh.read(8)
+    if head.startswith((b"\x89HDF", b"CDF")):     # NetCDF-4 (HDF5) or classic NetCDF: a Bayesian model
+        from .bayes.base import load
+
+        return load(path)
+    from .models.artifacts import model_from_dict, read_json
+
+    d = read_json(path)
+    cls = class_by_name(str(d.get("model")), bayes=False) or _mle_subclass(str(d.get("model")))
+    if cls is None:
+        raise CLVError(f"{path} holds an unknown model class {d.get('model')!r}")
+    return model_from_dict(cls, d)
