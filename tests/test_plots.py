@@ -233,8 +233,10 @@ def test_posterior_panels():
         idata_ = idata
 
         @staticmethod
-        def _var_names():
-            return ["r", "alpha", "purchase_coef"]
+        def parameter_draws(n_draws=None, random_state=None):
+            from clvmodels.protocols import ParameterDraws
+
+            return ParameterDraws({k: np.zeros(1) for k in ("r", "alpha", "purchase_coef")}, None, "posterior")
 
     fig = P.plot_posterior(FakeBayes(), interval=0.9)
     axes = [ax for ax in fig.axes if ax.get_visible()]

@@ -75,7 +75,8 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.model_selection import KFold
 from threadpoolctl import threadpool_limits
 
-from ..data.transactions import to_timestamp
+from ..data.rfm import calibration_holdout
+from ..data.summary import RFMSummary
 from ..errors import ConfigError, DataDroppedWarning, DataValidationError, MissingColumnError
 from ..timeunits import days_per
 from .features import first_purchase_value
@@ -151,14 +152,14 @@ class GradientBoostingBaseline(BaseEstimator):
                                              l2_regularization=float(self.l2_regularization),
                                              early_stopping=False, random_state=self.random_state)
 
-    def fit_predict(self, summary: pd.DataFrame, transactions: pd.DataFrame | None = None, *, calibration_end=None,
-                    customer_col: str = "customer_id", date_col: str = "date", amount_col: str | None = "amount"
-                    ) -> pd.DataFrame:
+    def fit_predict(self, summary: pd.DataFrame, transactions=None) -> pd.DataFrame:
         """Predictions for the holdout of ``summary`` (DataFrame keyed like the summary).
 
-        ``transactions`` (the log the summary was built from) is required by the temporal
-        strategy and adds the first-purchase value feature to either strategy.
-        ``calibration_end`` defaults to ``summary.attrs['report']['calibration_end']``.
+        ``summary`` is a calibration / holdout summary (:func:`clvmodels.calibration_holdout`);
+        ``transactions`` (the log it was built from, a DataFrame or a CSV / Parquet path) is
+        required by the temporal strategy and adds the first-purchase value feature to either
+        strategy. The log is read with the summary's own options (columns, merge and returns rules,
+        dates): the targets of the shifted window are counted as the summary counts.
         """
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"strategy must be one of {list(STRATEGIES)}, got {self.strategy!r}", key="strategy")
@@ -166,17 +167,20 @@ class GradientBoostingBaseline(BaseEstimator):
             if col not in summary.columns:
                 raise MissingColumnError(f"the summary has no column {col!r}: build it with "
                                          "clvmodels.calibration_holdout(...)", column=col)
-        has_amount = (transactions is not None and amount_col is not None and amount_col in transactions.columns)
+        options = None
+        if transactions is not None:
+            if not isinstance(summary, RFMSummary) or summary.options is None or summary.calibration_end is None:
+                raise DataValidationError("the baseline reads the log with the summary's options: pass the "
+                                          "calibration / holdout summary built by clvmodels.calibration_holdout(...)")
+            options = summary.options
         first = None
-        if has_amount:
-            first = first_purchase_value(transactions, customer_col=customer_col, date_col=date_col,
-                                         amount_col=amount_col)
+        if options is not None and options.amount_col is not None:
+            first = first_purchase_value(transactions, options, cutoff=summary.calibration_end)
         X = _feature_frame(summary, first)
         y, rev = _targets(summary)
         limit = threadpool_limits(limits=int(self.n_threads), user_api="openmp") if self.n_threads else nullcontext()
         with limit:
-            pred_y, pred_rev = self._predict(summary, transactions, X, y, rev, first, calibration_end, customer_col,
-                                             date_col, amount_col if has_amount else None)
+            pred_y, pred_rev = self._predict(summary, transactions, X, y, rev, first)
         self.feature_names_ = list(X.columns)
         out = pd.DataFrame({"expected_purchases": pred_y}, index=summary.index)
         if rev is not None and pred_rev is not None:
@@ -185,7 +189,7 @@ class GradientBoostingBaseline(BaseEstimator):
                 out["expected_spend"] = np.where(pred_y > 0, pred_rev / pred_y, 0.0)
         return out
 
-    def _predict(self, summary, transactions, X, y, rev, first, calibration_end, customer_col, date_col, amount_col):
+    def _predict(self, summary, transactions, X, y, rev, first):
         if self.strategy == "crossfit":
             pred_y, pred_rev = self._crossfit(X, y, rev)
             self.horizon_ratio_ = self.extrapolation_ = 1.0
@@ -193,8 +197,7 @@ class GradientBoostingBaseline(BaseEstimator):
             if transactions is None:
                 raise ConfigError("the temporal strategy needs the transaction log (transactions=...); "
                                   "strategy='crossfit' works from the summary alone", key="transactions")
-            pred_y, pred_rev = self._temporal(summary, transactions, X, first, calibration_end, customer_col,
-                                              date_col, amount_col)
+            pred_y, pred_rev = self._temporal(summary, transactions, X, first)
         return pred_y, pred_rev
 
     def _crossfit(self, X: pd.DataFrame, y: np.ndarray, rev: np.ndarray | None):
@@ -212,15 +215,8 @@ class GradientBoostingBaseline(BaseEstimator):
                 pred_rev[test] = self._learner().fit(Xv[train], rev[train]).predict(Xv[test])
         return pred_y, pred_rev
 
-    def _temporal(self, summary, transactions, X, first, calibration_end, customer_col, date_col, amount_col):
-        from ..data.rfm import calibration_holdout
-
-        report = summary.attrs.get("report", {}) if hasattr(summary, "attrs") else {}
-        cal_end = calibration_end if calibration_end is not None else report.get("calibration_end")
-        if cal_end is None:
-            raise ConfigError("calibration_end is needed (it is not in summary.attrs['report'])", key="calibration_end")
-        cal_end = to_timestamp(cal_end, "calibration_end")
-        unit = summary.attrs.get("time_unit") or report.get("time_unit") or "W"
+    def _temporal(self, summary: RFMSummary, transactions, X, first):
+        options, cal_end, unit = summary.options, summary.calibration_end, summary.time_unit
         share = float(self.min_cohort_share)
         if not 0.0 < share <= 1.0:
             raise ConfigError(f"min_cohort_share must be in (0, 1], got {self.min_cohort_share!r}",
@@ -235,13 +231,11 @@ class GradientBoostingBaseline(BaseEstimator):
             raise DataValidationError("the calibration period is too short for a temporal training window "
                                       "(use strategy='crossfit')")
         cutoff = cal_end - pd.Timedelta(days=h_days)
-        opts = {k: report[k] for k in ("merge", "monetary_includes_first", "returns") if k in report}
         with warnings.catch_warnings():
             # the later transactions are left out on purpose: that is the point of the shifted window
             warnings.filterwarnings("ignore", message=r".*after observation_end excluded", category=DataDroppedWarning)
             shifted = calibration_holdout(transactions, calibration_end=cutoff, observation_end=cal_end,
-                                          time_unit=unit, customer_col=customer_col, date_col=date_col,
-                                          amount_col=amount_col, engine="pandas", **opts)
+                                          **_calibration_options(options))
         if "monetary_value_holdout" not in shifted.columns and "monetary_value_holdout" in summary.columns:
             raise DataValidationError("revenue targets need amounts in the transaction log", column="amount")
         X_train = _feature_frame(shifted, first)
@@ -250,7 +244,7 @@ class GradientBoostingBaseline(BaseEstimator):
         X_train = X_train[X.columns].to_numpy()
         y_train, rev_train = _targets(shifted)
 
-        hazard, shape = _fit_age_decay(transactions, summary.index, cal_end, customer_col, date_col)
+        hazard, shape = _fit_age_decay(transactions, summary, cal_end)
         G = partial(_cumulative_rate, hazard=hazard, shape=shape)
         holdout_mass = G(age_days + horizon_days) - G(age_days)
         trained_age = age_days[summary.index.isin(shifted.index)]
@@ -298,7 +292,12 @@ LOG_HAZARD_BOUNDS = (np.log(1e-4), np.log(1e3))
 LOG_SHAPE_GRID = np.linspace(np.log(0.02), np.log(1e3), 45)
 
 
-def _fit_age_decay(transactions, customers, cal_end, customer_col, date_col) -> tuple[float, float]:
+def _calibration_options(options) -> dict:
+    """The keyword arguments of :func:`clvmodels.calibration_holdout` that rebuild a summary with ``options``."""
+    return {k: v for k, v in options.as_dict().items()}
+
+
+def _fit_age_decay(transactions, summary, cal_end) -> tuple[float, float]:
     """(hazard per day, shape) of the repeat-purchase rate by customer age, see the module docstring.
 
     Maximum likelihood of an inhomogeneous Poisson process in age with the level profiled out:
@@ -307,8 +306,7 @@ def _fit_age_decay(transactions, customers, cal_end, customer_col, date_col) -> 
     when the ages seen are short, so the shape is profiled on a grid (hazard by a bounded 1-D
     search at each shape) rather than left to a gradient method; the runs are over distinct ages.
     """
-    repeats, births = repeat_purchase_log(transactions, customer_col=customer_col, date_col=date_col,
-                                          customers=customers, observation_end=cal_end)
+    repeats, births = repeat_purchase_log(transactions, summary, until=cal_end)
     birth_day = births.to_numpy().astype("datetime64[D]").astype(np.int64)
     exposure, n_exposed = np.unique(np.datetime64(cal_end.date(), "D").astype(np.int64) - birth_day,
                                     return_counts=True)

@@ -48,20 +48,20 @@ def _facts(summary):
     return summary.options, summary.calibration_end, summary.observation_end
 
 
-def repeat_purchase_log(transactions, summary) -> tuple[pd.DataFrame, pd.Series]:
+def repeat_purchase_log(transactions, summary, *, until=None) -> tuple[pd.DataFrame, pd.Series]:
     """The cohort's purchases, split into births and repeat purchases, as the summary counts them.
 
     ``summary`` is the calibration / holdout summary built from ``transactions``
     (:func:`clvmodels.calibration_holdout`): its customers are the cohort, and the purchases are
     those of :func:`clvmodels.data.purchase_log` under its options (same merge period, returns
-    policy, dates and time zones), up to its observation end.
+    policy, dates and time zones), up to its observation end (or ``until``, an earlier day).
 
     Returns ``(repeats, births)``: ``repeats`` has one row per repeat purchase (columns
     ``customer_id`` and ``day``, datetime64[D], the purchase's first day), ``births`` the first
     purchase day per customer (Series indexed by customer id, in the summary's order).
     """
     options, _, obs_end = _facts(summary)
-    log = purchase_log(transactions, options, obs_end)
+    log = purchase_log(transactions, options, obs_end if until is None else until)
     day = _day_numbers(log["date"])
     ids = log["customer_id"].to_numpy()
     cohort = pd.Index(summary.index)

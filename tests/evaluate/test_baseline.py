@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import clvmodels as clv
+
 from clvmodels.errors import ConfigError, DataValidationError, MissingColumnError
 from clvmodels.evaluate import GradientBoostingBaseline, add_first_purchase_value, first_purchase_value
 
@@ -88,17 +90,22 @@ def _log():
 
 
 def test_first_purchase_value():
-    v = first_purchase_value(_log())
+    opts = clv.data.SummaryOptions.build()
+    v = first_purchase_value(_log(), opts)
     assert v.to_dict() == {1: 15.0, 2: 0.0, 3: 20.0}
-    assert first_purchase_value(_log(), cutoff="2020-01-31").to_dict() == {1: 15.0, 2: 0.0}
+    assert first_purchase_value(_log(), opts, cutoff="2020-01-31").to_dict() == {1: 15.0, 2: 0.0}
+    # the summary's rules: merged by month, customer 2's two January purchases are one
+    monthly = clv.data.SummaryOptions.build(merge="M")
+    assert first_purchase_value(_log(), monthly).to_dict() == {1: 15.0, 2: 3.0, 3: 20.0}
 
 
 def test_add_first_purchase_value_is_centred_and_checks_ids():
-    summary = pd.DataFrame({"frequency": [1, 1, 0]}, index=pd.Index([1, 2, 3], name="customer_id"))
+    summary = clv.rfm_summary(_log(), observation_end="2020-03-01")
     out = add_first_purchase_value(summary, _log())
     expected = np.log1p([15.0, 0.0, 20.0])
     np.testing.assert_allclose(out["log_first_value"], expected - expected.mean())
     assert out.attrs["first_value_center"] == pytest.approx(expected.mean())
+    assert isinstance(out, clv.RFMSummary) and out.time_unit == "W"
     assert "log_first_value" not in summary.columns   # the input is not modified
     with pytest.raises(DataValidationError, match="no transactions"):
         add_first_purchase_value(summary.rename(index={3: 99}), _log())

@@ -100,7 +100,7 @@ def test_calibration_longer_than_holdout():
     # measured +5.2% (revenue +4%); the former H / h scaling: +53%
     assert abs(error) < 25
     assert abs(revenue_error) < 25
-    cal_end = pd.Timestamp(summary.attrs["report"]["calibration_end"])
+    cal_end = summary.calibration_end
     assert base.training_cutoff_ == cal_end - pd.Timedelta(days=round(base.window_ * 7))
     assert base.window_ < 39 and base.extrapolation_ < base.horizon_ratio_
 
@@ -138,7 +138,8 @@ def test_decay_fit_recovers_a_known_curve():
                        "date": np.concatenate([birth.to_numpy(),
                                                (birth[who] + pd.to_timedelta(np.ceil(age), unit="D")).to_numpy()])})
     tx = tx[tx["date"] <= cal_end]
-    fitted_hazard, fitted_shape = _fit_age_decay(tx, pd.Index(np.arange(n)), cal_end, "customer_id", "date")
+    summary = clv.calibration_holdout(tx, cal_end, cal_end + pd.Timedelta(days=1), amount_col=None)
+    fitted_hazard, fitted_shape = _fit_age_decay(tx, summary, cal_end)
     # what matters is the curve: compare the extrapolated mass over the next year, not the raw parameters
     for a0 in (100.0, 400.0):
         true = _cumulative_rate(a0 + 365, hazard, shape) - _cumulative_rate(a0, hazard, shape)
