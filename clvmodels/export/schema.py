@@ -11,7 +11,7 @@ Examples
 >>> [c.name for c in CRM_COLUMNS][:3]
 ['p_alive', 'churn_probability', 'p_alive_at_horizon']
 >>> required_columns()[-2:]
-('r_score', 'f_score')
+('f_score', 'rfm_total')
 """
 
 from __future__ import annotations

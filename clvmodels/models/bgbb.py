@@ -91,7 +91,7 @@ class BGBB(MLEModel):
         >>> import clvmodels as clv
         >>> bb = clv.BGBB.from_params(alpha=1.204, beta=0.750, gamma=0.657, delta=2.783, time_unit="Y")
         >>> bb.dert(clv.datasets.donations().iloc[:2], 0.10).round(3).tolist()
-        [0.138, 0.45]
+        [0.115, 0.135]
         """
         d = self._rate_per_unit(summary, discount_rate, time_unit, continuous=False)
         frame, data = self._prepare(summary)

@@ -93,7 +93,7 @@ class ParetoNBD(MLEModel):
         >>> import clvmodels as clv
         >>> pnbd = clv.ParetoNBD.from_params(r=0.553, alpha=10.578, s=0.606, beta=11.669, time_unit="W")
         >>> pnbd.dert(clv.datasets.cdnow_summary().loc[[1, 2]], clv.DiscountRate(0.15)).round(2).tolist()
-        [7.25, 1.09]
+        [6.52, 0.77]
         """
         delta = self._rate_per_unit(summary, discount_rate, time_unit, continuous=True)
         frame, data = self._prepare(summary)

@@ -167,7 +167,7 @@ class ShiftedBetaGeo(MLEModel):
         --------
         >>> sbg = ShiftedBetaGeo.from_params(alpha=0.668, beta=3.806)
         >>> round(sbg.derl(0, discount_rate=0.10), 3)
-        3.904
+        5.415
         """
         rate = as_discount_rate(discount_rate)
         if not rate.annual > 0:
