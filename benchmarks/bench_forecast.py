@@ -60,7 +60,7 @@ def make_data(n: int, folder: Path, seed: int = 2026) -> dict:
     s = bgnbd.simulate(*BG_TRUE, T, random_state=rng)
     s["monetary_value"] = gammagamma.simulate(*GG_TRUE, s["frequency"].to_numpy(), random_state=rng)
     np.savez(folder / "summary.npz", **{c: s[c].to_numpy(dtype=np.float64) for c in s.columns})
-    s.attrs["time_unit"] = "W"
+    s = clv.RFMSummary.from_frame(s, time_unit="W")
     t0 = time.perf_counter()
     bg = clv.BGNBD().fit(s)
     t_bg = time.perf_counter() - t0
@@ -83,10 +83,11 @@ def load_summary(folder: Path):
     import pandas as pd
 
     data = np.load(folder / "summary.npz")
+    import clvmodels as clv
+
     s = pd.DataFrame({k: data[k] for k in data.files})
     s.index = pd.RangeIndex(len(s), name="customer_id")
-    s.attrs["time_unit"] = "W"
-    return s
+    return clv.RFMSummary.from_frame(s, time_unit="W")
 
 
 # --------------------------------------------------------------------------------------------

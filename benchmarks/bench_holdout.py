@@ -39,7 +39,7 @@ import pandas as pd
 
 import clvmodels as clv
 from clvmodels.evaluate import GradientBoostingBaseline, compare_models, evaluate
-from clvmodels.evaluate.evaluation import spend_safe_summary
+from clvmodels.protocols import ParameterDraws
 
 HERE = Path(__file__).resolve().parent
 SECTION = "## Holdout evaluation (CDNOW)"
@@ -55,33 +55,72 @@ except ImportError:  # pragma: no cover - depends on the environment
     lifetimes = None
 
 
+def _flat(fn, *arrays):
+    """Call a lifetimes function on flattened arrays and give the result the broadcast shape."""
+    arrays = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in arrays))
+    return np.asarray(fn(*(a.ravel() for a in arrays)), dtype=float).reshape(arrays[0].shape)
+
+
+def _not_used(*args):
+    raise NotImplementedError("not needed by the holdout evaluation")
+
+
 class LifetimesPurchase:
-    """lifetimes fitter behind the interface clvmodels.evaluate needs (generic adapter)."""
+    """A lifetimes fitter behind clvmodels' model protocol: its *own* predictions (no parameters
+    pass through: one dummy parameter column), so evaluate() computes every metric alike."""
+
+    param_names = ("lifetimes",)
+    input_columns = ("frequency", "recency", "T")
+    covariate_columns = ()
+    time_axis = "continuous"
 
     def __init__(self, fitter):
         self.fitter = fitter
+        self.time_unit_ = "W"
+        f = fitter
+        self.math = type("LifetimesMath", (), {
+            "p_alive": staticmethod(lambda _, x, tx, T: _flat(f.conditional_probability_alive, x, tx, T)),
+            "conditional_expected_purchases": staticmethod(lambda _, x, tx, T, t: _flat(
+                lambda a, b, c: f.conditional_expected_number_of_purchases_up_to_time(t, a, b, c), x, tx, T)),
+            "expected_purchases_new": staticmethod(lambda _, t: _flat(f.expected_number_of_purchases_up_to_time,
+                                                                      np.broadcast_arrays(_, t)[1])),
+            "p_alive_ahead": staticmethod(_not_used), "p_no_purchase_ahead": staticmethod(_not_used)})()
 
-    def expected_purchases(self, summary, t):
-        v = self.fitter.conditional_expected_number_of_purchases_up_to_time(
-            t, summary["frequency"].to_numpy(), summary["recency"].to_numpy(), summary["T"].to_numpy())
-        return pd.Series(np.asarray(v, dtype=float), index=summary.index)
+    def check_fitted(self):
+        pass
 
-    def p_alive(self, summary):
-        v = self.fitter.conditional_probability_alive(summary["frequency"].to_numpy(), summary["recency"].to_numpy(),
-                                                      summary["T"].to_numpy())
-        return pd.Series(np.asarray(v, dtype=float), index=summary.index)
+    def parameter_draws(self, n_draws=None, random_state=None):
+        return ParameterDraws({"lifetimes": np.empty(0)}, {"lifetimes": np.asarray(0.0)}, "lifetimes")
 
-    def expected_purchases_new(self, t):
-        return float(np.asarray(self.fitter.expected_number_of_purchases_up_to_time(t)))
+    def customer_parameters(self, params, covariates=None):
+        return {"lifetimes": np.asarray(params["lifetimes"], dtype=float).reshape(1, -1)}
 
 
 class LifetimesSpend:
-    def __init__(self, fitter):
-        self.fitter = fitter
+    """A lifetimes GammaGammaFitter behind the spend protocol; repeat buyers without positive spend
+    get the population mean (lifetimes cannot fit them)."""
 
-    def expected_spend(self, summary):
-        v = self.fitter.conditional_expected_average_profit(summary["frequency"], summary["monetary_value"])
-        return pd.Series(np.asarray(v, dtype=float), index=summary.index)
+    param_names = ("lifetimes",)
+    input_columns = ("frequency", "monetary_value")
+
+    def __init__(self, fitter):
+        f = fitter
+        self.math = type("LifetimesSpendMath", (), {
+            "conditional_expected_spend": staticmethod(lambda _, x, m: _flat(f.conditional_expected_average_profit,
+                                                                             x, m)),
+            "expected_spend_new": staticmethod(_not_used)})()
+
+    def check_fitted(self):
+        pass
+
+    def parameter_draws(self, n_draws=None, random_state=None):
+        return ParameterDraws({"lifetimes": np.empty(0)}, {"lifetimes": np.asarray(0.0)}, "lifetimes")
+
+    def spend_inputs(self, frame):
+        x = frame["frequency"].to_numpy(dtype=float)
+        m = frame["monetary_value"].to_numpy(dtype=float)
+        x = np.where((x > 0) & (m <= 0), 0.0, x)
+        return x, np.where(x > 0, m, 1.0)
 
 
 def _split(sample: bool):
@@ -100,7 +139,8 @@ def _ours(tx, cal, bayes: bool, draws: int):
             purchase_covariates=["log_first_value"], dropout_covariates=["log_first_value"], **common)
         models["Pareto/NBD (Bayes)"] = clv.bayes.ParetoNBD(**common)
     t0 = time.perf_counter()
-    cmp = compare_models(summary, models, transactions=tx, baseline=GradientBoostingBaseline(strategy="temporal"))
+    cmp = compare_models(summary, models, transactions=tx, baseline=GradientBoostingBaseline(strategy="temporal"),
+                         spend_model=clv.GammaGamma(nonpositive_spend="population"))
     seconds = time.perf_counter() - t0
     cross = GradientBoostingBaseline(strategy="crossfit")
     preds = cross.fit_predict(summary, tx)
@@ -110,8 +150,7 @@ def _ours(tx, cal, bayes: bool, draws: int):
 
 def _lifetimes(tx, cal):
     f, r, T = (cal[c].to_numpy() for c in ("frequency", "recency", "T"))
-    spend_frame, _ = spend_safe_summary(cal)
-    rep = spend_frame[spend_frame["frequency"] > 0]
+    rep = cal[(cal["frequency"] > 0) & (cal["monetary_value"] > 0)]
     t0 = time.perf_counter()
     gg = GammaGammaFitter(penalizer_coef=0.0).fit(rep["frequency"], rep["monetary_value"])
     gg_s = time.perf_counter() - t0
@@ -125,8 +164,7 @@ def _lifetimes(tx, cal):
         fit_s[label] = time.perf_counter() - t0 + gg_s
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            out[label] = evaluate(spend_frame, LifetimesPurchase(fitter), spend, transactions=tx,
-                                  name=f"lifetimes {label}")
+            out[label] = evaluate(cal, LifetimesPurchase(fitter), spend, transactions=tx, name=f"lifetimes {label}")
         out[label].settings["params"] = {k: float(v) for k, v in fitter.params_.items()}
     return out, fit_s
 

@@ -137,7 +137,7 @@ A gradient-boosting model on RFM features (trained on an earlier window of the c
 same comparison, so you can see when the probabilistic models win and when they do not.
 """),
     code("""
-cmp = clv.evaluate.compare_models(cal, transactions=tx)
+cmp = clv.evaluate.compare_models(cal, transactions=tx, spend_model=gg)
 cmp.table[["kind", "aggregate_error_pct", "mae", "correlation", "revenue_top_capture", "mean_rank"]]
 """),
     code("""
