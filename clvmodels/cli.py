@@ -25,6 +25,8 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("config")
     e = sub.add_parser("export", help="deliver (or resume delivering) a finished run folder to its CRM targets")
     e.add_argument("run_folder")
+    e.add_argument("--dry-run", action="store_true",
+                   help="show what would be sent, to where, how many rows and batches, the first rows; send nothing")
     sub.add_parser("version", help="print the package version")
     return p
 
@@ -53,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
                 sys.stdout.write(json.dumps(info, indent=2, default=str) + "\n")
                 return 0
             if args.command == "export":
-                receipts = deliver(args.run_folder)
+                receipts = deliver(args.run_folder, dry_run=args.dry_run)
                 sys.stdout.write(json.dumps(receipts, indent=2, default=str) + "\n")
                 return 0
             cfg, _ = load_config(args.config)

@@ -152,13 +152,32 @@ class SegmentsConfig(_Strict):
     by: Literal["quantile", "value"] = "quantile"
 
 
+class AuthConfig(_Strict):
+    type: Literal["bearer"] = Field("bearer", description="HTTP authentication scheme")
+    token_env: str = Field(description="name of the environment variable holding the token (never the token)")
+
+
 class ExportConfig(_Strict):
     target: Literal["file", "sql", "http"]
-    directory: str | None = None        # file
+    directory: str | None = Field(None, description="file: the drop directory (relative: to the working "
+                                                    "directory of `clv run`, recorded absolute in the run folder)")
     format: Literal["csv", "parquet"] = "csv"
-    url: str | None = None              # sql (SQLAlchemy URL) or http (endpoint)
+    url: str | None = Field(None, description="sql: a SQLAlchemy URL; http: the endpoint (Salesforce: the instance)")
     table: str | None = None            # sql
     batch_size: int = Field(1000, gt=0)  # http
+    preset: Literal["generic", "hubspot", "salesforce_bulk"] = Field(
+        "generic", description="http: the request shape - generic JSON batches, a HubSpot batch upsert or a "
+                               "Salesforce Bulk API 2.0 upsert job")
+    preset_options: dict[str, Any] | None = Field(
+        None, description="http: hubspot {id_property}; salesforce_bulk {object, external_id_field, api_version}")
+    auth: AuthConfig | None = None
+    headers: dict[str, str] | None = Field(None, description="http: extra headers; values may name environment "
+                                                             "variables as ${VAR} (resolved when sending)")
+    fields: dict[str, Any] | None = Field(
+        None, description="field mapping {source column: CRM field name | {name, type, round, allowed}}; "
+                          "default: every field of the export table under its own name")
+    dry_run: bool = Field(False, description="plan the delivery (target, rows, batches, first rows) without "
+                                             "sending anything")
 
     @model_validator(mode="after")
     def _needs(self):
@@ -166,6 +185,15 @@ class ExportConfig(_Strict):
         missing = [k for k in need if getattr(self, k) is None]
         if missing:
             raise ValueError(f"target {self.target!r} needs {missing}")
+        if self.target != "http" and (self.preset != "generic" or self.auth or self.headers or self.preset_options):
+            raise ValueError("preset, preset_options, auth and headers apply to target 'http' only")
+        if self.fields is not None:
+            from .export.mapping import parse_fields
+
+            try:
+                parse_fields(self.fields)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
         return self
 
 
@@ -179,6 +207,10 @@ class RunConfig(_Strict):
     data: DataConfig
     summary: SummaryConfig = SummaryConfig()
     models: ModelsConfig = ModelsConfig()
+    scoring: Literal["full", "calibration"] = Field(
+        "full", description="with a holdout: 'full' evaluates on the holdout, then refits on all data up to "
+                            "observation_end and scores every customer as of that date; 'calibration' scores with "
+                            "the calibration fit as of calibration_end (back-testing)")
     forecast: ForecastConfig = ForecastConfig()
     segments: SegmentsConfig = SegmentsConfig()
     output: OutputConfig = OutputConfig()
@@ -193,6 +225,21 @@ class RunConfig(_Strict):
             raise ValueError("summary.returns acts on amounts but data.amount_col is null")
         return self
 
+    def with_outputs_resolved(self, cwd: Path | None = None) -> RunConfig:
+        """The config with its output locations absolute: ``output.dir``, file drops and SQLite files
+        relative to ``cwd`` (the working directory of ``clv run``). The run folder records these, so
+        ``clv export`` delivers to the same places from any directory."""
+        cwd = Path.cwd() if cwd is None else Path(cwd)
+        output = self.output.model_copy(update={"dir": str((cwd / self.output.dir).resolve())})
+        targets = []
+        for target in self.export:
+            if target.target == "file":
+                target = target.model_copy(update={"directory": str((cwd / target.directory).resolve())})
+            elif target.target == "sql":
+                target = target.model_copy(update={"url": _absolute_sqlite(target.url, cwd)})
+            targets.append(target)
+        return self.model_copy(update={"output": output, "export": targets})
+
     def with_source_resolved(self, base: Path | None) -> RunConfig:
         """The config with a relative ``data.source`` file resolved against ``base`` (the config
         file's folder): input paths are relative to the config, output paths (output.dir, export
@@ -201,6 +248,19 @@ class RunConfig(_Strict):
             return self
         source = str((Path(base) / self.data.source).resolve())
         return self.model_copy(update={"data": self.data.model_copy(update={"source": source})})
+
+
+def _absolute_sqlite(url: str, cwd: Path) -> str:
+    """A SQLite URL whose database file is relative, made absolute against ``cwd`` (other URLs as given)."""
+    if not url.startswith("sqlite"):
+        return url
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    database = parsed.database
+    if not database or database == ":memory:" or Path(database).is_absolute():
+        return url
+    return parsed.set(database=str((cwd / database).resolve())).render_as_string(hide_password=False)
 
 
 def _key_path(loc: tuple) -> str:

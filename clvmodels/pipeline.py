@@ -39,8 +39,9 @@ from . import __version__, registry
 from .config import RunConfig, load_config
 from .data.summary import RFMSummary
 from .errors import ConfigError
+from .timeunits import days_per
 
-__all__ = ["run", "validate", "deliver", "build_summary", "RunResult", "EXPORT_TABLE"]
+__all__ = ["run", "validate", "deliver", "plan_delivery", "build_summary", "RunResult", "EXPORT_TABLE"]
 
 #: the canonical CRM table of a run folder, re-sent by ``clv export``
 EXPORT_TABLE = "export_table.parquet"
@@ -122,9 +123,35 @@ def _fit_models(cfg: RunConfig, summary: RFMSummary):
     return purchase, spend
 
 
+def _full_summary(cfg: RunConfig, tx, calibration: RFMSummary) -> RFMSummary:
+    """The summary of all data up to the calibration summary's observation end, same options."""
+    from .data.rfm import rfm_summary
+
+    o = calibration.options
+    return rfm_summary(tx, calibration.observation_end, o.time_unit, customer_col=o.customer_col,
+                       date_col=o.date_col, amount_col=o.amount_col, merge=o.merge,
+                       monetary_includes_first=o.monetary_includes_first, returns=o.returns,
+                       date_format=o.date_format, engine=cfg.data.engine)
+
+
+def _window(summary: RFMSummary) -> dict:
+    """The data window a model was fitted on: first purchase to the summary's end (calibration end
+    for a calibration / holdout summary), as ISO days."""
+    end = summary.calibration_end if summary.calibration_end is not None else summary.observation_end
+    first = end - pd.to_timedelta(float(summary["T"].max()) * days_per(summary.time_unit), unit="D")
+    return {"from": str(first.date()), "to": str(end.date()), "customers": int(len(summary))}
+
+
 def run(config, *, write: bool = True, transactions=None) -> RunResult:
-    """Run the main job for a config (YAML path, dict or RunConfig); deliver to the CRM targets."""
-    cfg = _config(config)
+    """Run the main job for a config (YAML path, dict or RunConfig); deliver to the CRM targets.
+
+    With a holdout (``summary.calibration_end``) the models are fitted on the calibration period
+    and evaluated on the holdout; then (``scoring: full``, the default) refitted on all data up to
+    ``observation_end``, and every customer in the log is scored as of that date. Output locations
+    are made absolute (against the working directory) and recorded in the run folder.
+    """
+    cfg = _config(config).with_outputs_resolved()
+    run_id = f"{cfg.name}-{dt.datetime.now(dt.timezone.utc).strftime('%Y%m%dT%H%M%S%fZ')}"
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     tx = _load_transactions(cfg) if transactions is None else transactions
@@ -135,24 +162,41 @@ def run(config, *, write: bool = True, transactions=None) -> RunResult:
     purchase, spend = _fit_models(cfg, summary)
     timings["fit_s"] = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    scores = _score(cfg, summary, purchase, spend)
-    timings["forecast_s"] = time.perf_counter() - t0
-
-    metrics, evaluation_table = {}, None
+    metrics, evaluation_table, evaluated = {}, None, None
     if summary.has_holdout:
         from .evaluate import evaluate
 
         t0 = time.perf_counter()
-        ev = evaluate(summary, purchase, spend, transactions=tx, score=scores["clv"],
+        calibration_scores = _score(cfg, summary, purchase, spend)
+        ev = evaluate(summary, purchase, spend, transactions=tx, score=calibration_scores["clv"],
                       name=registry.get(cfg.models.purchase).label)
         metrics, evaluation_table = json.loads(ev.to_json()), ev.table
         timings["evaluate_s"] = time.perf_counter() - t0
-    table = export_table(scores)
+        evaluated = (summary, purchase, spend)
+        if cfg.scoring == "full":
+            t0 = time.perf_counter()
+            summary = _full_summary(cfg, tx, summary)
+            purchase, spend = _fit_models(cfg, summary)
+            timings["refit_s"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    scores = _score(cfg, summary, purchase, spend)
+    timings["forecast_s"] = time.perf_counter() - t0
+    as_of = summary.calibration_end if summary.calibration_end is not None else summary.observation_end
+    metadata = {"run_id": run_id, "as_of": str(as_of.date()),
+                "scored_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "model_version": f"clvmodels {__version__}: {cfg.models.purchase}"
+                                 f"{'+' + cfg.models.spend if cfg.models.spend else ''} fitted "
+                                 f"{_window(summary)['from']}..{_window(summary)['to']}"}
+    table = export_table(scores, metadata)
     manifest = {
-        "clvmodels": __version__, "python": platform.python_version(), "numpy": np.__version__,
+        "run_id": run_id, "clvmodels": __version__, "python": platform.python_version(), "numpy": np.__version__,
         "pandas": pd.__version__, "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "scoring": {"mode": cfg.scoring if evaluated else "full", "as_of": metadata["as_of"],
+                    "scored_at": metadata["scored_at"], "fit_window": _window(summary),
+                    "evaluation_fit_window": None if evaluated is None else _window(evaluated[0])},
         "customers": int(len(summary)), "summary": summary.describe_facts(),
+        "evaluation_summary": None if evaluated is None else evaluated[0].describe_facts(),
         "purchase_model": {"name": cfg.models.purchase, "params": purchase.params_.to_dict(),
                            "loglik": float(purchase.loglik_), "converged": bool(purchase.converged_)},
         "spend_model": ({"name": cfg.models.spend, "params": spend.params_.to_dict(),
@@ -168,18 +212,23 @@ def run(config, *, write: bool = True, transactions=None) -> RunResult:
     }
     if not write:
         return RunResult(None, summary, scores, metrics, manifest)
-    folder = _write(cfg, summary, scores, table, metrics, evaluation_table, manifest, purchase, spend)
+    folder = _write(cfg, run_id, summary, scores, table, metrics, evaluation_table, manifest, purchase, spend,
+                    evaluated)
     receipts = deliver(folder, cfg)
     return RunResult(folder, summary, scores, metrics, manifest, receipts)
 
 
-def export_table(scores: pd.DataFrame):
-    """The canonical CRM table of the scores (:func:`clvmodels.export.schema.crm_table`, validated
-    by :func:`clvmodels.export.prepare_table`): what every delivery of the run sends."""
+def export_table(scores: pd.DataFrame, metadata: dict | None = None):
+    """The canonical CRM table of the scores (:func:`clvmodels.export.schema.crm_table`) with the run
+    metadata (``run_id``, ``as_of``, ``scored_at``, ``model_version``) in every row, validated by
+    :func:`clvmodels.export.prepare_table`: what every delivery of the run sends (mapped per target)."""
     from .export import prepare_table
     from .export.schema import crm_table
 
-    return prepare_table(crm_table(scores))
+    table = crm_table(scores)
+    for key, value in (metadata or {}).items():
+        table[key] = value
+    return prepare_table(table)
 
 
 def read_export_table(folder: Path):
@@ -199,36 +248,103 @@ def read_export_table(folder: Path):
     return table
 
 
-def deliver(folder: Path, cfg: RunConfig | None = None) -> list[dict]:
+def _run_folder(folder) -> tuple[Path, RunConfig]:
+    folder = Path(folder).resolve()
+    if not folder.is_dir():
+        raise ConfigError(f"run folder {str(folder)!r} does not exist", key="run_folder")
+    if not (folder / "config.yaml").is_file() or not (folder / "manifest.json").is_file():
+        raise ConfigError(f"{str(folder)!r} is not a clvmodels run folder (no config.yaml / manifest.json)",
+                          key="run_folder")
+    cfg, _ = load_config(yaml.safe_load((folder / "config.yaml").read_text()))
+    return folder, cfg
+
+
+def _target_table(table, target, index: int):
+    """The table one target receives: the canonical table mapped by its ``fields``."""
+    from .export import prepare_table
+    from .export.mapping import map_table, parse_fields
+
+    fields = parse_fields(target.fields, key=f"export.{index}.fields")
+    return table if fields is None else prepare_table(map_table(table.to_frame(), fields))
+
+
+def _where(target) -> str:
+    """Where a target delivers, safe to show (no credentials, no query string)."""
+    if target.target == "file":
+        return target.directory
+    if target.target == "sql":
+        from sqlalchemy.engine import make_url
+
+        return make_url(target.url).render_as_string(hide_password=True) + f"#{target.table}"
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(target.url)
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{host}{':' + str(parts.port) if parts.port else ''}{parts.path}"
+
+
+def plan_delivery(folder, cfg: RunConfig | None = None) -> list[dict]:
+    """What delivering the run would send, per target, without sending anything or writing a ledger:
+    target, destination (no credentials), preset, rows, batches, fields and the first rows after
+    mapping (``clv export --dry-run`` and ``export.dry_run: true``).
+
+    Examples
+    --------
+    >>> import clvmodels as clv
+    >>> plan = clv.pipeline.plan_delivery  # doctest: +SKIP
+    """
+    folder, saved = _run_folder(folder)
+    cfg = cfg or saved
+    table = read_export_table(folder)
+    plan = []
+    for i, target in enumerate(cfg.export):
+        mapped = _target_table(table, target, i)
+        batch = target.batch_size if target.target == "http" else None
+        first = mapped.to_frame().head(3).reset_index()
+        plan.append({"target": target.target, "destination": _where(target),
+                     "preset": target.preset if target.target == "http" else None, "rows": mapped.n_rows,
+                     "batches": (max(1, -(-mapped.n_rows // batch)) if batch else 1),
+                     "fields": list(mapped.schema), "first_rows": json.loads(first.to_json(orient="records")),
+                     "dry_run": True})
+    return plan
+
+
+def deliver(folder: Path, cfg: RunConfig | None = None, *, dry_run: bool = False) -> list[dict]:
     """Deliver a finished run folder to its export targets, exactly once per target.
 
-    Safe to call again (``clv export RUN_FOLDER``): a target that already has this run says so,
-    an HTTP delivery that crashed part-way resumes after its last acknowledged batch. The table
-    sent is the folder's ``export_table.parquet`` (the same bytes every time).
+    Safe to call again, from any directory (``clv export RUN_FOLDER``): a target that already has
+    this run says so, an HTTP delivery that crashed part-way resumes after its last acknowledged
+    batch. The table sent is the folder's ``export_table.parquet`` mapped by each target's
+    ``fields`` (the same bytes every time); file drops and SQLite files are where the run recorded
+    them, ledgers and receipts live in the run folder. Targets with ``dry_run: true`` (or every
+    target, with ``dry_run=True``) are only planned (:func:`plan_delivery`).
     """
     from . import export
 
-    folder = Path(folder)
-    if cfg is None:
-        if not (folder / "config.yaml").is_file():
-            raise ConfigError(f"{str(folder)!r} is not a clvmodels run folder (no config.yaml)", key="run_folder")
-        cfg, _ = load_config(yaml.safe_load((folder / "config.yaml").read_text()))
+    folder, saved = _run_folder(folder)
+    cfg = cfg or saved
     if not cfg.export:
         return []
+    plans = plan_delivery(folder, cfg)
     table = read_export_table(folder)
     run_id = folder.name
     receipts = []
-    for target in cfg.export:
+    for i, target in enumerate(cfg.export):
+        if dry_run or target.dry_run:
+            receipts.append(plans[i])
+            continue
+        mapped = _target_table(table, target, i)
         if target.target == "file":
-            directory = Path(target.directory)  # outputs are relative to the working directory, like output.dir
+            directory = Path(target.directory)
             directory.mkdir(parents=True, exist_ok=True)
-            receipt = export.to_file(table, directory, run_id, target.format)
+            receipt = export.to_file(mapped, directory, run_id, target.format)
         elif target.target == "sql":
-            receipt = export.to_sql(table, target.url, target.table, run_id)
+            receipt = export.to_sql(mapped, target.url, target.table, run_id)
         else:
-            receipt = export.to_http(table, target.url, run_id, ledger_dir=folder, batch_size=target.batch_size)
+            receipt = export.to_http(mapped, target.url, run_id, ledger_dir=folder, batch_size=target.batch_size)
         receipts.append(receipt.to_dict())
-    _atomic_write(folder / "exports.json", json.dumps(receipts, indent=2, default=str))
+    if not dry_run:
+        _atomic_write(folder / "exports.json", json.dumps(receipts, indent=2, default=str))
     return receipts
 
 
@@ -238,17 +354,22 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _write(cfg: RunConfig, summary, scores, table, metrics, evaluation_table, manifest, purchase, spend) -> Path:
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+def _write(cfg: RunConfig, run_id: str, summary, scores, table, metrics, evaluation_table, manifest, purchase, spend,
+           evaluated) -> Path:
     root = Path(cfg.output.dir)
-    final = root / f"{cfg.name}-{stamp}"
-    tmp = root / f".{cfg.name}-{stamp}.partial"
+    final = root / run_id
+    tmp = root / f".{run_id}.partial"
     (tmp / "models").mkdir(parents=True, exist_ok=False)
     try:
         (tmp / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
         purchase.save(tmp / "models" / "purchase.json")
         if spend is not None:
             spend.save(tmp / "models" / "spend.json")
+        if evaluated is not None and evaluated[1] is not purchase:   # the calibration fit the holdout checked
+            (tmp / "models" / "evaluation").mkdir()
+            evaluated[1].save(tmp / "models" / "evaluation" / "purchase.json")
+            if evaluated[2] is not None:
+                evaluated[2].save(tmp / "models" / "evaluation" / "spend.json")
         out = scores.join(summary[[c for c in summary.columns if c not in scores.columns]])
         if "tier" in out:
             out["tier"] = out["tier"].astype(str)

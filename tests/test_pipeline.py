@@ -47,9 +47,12 @@ def test_run_folder_is_complete_and_self_describing(finished_run):
             "exports.json"} <= names
     assert not [p for p in (tmp / "runs").iterdir() if p.name.endswith(".partial")]
     manifest = json.loads((folder / "manifest.json").read_text())
-    # BG/NBD on the CDNOW sample: Fader, Hardie & Lee (2005), r=0.243, alpha=4.414, a=0.793, b=2.426
-    params = manifest["purchase_model"]["params"]
+    # the calibration fit the holdout checked - BG/NBD on the CDNOW sample: Fader, Hardie & Lee (2005),
+    # r=0.243, alpha=4.414, a=0.793, b=2.426 - is kept next to the refit on all 78 weeks that scored
+    params = json.loads((folder / "models" / "evaluation" / "purchase.json").read_text())["params"]
     assert params["r"] == pytest.approx(0.243, abs=5e-4) and params["b"] == pytest.approx(2.426, abs=5e-4)
+    assert manifest["scoring"]["as_of"] == "1998-06-30" and manifest["scoring"]["fit_window"]["to"] == "1998-06-30"
+    assert manifest["scoring"]["evaluation_fit_window"]["to"] == "1997-09-30"
     saved = yaml.safe_load((folder / "config.yaml").read_text())
     assert saved["forecast"]["discount_rate"] == 0.1 and saved["segments"]["vip"] == 0.95  # defaults filled in
     scores = pd.read_csv(folder / "scores.csv", index_col="customer_id")
@@ -57,7 +60,8 @@ def test_run_folder_is_complete_and_self_describing(finished_run):
     assert (scores["clv_lower"] <= scores["clv"] + 1e-9).all() and (scores["clv"] <= scores["clv_upper"] + 1e-9).all()
     assert set(scores["tier"]) <= {"VIP", "core", "low", "margin-negative"}
     metrics = json.loads((folder / "metrics.json").read_text())
-    assert metrics["metrics"]["purchases_actual"] == scores["frequency_holdout"].sum()
+    # the holdout check is on the calibration summary: 1,882 repeat purchases in weeks 40-78 (CDNOW sample)
+    assert metrics["metrics"]["purchases_actual"] == 1882
 
 
 def test_exports_delivered_once_and_redelivery_is_a_no_op(finished_run):
@@ -153,10 +157,13 @@ def test_a_run_delivers_every_crm_field(finished_run):
     result, tmp = finished_run
     delivered = pd.read_csv(tmp / "drop" / f"{result.folder.name}.csv", index_col="customer_id",
                             keep_default_na=False)
-    assert list(delivered.columns) == [c.name for c in CRM_COLUMNS]
+    from clvmodels.export.mapping import RUN_METADATA
+
+    assert list(delivered.columns) == [c.name for c in CRM_COLUMNS] + list(RUN_METADATA)
     assert set(delivered["r_score"]) == set(range(1, 6)) and set(delivered["f_score"]) == set(range(1, 6))
     table = pd.read_parquet(result.folder / pipeline.EXPORT_TABLE)
-    assert list(table.columns) == [c.name for c in CRM_COLUMNS] and len(table) == 2357
+    assert list(table.columns) == [c.name for c in CRM_COLUMNS] + list(RUN_METADATA) and len(table) == 2357
+    assert (delivered["run_id"] == result.folder.name).all() and (delivered["as_of"] == "1998-06-30").all()
 
 
 def test_clv_export_resends_the_canonical_table_for_zero_padded_text_ids(tmp_path, monkeypatch):
@@ -175,7 +182,7 @@ def test_clv_export_resends_the_canonical_table_for_zero_padded_text_ids(tmp_pat
     path.write_text(yaml.safe_dump(cfg))
     result = pipeline.run(path)
     # bug 12 (tracking left out for a CSV source): the holdout tracking is there, counted like the summary
-    assert result.metrics["metrics"]["tracking_holdout_actual"] == result.summary["frequency_holdout"].sum()
+    assert result.metrics["metrics"]["tracking_holdout_actual"] == 1882   # = the calibration summary's holdout
     (tmp_path / "drop" / f"{result.folder.name}.csv.manifest.json").unlink()   # as if never delivered
     (tmp_path / "drop" / f"{result.folder.name}.csv").unlink()
     assert cli.main(["export", str(result.folder)]) == 0

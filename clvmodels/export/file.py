@@ -39,7 +39,7 @@ from .. import __version__
 from .errors import ExportConflictError, ExportError
 from .ledger import locked, read_json, remove_stale_temps, write_atomic, write_json
 from .receipt import ExportReceipt, utc_now
-from .table import ExportTable, check_run_id, prepare_table
+from .table import ExportTable, check_run_column, check_run_id, prepare_table
 
 __all__ = ["to_file", "MANIFEST_SUFFIX"]
 
@@ -78,6 +78,7 @@ def to_file(table: pd.DataFrame | ExportTable, directory: str | Path, run_id: st
         raise ValueError(f"prefix must be up to 64 characters from A-Z a-z 0-9 _ . + - not starting "
                          f"with '.', got {prefix!r}")
     prepared = prepare_table(table)
+    check_run_column(prepared, run_id)
     directory = Path(directory)
     if not directory.is_dir():
         raise ExportError(f"file drop {str(directory)!r} is not an existing directory")

@@ -35,7 +35,7 @@ from .. import __version__
 from ..errors import InvalidValueError, describe_culprits
 from .errors import ExportConflictError, ExportError
 from .receipt import ExportReceipt
-from .table import INDEX_NAME, ExportTable, check_run_id, prepare_table
+from .table import INDEX_NAME, ExportTable, check_run_column, check_run_id, prepare_table
 
 __all__ = ["to_sql", "DEFAULT_LEDGER_TABLE"]
 
@@ -84,6 +84,7 @@ def to_sql(table: pd.DataFrame | ExportTable, url_or_engine: str | Engine, table
     if int(chunk_size) < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size!r}")
     prepared = prepare_table(table)
+    check_run_column(prepared, run_id)
     _check_id_length(prepared)
     own_engine = not isinstance(url_or_engine, Engine)
     try:
@@ -118,7 +119,7 @@ def _tables(prepared: ExportTable, table_name: str, schema: str | None,
         sa.Column("run_id", sa.String(128), primary_key=True),
         sa.Column(INDEX_NAME, _ID_TYPES[prepared.id_kind](), primary_key=True),
         *(sa.Column(name, _VALUE_TYPES[kind](), nullable=False)
-          for name, kind in zip(prepared.names, prepared.kinds, strict=True)),
+          for name, kind in zip(prepared.names, prepared.kinds, strict=True) if name != "run_id"),
     )
     ledger = sa.Table(
         ledger_table, md,

@@ -8,7 +8,9 @@ Contract
 * the index is named ``customer_id``, is not a MultiIndex, holds integers or text, no missing
   value and no duplicate;
 * column names are strings matching ``[A-Za-z_][A-Za-z0-9_]{0,62}`` (portable as SQL identifiers,
-  CSV headers and JSON keys), unique, and neither ``customer_id`` nor ``run_id`` (reserved);
+  CSV headers and JSON keys), unique, and not ``customer_id`` (the index); a ``run_id`` column,
+  when there is one, holds text and, at delivery, the delivery's own run id in every row
+  (:func:`check_run_column`);
 * every cell is present; numbers are finite (no NaN, no +-inf);
 * column kinds after conversion: ``float`` (float64), ``int`` (int64), ``bool`` and ``text``
   (UTF-8 strings; categoricals become their labels; datetimes become ISO-8601 text).
@@ -36,10 +38,10 @@ import pandas as pd
 
 from ..errors import DataValidationError, InvalidValueError, describe_culprits
 
-__all__ = ["ExportTable", "prepare_table", "check_run_id", "INDEX_NAME", "RESERVED_COLUMNS"]
+__all__ = ["ExportTable", "prepare_table", "check_run_id", "check_run_column", "INDEX_NAME", "RESERVED_COLUMNS"]
 
 INDEX_NAME = "customer_id"
-RESERVED_COLUMNS = frozenset({"customer_id", "run_id"})
+RESERVED_COLUMNS = frozenset({"customer_id"})
 _COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 # file-name safe on every OS, no leading dot (hidden files), no path separators
 _RUN_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,127}$")
@@ -161,6 +163,28 @@ def prepare_table(table: pd.DataFrame | ExportTable) -> ExportTable:
                        arrays=tuple(arrays), checksum=checksum)
 
 
+def check_run_column(table: ExportTable, run_id: str) -> None:
+    """A ``run_id`` column, when the table has one, must hold text equal to ``run_id`` in every row
+    (the run metadata of a run's export table); else :class:`~clvmodels.export.ExportError`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = prepare_table(pd.DataFrame({"run_id": ["r1", "r1"]}, index=pd.Index([1, 2], name="customer_id")))
+    >>> check_run_column(t, "r1") is None
+    True
+    """
+    from .errors import ExportError
+
+    if "run_id" not in table.names:
+        return
+    i = table.names.index("run_id")
+    values = table.arrays[i]
+    if table.kinds[i] != "text" or not np.all(values == run_id):
+        raise ExportError(f"the table's run_id column does not hold the delivery's run id {run_id!r} in every row "
+                          f"(it holds e.g. {list(pd.unique(values))[:3]}): deliver a run under its own id")
+
+
 def _check_names(columns: pd.Index) -> None:
     bad = [c for c in columns if not isinstance(c, str) or not _COLUMN_NAME.match(c)]
     if bad:
@@ -170,8 +194,8 @@ def _check_names(columns: pd.Index) -> None:
     reserved = [c for c in columns if c in RESERVED_COLUMNS]
     if reserved:
         raise DataValidationError(
-            f"column {reserved[0]!r} is reserved by the export layer (customer_id is the index, "
-            f"run_id is added by the SQL target); rename it", column=reserved[0])
+            f"column {reserved[0]!r} is reserved by the export layer (customer_id is the index); rename it",
+            column=reserved[0])
     dup = columns[columns.duplicated()]
     if len(dup):
         raise DataValidationError(f"duplicate column names: {list(dup)!r}", column=str(dup[0]))

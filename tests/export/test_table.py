@@ -74,11 +74,24 @@ def test_float_customer_ids_are_refused(scores):
         export.prepare_table(scores.set_axis(pd.Index(np.arange(len(scores)) + 0.5, name="customer_id")))
 
 
-@pytest.mark.parametrize("name", ["run_id", "bad name", "1st", "x" * 64])
+@pytest.mark.parametrize("name", ["customer_id", "bad name", "1st", "x" * 64])
 def test_unportable_or_reserved_column_names(scores, name):
     with pytest.raises(DataValidationError) as err:
         export.prepare_table(scores.rename(columns={"clv": name}))
     assert err.value.column == name
+
+
+def test_a_run_id_column_must_hold_the_delivery_run_id(scores, tmp_path):
+    # the run metadata travels in every row; a table of another run is refused before anything is written
+    from clvmodels.export.table import check_run_column
+
+    table = export.prepare_table(scores.assign(run_id="r1"))
+    check_run_column(table, "r1")
+    with pytest.raises(export.ExportError, match="run id 'r2'"):
+        export.to_file(table, tmp_path, "r2")
+    assert list(tmp_path.iterdir()) == []
+    receipt = export.to_file(table, tmp_path, "r1")
+    assert receipt.rows == len(scores)
 
 
 def test_object_columns_with_unsafe_values(scores):
