@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -46,8 +47,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from . import registry
 from .errors import ConfigError
+from .export.urls import env_references, expand_env, redact_url  # noqa: F401 - part of this module's API
 
-__all__ = ["RunConfig", "load_config", "BUNDLED_SOURCES"]
+__all__ = ["RunConfig", "load_config", "parse_yaml", "env_references", "expand_env", "redact_url", "BUNDLED_SOURCES"]
 
 BUNDLED_SOURCES = ("cdnow", "cdnow_sample")
 
@@ -147,9 +149,20 @@ class ForecastConfig(_Strict):
 
 
 class SegmentsConfig(_Strict):
-    vip: float = Field(0.95, description="VIP threshold: a quantile (by=quantile) or an amount (by=value)")
-    core: float = 0.5
+    vip: float = Field(0.95, allow_inf_nan=False,
+                       description="VIP threshold: a quantile (by=quantile) or an amount (by=value)")
+    core: float = Field(0.5, allow_inf_nan=False, description="core threshold, below vip (same kind)")
     by: Literal["quantile", "value"] = "quantile"
+
+    @model_validator(mode="after")
+    def _thresholds(self):
+        if self.by == "quantile":
+            for key in ("vip", "core"):
+                if not 0.0 <= getattr(self, key) <= 1.0:
+                    raise ValueError(f"{key}={getattr(self, key)!r} must be a quantile in [0, 1] with by: quantile")
+        if self.vip < self.core:
+            raise ValueError(f"vip ({self.vip!r}) must be >= core ({self.core!r})")
+        return self
 
 
 class AuthConfig(_Strict):
@@ -187,6 +200,10 @@ class ExportConfig(_Strict):
             raise ValueError(f"target {self.target!r} needs {missing}")
         if self.target != "http" and (self.preset != "generic" or self.auth or self.headers or self.preset_options):
             raise ValueError("preset, preset_options, auth and headers apply to target 'http' only")
+        if self.target == "http":
+            _check_http_url(self.url)
+        if self.target == "sql":
+            _check_sql_url(self.url)
         if self.fields is not None:
             from .export.mapping import parse_fields
 
@@ -202,8 +219,14 @@ class OutputConfig(_Strict):
     formats: list[Literal["csv", "parquet"]] = ["csv"]
 
 
+#: a run id is the name, '-' and a 23-character UTC stamp; run ids have at most 128 characters
+MAX_NAME = 128 - 24
+
+
 class RunConfig(_Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$", max_length=MAX_NAME,
+                      description=f"the run's name: letters, digits, '_', '.', '-', at most {MAX_NAME} characters "
+                                  "(the run id, the run folder's name, adds a UTC time stamp)")
     data: DataConfig
     summary: SummaryConfig = SummaryConfig()
     models: ModelsConfig = ModelsConfig()
@@ -250,6 +273,37 @@ class RunConfig(_Strict):
         return self.model_copy(update={"data": self.data.model_copy(update={"source": source})})
 
 
+_ANY_REF = re.compile(r"\$\{[^}]*\}")
+
+
+def _check_http_url(url: str) -> None:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(_ANY_REF.sub("x", url))
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"url is not a valid URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"url must be an absolute http:// or https:// URL, got scheme {parts.scheme!r}"
+                         + ("" if parts.hostname else " and no host"))
+    del port
+
+
+def _check_sql_url(url: str) -> None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        make_url(_ANY_REF.sub("x", url)).get_dialect()
+    except (ArgumentError, ValueError) as exc:
+        raise ValueError(f"url is not a SQLAlchemy URL ({exc})") from None
+    except NoSuchModuleError as exc:
+        raise ValueError(f"url names an unknown SQL dialect or a driver that is not installed ({exc})") from None
+    except ImportError as exc:
+        raise ValueError(f"url needs a database driver that is not installed ({exc})") from None
+
+
 def _absolute_sqlite(url: str, cwd: Path) -> str:
     """A SQLite URL whose database file is relative, made absolute against ``cwd`` (other URLs as given)."""
     if not url.startswith("sqlite"):
@@ -267,6 +321,40 @@ def _key_path(loc: tuple) -> str:
     return ".".join(str(part) for part in loc) or "<root>"
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """The safe YAML loader, refusing a key given twice in one mapping (YAML would keep the last)."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False):
+    seen = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise ConfigError(f"key {key!r} is given twice (lines {seen[key] + 1} and {key_node.start_mark.line + 1}); "
+                              "YAML would silently keep the last one", key=str(key))
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def parse_yaml(text: str, where: str = "config"):
+    """YAML text -> Python objects: safe (no Python objects), and a duplicated key is a ConfigError.
+
+    Examples
+    --------
+    >>> parse_yaml("name: a\nname: b")
+    Traceback (most recent call last):
+    ...
+    clvmodels.errors.ConfigError: key 'name' is given twice (lines 1 and 2); YAML would silently keep the last one
+    """
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)   # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where}: not valid YAML: {exc}") from None
+
+
 def load_config(source: str | Path | dict[str, Any]) -> tuple[RunConfig, Path | None]:
     """Parse a YAML path or a dict into a :class:`RunConfig`; return it with the config's folder.
 
@@ -280,11 +368,13 @@ def load_config(source: str | Path | dict[str, Any]) -> tuple[RunConfig, Path | 
     else:
         path = Path(source)
         if not path.is_file():
-            raise ConfigError(f"config file {str(path)!r} does not exist", key=None)
+            what = "is a directory, not a config file" if path.is_dir() else "does not exist"
+            raise ConfigError(f"config file {str(path)!r} {what}", key=None)
         try:
-            raw = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+            text = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}): save the config as UTF-8") from None
+        raw = parse_yaml(text, str(path))
         base = path.resolve().parent
     if not isinstance(raw, dict):
         raise ConfigError("a run config must be a mapping with keys name, data, summary, models, forecast, output")

@@ -28,6 +28,7 @@ import os
 import platform
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +39,7 @@ import yaml
 from . import __version__, registry
 from .config import RunConfig, load_config
 from .data.summary import RFMSummary
-from .errors import ConfigError
+from .errors import CLVWarning, ConfigError
 from .timeunits import days_per
 
 __all__ = ["run", "validate", "deliver", "plan_delivery", "build_summary", "RunResult", "EXPORT_TABLE"]
@@ -90,8 +91,49 @@ def build_summary(cfg: RunConfig, transactions=None) -> RFMSummary:
 def validate(config) -> dict:
     """Check a config and its data without fitting anything; return what the summary holds (the
     customers, its time unit and dates, its options and what was left out)."""
-    cfg = _config(config)
+    cfg = _config(config).with_outputs_resolved()
+    preflight(cfg)
     return build_summary(cfg).describe_facts()
+
+
+def preflight(cfg: RunConfig) -> list[str]:
+    """Checks of everything outside the data before any work: the data source is a file (or a bundled
+    set), output locations are directories (or can be made), every ``${VAR}`` a URL or header names is
+    set. Raises :class:`ConfigError` naming the key; returns notes on outputs written outside the
+    working directory (allowed, and said: they are also warned about and recorded in the manifest)."""
+    from .config import BUNDLED_SOURCES, env_references
+
+    if cfg.data.source not in BUNDLED_SOURCES:
+        source = Path(cfg.data.source)
+        if not source.exists():
+            raise ConfigError(f"data.source: file {str(source)!r} does not exist", key="data.source")
+        if source.is_dir() and not any(source.glob("*.parquet")):
+            raise ConfigError(f"data.source: {str(source)!r} is a directory without Parquet files; give a CSV or "
+                              "Parquet file (or a folder of Parquet files)", key="data.source")
+    places = [("output.dir", Path(cfg.output.dir))] + [
+        (f"export.{i}.directory", Path(t.directory)) for i, t in enumerate(cfg.export) if t.target == "file"]
+    notes = []
+    cwd = Path.cwd().resolve()
+    for key, place in places:
+        probe = place
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        if probe.exists() and not probe.is_dir():
+            raise ConfigError(f"{key}: {str(probe)!r} is a file, not a directory", key=key)
+        if not place.resolve().is_relative_to(cwd):
+            notes.append(f"{key} writes to {str(place)!r}, outside the working directory {str(cwd)!r}")
+    for i, target in enumerate(cfg.export):
+        for where, text in [("url", target.url or "")] + [(f"headers.{h}", v) for h, v in (target.headers or {}).items()]:
+            for var in env_references(text):
+                if var not in os.environ:
+                    raise ConfigError(f"export.{i}.{where} names the environment variable ${{{var}}}, which is not "
+                                      "set", key=f"export.{i}.{where}")
+        if target.auth is not None and target.auth.token_env not in os.environ:
+            raise ConfigError(f"export.{i}.auth.token_env names the environment variable {target.auth.token_env!r}, "
+                              "which is not set", key=f"export.{i}.auth.token_env")
+    for note in notes:
+        warnings.warn(note, CLVWarning, stacklevel=3)
+    return notes
 
 
 def _config(config) -> RunConfig:
@@ -151,6 +193,9 @@ def run(config, *, write: bool = True, transactions=None) -> RunResult:
     are made absolute (against the working directory) and recorded in the run folder.
     """
     cfg = _config(config).with_outputs_resolved()
+    notes = preflight(cfg)
+    if write:
+        _remove_stale_partials(Path(cfg.output.dir))
     run_id = f"{cfg.name}-{dt.datetime.now(dt.timezone.utc).strftime('%Y%m%dT%H%M%S%fZ')}"
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -209,6 +254,7 @@ def run(config, *, write: bool = True, transactions=None) -> RunResult:
         "export_table": {"file": EXPORT_TABLE, "rows": table.n_rows, "checksum": table.checksum,
                          "columns": table.schema},
         "timings": timings,
+        "notes": notes,
     }
     if not write:
         return RunResult(None, summary, scores, metrics, manifest)
@@ -283,6 +329,18 @@ def _where(target) -> str:
     return f"{parts.scheme}://{host}{':' + str(parts.port) if parts.port else ''}{parts.path}"
 
 
+def _target_url(target, index: int) -> str:
+    """The target's URL with its ``${VAR}`` references filled from the environment."""
+    from .config import expand_env, redact_url
+
+    if "***" in target.url and "***" in redact_url(target.url) and target.url == redact_url(target.url):
+        raise ConfigError(f"export.{index}.url: this run's config had credentials written inline, which are never "
+                          "stored in a run folder; give them as ${VAR} references to the environment "
+                          "(e.g. postgresql://me:${DB_PASSWORD}@db/crm) to deliver this run again",
+                          key=f"export.{index}.url")
+    return expand_env(target.url, f"export.{index}.url")
+
+
 def plan_delivery(folder, cfg: RunConfig | None = None) -> list[dict]:
     """What delivering the run would send, per target, without sending anything or writing a ledger:
     target, destination (no credentials), preset, rows, batches, fields and the first rows after
@@ -339,9 +397,10 @@ def deliver(folder: Path, cfg: RunConfig | None = None, *, dry_run: bool = False
             directory.mkdir(parents=True, exist_ok=True)
             receipt = export.to_file(mapped, directory, run_id, target.format)
         elif target.target == "sql":
-            receipt = export.to_sql(mapped, target.url, target.table, run_id)
+            receipt = export.to_sql(mapped, _target_url(target, i), target.table, run_id)
         else:
-            receipt = export.to_http(mapped, target.url, run_id, ledger_dir=folder, batch_size=target.batch_size)
+            receipt = export.to_http(mapped, _target_url(target, i), run_id, ledger_dir=folder,
+                                     batch_size=target.batch_size)
         receipts.append(receipt.to_dict())
     if not dry_run:
         _atomic_write(folder / "exports.json", json.dumps(receipts, indent=2, default=str))
@@ -360,8 +419,9 @@ def _write(cfg: RunConfig, run_id: str, summary, scores, table, metrics, evaluat
     final = root / run_id
     tmp = root / f".{run_id}.partial"
     (tmp / "models").mkdir(parents=True, exist_ok=False)
+    lock = _hold(tmp)     # while this process writes the folder; a crash releases it (stale, removable)
     try:
-        (tmp / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+        (tmp / "config.yaml").write_text(yaml.safe_dump(redacted_config(cfg), sort_keys=False))
         purchase.save(tmp / "models" / "purchase.json")
         if spend is not None:
             spend.save(tmp / "models" / "spend.json")
@@ -388,4 +448,63 @@ def _write(cfg: RunConfig, run_id: str, summary, scores, table, metrics, evaluat
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        os.close(lock)
     return final
+
+
+def _hold(folder: Path) -> int:
+    """An exclusive advisory lock on ``folder`` (released when the descriptor closes or the process dies)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except ImportError:   # pragma: no cover - not POSIX
+        pass
+    return fd
+
+
+def _remove_stale_partials(root: Path) -> int:
+    """Remove ``.<run>.partial`` folders (and ``.*.tmp`` files) left by runs killed while writing: a
+    partial folder whose lock nobody holds. A run still writing holds its lock and is left alone."""
+    if not root.is_dir():
+        return 0
+    removed = 0
+    try:
+        import fcntl
+    except ImportError:   # pragma: no cover - not POSIX: nothing can tell a live run from a dead one
+        return 0
+    for partial in root.glob(".*.partial"):
+        try:
+            fd = os.open(partial, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue                      # a live run holds it
+        finally:
+            os.close(fd)
+        shutil.rmtree(partial, ignore_errors=True)
+        removed += 1
+    for tmp in root.glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+def redacted_config(cfg: RunConfig) -> dict:
+    """The config as written to a run folder: no credential appears. ``${VAR}`` references stay as
+    they are (the value is read from the environment when delivering); credentials written inline in
+    a URL (``user:password@``, ``?token=...``) or a header are replaced by ``***``."""
+    from .config import redact_url
+
+    raw = cfg.model_dump(mode="json")
+    for target in raw.get("export", []):
+        if target.get("url"):
+            target["url"] = redact_url(target["url"])
+        if target.get("headers"):
+            target["headers"] = {k: (v if v.strip().startswith("${") and v.strip().endswith("}") or
+                                     "${" in v else "***") for k, v in target["headers"].items()}
+    return raw

@@ -36,6 +36,7 @@ from ..errors import InvalidValueError, describe_culprits
 from .errors import ExportConflictError, ExportError
 from .receipt import ExportReceipt
 from .table import INDEX_NAME, ExportTable, check_run_column, check_run_id, prepare_table
+from .urls import redact_url
 
 __all__ = ["to_sql", "DEFAULT_LEDGER_TABLE"]
 
@@ -137,7 +138,7 @@ def _deliver(prepared: ExportTable, engine: Engine, table_name: str, run_id: str
              ledger_table: str, chunk_size: int) -> ExportReceipt:
     target, ledger = _tables(prepared, table_name, schema, ledger_table)
     qualified = f"{schema}.{table_name}" if schema else table_name
-    destination = f"{engine.url.render_as_string(hide_password=True)}#{qualified}"
+    destination = f"{redact_url(engine.url.render_as_string(hide_password=False))}#{qualified}"
     where = sa.and_(ledger.c.run_id == run_id, ledger.c.table_name == qualified)
     details = {"table": qualified, "ledger_table": f"{schema}.{ledger_table}" if schema else ledger_table,
                "chunk_size": chunk_size}
