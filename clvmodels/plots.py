@@ -85,7 +85,24 @@ def plot_period_transactions(model, summary: pd.DataFrame, *, max_frequency: int
     """Number of customers with 0, 1, ..., ``max_frequency``+ repeat purchases in the calibration
     period: actual (from ``summary``) next to the model's expectation ``sum_i P(X(T_i) = k)``
     (Fader, Hardie & Lee 2005, Figure 1). Returns the Axes; ``ax.containers`` holds the two bar
-    groups (actual first)."""
+    groups (actual first).
+
+    Examples
+    --------
+    The published BG/NBD estimates on the CDNOW calibration weeks (FHL 2005, Figure 1):
+
+    >>> import matplotlib.pyplot as plt, clvmodels as clv
+    >>> summary = clv.datasets.cdnow_summary()
+    >>> bg = clv.BGNBD.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426, time_unit="W")
+    >>> ax = plot_period_transactions(bg, summary)
+    >>> ax.get_title(), len(ax.containers)
+    ('Frequency of repeat purchases: actual vs model', 2)
+    >>> [int(bar.get_height()) for bar in ax.containers[0]]      # actual customers with 0, 1, ..., 7+
+    [1411, 439, 214, 100, 62, 38, 29, 64]
+    >>> [round(float(bar.get_height()), 1) for bar in ax.containers[1]]    # expected by the model
+    [1406.5, 460.8, 192.7, 101.3, 59.9, 38.2, 25.6, 72.0]
+    >>> plt.close(ax.figure)
+    """
     from .evaluate.metrics import frequency_labels
     from .forecast.predict import Predictor
 
@@ -115,7 +132,24 @@ def plot_tracking(evaluation, *, cumulative: bool = False, ax=None):
 
     ``evaluation``: a :class:`~clvmodels.evaluate.HoldoutEvaluation` made with a transaction log,
     a :class:`~clvmodels.evaluate.ModelComparison` (one expected line per model), or a table from
-    :func:`clvmodels.evaluate.tracking`. Lines: actual first, then one per model.
+    :func:`clvmodels.evaluate.tracking`. Lines (``ax.get_lines()``): actual first, then one per
+    model, then the dotted vertical line at the calibration end (when the table has holdout periods).
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt, clvmodels as clv
+    >>> tx = clv.datasets.cdnow_transactions(sample=True)
+    >>> cal = clv.calibration_holdout(tx, "1997-09-30", "1998-06-30")
+    >>> pnbd = clv.ParetoNBD.from_params(r=0.553, alpha=10.578, s=0.606, beta=11.669, time_unit="W")
+    >>> ev = clv.evaluate.evaluate(cal, pnbd, transactions=tx, name="Pareto/NBD")
+    >>> ax = plot_tracking(ev, cumulative=True)
+    >>> ax.get_title(), [t.get_text() for t in ax.get_legend().get_texts()]
+    ('Cumulative repeat purchases: calibration | holdout', ['Actual', 'Pareto/NBD'])
+    >>> round(float(ax.get_lines()[0].get_ydata()[-1]))     # 2457 + 1882 repeat purchases in weeks 1-78
+    4339
+    >>> plot_tracking(ev).get_ylabel()
+    'Repeat purchases per week'
+    >>> plt.close("all")
     """
     if isinstance(evaluation, pd.DataFrame):
         tables = {"Model": evaluation}
@@ -150,7 +184,27 @@ def plot_tracking(evaluation, *, cumulative: bool = False, ax=None):
 
 def plot_conditional_expectations(evaluation, *, ax=None):
     """Average holdout purchases by calibration frequency, actual vs each model's prediction
-    (Fader, Hardie & Lee 2005, Figure 4). Lines: actual first, then one per model."""
+    (Fader, Hardie & Lee 2005, Figure 4). Lines: actual first, then one per model.
+
+    ``evaluation``: a :class:`~clvmodels.evaluate.HoldoutEvaluation`, a
+    :class:`~clvmodels.evaluate.ModelComparison`, a list of evaluations or a mapping
+    ``{name: evaluation}``. Returns the Axes.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt, clvmodels as clv
+    >>> tx = clv.datasets.cdnow_transactions(sample=True)
+    >>> cal = clv.calibration_holdout(tx, "1997-09-30", "1998-06-30")
+    >>> bg = clv.BGNBD.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426, time_unit="W")
+    >>> pnbd = clv.ParetoNBD.from_params(r=0.553, alpha=10.578, s=0.606, beta=11.669, time_unit="W")
+    >>> evs = [clv.evaluate.evaluate(cal, bg, name="BG/NBD"), clv.evaluate.evaluate(cal, pnbd, name="Pareto/NBD")]
+    >>> ax = plot_conditional_expectations(evs)
+    >>> [t.get_text() for t in ax.get_legend().get_texts()]
+    ['Actual', 'BG/NBD', 'Pareto/NBD']
+    >>> [t.get_text() for t in ax.get_xticklabels()]
+    ['0', '1', '2', '3', '4', '5', '6', '7+']
+    >>> plt.close(ax.figure)
+    """
     evals = _evaluations(evaluation)
     first = next(iter(evals.values())).conditional_expectations
     ax = _axes(ax)
@@ -200,7 +254,21 @@ def plot_frequency_recency_matrix(model, *, T: float | None = None, max_frequenc
     ``T`` with every (recency, frequency) combination (recency in whole time units). Defaults
     from ``summary``: ``T`` its largest T, ``max_frequency`` its 99th percentile of frequency.
     Impossible cells (frequency 0 with recency > 0, recency > T) are left blank. Returns the Axes
-    (the image is ``ax.images[0]``, the colour bar a second Axes of the figure)."""
+    (the image is ``ax.images[0]``, rows = frequency 0..max_frequency, columns = recency
+    0..max_recency; the colour bar is a second Axes of the figure).
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt, clvmodels as clv
+    >>> bg = clv.BGNBD.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426, time_unit="W")
+    >>> ax = plot_frequency_recency_matrix(bg, T=38.86, max_frequency=10, t=39)
+    >>> ax.get_title()
+    'Expected purchases in the next 39 time units (T = 38.86)'
+    >>> grid = ax.images[0].get_array()
+    >>> grid.shape, round(float(grid[2, 30]), 3)   # x=2, recency 30 (FHL 2005's x=2, t_x=30.43: 1.226)
+    ((11, 39), 1.217)
+    >>> plt.close(ax.figure)
+    """
     T, max_frequency, max_recency = _rf_defaults(T, max_frequency, max_recency, summary)
     grid, f, r = _rf_grid(model, T, max_frequency, max_recency, "expected_purchases", t)
     return _heatmap(grid, f, r, ax, f"Expected purchases in the next {t:g} time units (T = {T:.4g})",
@@ -211,7 +279,22 @@ def plot_probability_alive_matrix(model, *, T: float | None = None, max_frequenc
                                   max_recency: float | None = None, summary: pd.DataFrame | None = None, ax=None,
                                   cmap: str = "magma"):
     """Heat map of P(alive) over (recency, frequency) for customers observed for ``T`` (see
-    :func:`plot_frequency_recency_matrix`). Returns the Axes."""
+    :func:`plot_frequency_recency_matrix`). Returns the Axes.
+
+    Examples
+    --------
+    With a summary, ``T`` is its largest T and ``max_frequency`` its 99th percentile of frequency:
+
+    >>> import matplotlib.pyplot as plt, clvmodels as clv
+    >>> bg = clv.BGNBD.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426, time_unit="W")
+    >>> ax = plot_probability_alive_matrix(bg, summary=clv.datasets.cdnow_summary())
+    >>> ax.get_title(), ax.images[0].get_array().shape
+    ('Probability alive (T = 38.86)', (11, 39))
+    >>> grid = ax.images[0].get_array()
+    >>> float(grid[0, 0]), bool(grid.mask[0, 5])      # BG/NBD: no repeat purchase -> alive; impossible cell
+    (1.0, True)
+    >>> plt.close(ax.figure)
+    """
     T, max_frequency, max_recency = _rf_defaults(T, max_frequency, max_recency, summary)
     grid, f, r = _rf_grid(model, T, max_frequency, max_recency, "p_alive", 0.0)
     return _heatmap(grid, f, r, ax, f"Probability alive (T = {T:.4g})", "P(alive)", cmap)
@@ -234,7 +317,25 @@ def _rf_defaults(T, max_frequency, max_recency, summary):
 
 def plot_spend_calibration(evaluation, *, ax=None):
     """Predicted vs actual mean holdout spend per purchase by calibration frequency (customers
-    with repeat purchases in both periods). Bars: actual, then predicted."""
+    with repeat purchases in both periods). Bars: actual, then predicted. Returns the Axes.
+
+    ``evaluation`` is made with a spend model on a summary with ``monetary_value_holdout``
+    (the first such evaluation of a list or comparison is drawn).
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt, clvmodels as clv
+    >>> tx = clv.datasets.cdnow_transactions(sample=True)
+    >>> cal = clv.calibration_holdout(tx, "1997-09-30", "1998-06-30")
+    >>> bg = clv.BGNBD.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426, time_unit="W")
+    >>> ev = clv.evaluate.evaluate(cal, bg, clv.GammaGamma.from_params(p=6.25, q=3.74, v=15.44))
+    >>> ax = plot_spend_calibration(ev)
+    >>> len(ax.containers), [t.get_text() for t in ax.get_legend().get_texts()]
+    (2, ['Actual', 'Predicted (GammaGamma)'])
+    >>> [round(float(bar.get_height()), 2) for bar in ax.containers[0]][:2]   # customers with 1, 2 repeat purchases
+    [37.71, 37.08]
+    >>> plt.close(ax.figure)
+    """
     evals = _evaluations(evaluation)
     ev = next((e for e in evals.values() if e.spend_calibration is not None), None)
     if ev is None:
@@ -257,7 +358,21 @@ def plot_spend_calibration(evaluation, *, ax=None):
 def plot_revenue_capture(evaluation, *, max_share: float = 1.0, ax=None):
     """Cumulative share of the actual holdout revenue against the share of customers, ranked by
     each model's predicted value, with the oracle ranking (by the actual revenue) and a random
-    ranking for reference. Lines: oracle, random, then one per model."""
+    ranking for reference. Lines: oracle, random, one per model, then the vertical line at the
+    evaluation's ``top_share``. Returns the Axes.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt, clvmodels as clv
+    >>> tx = clv.datasets.cdnow_transactions(sample=True)
+    >>> cal = clv.calibration_holdout(tx, "1997-09-30", "1998-06-30")
+    >>> bg = clv.BGNBD.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426, time_unit="W")
+    >>> ev = clv.evaluate.evaluate(cal, bg, clv.GammaGamma.from_params(p=6.25, q=3.74, v=15.44), name="BG/NBD")
+    >>> ax = plot_revenue_capture(ev)
+    >>> [t.get_text() for t in ax.get_legend().get_texts()]
+    ['Oracle (actual revenue)', 'Random', 'BG/NBD']
+    >>> plt.close(ax.figure)
+    """
     from .evaluate.metrics import lorenz_curve
 
     evals = _evaluations(evaluation)
@@ -293,7 +408,24 @@ def plot_posterior(model, *, var_names: Sequence[str] | None = None, interval: f
     """Marginal posterior of each scalar parameter of a fitted Bayesian model: a histogram of the
     draws with the posterior mean (solid line) and the central ``interval`` (dashed lines). One
     panel per parameter (vector parameters such as covariate coefficients: one panel per
-    element). Returns the Figure."""
+    element). Returns the Figure.
+
+    Examples
+    --------
+    ``model`` is a fitted :mod:`clvmodels.bayes` model; sampling takes a while, so here a
+    Gamma-Gamma gets a stand-in posterior (an ArviZ InferenceData, as ``fit`` stores it):
+
+    >>> import arviz as az, numpy as np, matplotlib.pyplot as plt, clvmodels as clv
+    >>> gg = clv.bayes.GammaGamma()             # in practice: clv.bayes.GammaGamma().fit(summary)
+    >>> rng = np.random.default_rng(0)
+    >>> gg.idata_ = az.from_dict(posterior={"p": rng.normal(6.25, 0.3, (2, 200)),
+    ...                                     "q": rng.normal(3.74, 0.2, (2, 200)),
+    ...                                     "v": rng.normal(15.44, 1.5, (2, 200))})
+    >>> fig = plot_posterior(gg, interval=0.9)
+    >>> fig._suptitle.get_text(), [ax.get_title() for ax in fig.axes]
+    ('Posterior of GammaGamma (90% intervals)', ['p', 'q', 'v'])
+    >>> plt.close(fig)
+    """
     import matplotlib.pyplot as plt
 
     idata = getattr(model, "idata_", None)
@@ -335,7 +467,21 @@ def plot_posterior(model, *, var_names: Sequence[str] | None = None, interval: f
 def plot_clv_intervals(forecast: pd.DataFrame, *, n: int = 30, order: str = "top", random_state=None, ax=None):
     """CLV with its interval (``clv_lower``/``clv_upper`` of :func:`clvmodels.forecast_clv`) for
     ``n`` customers: the highest CLVs (``order='top'``) or a random sample (``'sample'``, sorted
-    by CLV). Returns the Axes (one error-bar container)."""
+    by CLV). Returns the Axes (one error-bar container; y tick labels are the customer ids, the
+    highest CLV at the top).
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt, clvmodels as clv
+    >>> summary = clv.datasets.cdnow_summary()
+    >>> bg, gg = clv.BGNBD().fit(summary), clv.GammaGamma().fit(summary)
+    >>> fc = clv.forecast_clv(summary.head(20), bg, gg, horizon=12, period="M", discount_rate=0.1, margin=0.3,
+    ...                       n_draws=100, random_state=0)
+    >>> ax = plot_clv_intervals(fc, n=5)
+    >>> ax.get_title(), [t.get_text() for t in ax.get_yticklabels()]
+    ('CLV with 90% intervals', ['6', '17', '11', '19', '9'])
+    >>> plt.close(ax.figure)
+    """
     for col in ("clv", "clv_lower", "clv_upper"):
         if col not in forecast.columns:
             raise MissingColumnError(f"the forecast has no column {col!r} (forecast_clv with interval=...)", column=col)
@@ -362,7 +508,20 @@ def plot_clv_intervals(forecast: pd.DataFrame, *, n: int = 30, order: str = "top
 
 def plot_clv_distribution(clv, *, bins: int = 50, log: bool = False, ax=None):
     """Histogram of CLV (a Series, or a forecast with a ``clv`` column) with the mean and the
-    median marked. ``log=True`` uses a log scale for the counts. Returns the Axes."""
+    median marked. ``log=True`` uses a log scale for the counts. Returns the Axes.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt, clvmodels as clv
+    >>> bg = clv.BGNBD.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426, time_unit="W")
+    >>> gg = clv.GammaGamma.from_params(p=6.25, q=3.74, v=15.44)
+    >>> fc = clv.forecast_clv(clv.datasets.cdnow_summary(), bg, gg, horizon=12, period="M", discount_rate=0.1,
+    ...                       margin=0.3, interval=None)
+    >>> ax = plot_clv_distribution(fc, bins=30, log=True)
+    >>> len(ax.patches), [t.get_text() for t in ax.get_legend().get_texts()]
+    (30, ['mean 9.22', 'median 3.11'])
+    >>> plt.close(ax.figure)
+    """
     values = clv["clv"] if isinstance(clv, pd.DataFrame) else clv
     values = np.asarray(values, dtype=np.float64)
     if values.size == 0 or not np.all(np.isfinite(values)):
@@ -380,9 +539,22 @@ def plot_clv_distribution(clv, *, bins: int = 50, log: bool = False, ax=None):
 
 def plot_whale_curve(curve, *, ax=None):
     """Whale curve(s): cumulative share of the total margin against the share of customers ranked
-    best first, with the 100% line. ``curve``: a :class:`clvmodels.segments.WhaleCurve`, or one
-    or more per-customer margin Series (passed to :func:`clvmodels.segments.whale_curve`). Lines:
-    one per measure, then the 100% reference. Returns the Axes."""
+    best first, with the 100% line. ``curve``: a :class:`clvmodels.segments.WhaleCurve`, a
+    per-customer margin Series, or a mapping ``{measure: Series}`` (passed to
+    :func:`clvmodels.segments.whale_curve`). Lines: one per measure, then the 100% reference.
+    Returns the Axes.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt, pandas as pd
+    >>> historical = pd.Series({"a": 24.0, "b": 3.5, "c": 0.0, "d": -2.0})
+    >>> predicted = pd.Series({"a": 20.0, "b": 5.0, "c": -1.0, "d": 0.5})
+    >>> ax = plot_whale_curve({"historical": historical, "predicted": predicted})
+    >>> ax.get_title(), [t.get_text() for t in ax.get_legend().get_texts()]
+    ('Whale curve', ['historical (100% from 50% of customers)', 'predicted (100% from 50% of customers)',
+                     '100% of the margin'])
+    >>> plt.close(ax.figure)
+    """
     from .segments import WhaleCurve, whale_curve
 
     if isinstance(curve, pd.Series):

@@ -134,6 +134,21 @@ class PurchaseMath(Protocol):
     ``rate`` is the continuously compounded rate per time unit, or the effective rate per
     opportunity), and fast paths ``p_alive_grid``, ``alive_factors``, ``dert_grid`` (see
     :mod:`clvmodels.math.bgnbd`, :mod:`clvmodels.math.paretonbd`).
+
+    Examples
+    --------
+    A model's ``math`` is a namespace of plain numpy functions, parameters first:
+
+    >>> import clvmodels as clv
+    >>> bg = clv.BGNBD.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426, time_unit="W")
+    >>> isinstance(bg.math, PurchaseMath)
+    True
+    >>> params = bg.params_.tolist()                 # r, alpha, a, b (param_names order)
+    >>> # x=2, t_x=30.43, T=38.86: 1.226 purchases in the next 39 weeks (Fader, Hardie & Lee 2005)
+    >>> round(float(bg.math.conditional_expected_purchases(*params, 2, 30.43, 38.86, 39)), 3)
+    1.226
+    >>> round(float(bg.math.p_alive(*params, 2, 30.43, 38.86)), 3)
+    0.727
     """
 
     def p_alive(self, *args: Any) -> Any: ...
@@ -146,7 +161,20 @@ class PurchaseMath(Protocol):
 @runtime_checkable
 class SpendMath(Protocol):
     """``conditional_expected_spend(*params, *inputs)`` (expected spend per purchase given the
-    inputs of :meth:`SpendModel.spend_inputs`) and ``expected_spend_new(*params)``."""
+    inputs of :meth:`SpendModel.spend_inputs`) and ``expected_spend_new(*params)``.
+
+    Examples
+    --------
+    >>> import clvmodels as clv
+    >>> gg = clv.GammaGamma.from_params(p=6.25, q=3.74, v=15.44)
+    >>> isinstance(gg.math, SpendMath)
+    True
+    >>> p, q, v = gg.params_.tolist()
+    >>> # two repeat purchases of 22.35 on average (customer 1 of CDNOW), and a new customer: p v / (q - 1)
+    >>> spend = gg.math.conditional_expected_spend(p, q, v, 2, 22.35), gg.math.expected_spend_new(p, q, v)
+    >>> [round(float(s), 2) for s in spend]
+    [24.66, 35.22]
+    """
 
     def conditional_expected_spend(self, *args: Any) -> Any: ...
     def expected_spend_new(self, *args: Any) -> Any: ...
@@ -154,7 +182,23 @@ class SpendMath(Protocol):
 
 @runtime_checkable
 class PurchaseModel(Protocol):
-    """A fitted purchase model as the other layers see it (see the module docstring)."""
+    """A fitted purchase model as the other layers see it (see the module docstring).
+
+    The check is structural (``isinstance`` works on any object with the right attributes), so a
+    model of your own qualifies without subclassing anything. ``isinstance`` only sees attribute
+    names, not what ``math`` can do: the MLE spend models pass it too (they share the base class).
+    :func:`require_purchase_model` also checks ``math`` against :class:`PurchaseMath`.
+
+    Examples
+    --------
+    >>> import clvmodels as clv
+    >>> bg = clv.BGNBD.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426, time_unit="W")
+    >>> gg = clv.GammaGamma()
+    >>> isinstance(bg, PurchaseModel), isinstance(gg, PurchaseModel), isinstance(gg.math, PurchaseMath)
+    (True, True, False)
+    >>> bg.param_names, bg.input_columns, bg.time_axis, bg.time_unit_
+    (('r', 'alpha', 'a', 'b'), ('frequency', 'recency', 'T'), 'continuous', 'W')
+    """
 
     param_names: tuple[str, ...]
     input_columns: tuple[str, ...]
@@ -174,7 +218,18 @@ class PurchaseModel(Protocol):
 
 @runtime_checkable
 class SpendModel(Protocol):
-    """A fitted spend model as the other layers see it (see the module docstring)."""
+    """A fitted spend model as the other layers see it (see the module docstring).
+
+    Examples
+    --------
+    >>> import clvmodels as clv
+    >>> gg = clv.GammaGamma.from_params(p=6.25, q=3.74, v=15.44)
+    >>> isinstance(gg, SpendModel), gg.input_columns
+    (True, ('frequency', 'monetary_value'))
+    >>> x, m = gg.spend_inputs(clv.datasets.cdnow_summary().loc[[1, 2, 3]])   # the inputs of math
+    >>> x.tolist(), m.tolist()
+    ([2.0, 1.0, 0.0], [22.35, 11.77, 0.0])
+    """
 
     param_names: tuple[str, ...]
     input_columns: tuple[str, ...]
@@ -188,7 +243,22 @@ class SpendModel(Protocol):
 
 
 def require_purchase_model(model: Any, key: str = "purchase") -> PurchaseModel:
-    """``model`` if it implements :class:`PurchaseModel` (and is fitted), else a ConfigError naming ``key``."""
+    """``model`` if it implements :class:`PurchaseModel` (and is fitted), else a ConfigError naming ``key``.
+
+    An unfitted model raises :class:`~clvmodels.errors.NotFittedError` (from its ``check_fitted``).
+
+    Examples
+    --------
+    >>> import clvmodels as clv
+    >>> bg = clv.BGNBD.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426)
+    >>> require_purchase_model(bg) is bg
+    True
+    >>> try:
+    ...     require_purchase_model(clv.GammaGamma(), key="models.purchase")
+    ... except clv.errors.ConfigError as exc:
+    ...     print(exc.key, "|", str(exc)[:60])
+    models.purchase | models.purchase=GammaGamma is not a purchase model: it needs
+    """
     from .errors import ConfigError
 
     if not isinstance(model, PurchaseModel) or not isinstance(model.math, PurchaseMath):
@@ -205,7 +275,22 @@ def require_purchase_model(model: Any, key: str = "purchase") -> PurchaseModel:
 
 
 def require_spend_model(model: Any, key: str = "spend") -> SpendModel:
-    """``model`` if it implements :class:`SpendModel` (and is fitted), else a ConfigError naming ``key``."""
+    """``model`` if it implements :class:`SpendModel` (and is fitted), else a ConfigError naming ``key``.
+
+    An unfitted model raises :class:`~clvmodels.errors.NotFittedError` (from its ``check_fitted``).
+
+    Examples
+    --------
+    >>> import clvmodels as clv
+    >>> gg = clv.GammaGamma.from_params(p=6.25, q=3.74, v=15.44)
+    >>> require_spend_model(gg) is gg
+    True
+    >>> try:
+    ...     require_spend_model(clv.GammaGamma())
+    ... except clv.errors.NotFittedError as exc:
+    ...     print(exc)
+    This GammaGamma is not fitted yet: call fit(summary) or GammaGamma.from_params(...) first.
+    """
     from .errors import ConfigError
 
     if not isinstance(model, SpendModel) or not isinstance(model.math, SpendMath):

@@ -49,6 +49,12 @@ class ModelSpec:
     compare : fitted by default in :func:`clvmodels.compare_models`.
     summary : the summary it reads: ``"continuous"`` (frequency, recency, T) or ``"opportunities"``
         (frequency, recency, n_periods).
+
+    Examples
+    --------
+    >>> spec = get("bgbb")
+    >>> spec.label, spec.role, spec.mle, spec.bayes, spec.summary
+    ('BG/BB', 'purchase', 'clvmodels.models.bgbb:BGBB', None, 'opportunities')
     """
 
     key: str
@@ -73,12 +79,31 @@ MODELS: dict[str, ModelSpec] = {spec.key: spec for spec in (
 
 
 def keys(role: str | None = None) -> tuple[str, ...]:
-    """Registered keys, of one role (``"purchase"`` / ``"spend"``) or all."""
+    """Registered keys, of one role (``"purchase"`` / ``"spend"``) or all.
+
+    Examples
+    --------
+    >>> keys()
+    ('bgnbd', 'mbgnbd', 'paretonbd', 'bgbb', 'gammagamma')
+    >>> keys("spend")
+    ('gammagamma',)
+    """
     return tuple(k for k, s in MODELS.items() if role is None or s.role == role)
 
 
 def get(key: str) -> ModelSpec:
-    """The :class:`ModelSpec` of ``key``, or a ConfigError listing the registered keys."""
+    """The :class:`ModelSpec` of ``key``, or a ConfigError listing the registered keys.
+
+    Examples
+    --------
+    >>> get("paretonbd").label
+    'Pareto/NBD'
+    >>> try:
+    ...     get("bg/nbd")
+    ... except ConfigError as exc:
+    ...     print(exc)
+    unknown model 'bg/nbd'; registered models: ['bgnbd', 'mbgnbd', 'paretonbd', 'bgbb', 'gammagamma']
+    """
     spec = MODELS.get(key)
     if spec is None:
         raise ConfigError(f"unknown model {key!r}; registered models: {list(MODELS)}", key="models")
@@ -91,7 +116,18 @@ def _import(path: str) -> type:
 
 
 def model_class(key: str, method: str = "mle") -> type:
-    """The class implementing ``key`` with ``method`` ('mle', or a Bayesian 'nuts' / 'advi' / 'map')."""
+    """The class implementing ``key`` with ``method`` ('mle', or a Bayesian 'nuts' / 'advi' / 'map').
+
+    Examples
+    --------
+    >>> model_class("paretonbd").__module__, model_class("paretonbd", "nuts").__module__
+    ('clvmodels.models.paretonbd', 'clvmodels.bayes.paretonbd')
+    >>> try:
+    ...     model_class("mbgnbd", "nuts")
+    ... except ConfigError as exc:
+    ...     print(exc)
+    MBG/NBD has no Bayesian implementation (method='nuts')
+    """
     spec = get(key)
     if method not in METHODS:
         raise ConfigError(f"method={method!r}; use one of {list(METHODS)}", key="method")
@@ -103,7 +139,16 @@ def model_class(key: str, method: str = "mle") -> type:
 
 
 def build(key: str, method: str = "mle", **settings: Any):
-    """An unfitted model: ``model_class(key, method)(**settings)``; Bayesian methods set ``sampler``."""
+    """An unfitted model: ``model_class(key, method)(**settings)``; Bayesian methods set ``sampler``.
+
+    Examples
+    --------
+    >>> build("gammagamma", penalizer_coef=0.01)
+    GammaGamma(penalizer_coef=0.01)
+    >>> bayes = build("bgnbd", "advi", draws=200)          # nothing is sampled until fit
+    >>> type(bayes).__module__, bayes.sampler, bayes.draws
+    ('clvmodels.bayes.bgnbd', 'advi', 200)
+    """
     cls = model_class(key, method)
     if method != "mle":
         settings = {"sampler": method, **settings}
@@ -111,7 +156,14 @@ def build(key: str, method: str = "mle", **settings: Any):
 
 
 def spec_of(model: Any) -> ModelSpec | None:
-    """The registry entry of a model instance (by its class), or None for a model of your own."""
+    """The registry entry of a model instance (by its class), or None for a model of your own.
+
+    Examples
+    --------
+    >>> import clvmodels as clv
+    >>> spec_of(clv.ParetoNBD()).key, spec_of(object())
+    ('paretonbd', None)
+    """
     cls = type(model)
     path = f"{cls.__module__}:{cls.__name__}"
     for spec in MODELS.values():
@@ -121,7 +173,17 @@ def spec_of(model: Any) -> ModelSpec | None:
 
 
 def class_by_name(name: str, bayes: bool) -> type | None:
-    """The registered class called ``name`` (a Bayesian one with ``bayes``), or None."""
+    """The registered class called ``name`` (a Bayesian one with ``bayes``), or None.
+
+    The MLE ``ShiftedBetaGeo`` (not in :data:`MODELS`) is found too, so saved models of it load.
+
+    Examples
+    --------
+    >>> class_by_name("BGNBD", bayes=True).__module__
+    'clvmodels.bayes.bgnbd'
+    >>> class_by_name("ShiftedBetaGeo", bayes=False).__module__, class_by_name("MBGNBD", bayes=True)
+    ('clvmodels.models.sbg', None)
+    """
     for spec in MODELS.values():
         path = spec.bayes if bayes else spec.mle
         if path is not None and path.rpartition(":")[2] == name:

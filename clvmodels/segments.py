@@ -195,7 +195,28 @@ def rfm_scores(summary: pd.DataFrame, *, n_bins: int = 5, frequency: str = "freq
 # --------------------------------------------------------------------------------------------
 @dataclass
 class ValueTiers:
-    """Value tiers: one row per customer, a summary per tier and the thresholds used."""
+    """Value tiers: one row per customer, a summary per tier and the thresholds used.
+
+    Returned by :func:`value_tiers`. ``customers`` has the value, ``tier`` (an ordered
+    categorical) and ``rank``; ``summary`` one row per tier (all four, empty ones included);
+    ``thresholds`` the ``vip``, ``core`` and ``margin_negative`` cut-offs in the value's units.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> predicted = pd.Series([120.0, 45.0, 30.0, 12.0, 8.0, 5.0, 2.0, -6.0], name="clv",
+    ...                       index=pd.Index(list("abcdefgh"), name="customer_id"))
+    >>> tiers = value_tiers(predicted, vip=0.9, core=0.5)
+    >>> tiers.summary[["customers", "value", "share_of_value"]].round(3)
+                     customers  value  share_of_value
+    tier
+    VIP                      1  120.0           0.556
+    core                     3   87.0           0.403
+    low                      3   15.0           0.069
+    margin-negative          1   -6.0          -0.028
+    >>> {k: round(v, 2) for k, v in tiers.thresholds.items()}     # the 90% and 50% quantiles
+    {'vip': 67.5, 'core': 10.0, 'margin_negative': 0.0}
+    """
 
     customers: pd.DataFrame
     summary: pd.DataFrame
@@ -219,6 +240,28 @@ def value_tiers(clv_frame: pd.DataFrame | pd.Series, *, column: str = "clv", vip
     ``customers`` (value, tier as an ordered categorical, rank 1 = most valuable),
     ``summary`` (per tier: customers, share of customers, total value, share of value, mean) and
     ``thresholds``.
+
+    Examples
+    --------
+    ``clv_frame`` is typically the output of :func:`clvmodels.forecast_clv`; any value column works:
+
+    >>> import pandas as pd
+    >>> fc = pd.DataFrame({"clv": [120.0, 45.0, 30.0, 12.0, 8.0, 5.0, 2.0, -6.0]},
+    ...                   index=pd.Index(list("abcdefgh"), name="customer_id"))
+    >>> tiers = value_tiers(fc, vip=0.9, core=0.5)
+    >>> tiers.customers.head(3)
+                   clv  tier  rank
+    customer_id
+    a            120.0   VIP     1
+    b             45.0  core     2
+    c             30.0  core     3
+    >>> tiers.customers["tier"].value_counts(sort=False).to_dict()
+    {'VIP': 1, 'core': 3, 'low': 3, 'margin-negative': 1}
+
+    Thresholds in money instead of quantiles:
+
+    >>> value_tiers(fc, by="value", vip=100, core=20).customers["tier"].tolist()
+    ['VIP', 'core', 'core', 'low', 'low', 'low', 'low', 'margin-negative']
     """
     if isinstance(clv_frame, pd.Series):
         values_s = clv_frame
@@ -290,6 +333,20 @@ class WhaleCurve:
         (the smallest share of customers, best first, whose margin reaches 100% of the total),
         ``n_destroyers`` and ``share_destroyers``.
     destroyers : measure -> customer ids with negative margin, most destructive first.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> margin = pd.Series({"a": 24.0, "b": 3.5, "c": 0.0, "d": -2.0})
+    >>> whale = whale_curve(historical=margin)
+    >>> whale.curve[["rank", "customer_id", "cumulative_share"]].round(3)
+       rank customer_id  cumulative_share
+    0     1           a             0.941
+    1     2           b             1.078
+    2     3           c             1.078
+    3     4           d             1.000
+    >>> whale.share_for_100pct(), whale.destroyers["historical"].tolist()
+    (0.5, ['d'])
     """
 
     curve: pd.DataFrame
@@ -309,6 +366,14 @@ def historical_margin(summary: pd.DataFrame, *, margin, cost_per_order=0.0, marg
     summary's ``monetary_value`` is the mean spend of the repeat purchases, so the first purchase
     is not included). ``margin``/``cost_per_order``/``margin_by`` accept what
     :func:`clvmodels.forecast.forecast_clv` accepts.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> summary = pd.DataFrame({"frequency": [3, 1, 0, 2], "monetary_value": [40.0, 25.0, 0.0, 10.0]},
+    ...                        index=pd.Index(list("abcd"), name="customer_id"))
+    >>> historical_margin(summary, margin=0.3, cost_per_order=4.0).to_dict()   # d: 0.3 * 2 * 10 - 2 * 4
+    {'a': 24.0, 'b': 3.5, 'c': 0.0, 'd': -2.0}
     """
     from .forecast.economics import resolve_economics
 
@@ -327,6 +392,23 @@ def whale_curve(*args: pd.Series, **measures: pd.Series) -> WhaleCurve:
     predicted=fc["clv"])``. Customers are ranked by their margin, best first, separately for each
     measure. A whale curve rises above 100% of the total margin (the profitable customers), peaks,
     and falls back to 100% as the margin-destroying customers are added.
+
+    Examples
+    --------
+    Half of the customers make all of the historical margin; together they make 108% of it,
+    before customer d destroys 8%:
+
+    >>> import pandas as pd
+    >>> summary = pd.DataFrame({"frequency": [3, 1, 0, 2], "monetary_value": [40.0, 25.0, 0.0, 10.0]},
+    ...                        index=pd.Index(list("abcd"), name="customer_id"))
+    >>> predicted = pd.Series({"a": 20.0, "b": 5.0, "c": -1.0, "d": 0.5})   # e.g. forecast_clv(...)["clv"]
+    >>> whale = whale_curve(historical=historical_margin(summary, margin=0.3, cost_per_order=4.0),
+    ...                     predicted=predicted)
+    >>> whale.summary[["total_margin", "peak_share", "customer_share_for_100pct", "n_destroyers"]].round(3)
+                total_margin  peak_share  customer_share_for_100pct  n_destroyers
+    measure
+    historical          25.5       1.078                        0.5             1
+    predicted           24.5       1.041                        0.5             1
     """
     items: dict[str, pd.Series] = {}
     for s in args:

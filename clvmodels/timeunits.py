@@ -43,25 +43,57 @@ TIME_UNITS = tuple(DAYS_PER_UNIT)
 
 
 def check_unit(unit: str, *, key: str = "time_unit") -> str:
-    """Return the canonical unit letter or raise :class:`ConfigError` naming ``key``."""
+    """Return the canonical unit letter or raise :class:`ConfigError` naming ``key``.
+
+    Examples
+    --------
+    >>> check_unit("w")
+    'W'
+    >>> try:
+    ...     check_unit("fortnight", key="period")
+    ... except ConfigError as exc:
+    ...     print(exc.key)
+    period
+    """
     if not isinstance(unit, str) or unit.upper() not in DAYS_PER_UNIT:
         raise ConfigError(f"{key}={unit!r} is not a time unit; use one of {list(TIME_UNITS)}", key=key)
     return unit.upper()
 
 
 def days_per(unit: str) -> float:
-    """Length of one ``unit`` in days."""
+    """Length of one ``unit`` in days.
+
+    Examples
+    --------
+    >>> days_per("W"), days_per("M"), days_per("Y")     # a month is 365.25 / 12 days
+    (7.0, 30.4375, 365.25)
+    """
     return DAYS_PER_UNIT[check_unit(unit)]
 
 
 def convert(value: float, from_unit: str, to_unit: str) -> float:
-    """Convert a duration ``value`` from ``from_unit`` to ``to_unit`` exactly."""
+    """Convert a duration ``value`` from ``from_unit`` to ``to_unit`` exactly.
+
+    Examples
+    --------
+    >>> convert(39, "W", "D")                 # the 39-week CDNOW calibration period
+    273.0
+    >>> round(convert(1, "Y", "W"), 4)        # 365.25 / 7 weeks, not 52
+    52.1786
+    """
     return value * days_per(from_unit) / days_per(to_unit)
 
 
 def period_discount_rate(annual_rate, period: str) -> float:
     """Per-period effective rate equivalent to an annual effective rate (a number or a
-    :class:`DiscountRate`): ``(1 + d_period) ** (365.25 / days_per(period)) == 1 + annual``."""
+    :class:`DiscountRate`): ``(1 + d_period) ** (365.25 / days_per(period)) == 1 + annual``.
+
+    Examples
+    --------
+    >>> d = period_discount_rate(0.10, "M")
+    >>> round(d, 6), round((1 + d) ** 12, 12)       # twelve months compound to the annual 10%
+    (0.007974, 1.1)
+    """
     return as_discount_rate(annual_rate).per_period(period)
 
 
@@ -126,7 +158,21 @@ class DiscountRate:
 
 
 def as_discount_rate(value, key: str = "discount_rate") -> DiscountRate:
-    """``value`` as a :class:`DiscountRate` (a number is an annual effective rate)."""
+    """``value`` as a :class:`DiscountRate` (a number is an annual effective rate).
+
+    A :class:`DiscountRate` is returned as it is; an invalid number raises :class:`ConfigError`
+    naming ``key``.
+
+    Examples
+    --------
+    >>> as_discount_rate(0.1)
+    DiscountRate(annual=0.1)
+    >>> try:
+    ...     as_discount_rate(-0.02, key="rate")
+    ... except ConfigError as exc:
+    ...     print(exc.key)
+    rate
+    """
     if isinstance(value, DiscountRate):
         return value
     try:

@@ -61,8 +61,9 @@ class ModelComparison:
 
     Attributes
     ----------
-    table : one row per model (index: name), columns ``kind``, the criteria, their ranks
-        (``rank_<metric>``), ``mean_rank``, more metrics and ``fit_seconds``; sorted by ``mean_rank``.
+    table : one row per model (index ``model``: its name), columns ``kind``, the criteria,
+        ``mean_rank``, the other metrics of :func:`evaluate`, ``fit_seconds`` and the ranks
+        (``rank_<metric>``); sorted by ``mean_rank`` (then ``mae``).
     recommended : name of the recommended (probabilistic) model
     reason : why, in one paragraph
     evaluations : name -> :class:`HoldoutEvaluation`
@@ -70,6 +71,27 @@ class ModelComparison:
     spend_model : the fitted spend model shared by all purchase models (or None)
     criteria : the (metric, direction) pairs used for ranking
     notes : anything skipped or worth knowing
+
+    Examples
+    --------
+    >>> import json, clvmodels as clv
+    >>> tx = clv.datasets.cdnow_transactions(sample=True)
+    >>> cal = clv.calibration_holdout(tx, "1997-09-30", "1998-06-30")
+    >>> models = {"BG/NBD": clv.BGNBD.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426, time_unit="W"),
+    ...           "Pareto/NBD": clv.ParetoNBD.from_params(r=0.553, alpha=10.578, s=0.606, beta=11.669,
+    ...                                                   time_unit="W")}
+    >>> cmp = clv.compare_models(cal, models, spend_model=None)    # revenue ranked by expected purchases
+    >>> cmp.recommended, list(cmp.table.index), cmp.spend_model
+    ('Pareto/NBD', ['Pareto/NBD', 'BG/NBD'], None)
+    >>> [metric for metric, direction in cmp.criteria]
+    ['aggregate_error_pct', 'mae', 'correlation', 'revenue_top_capture']
+    >>> round(cmp.evaluations["BG/NBD"].metrics["mae"], 3), cmp.models["BG/NBD"] is models["BG/NBD"]
+    (0.786, True)
+    >>> print(cmp.notes[0])
+    no transaction log given: the machine-learning baseline (temporal strategy) was skipped; pass
+    transactions=... or baseline=GradientBoostingBaseline(strategy='crossfit').
+    >>> json.loads(cmp.to_json())["recommended"]
+    'Pareto/NBD'
     """
 
     table: pd.DataFrame
@@ -224,6 +246,30 @@ def compare_models(summary: pd.DataFrame, models: Mapping[str, Any] | None = Non
     -------
     :class:`ModelComparison` (``.table``, ``.recommended``, ``.reason``, ``.evaluations``,
     ``.to_json()``).
+
+    Examples
+    --------
+    Fitted models are used as they are (here the published CDNOW estimates, Fader, Hardie & Lee
+    2005); unfitted ones are fitted on ``summary``. Without ``transactions`` there is no tracking
+    and no machine-learning baseline:
+
+    >>> import clvmodels as clv
+    >>> tx = clv.datasets.cdnow_transactions(sample=True)
+    >>> cal = clv.calibration_holdout(tx, "1997-09-30", "1998-06-30")
+    >>> models = {"BG/NBD": clv.BGNBD.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426, time_unit="W"),
+    ...           "Pareto/NBD": clv.ParetoNBD.from_params(r=0.553, alpha=10.578, s=0.606, beta=11.669,
+    ...                                                   time_unit="W")}
+    >>> gg = clv.GammaGamma.from_params(p=6.25, q=3.74, v=15.44)
+    >>> cmp = compare_models(cal, models, spend_model=gg)
+    >>> cmp.table[["aggregate_error_pct", "mae", "revenue_top_capture", "mean_rank"]].round(3)
+                aggregate_error_pct    mae  revenue_top_capture  mean_rank
+    model
+    Pareto/NBD              -11.493  0.755                0.503        1.0
+    BG/NBD                  -12.118  0.786                0.502        2.0
+    >>> print(cmp.reason)
+    Pareto/NBD has the best mean rank (1.00) over 4 holdout criteria among the probabilistic models:
+    aggregate error -11.5%, MAE 0.755, correlation 0.630, top-decile revenue capture 50.3%.
+    Runner-up: BG/NBD (mean rank 2.00), not better on any criterion.
     """
     notes: list[str] = []
     if models is None:

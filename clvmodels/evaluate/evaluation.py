@@ -117,8 +117,33 @@ class HoldoutEvaluation:
     tracking : per-period cohort tracking table (or None without a transaction log)
     predictions : per-customer table (index customer_id): frequency, frequency_holdout,
         expected_purchases, and when available p_alive, expected_spend, expected_revenue,
-        actual_revenue, score
+        actual_revenue (a ``score`` passed to :func:`evaluate` is not stored here; it only adds
+        the ``clv_*`` metrics)
     settings : how the evaluation was run
+
+    Examples
+    --------
+    >>> import json, clvmodels as clv
+    >>> tx = clv.datasets.cdnow_transactions(sample=True)
+    >>> cal = clv.calibration_holdout(tx, "1997-09-30", "1998-06-30")
+    >>> bg = clv.BGNBD.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426, time_unit="W")
+    >>> ev = clv.evaluate.evaluate(cal, bg, clv.GammaGamma.from_params(p=6.25, q=3.74, v=15.44), name="BG/NBD")
+    >>> ev.table.set_index("metric").loc[["mae", "revenue_top_capture"], ["section", "value"]].round(3)
+                          section  value
+    metric
+    mae                 purchases  0.786
+    revenue_top_capture   revenue  0.502
+    >>> ev.spend_calibration.loc[["1", "7+"]].round(2)
+           n_customers  actual  predicted  error
+    group
+    1              157   37.71      33.34  -4.37
+    7+              56   40.54      39.50  -1.05
+    >>> list(ev.predictions.columns)
+    ['frequency', 'frequency_holdout', 'expected_purchases', 'p_alive', 'expected_spend', 'expected_revenue',
+     'actual_revenue']
+    >>> doc = json.loads(ev.to_json())
+    >>> doc["format"], doc["model"], doc["tracking"]
+    ('clvmodels.evaluation/1', 'BG/NBD', None)
     """
 
     name: str
@@ -236,6 +261,35 @@ def evaluate(summary: pd.DataFrame, purchase_model=None, spend_model=None, *, pr
     :class:`HoldoutEvaluation` with ``.metrics`` (flat dict), ``.table`` (tidy DataFrame),
     ``.conditional_expectations``, ``.spend_calibration``, ``.tracking``, ``.predictions`` and
     ``.to_json()``.
+
+    Examples
+    --------
+    The BG/NBD estimates of Fader, Hardie & Lee (2005) on their 39 + 39-week CDNOW split:
+
+    >>> import clvmodels as clv
+    >>> tx = clv.datasets.cdnow_transactions(sample=True)
+    >>> cal = clv.calibration_holdout(tx, "1997-09-30", "1998-06-30")
+    >>> bg = clv.BGNBD.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426, time_unit="W")
+    >>> gg = clv.GammaGamma.from_params(p=6.25, q=3.74, v=15.44)
+    >>> ev = evaluate(cal, bg, gg, name="BG/NBD")
+    >>> {k: round(ev.metrics[k], 3) for k in ("purchases_actual", "purchases_predicted", "mae", "revenue_top_capture")}
+    {'purchases_actual': 1882.0, 'purchases_predicted': 1653.941, 'mae': 0.786, 'revenue_top_capture': 0.502}
+
+    The conditional expectations; the ``actual`` column is FHL (2005) Figure 4's actual series:
+
+    >>> ev.conditional_expectations.round(3)
+               n_customers  actual  predicted  error
+    frequency
+    0                 1411   0.237      0.225 -0.011
+    1                  439   0.697      0.523 -0.174
+    2                  214   1.393      1.044 -0.348
+    3                  100   1.560      1.520 -0.040
+    4                   62   2.532      2.164 -0.368
+    5                   38   2.947      2.654 -0.294
+    6                   29   3.862      3.504 -0.358
+    7+                  64   6.359      6.157 -0.202
+
+    With ``transactions=tx`` the cohort tracking (FHL 2005, Figures 2-3) is added as well.
     """
     _check_summary(summary)
     if (purchase_model is None) == (predictions is None):

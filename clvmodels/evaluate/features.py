@@ -60,6 +60,26 @@ def add_first_purchase_value(summary: RFMSummary, transactions, *, name: str = "
     summary's customers when ``center`` (so that a covariate model's baseline parameters describe an
     average first purchase); ``first_purchase_value`` holds the raw amount. The centre is noted in
     ``attrs['first_value_center']`` of the result, for you: score new customers with the same centre.
+
+    Examples
+    --------
+    Customer a's first purchase is both orders of 2024-01-01 (the default ``merge='D'``):
+
+    >>> import pandas as pd, clvmodels as clv
+    >>> tx = pd.DataFrame({"customer_id": ["a", "a", "a", "b", "b", "c"],
+    ...                    "date": ["2024-01-01", "2024-01-01", "2024-02-10", "2024-01-05", "2024-03-01",
+    ...                             "2024-02-20"],
+    ...                    "amount": [12.0, 8.0, 30.0, 150.0, 40.0, 5.0]})
+    >>> summary = clv.rfm_summary(tx, observation_end="2024-03-31")
+    >>> out = add_first_purchase_value(summary, tx)
+    >>> out[["frequency", "first_purchase_value", "log_first_value"]].round(3)
+                 frequency  first_purchase_value  log_first_value
+    customer_id
+    a                    1                  20.0           -0.240
+    b                    1                 150.0            1.733
+    c                    0                   5.0           -1.493
+    >>> round(out.attrs["first_value_center"], 4)      # mean of log1p(20), log1p(150), log1p(5)
+    3.2845
     """
     if not isinstance(summary, RFMSummary) or summary.options is None:
         raise DataValidationError("add_first_purchase_value needs the RFMSummary built from the log "

@@ -82,6 +82,12 @@ def purchase_metrics(predicted, actual) -> dict[str, float]:
     Returns ``n_customers``, ``actual_total``, ``predicted_total``, ``aggregate_error_pct``
     (signed), ``mae``, ``rmse``, ``correlation`` (Pearson), ``spearman`` and ``mean_actual``.
     Undefined quantities (e.g. a correlation with a constant vector) are NaN.
+
+    Examples
+    --------
+    >>> m = purchase_metrics([0.5, 1.2, 2.0, 0.1], [0, 2, 2, 0])
+    >>> {k: round(m[k], 4) for k in ("actual_total", "predicted_total", "aggregate_error_pct", "mae", "rmse")}
+    {'actual_total': 4.0, 'predicted_total': 3.8, 'aggregate_error_pct': -5.0, 'mae': 0.35, 'rmse': 0.4743}
     """
     p, a = _pair(predicted, actual)
     err = p - a
@@ -111,6 +117,14 @@ def top_share_capture(score, value, share: float = 0.1) -> float:
 
     The cut-off is ``share * n`` customers (fractional allowed); a tie group straddling it
     contributes pro rata. Returns NaN if the total value is 0.
+
+    Examples
+    --------
+    The top 40% (two of five customers) are the score-5 customer and half of the tie at score 3:
+
+    >>> score, value = [5.0, 3.0, 3.0, 1.0, 0.0], [40.0, 0.0, 30.0, 20.0, 10.0]
+    >>> top_share_capture(score, value, share=0.2), top_share_capture(score, value, share=0.4)
+    (0.4, 0.55)
     """
     s, v = _pair(score, value, "score", "value")
     if not 0.0 < share <= 1.0:
@@ -132,6 +146,18 @@ def lorenz_curve(score, value) -> pd.DataFrame:
 
     Columns ``customer_share`` and ``value_share`` (both from 0 to 1). Ranking by ``value``
     itself gives the *whale curve* of the value.
+
+    Examples
+    --------
+    The two customers tied at score 3 form one point:
+
+    >>> lorenz_curve([5.0, 3.0, 3.0, 1.0, 0.0], [40.0, 0.0, 30.0, 20.0, 10.0])
+       customer_share  value_share
+    0             0.0          0.0
+    1             0.2          0.4
+    2             0.6          0.7
+    3             0.8          0.9
+    4             1.0          1.0
     """
     s, v = _pair(score, value, "score", "value")
     sizes, totals = _grouped_desc(s, v)
@@ -147,7 +173,14 @@ def gini(score, value) -> float:
 
     With ``score = value`` this is the concentration of the value itself (0 = everyone equal,
     -> 1 = one customer holds everything); with a model's score it measures how well the
-    model concentrates the value at the top of its list."""
+    model concentrates the value at the top of its list.
+
+    Examples
+    --------
+    >>> score, value = [5.0, 3.0, 3.0, 1.0, 0.0], [40.0, 0.0, 30.0, 20.0, 10.0]
+    >>> round(gini(score, value), 4), round(gini(value, value), 4)     # the model's ranking, the best one
+    (0.22, 0.4)
+    """
     curve = lorenz_curve(score, value)
     x, y = curve["customer_share"].to_numpy(), curve["value_share"].to_numpy()
     if np.isnan(y).any():
@@ -157,7 +190,16 @@ def gini(score, value) -> float:
 
 
 def normalized_gini(score, value) -> float:
-    """``gini(score, value) / gini(value, value)``: 1 for a perfect ranking, ~0 for a random one."""
+    """``gini(score, value) / gini(value, value)``: 1 for a perfect ranking, ~0 for a random one.
+
+    NaN when the value itself has no concentration (``gini(value, value)`` is 0 or undefined).
+
+    Examples
+    --------
+    >>> value = [40.0, 0.0, 30.0, 20.0, 10.0]
+    >>> round(normalized_gini([5.0, 3.0, 3.0, 1.0, 0.0], value), 4), normalized_gini(value, value)
+    (0.55, 1.0)
+    """
     best = gini(value, value)
     if not np.isfinite(best) or best == 0:
         return math.nan
@@ -171,6 +213,13 @@ def ranking_metrics(score, value, share: float = 0.1, prefix: str = "") -> dict[
     ``top_capture_oracle`` (the best possible, ranking by the value itself), ``top_lift``
     (``top_capture / share``), ``spearman`` (rank correlation), ``gini`` and
     ``normalized_gini``. Keys are prefixed with ``prefix``.
+
+    Examples
+    --------
+    >>> m = ranking_metrics([5.0, 3.0, 3.0, 1.0, 0.0], [40.0, 0.0, 30.0, 20.0, 10.0], share=0.2, prefix="clv_")
+    >>> {k: round(v, 4) for k, v in m.items()}
+    {'clv_top_share': 0.2, 'clv_top_capture': 0.4, 'clv_top_capture_oracle': 0.4, 'clv_top_lift': 2.0,
+     'clv_spearman': 0.5643, 'clv_gini': 0.22, 'clv_normalized_gini': 0.55}
     """
     s, v = _pair(score, value, "score", "value")
     capture = top_share_capture(s, v, share)
@@ -187,7 +236,13 @@ def ranking_metrics(score, value, share: float = 0.1, prefix: str = "") -> dict[
 
 
 def frequency_labels(frequency, max_frequency: int) -> np.ndarray:
-    """Bin labels '0', '1', ..., f'{max_frequency}+' for calibration frequencies."""
+    """Bin labels '0', '1', ..., f'{max_frequency}+' for calibration frequencies.
+
+    Examples
+    --------
+    >>> frequency_labels([0, 1, 3, 9], max_frequency=3).tolist()
+    ['0', '1', '3+', '3+']
+    """
     f = np.asarray(frequency, dtype=np.float64)
     capped = np.minimum(np.floor(f), max_frequency).astype(np.int64)
     labels = np.array([str(k) for k in range(max_frequency)] + [f"{max_frequency}+"], dtype=object)
@@ -205,6 +260,18 @@ def conditional_expectations(frequency, predicted, actual, max_frequency: int = 
     are grouped by calibration repeat purchases 0, 1, ..., ``max_frequency``+; columns
     ``n_customers``, ``actual`` and ``predicted`` (group means) and ``error`` (predicted -
     actual). Index ``frequency`` (string labels, in order).
+
+    Examples
+    --------
+    >>> frequency = [0, 0, 1, 2, 5, 8]
+    >>> predicted, actual = [0.2, 0.1, 0.8, 1.5, 3.9, 6.0], [0, 1, 1, 1, 4, 7]
+    >>> conditional_expectations(frequency, predicted, actual, max_frequency=3)
+               n_customers  actual  predicted  error
+    frequency
+    0                    2     0.5       0.15  -0.35
+    1                    1     1.0       0.80  -0.20
+    2                    1     1.0       1.50   0.50
+    3+                   2     5.5       4.95  -0.55
     """
     p, a = _pair(predicted, actual)
     f = _as_float(frequency, "frequency")
@@ -232,6 +299,18 @@ def spend_calibration(predicted_spend, actual_spend, frequency, holdout_purchase
     by calibration frequency 1, ..., ``max_frequency``+; ``by='decile'`` (any ``n_groups``)
     by quantile groups of the predicted spend. Columns ``n_customers``, ``actual`` (mean of
     the customers' mean holdout spend), ``predicted`` (mean predicted spend), ``error``.
+
+    Examples
+    --------
+    The third customer has no calibration repeat purchase and is left out:
+
+    >>> spend_calibration(predicted_spend=[20.0, 30.0, 25.0, 40.0], actual_spend=[22.0, 27.0, 0.0, 45.0],
+    ...                   frequency=[1, 2, 0, 4], holdout_purchases=[2, 1, 0, 3], max_frequency=3)
+           n_customers  actual  predicted  error
+    group
+    1                1    22.0       20.0   -2.0
+    2                1    27.0       30.0    3.0
+    3+               1    45.0       40.0   -5.0
     """
     p, a = _pair(predicted_spend, actual_spend, "predicted_spend", "actual_spend")
     f = _as_float(frequency, "frequency")

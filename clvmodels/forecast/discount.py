@@ -39,7 +39,18 @@ __all__ = [
 
 
 def check_horizon(horizon) -> int:
-    """The horizon as a positive whole number of periods, or :class:`ConfigError` naming ``horizon``."""
+    """The horizon as a positive whole number of periods, or :class:`ConfigError` naming ``horizon``.
+
+    Examples
+    --------
+    >>> check_horizon(12), check_horizon(12.0)
+    (12, 12)
+    >>> try:
+    ...     check_horizon(2.5)
+    ... except ConfigError as exc:
+    ...     print(exc)
+    horizon must be a whole number of periods >= 1, got 2.5
+    """
     if isinstance(horizon, bool) or not isinstance(horizon, (Integral, Real)):
         raise ConfigError(f"horizon must be a whole number of periods >= 1, got {horizon!r}", key="horizon")
     value = float(horizon)
@@ -49,7 +60,21 @@ def check_horizon(horizon) -> int:
 
 
 def check_discount_rate(discount_rate) -> float:
-    """An annual effective rate in (-1, inf), or :class:`ConfigError` naming ``discount_rate``."""
+    """An annual effective rate >= 0 as a float, or :class:`ConfigError` naming ``discount_rate``.
+
+    Negative rates are refused (they would value future money above present money), as are
+    booleans, NaN and infinity.
+
+    Examples
+    --------
+    >>> check_discount_rate(0.1)
+    0.1
+    >>> try:
+    ...     check_discount_rate(-0.5)
+    ... except ConfigError as exc:
+    ...     print(exc.key)
+    discount_rate
+    """
     if isinstance(discount_rate, bool) or not isinstance(discount_rate, Real):
         raise ConfigError(f"discount_rate must be an annual effective rate (a number > -1), got {discount_rate!r}",
                           key="discount_rate")
@@ -64,12 +89,30 @@ def check_discount_rate(discount_rate) -> float:
 
 
 def period_length(period: str, time_unit: str) -> float:
-    """Length of one forecast ``period`` in the summary's ``time_unit`` (exact)."""
+    """Length of one forecast ``period`` in the summary's ``time_unit`` (exact).
+
+    Examples
+    --------
+    >>> round(period_length("M", "W"), 4)       # a month of 365.25 / 12 days, in weeks
+    4.3482
+    >>> period_length("Y", "D")
+    365.25
+    """
     return convert(1.0, check_unit(period, key="period"), check_unit(time_unit))
 
 
 def discount_factors(discount_rate: float, period: str, horizon: int) -> np.ndarray:
-    """End-of-period discount factors ``(1 + d) ** -k`` for k = 1..horizon (d per period)."""
+    """End-of-period discount factors ``(1 + d) ** -k`` for k = 1..horizon (d per period).
+
+    ``discount_rate`` is the annual effective rate; ``d`` its exact equivalent per ``period``.
+
+    Examples
+    --------
+    >>> discount_factors(0.10, "Y", 3).round(4).tolist()
+    [0.9091, 0.8264, 0.7513]
+    >>> round(float(discount_factors(0.10, "M", 12)[-1]), 4)    # twelve months discount like one year
+    0.9091
+    """
     rate = check_discount_rate(discount_rate)
     horizon = check_horizon(horizon)
     d = period_discount_rate(rate, check_unit(period, key="period"))
@@ -79,7 +122,13 @@ def discount_factors(discount_rate: float, period: str, horizon: int) -> np.ndar
 
 def continuous_rate(discount_rate: float, time_unit: str) -> float:
     """Continuously compounded rate per ``time_unit`` equivalent to an annual effective rate:
-    ``log(1 + discount_rate) * days_per(time_unit) / 365.25`` (FHL 2005's delta)."""
+    ``log(1 + discount_rate) * days_per(time_unit) / 365.25`` (FHL 2005's delta).
+
+    Examples
+    --------
+    >>> round(continuous_rate(0.15, "W"), 4)    # 15% a year in weeks: FHL (2005, "RFM and CLV") print .0027
+    0.0027
+    """
     rate = check_discount_rate(discount_rate)
     return math.log1p(rate) * days_per(time_unit) / DAYS_PER_YEAR
 
@@ -89,6 +138,16 @@ def opportunities_per_period(period: str, time_unit: str) -> int:
 
     BG/BB forecasts move in whole opportunities: a forecast period must hold a whole number of
     them (e.g. yearly opportunities with period='Y', monthly opportunities with period='Y' -> 12).
+
+    Examples
+    --------
+    >>> opportunities_per_period("Y", "M"), opportunities_per_period("Y", "Y")
+    (12, 1)
+    >>> try:
+    ...     opportunities_per_period("W", "M")
+    ... except ConfigError as exc:
+    ...     print(exc.key)
+    period
     """
     m = period_length(period, time_unit)
     k = round(m)

@@ -38,7 +38,20 @@ __all__ = ["Economics", "resolve_economics", "per_customer"]
 
 @dataclass(frozen=True)
 class Economics:
-    """Per-customer economics, aligned with the summary's rows (float64 arrays)."""
+    """Per-customer economics, aligned with the summary's rows (float64 arrays).
+
+    Build it with :func:`resolve_economics`, which validates the inputs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> eco = Economics(margin=np.array([0.3, 0.3]), cost_per_order=np.zeros(2),
+    ...                 cost_per_active_period=np.array([0.0, 1.0]), retention_cost=np.zeros(2))
+    >>> eco.has_active_cost, eco.has_retention_cost
+    (True, False)
+    >>> eco.describe()
+    {'margin': '0.3', 'cost_per_order': '0.0', 'cost_per_active_period': 'per customer', 'retention_cost': '0.0'}
+    """
 
     margin: np.ndarray
     cost_per_order: np.ndarray
@@ -65,7 +78,29 @@ class Economics:
 
 def per_customer(value, key: str, summary: pd.DataFrame, *, lower: float | None = None,
                  upper: float | None = None) -> np.ndarray:
-    """Resolve a number / column name / Series keyed by customer_id to an array in summary order."""
+    """Resolve a number / column name / Series keyed by customer_id to an array in summary order.
+
+    Values must be finite and within ``[lower, upper]`` (either bound optional). A bad setting
+    raises :class:`~clvmodels.errors.ConfigError`, bad per-customer values (or customers the
+    Series lacks) an :class:`~clvmodels.errors.InvalidValueError` naming example customers.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> summary = pd.DataFrame({"frequency": [2, 1, 0], "shipping": [4.5, 3.0, 0.0]},
+    ...                        index=pd.Index([1, 2, 3], name="customer_id"))
+    >>> per_customer(0.3, "margin", summary, upper=1.0).tolist()
+    [0.3, 0.3, 0.3]
+    >>> per_customer("shipping", "cost_per_order", summary, lower=0.0).tolist()
+    [4.5, 3.0, 0.0]
+    >>> per_customer(pd.Series({3: 0.2, 1: 0.4, 2: 0.3}), "margin", summary).tolist()   # aligned by id
+    [0.4, 0.3, 0.2]
+    >>> try:
+    ...     per_customer(pd.Series({1: 0.4}), "margin", summary)
+    ... except InvalidValueError as exc:
+    ...     print(exc.examples)
+    [2, 3]
+    """
     index = summary.index
     n = len(index)
     if isinstance(value, bool):
@@ -157,7 +192,25 @@ def _margin_by_segment(mapping: Mapping, margin_by, summary: pd.DataFrame) -> np
 
 def resolve_economics(summary: pd.DataFrame, *, margin=1.0, margin_by: str | None = None, cost_per_order=0.0,
                       cost_per_active_period=0.0, retention_cost=0.0) -> Economics:
-    """Validate and align the economics with the summary's rows (see the module docstring)."""
+    """Validate and align the economics with the summary's rows (see the module docstring).
+
+    Examples
+    --------
+    A margin per product group and a shipping cost per order from a column:
+
+    >>> import pandas as pd
+    >>> summary = pd.DataFrame({"frequency": [2, 1, 0], "segment": ["books", "music", "music"],
+    ...                         "shipping": [4.5, 3.0, 0.0]}, index=pd.Index([1, 2, 3], name="customer_id"))
+    >>> eco = resolve_economics(summary, margin={"books": 0.35, "music": 0.25}, margin_by="segment",
+    ...                         cost_per_order="shipping")
+    >>> eco.margin.tolist(), eco.cost_per_order.tolist(), eco.has_active_cost
+    ([0.35, 0.25, 0.25], [4.5, 3.0, 0.0], False)
+    >>> try:
+    ...     resolve_economics(summary, margin=1.2)
+    ... except ConfigError as exc:
+    ...     print(exc)
+    margin must be <= 1.0, got 1.2
+    """
     if isinstance(margin, Mapping):
         m = _margin_by_segment(margin, margin_by, summary)
     else:
