@@ -47,6 +47,7 @@ __all__ = [
     "plot_whale_curve",
 ]
 
+_ADVERBS = {"D": "Daily", "W": "Weekly", "M": "Monthly", "Y": "Yearly"}
 _UNIT_NAMES = {"D": "day", "W": "week", "M": "month", "Y": "year"}
 
 
@@ -176,7 +177,7 @@ def plot_tracking(evaluation, *, cumulative: bool = False, ax=None):
     unit = _UNIT_NAMES.get(period, "period")
     ax.set_xlabel(f"{unit.capitalize()} since the cohort's first purchase")
     ax.set_ylabel("Cumulative repeat purchases" if cumulative else f"Repeat purchases per {unit}")
-    ax.set_title(("Cumulative" if cumulative else unit.capitalize() + "ly") +
+    ax.set_title(("Cumulative" if cumulative else _ADVERBS.get(period, "Per-period")) +
                  " repeat purchases: calibration | holdout")
     ax.legend()
     return ax

@@ -280,7 +280,8 @@ def compare_models(summary: pd.DataFrame, models: Mapping[str, Any] | None = Non
         raise ConfigError("no models to compare", key="models")
     criteria = tuple((m, d) for m, d in criteria)
     has_money = "monetary_value" in summary.columns and "monetary_value_holdout" in summary.columns
-    if not has_money:
+    if not has_money or spend_model is None:
+        # without a spend model (or amounts) no model predicts revenue: rank by the purchases' capture
         criteria = tuple(("purchases_top_capture", d) if m == "revenue_top_capture" else (m, d) for m, d in criteria)
 
     spend = None
