@@ -26,12 +26,14 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from .auth import redact, resolve_headers
 from .errors import DeliveryError, ExportConflictError, ExportError
+from .presets import PRESETS
 from .receipt import ExportReceipt
 from .table import ExportTable, prepare_table
 
 __all__ = ["to_file", "to_sql", "to_http", "prepare_table", "ExportTable", "ExportReceipt",
-           "ExportError", "ExportConflictError", "DeliveryError"]
+           "ExportError", "ExportConflictError", "DeliveryError", "PRESETS", "resolve_headers", "redact"]
 
 _LAZY = {"to_file": ".file", "to_sql": ".sql", "to_http": ".http"}
 
