@@ -43,11 +43,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from . import registry
 from .errors import ConfigError
-from .export.urls import env_references, expand_env, redact_url  # noqa: F401 - part of this module's API
+from .export.auth import env_references, expand_env, redact_url  # noqa: F401 - part of this module's API
 
 __all__ = ["RunConfig", "load_config", "parse_yaml", "env_references", "expand_env", "redact_url", "BUNDLED_SOURCES"]
 
@@ -177,7 +184,9 @@ class ExportConfig(_Strict):
     format: Literal["csv", "parquet"] = "csv"
     url: str | None = Field(None, description="sql: a SQLAlchemy URL; http: the endpoint (Salesforce: the instance)")
     table: str | None = None            # sql
-    batch_size: int = Field(1000, gt=0)  # http
+    batch_size: int | None = Field(None, gt=0, description="http: rows per request (per job for salesforce_bulk); "
+                                                          "default: the preset's (generic 1000, hubspot 100, "
+                                                          "salesforce_bulk 10000)")
     preset: Literal["generic", "hubspot", "salesforce_bulk"] = Field(
         "generic", description="http: the request shape - generic JSON batches, a HubSpot batch upsert or a "
                                "Salesforce Bulk API 2.0 upsert job")

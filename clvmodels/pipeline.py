@@ -357,7 +357,13 @@ def plan_delivery(folder, cfg: RunConfig | None = None) -> list[dict]:
     plan = []
     for i, target in enumerate(cfg.export):
         mapped = _target_table(table, target, i)
-        batch = target.batch_size if target.target == "http" else None
+        batch = None
+        if target.target == "http":
+            from .export.presets import DEFAULT_BATCH_SIZE, HUBSPOT_MAX_BATCH
+
+            batch = target.batch_size or DEFAULT_BATCH_SIZE[target.preset]
+            if target.preset == "hubspot":
+                batch = min(batch, HUBSPOT_MAX_BATCH)
         first = mapped.to_frame().head(3).reset_index()
         plan.append({"target": target.target, "destination": _where(target),
                      "preset": target.preset if target.target == "http" else None, "rows": mapped.n_rows,
@@ -400,7 +406,9 @@ def deliver(folder: Path, cfg: RunConfig | None = None, *, dry_run: bool = False
             receipt = export.to_sql(mapped, _target_url(target, i), target.table, run_id)
         else:
             receipt = export.to_http(mapped, _target_url(target, i), run_id, ledger_dir=folder,
-                                     batch_size=target.batch_size)
+                                     batch_size=target.batch_size, preset=target.preset,
+                                     preset_options=target.preset_options, headers=target.headers,
+                                     auth=None if target.auth is None else target.auth.model_dump())
         receipts.append(receipt.to_dict())
     if not dry_run:
         _atomic_write(folder / "exports.json", json.dumps(receipts, indent=2, default=str))

@@ -118,7 +118,7 @@ from .presets import (
     salesforce_job,
 )
 from .receipt import ExportReceipt, utc_now
-from .table import ExportTable, check_run_id, prepare_table
+from .table import ExportTable, check_run_column, check_run_id, prepare_table
 
 __all__ = ["RETRY_STATUS", "to_http"]
 
@@ -202,6 +202,7 @@ def to_http(table: pd.DataFrame | ExportTable, url: str, run_id: str, *, preset:
     send_headers = resolve_headers(headers, auth)  # a missing variable fails here: nothing sent or written
     secrets = send_headers.secrets | url_secrets(url)
     prepared = prepare_table(table)
+    check_run_column(prepared, run_id)
     if options.get("fields"):
         unknown = [c for c in options["fields"] if c not in prepared.names]
         if unknown:

@@ -33,10 +33,16 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from .. import __version__
 from ..errors import InvalidValueError, describe_culprits
+from .auth import redact_url
 from .errors import ExportConflictError, ExportError
 from .receipt import ExportReceipt
-from .table import INDEX_NAME, ExportTable, check_run_column, check_run_id, prepare_table
-from .urls import redact_url
+from .table import (
+    INDEX_NAME,
+    ExportTable,
+    check_run_column,
+    check_run_id,
+    prepare_table,
+)
 
 __all__ = ["to_sql", "DEFAULT_LEDGER_TABLE"]
 
