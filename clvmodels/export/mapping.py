@@ -35,12 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..errors import (
-    ConfigError,
-    InvalidValueError,
-    MissingColumnError,
-    describe_culprits,
-)
+from ..errors import ConfigError, InvalidValueError, MissingColumnError, describe_culprits
 
 __all__ = ["FieldSpec", "parse_fields", "map_table", "FIELD_TYPES", "RUN_METADATA"]
 
