@@ -62,7 +62,32 @@ def _has_module(name: str) -> bool:
 
 
 class BayesModel(BaseEstimator):
-    """Base class of the Bayesian models (not used directly)."""
+    """Base class of the Bayesian models (not used directly).
+
+    Examples
+    --------
+    Every Bayesian model is a BayesModel: settings are constructor arguments (sklearn style), the
+    priors are visible before fitting, and nothing is computed (or imported from PyMC) until ``fit``:
+
+    >>> import clvmodels as clv
+    >>> from clvmodels.bayes.base import BayesModel
+    >>> model = clv.bayes.ParetoNBD(sampler="map", random_seed=1)
+    >>> isinstance(model, BayesModel), model.param_names, model.get_params()["sampler"]
+    (True, ('r', 'alpha', 's', 'beta'), 'map')
+    >>> model.priors_in_force()["alpha"]
+    {'dist': 'LogNormal', 'mu': 0.0, 'sigma': 3.0}
+    >>> model.params_
+    Traceback (most recent call last):
+        ...
+    clvmodels.errors.NotFittedError: ParetoNBD is not fitted yet: call fit(summary) or load(path) first
+
+    Fitting samples with PyMC (seconds to minutes, so not run here); ``sampler="map"`` gives the
+    posterior mode only, ``"advi"`` a fast variational approximation:
+
+    >>> model.fit(clv.datasets.cdnow_summary())                        # doctest: +SKIP
+    >>> model.summary()                  # column "map": the posterior mode  # doctest: +SKIP
+    >>> model.save("pnbd.nc")                                          # doctest: +SKIP
+    """
 
     param_names: ClassVar[tuple[str, ...]] = ()
     _default_priors: ClassVar[dict[str, dict[str, Any]]] = {}
@@ -615,6 +640,25 @@ class PurchasePredictions:
 
     Each evaluates the numpy math core (the same functions the MLE models use, with the papers'
     equations cited there) at every posterior draw, in chunks of customers.
+
+    Examples
+    --------
+    The purchase models (BG/NBD, Pareto/NBD) share these per-draw predictions; Gamma-Gamma predicts
+    spend instead:
+
+    >>> import clvmodels as clv
+    >>> from clvmodels.bayes.base import PurchasePredictions
+    >>> [issubclass(m, PurchasePredictions) for m in (clv.bayes.BGNBD, clv.bayes.ParetoNBD, clv.bayes.GammaGamma)]
+    [True, True, False]
+
+    On a fitted model (sampling is too slow to run here), each returns an ``xarray.DataArray`` with
+    dims (chain, draw, customer_id), or (chain, draw) for a new customer:
+
+    >>> summary = clv.datasets.cdnow_summary()
+    >>> bg = clv.bayes.BGNBD(draws=500, chains=2, random_seed=1).fit(summary)     # doctest: +SKIP
+    >>> bg.expected_purchases(summary.loc[[1, 2]], t=39).mean(("chain", "draw"))   # doctest: +SKIP
+    >>> bg.p_alive(summary, draws_per_chain=100).quantile([0.05, 0.95], ("chain", "draw"))   # doctest: +SKIP
+    >>> bg.expected_purchases_new(39).mean()                                      # doctest: +SKIP
     """
 
     def expected_purchases(self, summary: pd.DataFrame, t: float, *, draws_per_chain: int | None = None,
@@ -687,5 +731,16 @@ def _json_default(obj: Any) -> Any:
 
 
 def load(path: str | Path) -> BayesModel:
-    """Load any Bayesian model saved with ``save`` (the class is read from the file)."""
+    """Load any Bayesian model saved with ``save`` (the class is read from the file).
+
+    Examples
+    --------
+    The format tag a saved model (NetCDF) carries; loading reads the class from the file and refuses
+    another package version:
+
+    >>> from clvmodels.bayes.base import FORMAT, load
+    >>> FORMAT
+    'clvmodels.bayes/1'
+    >>> model = load("bgnbd.nc")                                       # doctest: +SKIP
+    """
     return BayesModel.load(path)

@@ -41,6 +41,22 @@ class SamplingDiagnosticWarning(ConvergenceWarning):
     Attributes: ``parameter`` (e.g. ``'alpha'`` or ``'purchase_coef[channel_web]'``; ``'chain 2'`` for
     BFMI; ``'all chains'`` for divergences), ``statistic`` (``'r_hat'``, ``'ess_bulk'``,
     ``'ess_tail'``, ``'divergences'``, ``'bfmi'``), ``value`` and ``threshold``.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from clvmodels.bayes.diagnostics import SamplingDiagnosticWarning
+    >>> w = SamplingDiagnosticWarning("r_hat of 'alpha' is 1.05, above the threshold 1.01", parameter="alpha",
+    ...                               statistic="r_hat", value=1.05, threshold=1.01)
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warnings.warn(w)
+    >>> found = caught[0].message
+    >>> found.parameter, found.statistic, found.value, found.threshold
+    ('alpha', 'r_hat', 1.05, 1.01)
+    >>> import clvmodels as clv
+    >>> issubclass(SamplingDiagnosticWarning, clv.errors.ConvergenceWarning)     # filter either
+    True
     """
 
     def __init__(self, message: str, *, parameter: str, statistic: str, value: float, threshold: float):
@@ -53,6 +69,19 @@ class SamplingDiagnosticWarning(ConvergenceWarning):
 
 @dataclass(frozen=True)
 class DiagnosticProblem:
+    """One failed check of :func:`run_diagnostics`: the ``parameter`` (or chain) concerned, the
+    ``statistic``, its ``value``, the ``threshold`` crossed and the warning's ``message``.
+
+    Examples
+    --------
+    One failed check, as listed in a model's ``diagnostic_problems_`` (and warned about):
+
+    >>> from clvmodels.bayes.diagnostics import DiagnosticProblem
+    >>> p = DiagnosticProblem("chain 2", "bfmi", 0.21, 0.3, "bfmi of 'chain 2' is 0.21, below the threshold 0.3")
+    >>> p.parameter, p.statistic, p.value < p.threshold
+    ('chain 2', 'bfmi', True)
+    """
+
     parameter: str
     statistic: str
     value: float
@@ -70,7 +99,18 @@ _ADVICE = {
 
 
 def check_thresholds(thresholds: dict[str, Any] | None) -> dict[str, float]:
-    """Defaults updated with the user's; unknown keys are a :class:`ConfigError`."""
+    """Defaults updated with the user's; unknown keys are a :class:`ConfigError`.
+
+    Examples
+    --------
+    >>> from clvmodels.bayes.diagnostics import check_thresholds
+    >>> check_thresholds({"r_hat_max": 1.05, "max_divergences": 5})
+    {'r_hat_max': 1.05, 'ess_bulk_min': 400.0, 'ess_tail_min': 400.0, 'max_divergences': 5.0, 'bfmi_min': 0.3}
+    >>> check_thresholds({"rhat": 1.05})
+    Traceback (most recent call last):
+        ...
+    clvmodels.errors.ConfigError: unknown diagnostic threshold 'rhat'; known: ['bfmi_min', ..., 'r_hat_max']
+    """
     out = dict(DEFAULT_THRESHOLDS)
     for k, v in (thresholds or {}).items():
         if k not in DEFAULT_THRESHOLDS:
@@ -96,6 +136,25 @@ def run_diagnostics(idata, var_names: list[str], thresholds: dict[str, float], *
 
     Returns ``(table, problems)``: one row per scalar parameter (columns r_hat, ess_bulk, ess_tail)
     and the list of problems (also emitted as warnings when ``warn``).
+
+    Examples
+    --------
+    The thresholds checked by default (``diagnostics={...}`` of a model overrides them):
+
+    >>> from clvmodels.bayes.diagnostics import DEFAULT_THRESHOLDS, run_diagnostics
+    >>> DEFAULT_THRESHOLDS
+    {'r_hat_max': 1.01, 'ess_bulk_min': 400.0, 'ess_tail_min': 400.0, 'max_divergences': 0.0, 'bfmi_min': 0.3}
+
+    On an ArviZ InferenceData (importing ArviZ takes seconds, so not run here): two chains that
+    disagree on ``alpha`` give a large R-hat, a warning and a problem:
+
+    >>> import arviz as az                                             # doctest: +SKIP
+    >>> rng = np.random.default_rng(0)                                 # doctest: +SKIP
+    >>> alpha = rng.normal(size=(2, 500)) + np.array([[0.0], [3.0]])     # doctest: +SKIP
+    >>> idata = az.from_dict(posterior={"alpha": alpha, "r": rng.normal(size=(2, 500))})   # doctest: +SKIP
+    >>> table, problems = run_diagnostics(idata, ["r", "alpha"], DEFAULT_THRESHOLDS)   # doctest: +SKIP
+    >>> [(p.parameter, p.statistic) for p in problems]                 # doctest: +SKIP
+    [('alpha', 'r_hat'), ('alpha', 'ess_bulk'), ('alpha', 'ess_tail')]
     """
     import arviz as az
 

@@ -33,6 +33,16 @@ class GammaGamma(BayesModel):
     :class:`clvmodels.GammaGamma`: ``"error"`` (default) names them; ``"zero"`` / ``"population"``
     leave them out of the fit (announced by a :class:`~clvmodels.errors.DataDroppedWarning`) and
     score them at an observed mean of 0 / with the population mean.
+
+    Examples
+    --------
+    >>> import clvmodels as clv
+    >>> gg = clv.bayes.GammaGamma(nonpositive_spend="population", random_seed=1)
+    >>> gg.input_columns, gg.default_priors()["v"]
+    (('frequency', 'monetary_value'), {'dist': 'LogNormal', 'mu': 0.0, 'sigma': 5.0})
+    >>> summary = clv.datasets.cdnow_summary()
+    >>> gg.fit(summary)                                                # doctest: +SKIP
+    >>> gg.expected_spend(summary.loc[[1, 2, 3]]).mean(("chain", "draw"))   # doctest: +SKIP
     """
 
     param_names = ("p", "q", "v")

@@ -22,6 +22,18 @@ class ParetoNBD(PurchasePredictions, BayesModel):
     """Bayesian Pareto/NBD; settings as :class:`clvmodels.bayes.BGNBD` (without covariates).
 
     Parameters: r, alpha (purchase rate ~ Gamma(r, alpha)), s, beta (dropout rate ~ Gamma(s, beta)).
+
+    Examples
+    --------
+    >>> import clvmodels as clv
+    >>> pnbd = clv.bayes.ParetoNBD(draws=1000, chains=4, random_seed=1)
+    >>> pnbd.default_priors()["s"], pnbd.default_priors()["beta"]
+    ({'dist': 'LogNormal', 'mu': 0.0, 'sigma': 1.5}, {'dist': 'LogNormal', 'mu': 0.0, 'sigma': 3.0})
+    >>> informed = clv.bayes.ParetoNBD(priors={"s": {"dist": "Gamma", "alpha": 6.0, "beta": 10.0}})
+    >>> informed.priors_in_force()["s"]
+    {'dist': 'Gamma', 'alpha': 6.0, 'beta': 10.0}
+    >>> pnbd.fit(clv.datasets.cdnow_summary())                         # doctest: +SKIP
+    >>> pnbd.summary()                                                 # doctest: +SKIP
     """
 
     param_names = ("r", "alpha", "s", "beta")

@@ -51,6 +51,22 @@ def load_priors(source: str | Path | Mapping[str, Any] | None) -> dict[str, dict
         priors:
           r: {dist: Gamma, alpha: 2.0, beta: 4.0}
           alpha: {dist: LogNormal, mu: 1.0, sigma: 1.0}
+
+    Examples
+    --------
+    >>> from clvmodels.bayes.priors import load_priors
+    >>> load_priors({"r": {"dist": "Gamma", "alpha": 2.0, "beta": 4.0}})
+    {'r': {'dist': 'Gamma', 'alpha': 2.0, 'beta': 4.0}}
+    >>> from pathlib import Path
+    >>> _ = Path("priors.yaml").write_text("alpha: {dist: LogNormal, mu: 1.0, sigma: 1.0}")
+    >>> load_priors("priors.yaml")
+    {'alpha': {'dist': 'LogNormal', 'mu': 1.0, 'sigma': 1.0}}
+    >>> load_priors(None)
+    {}
+    >>> load_priors({"r": 0.5})
+    Traceback (most recent call last):
+        ...
+    clvmodels.errors.ConfigError: prior for 'r' must be a mapping with a 'dist' key (e.g. ...), got 0.5
     """
     if source is None:
         return {}
@@ -83,7 +99,19 @@ def _check_spec(name: str, spec: Any) -> dict[str, Any]:
 
 def merge_priors(defaults: Mapping[str, Mapping[str, Any]], overrides: Mapping[str, Mapping[str, Any]],
                  model: str) -> dict[str, dict[str, Any]]:
-    """Defaults with the user's per-parameter overrides; unknown parameter names are an error."""
+    """Defaults with the user's per-parameter overrides; unknown parameter names are an error.
+
+    Examples
+    --------
+    >>> from clvmodels.bayes.priors import SCALE, SHAPE, merge_priors
+    >>> defaults = {"r": SHAPE, "alpha": SCALE}
+    >>> merge_priors(defaults, {"r": {"dist": "Gamma", "alpha": 2.0, "beta": 4.0}}, "BGNBD")
+    {'r': {'dist': 'Gamma', 'alpha': 2.0, 'beta': 4.0}, 'alpha': {'dist': 'LogNormal', 'mu': 0.0, 'sigma': 3.0}}
+    >>> merge_priors(defaults, {"s": SHAPE}, "BGNBD")
+    Traceback (most recent call last):
+        ...
+    clvmodels.errors.ConfigError: BGNBD has no parameter(s) ['s']; priors can be set for ['alpha', 'r']
+    """
     unknown = sorted(set(overrides) - set(defaults))
     if unknown:
         raise ConfigError(f"{model} has no parameter(s) {unknown}; priors can be set for {sorted(defaults)}",
@@ -95,7 +123,23 @@ def merge_priors(defaults: Mapping[str, Mapping[str, Any]], overrides: Mapping[s
 
 
 def build_prior(name: str, spec: Mapping[str, Any], *, positive: bool, **kwargs: Any):
-    """Create the PyMC random variable ``name`` from ``spec`` inside the current model context."""
+    """Create the PyMC random variable ``name`` from ``spec`` inside the current model context.
+
+    Examples
+    --------
+    Which distributions a parameter may get (``positive`` parameters need a positive support):
+
+    >>> from clvmodels.bayes.priors import POSITIVE_DISTS, REAL_DISTS, SHAPE, build_prior
+    >>> "LogNormal" in POSITIVE_DISTS, "Normal" in POSITIVE_DISTS, "Normal" in REAL_DISTS
+    (True, False, True)
+
+    Inside a PyMC model (importing PyMC takes seconds, so not run here):
+
+    >>> import pymc as pm                                              # doctest: +SKIP
+    >>> with pm.Model():                                               # doctest: +SKIP
+    ...     r = build_prior("r", SHAPE, positive=True)                 # LogNormal(mu=0, sigma=1.5)
+    ...     coef = build_prior("purchase_coef", {"dist": "Normal", "mu": 0, "sigma": 1}, positive=False)
+    """
     import pymc as pm
 
     allowed = POSITIVE_DISTS if positive else REAL_DISTS

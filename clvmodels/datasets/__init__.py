@@ -72,6 +72,21 @@ def cdnow_transactions(sample: bool = False) -> pd.DataFrame:
     ``sample=False`` gives the full master log (23,570 customers, 69,659 rows);
     ``sample=True`` the 2,357-customer sample of Fader, Hardie & Lee (2005), with customer ids
     1..2357 matching :func:`cdnow_summary`. A fresh copy is returned on every call.
+
+    Examples
+    --------
+    The 2,357-customer sample. Customer 1 first bought on 1997-01-01; two repeat purchases fall in
+    the 39-week calibration period (to 1997-09-30), the last 30.43 weeks after the first: x = 2,
+    t_x = 30.43 in :func:`cdnow_summary`.
+
+    >>> import clvmodels as clv
+    >>> tx = clv.datasets.cdnow_transactions(sample=True)
+    >>> len(tx), tx["customer_id"].nunique(), list(tx.columns)
+    (6919, 2357, ['customer_id', 'date', 'quantity', 'amount'])
+    >>> tx[tx["customer_id"] == 1][["date", "amount"]].astype({"date": str}).values.tolist()
+    [['1997-01-01', 29.33], ['1997-01-18', 29.73], ['1997-08-02', 14.96], ['1997-12-12', 26.48]]
+    >>> round((tx["date"].iloc[2] - tx["date"].iloc[0]).days / 7, 2)
+    30.43
     """
     return _cdnow_cached(bool(sample)).copy()
 

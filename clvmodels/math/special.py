@@ -37,14 +37,30 @@ _TINY_LOG = -745.0
 
 
 def log1mexp(x):
-    """log(1 - exp(x)) for x <= 0, accurate near 0 and for very negative x (Maechler 2012)."""
+    """log(1 - exp(x)) for x <= 0, accurate near 0 and for very negative x (Maechler 2012).
+
+    Examples
+    --------
+    >>> from clvmodels.math.special import log1mexp
+    >>> log1mexp([-1e-20, -0.5, -5.0]).round(4).tolist()   # np.log(1 - np.exp(-1e-20)) is -inf
+    [-46.0517, -0.9328, -0.0068]
+    """
     x = np.asarray(x, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(x > -0.6931471805599453, np.log(-np.expm1(x)), np.log1p(-np.exp(x)))
 
 
 def logdiffexp(a, b):
-    """log(exp(a) - exp(b)) for a >= b, without overflow (``-inf`` when a == b)."""
+    """log(exp(a) - exp(b)) for a >= b, without overflow (``-inf`` when a == b).
+
+    Examples
+    --------
+    >>> from clvmodels.math.special import logdiffexp
+    >>> round(float(logdiffexp(1000.0, 999.0)), 4)        # np.exp(1000.0) overflows
+    999.5413
+    >>> logdiffexp([0.0, 1.0], [-np.inf, 1.0]).tolist()    # exp(b) = 0, then a == b
+    [0.0, -inf]
+    """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     with np.errstate(invalid="ignore"):
@@ -52,7 +68,14 @@ def logdiffexp(a, b):
 
 
 def log_gamma_ratio(x, n):
-    """log(Gamma(x + n) / Gamma(x)) (log of the rising factorial (x)_n), x > 0, x + n > 0."""
+    """log(Gamma(x + n) / Gamma(x)) (log of the rising factorial (x)_n), x > 0, x + n > 0.
+
+    Examples
+    --------
+    >>> from clvmodels.math.special import log_gamma_ratio
+    >>> np.exp(log_gamma_ratio([0.5, 2.0], 3)).round(4).tolist()   # (0.5)_3 = 0.5 * 1.5 * 2.5, (2)_3 = 2 * 3 * 4
+    [1.875, 24.0]
+    """
     x = np.asarray(x, dtype=np.float64)
     n = np.asarray(n, dtype=np.float64)
     return special.gammaln(x + n) - special.gammaln(x)
@@ -107,6 +130,17 @@ def log_pfq_series(nums, dens, z, *, max_terms=20000, rtol=1e-17):
     includes every zero crossing of a negative parameter and a geometric grid far beyond, because
     such series can dip and grow again (a second hump after a denominator changes sign); if only
     the stretch up to the last crossing is negligible, the loop jumps over it.
+
+    Examples
+    --------
+    2F1(1, 1; 2; z) = -log(1 - z) / z, summed for z = 0.5 and z = -0.5:
+
+    >>> from clvmodels.math.special import log_pfq_series
+    >>> log_abs, sign, log_abs_terms, converged = log_pfq_series([1.0, 1.0], [2.0], [0.5, -0.5])
+    >>> (sign * np.exp(log_abs)).round(6).tolist(), converged.tolist()
+    ([1.386294, 0.81093], [True, True])
+    >>> (-np.log1p(-np.array([0.5, -0.5])) / np.array([0.5, -0.5])).round(6).tolist()
+    [1.386294, 0.81093]
     """
     arrays = np.broadcast_arrays(*[np.asarray(v, dtype=np.float64) for v in (*nums, *dens, z)])
     shape = arrays[0].shape
@@ -237,6 +271,18 @@ def log_hyp2f1(a, b, c, z, *, return_error=False):
     with slowly decaying terms) are returned as NaN; ``return_error=True`` also returns the
     estimated relative error. Elements whose estimated error exceeds 1e-7 are NaN, so a caller
     never gets a silently wrong value (it should warn or raise on NaN).
+
+    Examples
+    --------
+    >>> from clvmodels.math.special import log_hyp2f1
+    >>> log_abs, sign = log_hyp2f1(1.0, 1.0, 2.0, [0.5, -1.0])
+    >>> (sign * np.exp(log_abs)).round(6).tolist()      # -log(1 - z) / z: 2 log 2 and log 2
+    [1.386294, 0.693147]
+
+    A heavy buyer's 2F1 far beyond the float range (``scipy.special.hyp2f1`` returns inf here):
+
+    >>> round(float(log_hyp2f1(1000.5, 1002.4, 1003.0, 0.99)[0]), 4)
+    4604.7112
     """
     a, b, c, z = np.broadcast_arrays(*[np.asarray(v, dtype=np.float64) for v in (a, b, c, z)])
     shape = a.shape
@@ -275,6 +321,18 @@ def hyp2f1(a, b, c, z):
     """2F1(a, b; c; z) for real z < 1 via :func:`log_hyp2f1` (inf beyond the float range).
 
     Warns (RuntimeWarning) when some elements could not be evaluated to 1e-7 (returned as NaN).
+
+    Examples
+    --------
+    >>> from clvmodels.math.special import hyp2f1
+    >>> hyp2f1(1.0, 1.0, 2.0, [0.5, -1.0]).round(6).tolist()   # -log(1 - z) / z
+    [1.386294, 0.693147]
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     value = hyp2f1(0.5, 0.5, 1.5, 0.999999)        # too close to z = 1 for the series
+    >>> bool(np.isnan(value)), caught[0].category.__name__
+    (True, 'RuntimeWarning')
     """
     la, sa = log_hyp2f1(a, b, c, z)
     if np.isnan(la).any():
@@ -534,7 +592,21 @@ def log_bg_mean_purchases(r, u, a, b, *, return_error=False):
 
 
 def bg_mean_purchases(r, u, a, b):
-    """G(r, u, a, b) = exp(:func:`log_bg_mean_purchases`)."""
+    """G(r, u, a, b) = exp(:func:`log_bg_mean_purchases`).
+
+    Examples
+    --------
+    Mean purchases of a new BG/NBD customer over 39 weeks with the CDNOW estimates of Fader, Hardie
+    & Lee (2005) (r = 0.243, alpha = 4.414, a = 0.793, b = 2.426), so u = t / alpha:
+
+    >>> from clvmodels.math.special import bg_mean_purchases
+    >>> round(float(bg_mean_purchases(0.243, 39 / 4.414, 0.793, 2.426)), 4)
+    1.1967
+    >>> bg_mean_purchases(0.243, np.array([13.0, 39.0, 78.0]) / 4.414, 0.793, 2.426).round(4).tolist()
+    [0.5344, 1.1967, 1.8605]
+    >>> round(float(bg_mean_purchases(0.5, 2.0, 1.0, 2.0)), 4)   # a = 1: a removable singularity, no NaN
+    0.7117
+    """
     return np.exp(log_bg_mean_purchases(r, u, a, b))
 
 

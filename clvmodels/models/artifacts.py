@@ -28,7 +28,19 @@ def _clean(x):
 
 
 def model_to_dict(model) -> dict[str, Any]:
-    """JSON-ready description of a fitted MLE model (class, version, settings, params, cov, fit report)."""
+    """JSON-ready description of a fitted MLE model (class, version, settings, params, cov, fit report).
+
+    Examples
+    --------
+    >>> import clvmodels as clv
+    >>> from clvmodels.models.artifacts import model_to_dict
+    >>> bb = clv.BGBB.from_params(alpha=1.204, beta=0.750, gamma=0.657, delta=2.783, time_unit="Y")
+    >>> d = model_to_dict(bb)
+    >>> d["format"], d["model"], d["time_unit"], d["cov"]
+    ('clvmodels.mle/1', 'BGBB', 'Y', None)
+    >>> d["params"]
+    {'alpha': 1.204, 'beta': 0.75, 'gamma': 0.657, 'delta': 2.783}
+    """
     from .. import __version__
 
     model.check_fitted()
@@ -49,14 +61,40 @@ def model_to_dict(model) -> dict[str, Any]:
 
 
 def save_json(model, path) -> Path:
-    """Write :func:`model_to_dict` of ``model`` to ``path`` (no NaN in the file). Returns the path."""
+    """Write :func:`model_to_dict` of ``model`` to ``path`` (no NaN in the file). Returns the path.
+
+    Examples
+    --------
+    >>> import json
+    >>> import clvmodels as clv
+    >>> from clvmodels.models.artifacts import save_json
+    >>> sbg = clv.ShiftedBetaGeo().fit([1000, 869, 743, 653, 593, 551, 517, 491])
+    >>> path = save_json(sbg, "sbg.json")
+    >>> saved = json.loads(path.read_text())
+    >>> saved["model"], {k: round(v, 3) for k, v in saved["params"].items()}, round(saved["loglik"], 2)
+    ('ShiftedBetaGeo', {'alpha': 0.668, 'beta': 3.806}, -1611.16)
+    """
     path = Path(path)
     path.write_text(json.dumps(model_to_dict(model), indent=2, allow_nan=False))
     return path
 
 
 def model_from_dict(cls, d: dict[str, Any]):
-    """Rebuild a model of class ``cls`` from :func:`model_to_dict`'s output (refuses another class)."""
+    """Rebuild a model of class ``cls`` from :func:`model_to_dict`'s output (refuses another class).
+
+    Examples
+    --------
+    >>> import clvmodels as clv
+    >>> from clvmodels.models.artifacts import model_from_dict, model_to_dict
+    >>> sbg = clv.ShiftedBetaGeo().fit([1000, 869, 743, 653, 593, 551, 517, 491])
+    >>> copy = model_from_dict(clv.ShiftedBetaGeo, model_to_dict(sbg))
+    >>> copy.params_.round(3).to_dict(), copy.stderr_.round(3).to_dict()
+    ({'alpha': 0.668, 'beta': 3.806}, {'alpha': 0.104, 'beta': 0.786})
+    >>> model_from_dict(clv.BGNBD, model_to_dict(sbg))
+    Traceback (most recent call last):
+        ...
+    clvmodels.errors.CLVError: the file holds a 'ShiftedBetaGeo' model, not a BGNBD
+    """
     if d.get("model") != cls.__name__:
         raise CLVError(f"the file holds a {d.get('model')!r} model, not a {cls.__name__}")
     cov = d.get("cov")
@@ -74,7 +112,20 @@ def model_from_dict(cls, d: dict[str, Any]):
 
 
 def read_json(path) -> dict[str, Any]:
-    """The dict stored in an MLE artifact; a clear error for a missing file or another format."""
+    """The dict stored in an MLE artifact; a clear error for a missing file or another format.
+
+    Examples
+    --------
+    >>> import clvmodels as clv
+    >>> from clvmodels.models.artifacts import read_json, save_json
+    >>> path = save_json(clv.ShiftedBetaGeo.from_params(alpha=0.668, beta=3.806), "sbg.json")
+    >>> read_json(path)["params"]
+    {'alpha': 0.668, 'beta': 3.806}
+    >>> read_json("missing.json")
+    Traceback (most recent call last):
+        ...
+    clvmodels.errors.ConfigError: no saved model at 'missing.json'
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"no saved model at {str(path)!r}", key="path")

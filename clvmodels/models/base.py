@@ -111,17 +111,58 @@ class MLEModel(BaseEstimator):
     tol : float, default 1e-10
         Convergence tolerance on the projected gradient of the mean negative log-likelihood.
 
-    Attributes (after ``fit``)
-    --------------------------
-    params_ : pd.Series, natural parameters by name (summary's units)
-    cov_ : pd.DataFrame, asymptotic covariance (inverse negative Hessian) in natural parameters
-    stderr_ : pd.Series, square roots of the diagonal of ``cov_``
-    loglik_ : float, total weighted log-likelihood (papers' convention)
-    converged_ : bool, optimiser success and a positive definite Hessian
-    n_obs_ : float, number of customers used in the fit (sum of weights)
-    time_unit_ : str or None, the time unit of the :class:`~clvmodels.RFMSummary` it was fitted on
-    data_summary_ : dict, n_customers / n_repeat_buyers of the summary given to ``fit``
-    fit_info_ : dict, optimiser details (iterations, message, unique rows, time scale)
+    Attributes
+    ----------
+    params_ : pd.Series
+        Natural parameters by name (summary's units); set by ``fit`` or ``from_params``.
+    cov_ : pd.DataFrame
+        Asymptotic covariance (inverse negative Hessian) in natural parameters (None after
+        ``from_params`` without ``cov``).
+    stderr_ : pd.Series
+        Square roots of the diagonal of ``cov_`` (None without ``cov_``).
+    loglik_ : float
+        Total weighted log-likelihood (papers' convention). This and ``converged_``, ``n_obs_``,
+        ``data_summary_``, ``fit_info_`` are None after ``from_params``.
+    converged_ : bool
+        No problem reported: optimiser success, a finite log-likelihood, no parameter at the edge
+        of its range and a negative definite Hessian.
+    n_obs_ : float
+        Number of customers used in the fit (sum of weights).
+    time_unit_ : str or None
+        The time unit of the :class:`~clvmodels.RFMSummary` it was fitted on (``from_params``: its
+        ``time_unit``).
+    data_summary_ : dict
+        n_customers / n_repeat_buyers of the summary given to ``fit``.
+    fit_info_ : dict
+        Optimiser details (iterations, message, unique rows, time scale).
+
+    Examples
+    --------
+    Every MLE model (:class:`~clvmodels.BGNBD`, :class:`~clvmodels.ParetoNBD`, ...) is an MLEModel:
+    fit, then read the estimates, their standard errors and Wald intervals, draw parameters, save:
+
+    >>> import clvmodels as clv
+    >>> from clvmodels.models.base import MLEModel
+    >>> bg = clv.BGNBD().fit(clv.datasets.cdnow_summary())
+    >>> isinstance(bg, MLEModel), bg.converged_, bg.n_obs_, bg.time_unit_
+    (True, True, 2357.0, 'W')
+    >>> bg.summary.round(3)
+           estimate  stderr  lower_95  upper_95
+    r         0.243   0.013     0.219     0.268
+    alpha     4.414   0.378     3.731     5.221
+    a         0.793   0.186     0.501     1.255
+    b         2.426   0.705     1.372     4.289
+    >>> bg.sample_params(2, random_state=0).round(3).values.tolist()     # draws (n_draws x params)
+    [[0.244, 4.419, 0.921, 2.915], [0.236, 4.342, 1.079, 3.815]]
+    >>> type(clv.BGNBD.load(bg.save("bgnbd.json"))).__name__             # JSON, no pickle
+    'BGNBD'
+
+    ``from_params`` scores with known parameters (no fit); with ``time_unit`` the predictions refuse
+    a summary in another unit:
+
+    >>> known = clv.BGNBD.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426, time_unit="W")
+    >>> known.expected_purchases(clv.datasets.cdnow_summary().loc[[1]], t=39).round(3).tolist()
+    [1.226]
     """
 
     # ---- declarations a subclass overrides -------------------------------------------------

@@ -24,13 +24,26 @@ class BGBB(MLEModel):
     opportunity while alive; death probability theta ~ Beta(gamma, delta) before each opportunity.
 
     ``fit(summary)`` uses the ``weight`` column as case weights when present and no ``weights=``
-    is given (donations-style pattern counts)::
+    is given (donations-style pattern counts). Predictions return Series keyed by the summary's
+    index, in input order.
 
-        bb = clv.BGBB().fit(clv.datasets.donations())   # alpha, beta, gamma, delta
-        bb.expected_purchases(summary, n_star=5)        # next 5 opportunities
-        bb.dert(summary, discount_rate=0.1)             # annual 10%, per yearly opportunity
+    Examples
+    --------
+    The donations data (one row per pattern, a ``weight`` column of donors): the estimates of Fader,
+    Hardie & Shang (2010) are alpha = 1.204, beta = 0.750, gamma = 0.657, delta = 2.783:
 
-    Predictions return Series keyed by the summary's index, in input order.
+    >>> import clvmodels as clv
+    >>> donors = clv.datasets.donations()
+    >>> bb = clv.BGBB().fit(donors)                          # the weight column is used as case weights
+    >>> bb.params_.round(3).to_dict(), bb.n_obs_
+    ({'alpha': 1.204, 'beta': 0.75, 'gamma': 0.657, 'delta': 2.783}, 11104.0)
+    >>> patterns = donors.iloc[[0, 1, 21]]                   # (x, t_x) = (0, 0), (1, 1), (6, 6) in n = 6
+    >>> bb.p_alive(patterns).round(3).tolist()
+    [0.108, 0.069, 0.93]
+    >>> bb.expected_purchases(patterns, n_star=5).round(3).tolist()    # next 5 opportunities
+    [0.073, 0.086, 3.753]
+    >>> bb.dert(patterns, discount_rate=0.10).round(3).tolist()        # annual 10%, yearly opportunities
+    [0.115, 0.135, 5.91]
     """
 
     math = _math

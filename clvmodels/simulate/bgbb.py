@@ -22,6 +22,23 @@ def simulate(alpha: float, beta: float, gamma: float, delta: float, n_periods, n
     ``n_periods`` is a scalar (with ``n_customers``) or one number of opportunities per
     customer. With ``aggregate`` identical histories are collapsed into a ``weight`` column
     (the layout of :func:`clvmodels.datasets.donations`).
+
+    Examples
+    --------
+    A donations-like cohort: 11,104 donors, 6 yearly opportunities, the estimates of Fader, Hardie &
+    Shang (2010); ``aggregate=True`` counts identical histories in a ``weight`` column, the layout of
+    :func:`clvmodels.datasets.donations`:
+
+    >>> from clvmodels.simulate import bgbb
+    >>> sim = bgbb.simulate(1.204, 0.750, 0.657, 2.783, 6, n_customers=11104, random_state=1, aggregate=True)
+    >>> list(sim.columns), int(sim["weight"].sum())
+    (['frequency', 'recency', 'n_periods', 'weight'], 11104)
+    >>> share_zero = float(sim.loc[sim["frequency"] == 0, "weight"].sum() / 11104)
+    >>> round(share_zero, 2)
+    0.31
+    >>> from clvmodels.math.bgbb import p_purchases
+    >>> round(float(p_purchases(1.204, 0.750, 0.657, 2.783, 0, 6)), 2)       # the model's P(X(6) = 0)
+    0.31
     """
     for name, v in (("alpha", alpha), ("beta", beta), ("gamma", gamma), ("delta", delta)):
         if not (np.isfinite(v) and v > 0):
