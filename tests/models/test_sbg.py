@@ -15,7 +15,8 @@ from clvmodels.simulate.sbg import simulate
 
 # Fader & Hardie (2007), "How to Project Customer Retention", J. Interactive Marketing 21(1):
 # survivors per year 0-7 (calibration period) of the "regular" and "high end" cohorts and the
-# published estimates high end alpha=0.668, beta=3.806; regular alpha=0.704, beta=1.182 (Table 1 and section 4: high-end customers renew more).
+# published estimates high end alpha=0.668, beta=3.806; regular alpha=0.704, beta=1.182
+# (high-end customers renew more).
 HIGH_END = [1000, 869, 743, 653, 593, 551, 517, 491]
 REGULAR = [1000, 631, 468, 382, 326, 289, 262, 241]
 
