@@ -233,6 +233,20 @@ MAX_NAME = 128 - 24
 
 
 class RunConfig(_Strict):
+    """A validated run configuration (the YAML of ``clv run``); every section has its defaults.
+
+    Sections: ``name``, ``data`` (source and columns), ``summary`` (calibration / observation ends,
+    time unit, merge and returns rules), ``models`` (registry names), ``scoring``, ``forecast``,
+    ``segments``, ``output`` and ``export`` (CRM targets). See ``configs/cdnow.yaml``.
+
+    Examples
+    --------
+    >>> cfg = RunConfig.model_validate({"name": "demo", "data": {"source": "cdnow_sample"},
+    ...                                 "summary": {"calibration_end": 39, "observation_end": "1998-06-30"}})
+    >>> cfg.summary.calibration_end, cfg.models.purchase, cfg.forecast.discount_rate, cfg.scoring
+    (39.0, 'bgnbd', 0.1, 'full')
+    """
+
     name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$", max_length=MAX_NAME,
                       description=f"the run's name: letters, digits, '_', '.', '-', at most {MAX_NAME} characters "
                                   "(the run id, the run folder's name, adds a UTC time stamp)")
@@ -349,7 +363,7 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 
 
 def parse_yaml(text: str, where: str = "config"):
-    """YAML text -> Python objects: safe (no Python objects), and a duplicated key is a ConfigError.
+    r"""YAML text -> Python objects: safe (no Python objects), and a duplicated key is a ConfigError.
 
     Examples
     --------
@@ -370,6 +384,16 @@ def load_config(source: str | Path | dict[str, Any]) -> tuple[RunConfig, Path | 
     A relative ``data.source`` path is resolved against the config file's folder here, once.
 
     Raises :class:`ConfigError` naming the first offending key (all problems are listed in the message).
+
+    Examples
+    --------
+    >>> cfg, folder = load_config({"name": "demo", "data": {"source": "cdnow_sample"}})
+    >>> cfg.data.source, folder is None
+    ('cdnow_sample', True)
+    >>> load_config({"name": "demo", "data": {"source": "cdnow_sample"}, "forecast": {"discount_rate": -1}})
+    Traceback (most recent call last):
+    ...
+    clvmodels.errors.ConfigError: invalid run config: forecast.discount_rate: Input should be greater than or equal to 0
     """
     base = None
     if isinstance(source, dict):

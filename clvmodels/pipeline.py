@@ -50,7 +50,15 @@ EXPORT_TABLE = "export_table.parquet"
 
 @dataclass
 class RunResult:
-    """What a run produced: the folder and the in-memory tables."""
+    """What a run produced: the folder and the in-memory tables.
+
+    Examples
+    --------
+    >>> result = run({"name": "demo", "data": {"source": "cdnow_sample"}, "models": {"spend": None},
+    ...               "forecast": {"interval": None}}, write=False)
+    >>> type(result).__name__, result.folder, len(result.scores), result.summary.time_unit
+    ('RunResult', None, 2357, 'W')
+    """
 
     folder: Path | None
     summary: RFMSummary
@@ -75,7 +83,17 @@ def _load_transactions(cfg: RunConfig):
 
 
 def build_summary(cfg: RunConfig, transactions=None) -> RFMSummary:
-    """Transactions -> (calibration) summary as the config says; validates all data on the way."""
+    """Transactions -> (calibration) summary as the config says; validates all data on the way.
+
+    Examples
+    --------
+    >>> from clvmodels.config import load_config
+    >>> cfg, _ = load_config({"name": "demo", "data": {"source": "cdnow_sample"},
+    ...                       "summary": {"calibration_end": "1997-09-30", "observation_end": "1998-06-30"}})
+    >>> s = build_summary(cfg)
+    >>> len(s), s.has_holdout, str(s.calibration_end.date())
+    (2357, True, '1997-09-30')
+    """
     from .data.rfm import calibration_holdout, rfm_summary
 
     tx = _load_transactions(cfg) if transactions is None else transactions
@@ -90,7 +108,14 @@ def build_summary(cfg: RunConfig, transactions=None) -> RFMSummary:
 
 def validate(config) -> dict:
     """Check a config and its data without fitting anything; return what the summary holds (the
-    customers, its time unit and dates, its options and what was left out)."""
+    customers, its time unit and dates, its options and what was left out).
+
+    Examples
+    --------
+    >>> facts = validate({"name": "demo", "data": {"source": "cdnow_sample"}})
+    >>> facts["customers"], facts["time_unit"], facts["observation_end"]
+    (2357, 'W', '1998-06-30')
+    """
     cfg = _config(config).with_outputs_resolved()
     preflight(cfg)
     return build_summary(cfg).describe_facts()
@@ -191,6 +216,18 @@ def run(config, *, write: bool = True, transactions=None) -> RunResult:
     and evaluated on the holdout; then (``scoring: full``, the default) refitted on all data up to
     ``observation_end``, and every customer in the log is scored as of that date. Output locations
     are made absolute (against the working directory) and recorded in the run folder.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> os.chdir(tempfile.mkdtemp())
+    >>> result = run({"name": "demo", "data": {"source": "cdnow_sample"},
+    ...               "summary": {"calibration_end": "1997-09-30", "observation_end": "1998-06-30"},
+    ...               "forecast": {"n_draws": 20}, "export": [{"target": "file", "directory": "crm_drop"}]})
+    >>> result.folder.parent.name, result.manifest["scoring"]["as_of"], result.receipts[0]["rows"]
+    ('runs', '1998-06-30', 2357)
+    >>> round(result.metrics["metrics"]["purchases_actual"])         # the holdout: weeks 40-78 of CDNOW
+    1882
     """
     cfg = _config(config).with_outputs_resolved()
     notes = preflight(cfg)
@@ -348,8 +385,16 @@ def plan_delivery(folder, cfg: RunConfig | None = None) -> list[dict]:
 
     Examples
     --------
-    >>> import clvmodels as clv
-    >>> plan = clv.pipeline.plan_delivery  # doctest: +SKIP
+    >>> import os, tempfile
+    >>> os.chdir(tempfile.mkdtemp())
+    >>> folder = run({"name": "demo", "data": {"source": "cdnow_sample"}, "forecast": {"n_draws": 20}}).folder
+    >>> from clvmodels.config import load_config
+    >>> cfg, _ = load_config({"name": "demo", "data": {"source": "cdnow_sample"},
+    ...     "export": [{"target": "http", "url": "https://crm.example.com/api", "preset": "hubspot",
+    ...                 "preset_options": {"id_property": "clv_id"}}]})
+    >>> plan = plan_delivery(folder, cfg)
+    >>> plan[0]["destination"], plan[0]["rows"], plan[0]["batches"]            # HubSpot: 100 per request
+    ('https://crm.example.com/api', 2357, 24)
     """
     folder, saved = _run_folder(folder)
     cfg = cfg or saved
@@ -382,6 +427,15 @@ def deliver(folder: Path, cfg: RunConfig | None = None, *, dry_run: bool = False
     ``fields`` (the same bytes every time); file drops and SQLite files are where the run recorded
     them, ledgers and receipts live in the run folder. Targets with ``dry_run: true`` (or every
     target, with ``dry_run=True``) are only planned (:func:`plan_delivery`).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> os.chdir(tempfile.mkdtemp())
+    >>> result = run({"name": "demo", "data": {"source": "cdnow_sample"}, "forecast": {"n_draws": 20},
+    ...               "export": [{"target": "file", "directory": "crm_drop"}]})
+    >>> [r["already_delivered"] for r in deliver(result.folder)]      # the run delivered itself already
+    [True]
     """
     from . import export
 

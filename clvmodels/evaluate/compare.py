@@ -80,11 +80,11 @@ class ModelComparison:
     >>> models = {"BG/NBD": clv.BGNBD.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426, time_unit="W"),
     ...           "Pareto/NBD": clv.ParetoNBD.from_params(r=0.553, alpha=10.578, s=0.606, beta=11.669,
     ...                                                   time_unit="W")}
-    >>> cmp = clv.compare_models(cal, models, spend_model=None)    # revenue ranked by expected purchases
-    >>> cmp.recommended, list(cmp.table.index), cmp.spend_model
-    ('Pareto/NBD', ['Pareto/NBD', 'BG/NBD'], None)
+    >>> cmp = clv.compare_models(cal, models, spend_model=None)    # no spend model: ranked on purchases
+    >>> list(cmp.table.index), cmp.spend_model
+    (['Pareto/NBD', 'BG/NBD'], None)
     >>> [metric for metric, direction in cmp.criteria]
-    ['aggregate_error_pct', 'mae', 'correlation', 'revenue_top_capture']
+    ['aggregate_error_pct', 'mae', 'correlation', 'purchases_top_capture']
     >>> round(cmp.evaluations["BG/NBD"].metrics["mae"], 3), cmp.models["BG/NBD"] is models["BG/NBD"]
     (0.786, True)
     >>> print(cmp.notes[0])

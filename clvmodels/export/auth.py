@@ -331,7 +331,15 @@ def env_references(text: str) -> list[str]:
 
 def expand_env(text: str, key: str) -> str:
     """``text`` with every ``${VAR}`` replaced by the variable's value (a ConfigError names an unset
-    variable and ``key``, never a value)."""
+    variable and ``key``, never a value).
+
+    Examples
+    --------
+    >>> import os
+    >>> os.environ["CRM_USER"] = "analytics"
+    >>> expand_env("https://${CRM_USER}@crm.example.com/api", "export.0.url")
+    'https://analytics@crm.example.com/api'
+    """
     def value(match):
         name = match.group(1)
         if name not in os.environ:

@@ -15,6 +15,12 @@ class ExportError(CLVError):
     """A delivery could not be made (bad target, unreadable ledger, database failure, ...).
 
     Nothing was committed by the call that raised it: a re-run with the same ``run_id`` is safe.
+
+    Examples
+    --------
+    >>> from clvmodels.export import ExportError
+    >>> issubclass(ExportError, Exception) and str(ExportError("drop folder is missing"))
+    'drop folder is missing'
     """
 
 
@@ -26,6 +32,18 @@ class ExportConflictError(ExportError):
     run_id : the run at fault
     expected : checksum recorded for the earlier delivery
     actual : checksum of the table offered now
+
+    Examples
+    --------
+    >>> import pandas as pd, tempfile, clvmodels as clv
+    >>> drop = tempfile.mkdtemp()
+    >>> t = pd.DataFrame({"clv": [1.0]}, index=pd.Index([7], name="customer_id"))
+    >>> _ = clv.export.to_file(t, drop, "run-1")
+    >>> try:
+    ...     clv.export.to_file(t.assign(clv=2.0), drop, "run-1")     # the same run, other values
+    ... except clv.export.ExportConflictError as e:
+    ...     print(e.run_id, e.expected != e.actual)
+    run-1 True
     """
 
     def __init__(self, message: str, *, run_id: str, expected: str, actual: str):
@@ -45,6 +63,13 @@ class DeliveryError(ExportError):
     ----------
     batch : index (0-based) of the batch that failed
     status_code : the HTTP status of the last answer, or None when there was none (connection error)
+
+    Examples
+    --------
+    >>> from clvmodels.export import DeliveryError
+    >>> e = DeliveryError("batch 3 was refused: HTTP 400", batch=3, status_code=400)
+    >>> e.batch, e.status_code
+    (3, 400)
     """
 
     def __init__(self, message: str, *, batch: int, status_code: int | None = None):

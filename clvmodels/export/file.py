@@ -70,6 +70,18 @@ def to_file(table: pd.DataFrame | ExportTable, directory: str | Path, run_id: st
     DataValidationError : the table breaks the export contract (nothing is written)
     ExportConflictError : the run was delivered here before with a different table
     ExportError : the directory does not exist or the manifest is unreadable
+
+    Examples
+    --------
+    >>> import pandas as pd, tempfile
+    >>> drop = tempfile.mkdtemp()
+    >>> table = pd.DataFrame({"clv": [12.5, 3.25]}, index=pd.Index(["007", "012"], name="customer_id"))
+    >>> first = to_file(table, drop, "cdnow-2026")
+    >>> again = to_file(table, drop, "cdnow-2026")              # the same run again: a no-op that says so
+    >>> first.rows, first.already_delivered, again.already_delivered
+    (2, False, True)
+    >>> open(first.details["path"]).read().splitlines()
+    ['customer_id,clv', '007,12.5', '012,3.25']
     """
     run_id = check_run_id(run_id)
     if format not in _FORMATS:

@@ -34,7 +34,14 @@ _TMP_SUFFIX = ".tmp"
 
 
 def fsync_dir(directory: Path) -> None:
-    """Make a rename / creation in ``directory`` durable (a no-op where directories can't be opened)."""
+    """Make a rename / creation in ``directory`` durable (a no-op where directories can't be opened).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> fsync_dir(Path(tempfile.mkdtemp())) is None
+    True
+    """
     if os.name != "posix":  # pragma: no cover
         return
     fd = os.open(directory, os.O_RDONLY)
@@ -50,7 +57,16 @@ def temp_name(final: Path) -> Path:
 
 
 def remove_stale_temps(final: Path) -> int:
-    """Delete temporaries left next to ``final`` by crashed writers; return how many."""
+    """Delete temporaries left next to ``final`` by crashed writers; return how many.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / ".scores.csv.1a2b3c.tmp").write_text("half written")
+    >>> remove_stale_temps(folder / "scores.csv"), list(folder.iterdir())
+    (1, [])
+    """
     n = 0
     for stale in final.parent.glob(f".{_glob_escape(final.name)}.*{_TMP_SUFFIX}"):
         with contextlib.suppress(FileNotFoundError):
@@ -65,12 +81,20 @@ def _glob_escape(name: str) -> str:
 
 def write_atomic(final: Path, write: Callable[[Path], None],
                  before_replace: Callable[[Path], None] | None = None) -> None:
-    """Write ``final`` via a temporary file: write, fsync, replace, fsync the directory.
+    r"""Write ``final`` via a temporary file: write, fsync, replace, fsync the directory.
 
     ``write(tmp)`` creates and fills the temporary path (writers are given a path, not a handle,
     so native writers such as pyarrow's run at full speed). ``before_replace(tmp)`` runs once the
     bytes are durable and before the rename (used to hash them). On any error the temporary is
     removed and the error propagates; ``final`` is then untouched.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> target = Path(tempfile.mkdtemp()) / "scores.csv"
+    >>> write_atomic(target, lambda tmp: tmp.write_text("customer_id,clv\n7,1.5\n"))
+    >>> target.read_text().splitlines()
+    ['customer_id,clv', '7,1.5']
     """
     tmp = temp_name(final)
     try:
@@ -88,13 +112,33 @@ def write_atomic(final: Path, write: Callable[[Path], None],
 
 
 def write_json(final: Path, obj: Any) -> None:
-    """Atomically write ``obj`` as indented UTF-8 JSON (NaN / inf refused)."""
+    """Atomically write ``obj`` as indented UTF-8 JSON (NaN / inf refused).
+
+    Examples
+    --------
+    >>> import json, tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "state.json"
+    >>> write_json(path, {"run_id": "r1", "done": True})
+    >>> json.loads(path.read_text())
+    {'run_id': 'r1', 'done': True}
+    """
     data = (json.dumps(obj, indent=2, allow_nan=False, ensure_ascii=False) + "\n").encode("utf-8")
     write_atomic(final, lambda tmp: tmp.write_bytes(data))
 
 
 def read_json(path: Path, what: str) -> dict[str, Any] | None:
-    """Read a JSON object written by :func:`write_json`; None when the file does not exist."""
+    """Read a JSON object written by :func:`write_json`; None when the file does not exist.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> read_json(folder / "ledger.json", "ledger") is None      # no file yet
+    True
+    >>> write_json(folder / "ledger.json", {"acknowledged": [0, 1]})
+    >>> read_json(folder / "ledger.json", "ledger")
+    {'acknowledged': [0, 1]}
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -112,7 +156,16 @@ def read_json(path: Path, what: str) -> dict[str, Any] | None:
 
 @contextlib.contextmanager
 def locked(directory: Path) -> Iterator[None]:
-    """Hold an exclusive advisory lock on ``directory`` (released when the block ends)."""
+    """Hold an exclusive advisory lock on ``directory`` (released when the block ends).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> with locked(folder):            # another process delivering to this folder waits here
+    ...     (folder / "a.txt").write_text("x")
+    1
+    """
     if fcntl is None:  # pragma: no cover - Windows: documented as unlocked
         yield
         return

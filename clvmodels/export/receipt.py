@@ -10,7 +10,14 @@ __all__ = ["ExportReceipt", "utc_now"]
 
 
 def utc_now() -> str:
-    """The current UTC time as ISO-8601 text with microseconds (``...+00:00``)."""
+    """The current UTC time as ISO-8601 text with microseconds (``...+00:00``).
+
+    Examples
+    --------
+    >>> stamp = utc_now()
+    >>> stamp.endswith("+00:00") and stamp[4] == "-" and "T" in stamp
+    True
+    """
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
 
 
@@ -31,6 +38,13 @@ class ExportReceipt:
         checksum and sent nothing
     delivered_at : ISO-8601 UTC time of the delivery (of the earlier one when already delivered)
     details : target-specific facts (file sha256 and manifest path, ledger path, batch counts...)
+
+    Examples
+    --------
+    >>> r = ExportReceipt(run_id="r1", target="file", destination="/drop/r1.csv", rows=2, checksum="ab12",
+    ...                   already_delivered=False, delivered_at="2026-12-07T01:00:00Z")
+    >>> r.status, r.to_dict()["rows"]
+    ('delivered', 2)
     """
 
     run_id: str

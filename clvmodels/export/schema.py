@@ -28,7 +28,13 @@ __all__ = ["CRMColumn", "CRM_COLUMNS", "crm_table", "required_columns"]
 @dataclass(frozen=True)
 class CRMColumn:
     """One delivered field: name, kind (``float`` / ``int`` / ``text``), meaning, and whether every
-    run has it (optional ones depend on the run: an interval, amounts in the log)."""
+    run has it (optional ones depend on the run: an interval, amounts in the log).
+
+    Examples
+    --------
+    >>> CRM_COLUMNS[8]
+    CRMColumn(name='clv', kind='float', description='discounted contribution margin within the horizon (customer lifetime value)', required=True)
+    """
 
     name: str
     kind: str
@@ -59,7 +65,13 @@ CRM_COLUMNS: tuple[CRMColumn, ...] = (
 
 
 def required_columns() -> tuple[str, ...]:
-    """Names of the fields every delivery has."""
+    """Names of the fields every delivery has.
+
+    Examples
+    --------
+    >>> "clv" in required_columns(), "clv_lower" in required_columns()   # the interval is optional
+    (True, False)
+    """
     return tuple(c.name for c in CRM_COLUMNS if c.required)
 
 
@@ -68,6 +80,14 @@ def crm_table(scores: pd.DataFrame) -> pd.DataFrame:
 
     A required field missing from ``scores`` is a :class:`~clvmodels.errors.MissingColumnError`
     naming it: a delivery never silently lacks a field. Text fields are plain strings.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> scores = pd.DataFrame({name: [0.5] for name in required_columns()}, index=pd.Index([7], name="customer_id"))
+    >>> scores["tier"] = "VIP"
+    >>> list(crm_table(scores.assign(extra=1.0)).columns) == list(required_columns())   # extra columns stay out
+    True
     """
     missing = [name for name in required_columns() if name not in scores.columns]
     if missing:

@@ -84,6 +84,16 @@ def to_sql(table: pd.DataFrame | ExportTable, url_or_engine: str | Engine, table
     DataValidationError : the table breaks the export contract (nothing is written)
     ExportConflictError : the run was delivered to this table before with a different table
     ExportError : the database refused (the transaction was rolled back; nothing was committed)
+
+    Examples
+    --------
+    >>> import pandas as pd, tempfile, os
+    >>> db = "sqlite:///" + os.path.join(tempfile.mkdtemp(), "crm.db")
+    >>> table = pd.DataFrame({"clv": [12.5, 3.25]}, index=pd.Index([7, 12], name="customer_id"))
+    >>> first = to_sql(table, db, "clv_scores", "run-1")
+    >>> again = to_sql(table, db, "clv_scores", "run-1")       # the ledger says it was delivered: no-op
+    >>> first.rows, again.already_delivered
+    (2, True)
     """
     run_id = check_run_id(run_id)
     if not isinstance(table_name, str) or not table_name:

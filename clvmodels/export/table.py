@@ -54,6 +54,15 @@ def check_run_id(run_id: Any) -> str:
 
     1-128 characters from ``A-Z a-z 0-9 _ . + -``, not starting with ``.``, ``+`` or ``-``
     (a pipeline run folder name such as ``cdnow-20250101T000000000000Z`` qualifies).
+
+    Examples
+    --------
+    >>> check_run_id("cdnow-20261207T010101000000Z")
+    'cdnow-20261207T010101000000Z'
+    >>> check_run_id("../elsewhere")
+    Traceback (most recent call last):
+    ...
+    ValueError: run_id must be 1-128 characters from A-Z a-z 0-9 _ . + - not starting with '.', '+' or '-' (e.g. the run folder name); got '../elsewhere'
     """
     if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
         raise ValueError(
@@ -68,6 +77,13 @@ class ExportTable:
 
     Build it with :func:`prepare_table`; every ``to_*`` function accepts it in place of a
     DataFrame, which saves validating the same table once per target.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = prepare_table(pd.DataFrame({"clv": [1.5], "tier": ["VIP"]}, index=pd.Index(["007"], name="customer_id")))
+    >>> t.schema, t.records()
+    ({'customer_id': 'text', 'clv': 'float', 'tier': 'text'}, [{'customer_id': '007', 'clv': 1.5, 'tier': 'VIP'}])
     """
 
     ids: np.ndarray                      # int64 or object array of str
@@ -123,6 +139,17 @@ def prepare_table(table: pd.DataFrame | ExportTable) -> ExportTable:
     InvalidValueError
         a column holds missing, non-finite or non-JSON-safe values; the error names the column,
         counts the rows and gives up to five example customer ids.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> scores = pd.DataFrame({"clv": [1.0, np.nan]}, index=pd.Index([7, 8], name="customer_id"))
+    >>> prepare_table(scores)
+    Traceback (most recent call last):
+    ...
+    clvmodels.errors.InvalidValueError: column 'clv': 1 rows are missing (NaN/None/NaT); every cell must be present, e.g. customer_id [8]; fix or drop them before exporting
+    >>> len(prepare_table(scores.fillna(0.0)).checksum)
+    64
     """
     if isinstance(table, ExportTable):
         return table
