@@ -118,22 +118,80 @@ class SummaryConfig(_Strict):
         return self
 
 
+class ModelSpec(_Strict):
+    """One model of the run: a registry name and how it is fitted."""
+
+    name: str = Field(description="a model of clvmodels.registry")
+    method: Literal["mle", "map", "advi", "nuts"] | None = Field(
+        None, description="mle (maximum likelihood), or a Bayesian fit: map, advi or nuts; default: models.method")
+    priors: dict[str, dict[str, Any]] | None = Field(
+        None, description="Bayesian priors per parameter, as in the model's default_priors(), e.g. "
+                          "{r: {dist: Gamma, alpha: 2, beta: 4}}")
+
+
+class SamplerConfig(_Strict):
+    draws: int = Field(1000, ge=1, description="posterior draws per chain (nuts), or draws from the advi fit")
+    tune: int = Field(1000, ge=0, description="nuts: tuning steps per chain")
+    chains: int = Field(4, ge=1, description="nuts: chains")
+    target_accept: float = Field(0.8, gt=0.0, lt=1.0)
+    advi_iterations: int = Field(20_000, ge=1)
+    seed: int | None = Field(0, description="random seed of the sampler (and of advi)")
+
+
+class CovariatesConfig(_Strict):
+    purchase: list[str] = Field([], description="columns acting on the purchase rate (Bayesian BG/NBD)")
+    dropout: list[str] = Field([], description="columns acting on the dropout probability (Bayesian BG/NBD)")
+    file: str | None = Field(None, description="a customer attribute file (CSV / Parquet) holding the columns, "
+                                               "joined on data.customer_col; default: the transaction log "
+                                               "(each customer's columns must then be constant over its rows)")
+
+
 class ModelsConfig(_Strict):
-    purchase: str = Field("bgnbd", description=f"purchase model: one of {list(registry.keys('purchase'))}")
-    spend: str | None = Field("gammagamma", description=f"spend model: one of {list(registry.keys('spend'))}, or "
-                                                        "null (CLV then counts orders: spend 1 per order)")
-    penalizer: float = Field(0.0, ge=0.0)
-    nonpositive_spend: Literal["error", "zero", "population"] = "error"
+    method: Literal["mle", "map", "advi", "nuts"] = Field("mle", description="how the models are fitted by "
+                                                                            "default: mle, map, advi or nuts")
+    purchase: str | ModelSpec = Field("bgnbd", validate_default=True, description=f"purchase model: one of {list(registry.keys('purchase'))}"
+                                                           ", or {name, method, priors}")
+    spend: str | ModelSpec | None = Field("gammagamma", validate_default=True, description=f"spend model: one of "
+                                          f"{list(registry.keys('spend'))}, or {{name, method, priors}}, or null "
+                                          "(CLV then counts orders: spend 1 per order)")
+    penalizer: float = Field(0.0, ge=0.0, description="mle: L2 penalty on the parameters (0: the plain MLE)")
+    nonpositive_spend: Literal["error", "zero", "population"] = Field(
+        "error", description="Gamma-Gamma: repeat buyers whose purchases were all free - error, zero or population")
+    sampler: SamplerConfig = SamplerConfig()
+    covariates: CovariatesConfig = CovariatesConfig()
 
-    @field_validator("purchase")
+    @field_validator("purchase", "spend", mode="before")
     @classmethod
-    def _purchase(cls, value):
-        return _registered(value, "purchase")
+    def _spec(cls, value, info):
+        if value is None:
+            return None
+        role = info.field_name
+        spec = ModelSpec(name=value) if isinstance(value, str) else ModelSpec.model_validate(value)
+        _registered(spec.name, role)
+        method = spec.method or info.data.get("method", "mle")
+        try:
+            registry.model_class(spec.name, method)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        if spec.priors and method == "mle":
+            raise ValueError("priors need a Bayesian method (map, advi or nuts), not mle")
+        return spec
 
-    @field_validator("spend")
-    @classmethod
-    def _spend(cls, value):
-        return None if value is None else _registered(value, "spend")
+    @model_validator(mode="after")
+    def _covariates(self):
+        cov = self.covariates
+        if cov.purchase or cov.dropout:
+            spec = self.purchase
+            method = spec.method or self.method
+            if method == "mle" or "covariates" not in registry.get(spec.name).features:
+                raise ValueError("covariates need a purchase model that takes them: a Bayesian bgnbd "
+                                 "(models.purchase: {name: bgnbd, method: nuts | advi | map})")
+        return self
+
+    def method_of(self, role: str) -> str:
+        """The fitting method of the purchase or spend model."""
+        spec = getattr(self, role)
+        return spec.method or self.method
 
 
 def _registered(value: str, role: str) -> str:

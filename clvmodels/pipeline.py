@@ -42,7 +42,8 @@ from .data.summary import RFMSummary
 from .errors import CLVWarning, ConfigError
 from .timeunits import days_per
 
-__all__ = ["run", "validate", "deliver", "plan_delivery", "build_summary", "RunResult", "EXPORT_TABLE"]
+__all__ = ["run", "validate", "deliver", "plan_delivery", "build_summary", "build_models", "attach_covariates",
+           "RunResult", "EXPORT_TABLE"]
 
 #: the canonical CRM table of a run folder, re-sent by ``clv export``
 EXPORT_TABLE = "export_table.parquet"
@@ -180,14 +181,86 @@ def _score(cfg: RunConfig, summary: pd.DataFrame, purchase, spend) -> pd.DataFra
     return scores.join(rfm_scores(summary, monetary=monetary))
 
 
-def _fit_models(cfg: RunConfig, summary: RFMSummary):
-    """The purchase and spend models of the config, from the registry, fitted on ``summary``."""
+def build_models(cfg: RunConfig, progressbar: bool = False) -> tuple:
+    """The purchase and spend models of the config (unfitted), from the registry: maximum likelihood
+    or Bayesian (map / advi / nuts) with the config's sampler settings, priors and covariates.
+
+    Examples
+    --------
+    >>> from clvmodels.config import load_config
+    >>> cfg, _ = load_config({"name": "a", "data": {"source": "cdnow_sample"},
+    ...                       "models": {"purchase": {"name": "paretonbd", "method": "advi"}}})
+    >>> [type(m).__module__ + "." + type(m).__name__ for m in build_models(cfg)]
+    ['clvmodels.bayes.paretonbd.ParetoNBD', 'clvmodels.models.gammagamma.GammaGamma']
+    """
     m = cfg.models
-    purchase = registry.build(m.purchase, penalizer_coef=m.penalizer).fit(summary)
-    spend = None
-    if m.spend is not None:
-        spend = registry.build(m.spend, nonpositive_spend=m.nonpositive_spend).fit(summary)
-    return purchase, spend
+    out = []
+    for role in ("purchase", "spend"):
+        spec = getattr(m, role)
+        if spec is None:
+            out.append(None)
+            continue
+        method = m.method_of(role)
+        settings: dict = {}
+        if method == "mle":
+            settings["penalizer_coef"] = m.penalizer
+        else:
+            sm = m.sampler
+            settings.update(draws=sm.draws, tune=sm.tune, chains=sm.chains, target_accept=sm.target_accept,
+                            advi_iterations=sm.advi_iterations, random_seed=sm.seed, priors=spec.priors,
+                            progressbar=progressbar)
+            if role == "purchase" and (m.covariates.purchase or m.covariates.dropout):
+                settings.update(purchase_covariates=list(m.covariates.purchase) or None,
+                                dropout_covariates=list(m.covariates.dropout) or None)
+        if role == "spend":
+            settings["nonpositive_spend"] = m.nonpositive_spend
+        out.append(registry.build(spec.name, method, **settings))
+    return tuple(out)
+
+
+def _fit_models(cfg: RunConfig, summary: RFMSummary, progressbar: bool = False):
+    """The config's models fitted on ``summary``."""
+    purchase, spend = build_models(cfg, progressbar)
+    return purchase.fit(summary), (None if spend is None else spend.fit(summary))
+
+
+def attach_covariates(cfg: RunConfig, summary: RFMSummary, tx) -> RFMSummary:
+    """The summary with the config's covariate columns (``models.covariates``), from the customer
+    attribute file joined on the customer id, or from the transaction log (one value per customer)."""
+    cov = cfg.models.covariates
+    columns = list(dict.fromkeys(cov.purchase + cov.dropout))
+    if not columns:
+        return summary
+    id_col = cfg.data.customer_col
+    if cov.file is not None:
+        path = Path(cov.file)
+        if not path.is_file():
+            raise ConfigError(f"models.covariates.file: {str(path)!r} does not exist", key="models.covariates.file")
+        table = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else pd.read_csv(path)
+        where = "models.covariates.file"
+    else:
+        table = tx if isinstance(tx, pd.DataFrame) else (pd.read_parquet(tx) if str(tx).lower().endswith(
+            (".parquet", ".pq")) else pd.read_csv(tx))
+        where = "the transaction log"
+    missing = [c for c in [id_col, *columns] if c not in table.columns]
+    if missing:
+        raise ConfigError(f"models.covariates: {where} has no column(s) {missing}", key="models.covariates")
+    values = table[[id_col, *columns]]
+    if values[id_col].dtype != summary.index.dtype:
+        values = values.astype({id_col: summary.index.dtype}, errors="ignore")
+    per_customer = values.groupby(id_col, sort=False)[columns].nunique(dropna=False)
+    varying = per_customer.index[(per_customer > 1).any(axis=1)]
+    if len(varying):
+        raise ConfigError(f"models.covariates: {len(varying)} customer(s) have more than one value of a covariate in "
+                          f"{where}, e.g. {list(varying[:5])}; give one value per customer (a customer attribute "
+                          "file)", key="models.covariates")
+    first = values.drop_duplicates(id_col).set_index(id_col)[columns]
+    joined = first.reindex(summary.index)
+    absent = summary.index[joined.isna().any(axis=1).to_numpy()]
+    if len(absent):
+        raise ConfigError(f"models.covariates: {len(absent)} customer(s) of the summary have no covariate values in "
+                          f"{where}, e.g. {list(absent[:5])}", key="models.covariates")
+    return summary.assign(**{c: joined[c].to_numpy() for c in columns})
 
 
 def _full_summary(cfg: RunConfig, tx, calibration: RFMSummary) -> RFMSummary:
@@ -237,7 +310,7 @@ def run(config, *, write: bool = True, transactions=None) -> RunResult:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     tx = _load_transactions(cfg) if transactions is None else transactions
-    summary = build_summary(cfg, tx)
+    summary = attach_covariates(cfg, build_summary(cfg, tx), tx)
     timings["summary_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -251,13 +324,13 @@ def run(config, *, write: bool = True, transactions=None) -> RunResult:
         t0 = time.perf_counter()
         calibration_scores = _score(cfg, summary, purchase, spend)
         ev = evaluate(summary, purchase, spend, transactions=tx, score=calibration_scores["clv"],
-                      name=registry.get(cfg.models.purchase).label)
+                      name=registry.get(cfg.models.purchase.name).label)
         metrics, evaluation_table = json.loads(ev.to_json()), ev.table
         timings["evaluate_s"] = time.perf_counter() - t0
         evaluated = (summary, purchase, spend)
         if cfg.scoring == "full":
             t0 = time.perf_counter()
-            summary = _full_summary(cfg, tx, summary)
+            summary = attach_covariates(cfg, _full_summary(cfg, tx, summary), tx)
             purchase, spend = _fit_models(cfg, summary)
             timings["refit_s"] = time.perf_counter() - t0
 
@@ -267,8 +340,8 @@ def run(config, *, write: bool = True, transactions=None) -> RunResult:
     as_of = summary.calibration_end if summary.calibration_end is not None else summary.observation_end
     metadata = {"run_id": run_id, "as_of": str(as_of.date()),
                 "scored_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                "model_version": f"clvmodels {__version__}: {cfg.models.purchase}"
-                                 f"{'+' + cfg.models.spend if cfg.models.spend else ''} fitted "
+                "model_version": f"clvmodels {__version__}: {cfg.models.purchase.name}"
+                                 f"{'+' + cfg.models.spend.name if cfg.models.spend else ''} fitted "
                                  f"{_window(summary)['from']}..{_window(summary)['to']}"}
     table = export_table(scores, metadata)
     manifest = {
@@ -279,9 +352,8 @@ def run(config, *, write: bool = True, transactions=None) -> RunResult:
                     "evaluation_fit_window": None if evaluated is None else _window(evaluated[0])},
         "customers": int(len(summary)), "summary": summary.describe_facts(),
         "evaluation_summary": None if evaluated is None else evaluated[0].describe_facts(),
-        "purchase_model": {"name": cfg.models.purchase, "params": purchase.params_.to_dict(),
-                           "loglik": float(purchase.loglik_), "converged": bool(purchase.converged_)},
-        "spend_model": ({"name": cfg.models.spend, "params": spend.params_.to_dict(),
+        "purchase_model": _model_facts(cfg, "purchase", purchase),
+        "spend_model": ({**_model_facts(cfg, "spend", spend),
                          "nonpositive_spend": cfg.models.nonpositive_spend,
                          "n_nonpositive_excluded": int(getattr(spend, "n_nonpositive_excluded_", 0))}
                         if spend is not None else None),
@@ -299,6 +371,24 @@ def run(config, *, write: bool = True, transactions=None) -> RunResult:
                     evaluated)
     receipts = deliver(folder, cfg)
     return RunResult(folder, summary, scores, metrics, manifest, receipts)
+
+
+def _model_facts(cfg: RunConfig, role: str, model) -> dict:
+    """What the manifest records of a fitted model: name, method, parameters and fit diagnostics."""
+    loglik = getattr(model, "loglik_", None)
+    problems = getattr(model, "diagnostic_problems_", None)
+    converged = getattr(model, "converged_", None)
+    if converged is None and problems is not None:
+        converged = not problems
+    return {"name": getattr(cfg.models, role).name, "method": cfg.models.method_of(role),
+            "params": {k: float(v) for k, v in model.params_.items()},
+            "loglik": None if loglik is None else float(loglik), "converged": None if converged is None else bool(converged),
+            "file": f"models/{role}{_suffix(model)}"}
+
+
+def _suffix(model) -> str:
+    """Saved models: MLE models as JSON, Bayesian ones (a posterior) as NetCDF."""
+    return ".nc" if getattr(model, "idata_", None) is not None else ".json"
 
 
 def export_table(scores: pd.DataFrame, metadata: dict | None = None):
@@ -484,14 +574,14 @@ def _write(cfg: RunConfig, run_id: str, summary, scores, table, metrics, evaluat
     lock = _hold(tmp)     # while this process writes the folder; a crash releases it (stale, removable)
     try:
         (tmp / "config.yaml").write_text(yaml.safe_dump(redacted_config(cfg), sort_keys=False))
-        purchase.save(tmp / "models" / "purchase.json")
+        purchase.save(tmp / "models" / f"purchase{_suffix(purchase)}")
         if spend is not None:
-            spend.save(tmp / "models" / "spend.json")
+            spend.save(tmp / "models" / f"spend{_suffix(spend)}")
         if evaluated is not None and evaluated[1] is not purchase:   # the calibration fit the holdout checked
             (tmp / "models" / "evaluation").mkdir()
-            evaluated[1].save(tmp / "models" / "evaluation" / "purchase.json")
+            evaluated[1].save(tmp / "models" / "evaluation" / f"purchase{_suffix(evaluated[1])}")
             if evaluated[2] is not None:
-                evaluated[2].save(tmp / "models" / "evaluation" / "spend.json")
+                evaluated[2].save(tmp / "models" / "evaluation" / f"spend{_suffix(evaluated[2])}")
         out = scores.join(summary[[c for c in summary.columns if c not in scores.columns]])
         if "tier" in out:
             out["tier"] = out["tier"].astype(str)

@@ -64,11 +64,12 @@ class ModelSpec:
     bayes: str | None = None
     compare: bool = False
     summary: str = "continuous"
+    features: tuple[str, ...] = ()
 
 
 MODELS: dict[str, ModelSpec] = {spec.key: spec for spec in (
     ModelSpec("bgnbd", "BG/NBD", "purchase", "clvmodels.models.bgnbd:BGNBD", "clvmodels.bayes.bgnbd:BGNBD",
-              compare=True),
+              compare=True, features=("covariates",)),
     ModelSpec("mbgnbd", "MBG/NBD", "purchase", "clvmodels.models.mbgnbd:MBGNBD", None, compare=True),
     ModelSpec("paretonbd", "Pareto/NBD", "purchase", "clvmodels.models.paretonbd:ParetoNBD",
               "clvmodels.bayes.paretonbd:ParetoNBD", compare=True),

@@ -152,7 +152,7 @@ def test_config_takes_its_model_names_from_the_registry():
     base = {"name": "t", "data": {"source": "cdnow_sample"}}
     for key in registry.keys("purchase"):
         cfg, _ = load_config({**base, "models": {"purchase": key}})
-        assert cfg.models.purchase == key
+        assert cfg.models.purchase.name == key
     with pytest.raises(ConfigError) as e:
         load_config({**base, "models": {"purchase": "nope"}})
     assert e.value.key == "models.purchase" and "bgnbd" in str(e.value)
