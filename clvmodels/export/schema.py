@@ -2,7 +2,8 @@
 
 Every delivery of a run (file drop, SQL table, HTTP endpoint) carries :data:`CRM_COLUMNS` that the
 scores hold, in this order, keyed by ``customer_id``: value (CLV and its interval, expected
-revenue and margin), risk (P(alive), churn) and segment (value tier and rank, RFM scores). The
+revenue and margin), risk (P(alive), churn), segment (value tier and rank, RFM scores) and the
+customer's RFM summary the scores were computed from (frequency, recency, T, monetary value). The
 pipeline builds the table with :func:`crm_table`, keeps it in the run folder as the canonical
 export table (Parquet, with its checksum), and ``clv export`` re-sends exactly that table.
 
@@ -10,8 +11,8 @@ Examples
 --------
 >>> [c.name for c in CRM_COLUMNS][:3]
 ['p_alive', 'churn_probability', 'p_alive_at_horizon']
->>> required_columns()[-2:]
-('f_score', 'rfm_total')
+>>> required_columns()[-3:]
+('frequency', 'recency', 'T')
 """
 
 from __future__ import annotations
@@ -61,6 +62,11 @@ CRM_COLUMNS: tuple[CRMColumn, ...] = (
     CRMColumn("m_score", "int", "monetary score (1 worst .. 5 best; logs with amounts)", required=False),
     CRMColumn("rfm_cell", "text", "the three scores as one code, e.g. '545'", required=False),
     CRMColumn("rfm_total", "int", "sum of the RFM scores"),
+    CRMColumn("frequency", "float", "repeat purchases in the scored window (the summary's frequency)"),
+    CRMColumn("recency", "float", "time from first to last purchase, in the run's time unit"),
+    CRMColumn("T", "float", "time from first purchase to the as-of date, in the run's time unit"),
+    CRMColumn("monetary_value", "float", "average value of the repeat purchases (logs with amounts)",
+              required=False),
 )
 
 
