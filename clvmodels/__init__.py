@@ -34,6 +34,7 @@ _LAZY: dict[str, str] = {
     "forecast_clv": ".forecast.clv",
     "residual_clv": ".forecast.clv",
     "compare_models": ".evaluate.compare",
+    "load_run": ".pipeline",
 }
 _SUBMODULES = {"datasets", "errors", "timeunits", "bayes", "data", "models", "forecast", "evaluate",
                "plots", "segments", "export", "cli", "config", "pipeline", "simulate", "protocols", "registry"}

@@ -1,7 +1,9 @@
-"""Command line: ``clv run CONFIG``, ``clv validate CONFIG``, ``clv version``.
+"""Command line: ``clv run``, ``clv validate``, ``clv score``, ``clv export``, ``clv version``.
 
-Errors that are the user's (bad config, bad data) print one clear line naming the key / column
-/ customers at fault and exit with status 2; anything else is a bug and shows its traceback.
+Errors that are the user's (bad config, bad data, a wrong folder) print one clear paragraph naming
+the key / column / customers at fault and exit with status 2; anything else is a bug and shows its
+traceback. A live progress display appears on a terminal (never in a pipe or a log file, and never
+with ``--quiet``, which also keeps warnings and the summary lines out: errors only, for cron).
 """
 
 from __future__ import annotations
@@ -13,20 +15,38 @@ import warnings
 
 from . import __version__
 from .errors import CLVError, CLVWarning
+from .progress import progress_for
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="clv", description="clvmodels: probabilistic customer lifetime value.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    def overrides(cmd):
+        cmd.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                         help="override a config value (repeatable), e.g. --set forecast.horizon=24")
+
     r = sub.add_parser("run", help="fit, evaluate and score as a YAML config says; writes a run folder")
     r.add_argument("config", help="path to a run config (YAML), e.g. configs/cdnow.yaml")
     r.add_argument("--output-dir", help="override output.dir of the config")
+    overrides(r)
+    r.add_argument("--quiet", action="store_true", help="no progress, no warnings, no summary: errors only")
+    r.add_argument("--dry-run", action="store_true", help="check the config and the data and print the plan; "
+                                                          "fit, write and deliver nothing")
     v = sub.add_parser("validate", help="check a config and its data without fitting")
     v.add_argument("config")
+    overrides(v)
+    s = sub.add_parser("score", help="score new transactions with a finished run's saved models (no refit)")
+    s.add_argument("run_folder")
+    s.add_argument("--transactions", required=True, help="CSV or Parquet log with the run's columns")
+    s.add_argument("--as-of", help="score as of this day (default: the log's last day)")
+    s.add_argument("--output-dir", help="where the scoring folder goes (default: the run's output.dir)")
+    s.add_argument("--quiet", action="store_true", help="errors only")
     e = sub.add_parser("export", help="deliver (or resume delivering) a finished run folder to its CRM targets")
     e.add_argument("run_folder")
     e.add_argument("--dry-run", action="store_true",
                    help="show what would be sent, to where, how many rows and batches, the first rows; send nothing")
+    e.add_argument("--quiet", action="store_true", help="errors only")
     sub.add_parser("version", help="print the package version")
     return p
 
@@ -43,41 +63,55 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "version":
         sys.stdout.write(f"clvmodels {__version__}\n")
         return 0
-    from .config import load_config
-    from .pipeline import deliver, run, validate
-
+    quiet = getattr(args, "quiet", False)
     with warnings.catch_warnings():
-        warnings.simplefilter("always", CLVWarning)
+        warnings.simplefilter("ignore" if quiet else "always", CLVWarning)
+        if quiet:
+            warnings.simplefilter("ignore")
         warnings.showwarning = _warning_line
         try:
-            if args.command == "validate":
-                info = validate(args.config)
-                sys.stdout.write(json.dumps(info, indent=2, default=str) + "\n")
-                return 0
-            if args.command == "export":
-                receipts = deliver(args.run_folder, dry_run=args.dry_run)
-                sys.stdout.write(json.dumps(receipts, indent=2, default=str) + "\n")
-                return 0
-            cfg, _ = load_config(args.config)
-            if args.output_dir:
-                cfg = cfg.model_copy(update={"output": cfg.output.model_copy(update={"dir": args.output_dir})})
-            result = run(cfg)
+            with progress_for(enabled=not quiet) as progress:
+                result = _command(args, progress)
         except CLVError as exc:
-            sys.stderr.write(f"error: {type(exc).__name__}: {exc}\n")
+            sys.stderr.write(f"error: {type(exc).__name__}: {' '.join(str(exc).split())}\n")
             return 2
-    _report(result)
+    if result is not None and not quiet:
+        sys.stdout.write(result if isinstance(result, str) else _summary_lines(result))
     return 0
 
 
-def _report(result) -> None:
+def _command(args, progress):
+    from .config import load_config
+    from .pipeline import deliver, plan_run, run, score_run, validate
+
+    if args.command == "validate":
+        cfg, _ = load_config(args.config, args.overrides)
+        return json.dumps(validate(cfg), indent=2, default=str) + "\n"
+    if args.command == "export":
+        return json.dumps(deliver(args.run_folder, dry_run=args.dry_run, progress=progress), indent=2,
+                          default=str) + "\n"
+    if args.command == "score":
+        return score_run(args.run_folder, args.transactions, as_of=args.as_of, output_dir=args.output_dir,
+                         progress=progress)
+    cfg, _ = load_config(args.config, args.overrides)
+    if args.output_dir:
+        cfg = cfg.model_copy(update={"output": cfg.output.model_copy(update={"dir": args.output_dir})})
+    if args.dry_run:
+        return json.dumps(plan_run(cfg), indent=2, default=str) + "\n"
+    return run(cfg, progress=progress)
+
+
+def _summary_lines(result) -> str:
     m = result.manifest
     pm = m["purchase_model"]
-    lines = [f"run folder: {result.folder}",
-             f"customers: {m['customers']:,}",
-             f"{pm['name']}: " + ", ".join(f"{k}={v:.4g}" for k, v in pm["params"].items())
-             + f"  loglik={pm['loglik']:.2f}  converged={pm['converged']}"]
+    loglik = "" if pm["loglik"] is None else f"  loglik={pm['loglik']:.2f}"
+    lines = [f"{'scoring' if m.get('scored_from') else 'run'} folder: {result.folder}",
+             f"customers: {m['customers']:,} as of {m['scoring']['as_of']}",
+             f"{pm['name']} ({pm['method']}): " + ", ".join(f"{k}={v:.4g}" for k, v in pm["params"].items())
+             + f"{loglik}  converged={pm['converged']}"]
     if m.get("spend_model"):
-        lines.append("gammagamma: " + ", ".join(f"{k}={v:.4g}" for k, v in m["spend_model"]["params"].items()))
+        sm = m["spend_model"]
+        lines.append(f"{sm['name']} ({sm['method']}): " + ", ".join(f"{k}={v:.4g}" for k, v in sm["params"].items()))
     mt = result.metrics.get("metrics", {}) if result.metrics else {}
     if mt:
         shown = [k for k in ("purchases_actual", "purchases_predicted", "aggregate_error_pct", "mae", "correlation",
@@ -93,7 +127,7 @@ def _report(result) -> None:
             if c in result.scores.columns]
     top = result.scores.sort_values("clv", ascending=False).head(5)[cols]
     lines.append("top customers by CLV:\n" + top.round(3).to_string())
-    sys.stdout.write("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -56,7 +56,8 @@ from . import registry
 from .errors import ConfigError
 from .export.auth import env_references, expand_env, redact_url  # noqa: F401 - part of this module's API
 
-__all__ = ["RunConfig", "load_config", "parse_yaml", "env_references", "expand_env", "redact_url", "BUNDLED_SOURCES"]
+__all__ = ["RunConfig", "load_config", "apply_overrides", "parse_yaml", "env_references", "expand_env", "redact_url",
+           "BUNDLED_SOURCES"]
 
 BUNDLED_SOURCES = ("cdnow", "cdnow_sample")
 
@@ -436,7 +437,46 @@ def parse_yaml(text: str, where: str = "config"):
         raise ConfigError(f"{where}: not valid YAML: {exc}") from None
 
 
-def load_config(source: str | Path | dict[str, Any]) -> tuple[RunConfig, Path | None]:
+def apply_overrides(raw: dict, overrides: list[str] | tuple[str, ...]) -> dict:
+    """A copy of the raw config with ``key.path=value`` overrides applied (``clv run --set``).
+
+    Values are read as YAML (``24`` a number, ``null`` None, ``[a, b]`` a list, ``true`` a bool);
+    list items are addressed by their index (``export.0.url=...``). The result is validated like a
+    config file, so an unknown key or a bad value names its path.
+
+    Examples
+    --------
+    >>> apply_overrides({"name": "a", "forecast": {"horizon": 12}}, ["forecast.horizon=24", "models.method=nuts"])
+    {'name': 'a', 'forecast': {'horizon': 24}, 'models': {'method': 'nuts'}}
+    """
+    out = copy.deepcopy(raw)
+    for item in overrides:
+        path, eq, text = item.partition("=")
+        if not eq or not path.strip():
+            raise ConfigError(f"--set {item!r}: write key.path=value, e.g. forecast.horizon=24", key=path or None)
+        keys = path.strip().split(".")
+        value = parse_yaml(text, f"--set {path}") if text.strip() else None
+        node: Any = out
+        for depth, key in enumerate(keys):
+            last = depth == len(keys) - 1
+            if isinstance(node, list):
+                if not key.isdigit() or int(key) >= len(node):
+                    raise ConfigError(f"--set {path}: {'.'.join(keys[:depth]) or 'the config'} has no item {key!r}",
+                                      key=path)
+                key = int(key)
+            elif not isinstance(node, dict):
+                raise ConfigError(f"--set {path}: {'.'.join(keys[:depth])} is not a section", key=path)
+            if last:
+                node[key] = value
+            else:
+                if isinstance(node, dict) and (key not in node or node[key] is None):
+                    node[key] = {}
+                node = node[key]
+    return out
+
+
+def load_config(source: str | Path | dict[str, Any], overrides: list[str] | tuple[str, ...] = ()
+                ) -> tuple[RunConfig, Path | None]:
     """Parse a YAML path or a dict into a :class:`RunConfig`; return it with the config's folder.
 
     A relative ``data.source`` path is resolved against the config file's folder here, once.
@@ -469,6 +509,8 @@ def load_config(source: str | Path | dict[str, Any]) -> tuple[RunConfig, Path | 
         base = path.resolve().parent
     if not isinstance(raw, dict):
         raise ConfigError("a run config must be a mapping with keys name, data, summary, models, forecast, output")
+    if overrides:
+        raw = apply_overrides(raw, overrides)
     try:
         cfg = RunConfig.model_validate(raw)
     except ValidationError as exc:

@@ -40,10 +40,11 @@ from . import __version__, registry
 from .config import RunConfig, load_config
 from .data.summary import RFMSummary
 from .errors import CLVWarning, ConfigError
+from .progress import Progress
 from .timeunits import days_per
 
-__all__ = ["run", "validate", "deliver", "plan_delivery", "build_summary", "build_models", "attach_covariates",
-           "RunResult", "EXPORT_TABLE"]
+__all__ = ["run", "validate", "deliver", "plan_delivery", "plan_run", "build_summary", "build_models",
+           "attach_covariates", "load_run", "score_run", "SavedRun", "RunResult", "EXPORT_TABLE"]
 
 #: the canonical CRM table of a run folder, re-sent by ``clv export``
 EXPORT_TABLE = "export_table.parquet"
@@ -98,13 +99,19 @@ def build_summary(cfg: RunConfig, transactions=None) -> RFMSummary:
     from .data.rfm import calibration_holdout, rfm_summary
 
     tx = _load_transactions(cfg) if transactions is None else transactions
-    s, d = cfg.summary, cfg.data
-    common = dict(time_unit=s.time_unit, customer_col=d.customer_col, date_col=d.date_col,
-                  amount_col=d.amount_col, merge=s.merge, monetary_includes_first=s.monetary_includes_first,
-                  returns=s.returns, date_format=d.date_format, engine=d.engine)
+    s, common = cfg.summary, _summary_options(cfg)
     if s.calibration_end is not None:
         return calibration_holdout(tx, s.calibration_end, s.observation_end, **common)
     return rfm_summary(tx, s.observation_end, **common)
+
+
+def _summary_options(cfg: RunConfig) -> dict:
+    """The config's data and summary options as keyword arguments of ``rfm_summary``: one place, so
+    a run and a later ``clv score`` build their summaries the same way."""
+    s, d = cfg.summary, cfg.data
+    return dict(time_unit=s.time_unit, customer_col=d.customer_col, date_col=d.date_col,
+                amount_col=d.amount_col, merge=s.merge, monetary_includes_first=s.monetary_includes_first,
+                returns=s.returns, date_format=d.date_format, engine=d.engine)
 
 
 def validate(config) -> dict:
@@ -178,7 +185,8 @@ def _score(cfg: RunConfig, summary: pd.DataFrame, purchase, spend) -> pd.DataFra
     tiers = value_tiers(fc, column="clv", vip=cfg.segments.vip, core=cfg.segments.core, by=cfg.segments.by)
     scores = fc.join(tiers.customers[["tier", "rank"]].rename(columns={"rank": "value_rank"}))
     monetary = "monetary_value" if "monetary_value" in summary.columns else None
-    return scores.join(rfm_scores(summary, monetary=monetary))
+    scores = scores.join(rfm_scores(summary, monetary=monetary))
+    return scores.join(summary[[c for c in summary.columns if c not in scores.columns]])   # the RFM the scores used
 
 
 def build_models(cfg: RunConfig, progressbar: bool = False) -> tuple:
@@ -282,7 +290,7 @@ def _window(summary: RFMSummary) -> dict:
     return {"from": str(first.date()), "to": str(end.date()), "customers": int(len(summary))}
 
 
-def run(config, *, write: bool = True, transactions=None) -> RunResult:
+def run(config, *, write: bool = True, transactions=None, progress: Progress | None = None) -> RunResult:
     """Run the main job for a config (YAML path, dict or RunConfig); deliver to the CRM targets.
 
     With a holdout (``summary.calibration_end``) the models are fitted on the calibration period
@@ -303,18 +311,20 @@ def run(config, *, write: bool = True, transactions=None) -> RunResult:
     1882
     """
     cfg = _config(config).with_outputs_resolved()
+    progress = progress or Progress()
     notes = preflight(cfg)
     if write:
         _remove_stale_partials(Path(cfg.output.dir))
     run_id = f"{cfg.name}-{dt.datetime.now(dt.timezone.utc).strftime('%Y%m%dT%H%M%S%fZ')}"
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    tx = _load_transactions(cfg) if transactions is None else transactions
-    summary = attach_covariates(cfg, build_summary(cfg, tx), tx)
+    with progress.step("read the transactions and build the summary"):
+        tx = _load_transactions(cfg) if transactions is None else transactions
+        summary = attach_covariates(cfg, build_summary(cfg, tx), tx)
     timings["summary_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    purchase, spend = _fit_models(cfg, summary)
+    purchase, spend = _fit_steps(cfg, summary, progress, "")
     timings["fit_s"] = time.perf_counter() - t0
 
     metrics, evaluation_table, evaluated = {}, None, None
@@ -322,20 +332,23 @@ def run(config, *, write: bool = True, transactions=None) -> RunResult:
         from .evaluate import evaluate
 
         t0 = time.perf_counter()
-        calibration_scores = _score(cfg, summary, purchase, spend)
-        ev = evaluate(summary, purchase, spend, transactions=tx, score=calibration_scores["clv"],
-                      name=registry.get(cfg.models.purchase.name).label)
+        with progress.step("evaluate on the holdout"):
+            calibration_scores = _score(cfg, summary, purchase, spend)
+            ev = evaluate(summary, purchase, spend, transactions=tx, score=calibration_scores["clv"],
+                          name=registry.get(cfg.models.purchase.name).label)
         metrics, evaluation_table = json.loads(ev.to_json()), ev.table
         timings["evaluate_s"] = time.perf_counter() - t0
         evaluated = (summary, purchase, spend)
         if cfg.scoring == "full":
             t0 = time.perf_counter()
-            summary = attach_covariates(cfg, _full_summary(cfg, tx, summary), tx)
-            purchase, spend = _fit_models(cfg, summary)
+            with progress.step("summarise all data up to observation_end"):
+                summary = attach_covariates(cfg, _full_summary(cfg, tx, summary), tx)
+            purchase, spend = _fit_steps(cfg, summary, progress, " on all data")
             timings["refit_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    scores = _score(cfg, summary, purchase, spend)
+    with progress.step(f"forecast {len(summary):,} customers"):
+        scores = _score(cfg, summary, purchase, spend)
     timings["forecast_s"] = time.perf_counter() - t0
     as_of = summary.calibration_end if summary.calibration_end is not None else summary.observation_end
     metadata = {"run_id": run_id, "as_of": str(as_of.date()),
@@ -367,10 +380,177 @@ def run(config, *, write: bool = True, transactions=None) -> RunResult:
     }
     if not write:
         return RunResult(None, summary, scores, metrics, manifest)
-    folder = _write(cfg, run_id, summary, scores, table, metrics, evaluation_table, manifest, purchase, spend,
-                    evaluated)
-    receipts = deliver(folder, cfg)
+    with progress.step("write the run folder"):
+        folder = _write(cfg, run_id, summary, scores, table, metrics, evaluation_table, manifest, purchase, spend,
+                        evaluated)
+    receipts = deliver(folder, cfg, progress=progress)
     return RunResult(folder, summary, scores, metrics, manifest, receipts)
+
+
+def _fit_steps(cfg: RunConfig, summary: RFMSummary, progress: Progress, where: str):
+    """Fit the config's models, one progress step each (a sampler shows its own chains' progress)."""
+    purchase, spend = build_models(cfg, progressbar=progress.live)
+    with progress.step(f"fit {cfg.models.purchase.name} ({cfg.models.method_of('purchase')}){where}"):
+        purchase = purchase.fit(summary)
+    if spend is not None:
+        with progress.step(f"fit {cfg.models.spend.name} ({cfg.models.method_of('spend')}){where}"):
+            spend = spend.fit(summary)
+    return purchase, spend
+
+
+def plan_run(config) -> dict:
+    """What ``clv run`` would do, checked but not done (``clv run --dry-run``): the config and the data
+    are validated (the summary is built), nothing is fitted, written or delivered.
+
+    Examples
+    --------
+    >>> plan = plan_run({"name": "demo", "data": {"source": "cdnow_sample"},
+    ...                  "models": {"purchase": {"name": "paretonbd", "method": "advi"}}})
+    >>> plan["summary"]["customers"], plan["models"]["purchase"], plan["output"].endswith("demo-<UTC time stamp>")
+    (2357, {'name': 'paretonbd', 'method': 'advi'}, True)
+    """
+    cfg = _config(config).with_outputs_resolved()
+    notes = preflight(cfg)
+    facts = build_summary(cfg).describe_facts()
+    models = {role: None if getattr(cfg.models, role) is None else
+              {"name": getattr(cfg.models, role).name, "method": cfg.models.method_of(role)}
+              for role in ("purchase", "spend")}
+    holdout = cfg.summary.calibration_end is not None
+    return {"name": cfg.name, "data": cfg.data.source, "summary": facts, "models": models,
+            "steps": (["build the calibration / holdout summary", "fit the models", "evaluate on the holdout"]
+                      + (["refit on all data up to observation_end"] if cfg.scoring == "full" else [])
+                      if holdout else ["build the summary", "fit the models"])
+            + ["forecast and segment every customer", "write the run folder", "deliver"],
+            "scoring": cfg.scoring if holdout else "full", "forecast": cfg.forecast.model_dump(mode="json"),
+            "output": str(Path(cfg.output.dir) / f"{cfg.name}-<UTC time stamp>"),
+            "export": [{"target": t.target, "destination": _where(t), "dry_run": t.dry_run,
+                        "preset": t.preset if t.target == "http" else None} for t in cfg.export],
+            "notes": notes}
+
+
+class SavedRun:
+    """A finished run folder: its config, manifest and fitted models, ready to score new data.
+
+    Build it with :func:`load_run`. :meth:`score` rebuilds the summary of a new transaction log with
+    the run's recorded options, applies the saved models without fitting, forecasts, segments,
+    writes a scoring folder with the run folder's layout and delivers to the run's export targets
+    under its own run id.
+    """
+
+    def __init__(self, folder: Path, cfg: RunConfig, manifest: dict, purchase, spend):
+        self.folder, self.config, self.manifest = folder, cfg, manifest
+        self.purchase, self.spend = purchase, spend
+
+    def __repr__(self) -> str:
+        return f"SavedRun({self.folder.name!r}: {self.config.models.purchase.name}, as of {self.as_of})"
+
+    @property
+    def as_of(self) -> str:
+        """The day the run scored its customers as of."""
+        return self.manifest["scoring"]["as_of"]
+
+    def summary_of(self, transactions, as_of=None) -> RFMSummary:
+        """The summary of a new log, built with the run's options (columns, time unit, merge,
+        returns, time zone), as of ``as_of`` (default: the log's last day)."""
+        from .data.rfm import rfm_summary
+
+        summary = rfm_summary(transactions, as_of, **_summary_options(self.config))
+        return attach_covariates(self.config, summary, transactions)
+
+    def score(self, transactions, *, as_of=None, write: bool = True, output_dir=None,
+              progress: Progress | None = None) -> RunResult:
+        """Score ``transactions`` (a DataFrame or a CSV / Parquet path) with the saved models.
+
+        Customers the training data never saw are scored like any other (their own history; a
+        customer with one purchase gets the model's prediction for a new customer). Returns a
+        :class:`RunResult` whose folder (with ``write``) is ``<output_dir>/<run name>-score-<time>``.
+        """
+        progress = progress or Progress()
+        cfg = self.config if output_dir is None else self.config.model_copy(
+            update={"output": self.config.output.model_copy(update={"dir": str(Path(output_dir).resolve())})})
+        run_id = f"{cfg.name}-score-{dt.datetime.now(dt.timezone.utc).strftime('%Y%m%dT%H%M%S%fZ')}"
+        if len(run_id) > 128:
+            raise ConfigError(f"the scoring run id {run_id!r} is longer than 128 characters", key="name")
+        with progress.step("read the transactions and build the summary"):
+            summary = self.summary_of(transactions, as_of)
+        with progress.step(f"score {len(summary):,} customers with the saved models"):
+            scores = _score(cfg, summary, self.purchase, self.spend)
+        metadata = {"run_id": run_id, "as_of": str(summary.observation_end.date()),
+                    "scored_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                    "model_version": f"clvmodels {__version__}: {self.manifest['purchase_model']['name']}"
+                                     f" from run {self.folder.name}"}
+        table = export_table(scores, metadata)
+        manifest = {
+            "run_id": run_id, "scored_from": self.folder.name, "clvmodels": __version__,
+            "created_utc": metadata["scored_at"],
+            "scoring": {"mode": "saved models", "as_of": metadata["as_of"], "scored_at": metadata["scored_at"],
+                        "fit_window": self.manifest["scoring"]["fit_window"]},
+            "customers": int(len(summary)), "summary": summary.describe_facts(),
+            "purchase_model": self.manifest["purchase_model"], "spend_model": self.manifest["spend_model"],
+            "forecast": cfg.forecast.model_dump(mode="json"),
+            "totals": {"clv": float(scores["clv"].sum()), "expected_revenue": float(scores["expected_revenue"].sum()),
+                       "margin_negative_customers": int((scores["clv"] < 0).sum())},
+            "export_table": {"file": EXPORT_TABLE, "rows": table.n_rows, "checksum": table.checksum,
+                             "columns": table.schema},
+        }
+        if not write:
+            return RunResult(None, summary, scores, {}, manifest)
+        Path(cfg.output.dir).mkdir(parents=True, exist_ok=True)
+        with progress.step("write the scoring folder"):
+            folder = _write(cfg, run_id, summary, scores, table, {}, None, manifest, self.purchase, self.spend, None)
+        receipts = deliver(folder, cfg, progress=progress)
+        return RunResult(folder, summary, scores, {}, manifest, receipts)
+
+
+def load_run(folder) -> SavedRun:
+    """A finished run folder, ready to score new transactions without refitting.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> os.chdir(tempfile.mkdtemp())
+    >>> folder = run({"name": "demo", "data": {"source": "cdnow_sample"}, "forecast": {"n_draws": 20}}).folder
+    >>> saved = load_run(folder)
+    >>> tx = clv_datasets().cdnow_transactions(sample=True)
+    >>> result = saved.score(tx[tx["date"] <= "1998-03-31"], write=False)
+    >>> result.manifest["scoring"]["as_of"], len(result.scores)
+    ('1998-03-31', 2357)
+    """
+    from .registry import load_model
+
+    folder, cfg = _run_folder(folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    purchase = load_model(folder / manifest["purchase_model"]["file"])
+    spend = None
+    if manifest.get("spend_model"):
+        spend = load_model(folder / manifest["spend_model"]["file"])
+    return SavedRun(folder, cfg, manifest, purchase, spend)
+
+
+def clv_datasets():
+    """The bundled data sets module (for examples)."""
+    from . import datasets
+
+    return datasets
+
+
+def score_run(folder, transactions, *, as_of=None, output_dir=None, progress: Progress | None = None) -> RunResult:
+    """``clv score``: score a log with a finished run's saved models (see :meth:`SavedRun.score`).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> os.chdir(tempfile.mkdtemp())
+    >>> folder = run({"name": "demo", "data": {"source": "cdnow_sample"}, "forecast": {"n_draws": 20}}).folder
+    >>> clv_datasets().cdnow_transactions(sample=True).to_csv("new.csv", index=False)
+    >>> result = score_run(folder, "new.csv")
+    >>> result.folder.name.startswith("demo-score-"), result.manifest["scored_from"] == folder.name
+    (True, True)
+    """
+    path = Path(transactions)
+    if not path.is_file():
+        raise ConfigError(f"--transactions: file {str(path)!r} does not exist", key="transactions")
+    return load_run(folder).score(str(path.resolve()), as_of=as_of, output_dir=output_dir, progress=progress)
 
 
 def _model_facts(cfg: RunConfig, role: str, model) -> dict:
@@ -508,7 +688,8 @@ def plan_delivery(folder, cfg: RunConfig | None = None) -> list[dict]:
     return plan
 
 
-def deliver(folder: Path, cfg: RunConfig | None = None, *, dry_run: bool = False) -> list[dict]:
+def deliver(folder: Path, cfg: RunConfig | None = None, *, dry_run: bool = False,
+            progress: Progress | None = None) -> list[dict]:
     """Deliver a finished run folder to its export targets, exactly once per target.
 
     Safe to call again, from any directory (``clv export RUN_FOLDER``): a target that already has
@@ -527,8 +708,6 @@ def deliver(folder: Path, cfg: RunConfig | None = None, *, dry_run: bool = False
     >>> [r["already_delivered"] for r in deliver(result.folder)]      # the run delivered itself already
     [True]
     """
-    from . import export
-
     folder, saved = _run_folder(folder)
     cfg = cfg or saved
     if not cfg.export:
@@ -536,27 +715,36 @@ def deliver(folder: Path, cfg: RunConfig | None = None, *, dry_run: bool = False
     plans = plan_delivery(folder, cfg)
     table = read_export_table(folder)
     run_id = folder.name
+    progress = progress or Progress()
     receipts = []
     for i, target in enumerate(cfg.export):
         if dry_run or target.dry_run:
             receipts.append(plans[i])
             continue
-        mapped = _target_table(table, target, i)
-        if target.target == "file":
-            directory = Path(target.directory)
-            directory.mkdir(parents=True, exist_ok=True)
-            receipt = export.to_file(mapped, directory, run_id, target.format)
-        elif target.target == "sql":
-            receipt = export.to_sql(mapped, _target_url(target, i), target.table, run_id)
-        else:
-            receipt = export.to_http(mapped, _target_url(target, i), run_id, ledger_dir=folder,
-                                     batch_size=target.batch_size, preset=target.preset,
-                                     preset_options=target.preset_options, headers=target.headers,
-                                     auth=None if target.auth is None else target.auth.model_dump())
-        receipts.append(receipt.to_dict())
+        with progress.step(f"deliver to {target.target} {_where(target)}"):
+            receipts.append(_deliver_one(table, target, i, folder, run_id))
     if not dry_run:
         _atomic_write(folder / "exports.json", json.dumps(receipts, indent=2, default=str))
     return receipts
+
+
+def _deliver_one(table, target, i: int, folder: Path, run_id: str) -> dict:
+    """One target's delivery of the run's table (mapped by its fields); the receipt as a dict."""
+    from . import export
+
+    mapped = _target_table(table, target, i)
+    if target.target == "file":
+        directory = Path(target.directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        receipt = export.to_file(mapped, directory, run_id, target.format)
+    elif target.target == "sql":
+        receipt = export.to_sql(mapped, _target_url(target, i), target.table, run_id)
+    else:
+        receipt = export.to_http(mapped, _target_url(target, i), run_id, ledger_dir=folder,
+                                 batch_size=target.batch_size, preset=target.preset,
+                                 preset_options=target.preset_options, headers=target.headers,
+                                 auth=None if target.auth is None else target.auth.model_dump())
+    return receipt.to_dict()
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -582,7 +770,7 @@ def _write(cfg: RunConfig, run_id: str, summary, scores, table, metrics, evaluat
             evaluated[1].save(tmp / "models" / "evaluation" / f"purchase{_suffix(evaluated[1])}")
             if evaluated[2] is not None:
                 evaluated[2].save(tmp / "models" / "evaluation" / f"spend{_suffix(evaluated[2])}")
-        out = scores.join(summary[[c for c in summary.columns if c not in scores.columns]])
+        out = scores.copy()
         if "tier" in out:
             out["tier"] = out["tier"].astype(str)
         for fmt in cfg.output.formats:

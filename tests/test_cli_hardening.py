@@ -4,11 +4,9 @@ fitting; no credential written down; nothing left behind by a killed run (harden
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import yaml

@@ -22,7 +22,6 @@ from sklearn.base import clone
 
 from clvmodels.errors import CLVError, ConvergenceWarning, DataValidationError, NotFittedError
 from clvmodels import load_model
-from clvmodels.data.compression import compress_rows
 from clvmodels.data.summary import RFMSummary
 from clvmodels.models.base import MLEModel
 
