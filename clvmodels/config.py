@@ -287,6 +287,36 @@ class OutputConfig(_Strict):
     formats: list[Literal["csv", "parquet"]] = ["csv"]
 
 
+class TrackingConfig(_Strict):
+    """MLflow tracking of a run (optional: ``pip install "clvmodels[mlflow]"``)."""
+
+    uri: str = Field(description="MLflow tracking URI: a folder path or file: URI (a local file store; MLflow 3 "
+                                 "wants MLFLOW_ALLOW_FILE_STORE=true for it), sqlite:///mlflow.db, or an "
+                                 "http(s):// tracking server")
+    experiment: str = Field("clvmodels", min_length=1, description="the MLflow experiment the run is logged to")
+    registered_model: str | None = Field(None, min_length=1,
+                                         description="also register the run's pyfunc scorer under this model name")
+    tags: dict[str, str] = Field({}, description="tags set on the MLflow run")
+
+    @field_validator("uri")
+    @classmethod
+    def _uri(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("uri must not be empty")
+        return value.strip()
+
+
+def _absolute_tracking_uri(uri: str, cwd: Path) -> str:
+    """A tracking URI naming a relative folder or SQLite file, made absolute against ``cwd``."""
+    if uri.startswith("sqlite:"):
+        return _absolute_sqlite(uri, cwd)
+    if uri.startswith("file:") and not uri.startswith("file://"):
+        uri = uri[len("file:"):]
+    elif re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", uri):
+        return uri
+    return (cwd / uri).resolve().as_uri()
+
+
 #: a run id is the name, '-' and a 23-character UTC stamp; run ids have at most 128 characters
 MAX_NAME = 128 - 24
 
@@ -296,13 +326,14 @@ class RunConfig(_Strict):
 
     Sections: ``name``, ``data`` (source and columns), ``summary`` (calibration / observation ends,
     time unit, merge and returns rules), ``models`` (registry names), ``scoring``, ``forecast``,
-    ``segments``, ``output`` and ``export`` (CRM targets). See ``configs/cdnow.yaml``.
+    ``segments``, ``output``, ``export`` (CRM targets) and ``tracking`` (MLflow). See
+    ``configs/template.yaml`` for every option.
 
     Examples
     --------
     >>> cfg = RunConfig.model_validate({"name": "demo", "data": {"source": "cdnow_sample"},
     ...                                 "summary": {"calibration_end": 39, "observation_end": "1998-06-30"}})
-    >>> cfg.summary.calibration_end, cfg.models.purchase, cfg.forecast.discount_rate, cfg.scoring
+    >>> cfg.summary.calibration_end, cfg.models.purchase.name, cfg.forecast.discount_rate, cfg.scoring
     (39.0, 'bgnbd', 0.1, 'full')
     """
 
@@ -320,6 +351,8 @@ class RunConfig(_Strict):
     segments: SegmentsConfig = SegmentsConfig()
     output: OutputConfig = OutputConfig()
     export: list[ExportConfig] = []
+    tracking: TrackingConfig | None = Field(None, description="log the run to MLflow (params, metrics, the run "
+                                                              "folder, a pyfunc scorer)")
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -343,7 +376,10 @@ class RunConfig(_Strict):
             elif target.target == "sql":
                 target = target.model_copy(update={"url": _absolute_sqlite(target.url, cwd)})
             targets.append(target)
-        return self.model_copy(update={"output": output, "export": targets})
+        tracking = self.tracking
+        if tracking is not None:
+            tracking = tracking.model_copy(update={"uri": _absolute_tracking_uri(tracking.uri, cwd)})
+        return self.model_copy(update={"output": output, "export": targets, "tracking": tracking})
 
     def with_source_resolved(self, base: Path | None) -> RunConfig:
         """The config with a relative ``data.source`` file resolved against ``base`` (the config

@@ -39,7 +39,7 @@ import yaml
 from . import __version__, registry
 from .config import RunConfig, load_config
 from .data.summary import RFMSummary
-from .errors import CLVWarning, ConfigError
+from .errors import CLVError, CLVWarning, ConfigError
 from .progress import Progress
 from .timeunits import days_per
 
@@ -68,6 +68,8 @@ class RunResult:
     metrics: dict
     manifest: dict = field(default_factory=dict)
     receipts: list = field(default_factory=list)
+    #: where the run was logged to MLflow (``uri``, ``experiment``, ``run_id``, ``model_uri``), with ``tracking:``
+    tracking: dict | None = None
 
 
 def _load_transactions(cfg: RunConfig):
@@ -164,6 +166,10 @@ def preflight(cfg: RunConfig) -> list[str]:
         if target.auth is not None and target.auth.token_env not in os.environ:
             raise ConfigError(f"export.{i}.auth.token_env names the environment variable {target.auth.token_env!r}, "
                               "which is not set", key=f"export.{i}.auth.token_env")
+    if cfg.tracking is not None:
+        from .mlflow_tracking import check_tracking
+
+        check_tracking(cfg.tracking)
     for note in notes:
         warnings.warn(note, CLVWarning, stacklevel=3)
     return notes
@@ -234,10 +240,26 @@ def _fit_models(cfg: RunConfig, summary: RFMSummary, progressbar: bool = False):
 
 def attach_covariates(cfg: RunConfig, summary: RFMSummary, tx) -> RFMSummary:
     """The summary with the config's covariate columns (``models.covariates``), from the customer
-    attribute file joined on the customer id, or from the transaction log (one value per customer)."""
+    attribute file joined on the customer id, or from the transaction log (one value per customer).
+
+    Examples
+    --------
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from clvmodels.config import load_config
+    >>> from clvmodels.data.rfm import rfm_summary
+    >>> tx = pd.DataFrame({"customer_id": ["a", "a", "b"], "region": ["north", "north", "south"],
+    ...                    "date": pd.to_datetime(["2024-01-01", "2024-02-01", "2024-01-15"]), "amount": [5.0, 7.0, 3.0]})
+    >>> cfg, _ = load_config({"name": "demo", "data": {"source": "cdnow_sample"},
+    ...                       "models": {"purchase": {"name": "bgnbd", "method": "map"}, "spend": None,
+    ...                                  "covariates": {"purchase": ["region"]}}})
+    >>> attach_covariates(cfg, rfm_summary(tx, None, "W"), tx)["region"].tolist()
+    ['north', 'south']
+    """
     cov = cfg.models.covariates
     columns = list(dict.fromkeys(cov.purchase + cov.dropout))
-    if not columns:
+    if not columns or set(columns) <= set(summary.columns):     # none asked for, or a summary that has them
         return summary
     id_col = cfg.data.customer_col
     if cov.file is not None:
@@ -384,7 +406,34 @@ def run(config, *, write: bool = True, transactions=None, progress: Progress | N
         folder = _write(cfg, run_id, summary, scores, table, metrics, evaluation_table, manifest, purchase, spend,
                         evaluated)
     receipts = deliver(folder, cfg, progress=progress)
-    return RunResult(folder, summary, scores, metrics, manifest, receipts)
+    tracked = None
+    if cfg.tracking is not None:
+        with progress.step(f"log to MLflow ({cfg.tracking.experiment})"):
+            tracked = _track(folder, cfg, manifest, metrics)
+    return RunResult(folder, summary, scores, metrics, manifest, receipts, tracked)
+
+
+def _track(folder: Path, cfg: RunConfig, manifest: dict, metrics: dict) -> dict:
+    """Log a finished run to MLflow; record where in ``tracking.json`` of the run folder. A failure
+    says that the run folder itself is complete and delivered."""
+    from .mlflow_tracking import log_run
+
+    try:
+        tracked = log_run(folder, cfg, manifest, metrics)
+    except CLVError:
+        raise
+    except Exception as exc:
+        from .export.auth import expand_env, redact, url_secrets
+
+        raise ConfigError(redact(f"run folder {str(folder)!r} is complete and delivered, but logging it to MLflow "
+                                 f"at tracking.uri {cfg.tracking.uri!r} failed: {type(exc).__name__}: {exc}",
+                                 url_secrets(expand_env(cfg.tracking.uri, "tracking.uri"))),
+                          key="tracking.uri") from None
+    from .config import redact_url
+
+    tracked = {**tracked, "uri": redact_url(tracked["uri"])}
+    _atomic_write(folder / "tracking.json", json.dumps(tracked, indent=2))
+    return tracked
 
 
 def _fit_steps(cfg: RunConfig, summary: RFMSummary, progress: Progress, where: str):
@@ -435,6 +484,16 @@ class SavedRun:
     the run's recorded options, applies the saved models without fitting, forecasts, segments,
     writes a scoring folder with the run folder's layout and delivers to the run's export targets
     under its own run id.
+
+    Examples
+    --------
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> os.chdir(tempfile.mkdtemp())
+    >>> saved = load_run(run({"name": "demo", "data": {"source": "cdnow_sample"}, "forecast": {"n_draws": 20}}).folder)
+    >>> saved.as_of, saved.config.models.purchase.name, type(saved.purchase).__name__
+    ('1998-06-30', 'bgnbd', 'BGNBD')
     """
 
     def __init__(self, folder: Path, cfg: RunConfig, manifest: dict, purchase, spend):
@@ -450,16 +509,37 @@ class SavedRun:
         return self.manifest["scoring"]["as_of"]
 
     def summary_of(self, transactions, as_of=None) -> RFMSummary:
-        """The summary of a new log, built with the run's options (columns, time unit, merge,
-        returns, time zone), as of ``as_of`` (default: the log's last day)."""
+        """The summary to score: a transaction log (DataFrame or CSV / Parquet path) is summarised with
+        the run's options (columns, time unit, merge, returns, time zone) as of ``as_of`` (default:
+        the log's last day); an RFM summary (an :class:`RFMSummary`, or a DataFrame with
+        ``frequency``, ``recency`` and ``T`` and no date column) is used as it is, in the run's time
+        unit. A summary in another time unit than the run's is a :class:`ConfigError`."""
         from .data.rfm import rfm_summary
 
-        summary = rfm_summary(transactions, as_of, **_summary_options(self.config))
+        unit = self.config.summary.time_unit
+        if isinstance(transactions, RFMSummary):
+            if transactions.time_unit != unit:
+                raise ConfigError(f"the summary is in time unit {transactions.time_unit!r} but run "
+                                  f"{self.folder.name} was fitted in {unit!r}: rebuild it with time_unit={unit!r}",
+                                  key="time_unit")
+            summary = transactions
+        elif (isinstance(transactions, pd.DataFrame) and {"frequency", "recency", "T"} <= set(transactions.columns)
+              and self.config.data.date_col not in transactions.columns):
+            frame = transactions.set_index("customer_id") if "customer_id" in transactions.columns else transactions
+            summary = RFMSummary.from_frame(frame, time_unit=unit, observation_end=as_of)
+        else:
+            summary = rfm_summary(transactions, as_of, **_summary_options(self.config))
         return attach_covariates(self.config, summary, transactions)
+
+    def scores_for(self, summary: RFMSummary) -> pd.DataFrame:
+        """Forecast and segment ``summary`` with the saved models (nothing is fitted): the scores
+        table of a run, one row per customer."""
+        return _score(self.config, summary, self.purchase, self.spend)
 
     def score(self, transactions, *, as_of=None, write: bool = True, output_dir=None,
               progress: Progress | None = None) -> RunResult:
-        """Score ``transactions`` (a DataFrame or a CSV / Parquet path) with the saved models.
+        """Score ``transactions`` (a DataFrame or a CSV / Parquet path, or an RFM summary; see
+        :meth:`summary_of`) with the saved models.
 
         Customers the training data never saw are scored like any other (their own history; a
         customer with one purchase gets the model's prediction for a new customer). Returns a
@@ -473,8 +553,11 @@ class SavedRun:
             raise ConfigError(f"the scoring run id {run_id!r} is longer than 128 characters", key="name")
         with progress.step("read the transactions and build the summary"):
             summary = self.summary_of(transactions, as_of)
+        if summary.observation_end is None:
+            raise ConfigError("the summary does not say which day it is as of: pass as_of (clv score --as-of)",
+                              key="as_of")
         with progress.step(f"score {len(summary):,} customers with the saved models"):
-            scores = _score(cfg, summary, self.purchase, self.spend)
+            scores = self.scores_for(summary)
         metadata = {"run_id": run_id, "as_of": str(summary.observation_end.date()),
                     "scored_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                     "model_version": f"clvmodels {__version__}: {self.manifest['purchase_model']['name']}"
@@ -841,6 +924,8 @@ def redacted_config(cfg: RunConfig) -> dict:
     from .config import redact_url
 
     raw = cfg.model_dump(mode="json")
+    if raw.get("tracking"):
+        raw["tracking"]["uri"] = redact_url(raw["tracking"]["uri"])
     for target in raw.get("export", []):
         if target.get("url"):
             target["url"] = redact_url(target["url"])
