@@ -14,6 +14,10 @@ import pandas as pd
 
 from ..errors import ConfigError
 
+#: read_csv options that give back every float exactly as written (the numbers shown must equal the
+#: file's): pandas 3 parses exactly by default and deprecates the option older versions need
+EXACT_FLOATS = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
+
 
 @dataclass
 class RunFolder:
@@ -77,9 +81,8 @@ def _scores(folder: Path) -> tuple[pd.DataFrame, str]:
             frame = frame.set_index("customer_id")
         name = parquet.name
     elif csv.is_file():
-        # round_trip: every float exactly as written (the numbers shown must equal the file's)
         frame = pd.read_csv(csv, dtype={"customer_id": str, "tier": str, "rfm_cell": str},
-                            keep_default_na=False, na_values=[""], float_precision="round_trip")
+                            keep_default_na=False, na_values=[""], **EXACT_FLOATS)
         frame = frame.set_index("customer_id")
         name = csv.name
     else:
