@@ -362,10 +362,37 @@ def test_bayesian_models_show_posterior_mean_hdi_rhat_and_ess(plain, tmp_path):
     assert page.value("models.scoring.spend.p.estimate") is not None      # the MLE spend model as before
 
 
+def test_a_scoring_folder_with_only_a_manifest_and_parquet_scores_renders_every_section(plain, tmp_path):
+    folder = tmp_path / "scoring"
+    folder.mkdir()
+    shutil.copy(plain[0] / "manifest.json", folder)
+    scores = _scores(plain[0])
+    scores.to_parquet(folder / "scores.parquet")
+    page = Page(write_report(folder).read_text(encoding="utf-8"))
+    assert page.sections == dict(SECTIONS) and set(page.figures) == VALUE_FIGURES
+    assert "No saved models in this folder" in page.html and page.holdout_absent
+    assert page.value("clv.total") == float(scores["clv"].sum())
+    # a bare table of CLV: the sections without their columns say what is missing
+    folder2 = tmp_path / "bare"
+    folder2.mkdir()
+    shutil.copy(plain[0] / "manifest.json", folder2)
+    scores[["clv"]].to_csv(folder2 / "scores.csv")
+    page = Page(write_report(folder2).read_text(encoding="utf-8"))
+    assert page.sections == dict(SECTIONS) and set(page.figures) == {"clv-histogram", "whale-curve"}
+    for text in ("No CLV intervals", "No value tiers", "No RFM scores", "No current-vs-future matrix"):
+        assert text in page.html
+
+
 def test_write_report_needs_a_run_folder(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         write_report(tmp_path / "nope")
     with pytest.raises(ConfigError, match="manifest.json"):
+        write_report(tmp_path)
+    (tmp_path / "manifest.json").write_text("{}")
+    with pytest.raises(ConfigError, match="no scores"):
+        write_report(tmp_path)
+    pd.DataFrame({"customer_id": ["a"], "p_alive": [0.5]}).to_csv(tmp_path / "scores.csv", index=False)
+    with pytest.raises(ConfigError, match="no clv column"):
         write_report(tmp_path)
 
 

@@ -549,6 +549,7 @@ def _matrix_section(run: RunFolder, num: Numbers, figures: list, historical: pd.
                             "the dotted lines are the medians that split the quadrants.",
                             F.value_matrix(current, future, quadrant, x_split, y_split)))
     return {"available": True, "cells": cells, "order": list(QUADRANTS),
+            "zero_current": num("matrix.n_no_historical_margin", int((current == 0).sum()), "int"),
             "x_split": num("matrix.split.historical_margin", x_split, "money2"),
             "y_split": num("matrix.split.clv", y_split, "money2")}
 

@@ -88,6 +88,9 @@ def _scores(folder: Path) -> tuple[pd.DataFrame, str]:
     else:
         raise ConfigError(f"{str(folder)!r} has no scores.parquet or scores.csv: it is not a clvmodels run folder "
                           "with scores (made by clv run)", key="run_folder")
+    if "clv" not in frame.columns:
+        raise ConfigError(f"{name} in {str(folder)!r} has no clv column: it is not a clvmodels scores table",
+                          key="run_folder")
     frame.index = pd.Index([str(i) for i in frame.index], name="customer_id", dtype=object)
     return frame, name
 
