@@ -688,10 +688,12 @@ def write_report(folder) -> Path:
 
     Examples
     --------
-    >>> import json, tempfile
+    The report of a run without a holdout on the bundled CDNOW sample:
+
+    >>> import json, os, tempfile
     >>> from clvmodels.pipeline import run
-    >>> result = run({"name": "demo", "data": {"source": "cdnow_sample"}, "forecast": {"n_draws": 20},
-    ...               "output": {"dir": tempfile.mkdtemp()}})
+    >>> os.chdir(tempfile.mkdtemp())
+    >>> result = run({"name": "demo", "data": {"source": "cdnow_sample"}, "forecast": {"n_draws": 20}})
     >>> path = write_report(result.folder)
     >>> path.name
     'report.html'
