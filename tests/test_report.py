@@ -362,6 +362,22 @@ def test_bayesian_models_show_posterior_mean_hdi_rhat_and_ess(plain, tmp_path):
     assert page.value("models.scoring.spend.p.estimate") is not None      # the MLE spend model as before
 
 
+def test_a_clv_score_folder_renders_without_holdout_and_names_the_run_it_scored_with(plain, tmp_path):
+    import clvmodels as clv
+    from clvmodels.pipeline import load_run
+
+    tx = clv.datasets.cdnow_transactions(sample=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = load_run(plain[0]).score(tx[tx["date"] <= "1998-03-31"], output_dir=tmp_path / "scored")
+    page = Page(write_report(result.folder).read_text(encoding="utf-8"))
+    assert page.sections == dict(SECTIONS) and set(page.figures) == VALUE_FIGURES and page.holdout_absent
+    assert page.data["as_of"] == "1998-03-31" and plain[0].name in page.codes
+    assert page.value("clv.total") == result.manifest["totals"]["clv"]
+    saved = json.loads((plain[0] / "models" / "purchase.json").read_text())
+    assert page.value("models.scoring.purchase.r.estimate") == saved["params"]["r"]      # the run's models
+
+
 def test_a_scoring_folder_with_only_a_manifest_and_parquet_scores_renders_every_section(plain, tmp_path):
     folder = tmp_path / "scoring"
     folder.mkdir()

@@ -229,7 +229,12 @@ def _models_section(run: RunFolder, num: Numbers) -> dict:
                 if rows and not d["map"]:
                     diag.append(("Diagnostics (R-hat ≤ 1.01, ESS ≥ 400)",
                                  "all parameters pass" if not bad else "check " + ", ".join(bad), None))
+            method = (run.manifest.get(f"{role}_model") or {}).get("method")
+            kind = "maximum likelihood" if d["kind"] == "mle" else "Bayesian"
+            if method and method != "mle":
+                kind += f", {method}"
             models.append({"role": role, "label": _model_label(run, role) or d.get("class") or role,
+                           "method": kind,
                            "class": d.get("class"), "file": f"models/{'evaluation/' if fit == 'evaluation' else ''}"
                                                              f"{d['file']}",
                            "kind": d["kind"], "map": d.get("map", False), "hdi": d.get("hdi"), "rows": rows,
@@ -564,6 +569,7 @@ def _about_section(run: RunFolder, num: Numbers) -> dict:
     files = sorted(p.name if p.is_file() else p.name + "/" for p in run.path.iterdir()
                    if not p.name.startswith(".") and p.name != REPORT_FILE)
     return {"run_id": str(m.get("run_id") or run.path.name), "created": m.get("created_utc"),
+            "scored_from": m.get("scored_from"),
             "mode": scoring.get("mode"), "scored_at": scoring.get("scored_at"), "versions": versions,
             "export_rows": num("about.export_rows", table.get("rows"), "int") if table else None,
             "checksum": table.get("checksum"), "timings": timings, "notes": [str(n) for n in m.get("notes") or []],
