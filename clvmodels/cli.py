@@ -115,11 +115,16 @@ def _summary_lines(result) -> str:
     mt = result.metrics.get("metrics", {}) if result.metrics else {}
     if mt:
         shown = [k for k in ("purchases_actual", "purchases_predicted", "aggregate_error_pct", "mae", "correlation",
-                             "clv_top_share_capture") if k in mt]
+                             "clv_top_capture") if k in mt]
         lines.append("holdout: " + ", ".join(f"{k}={mt[k]:.4g}" for k in shown))
     t = m["totals"]
     lines.append(f"CLV ({m['forecast']['horizon']} x {m['forecast']['period']}): total {t['clv']:,.0f}, "
                  f"margin-negative customers {t['margin_negative_customers']:,}")
+    if result.folder is not None and (result.folder / "report.html").exists():
+        lines.append(f"report: {result.folder / 'report.html'}")
+    if result.tracking:
+        lines.append(f"MLflow: experiment {result.tracking['experiment']!r}, run {result.tracking['run_id']}, "
+                     f"scorer {result.tracking['model_uri']}")
     for receipt in result.receipts:
         lines.append(f"export {receipt.get('target')}: {receipt.get('rows')} rows -> {receipt.get('destination')} "
                      f"({'already delivered' if receipt.get('already_delivered') else 'delivered'})")

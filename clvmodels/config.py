@@ -283,8 +283,10 @@ class ExportConfig(_Strict):
 
 
 class OutputConfig(_Strict):
-    dir: str = "runs"
-    formats: list[Literal["csv", "parquet"]] = ["csv"]
+    dir: str = Field("runs", description="where run folders go (relative to the working directory)")
+    formats: list[Literal["csv", "parquet"]] = Field(["csv"], description="formats of the scores table")
+    report: bool = Field(True, description="write report.html, the page a manager opens, in every run and "
+                                           "scoring folder (a few seconds of plotting)")
 
 
 class TrackingConfig(_Strict):

@@ -867,6 +867,8 @@ def _write(cfg: RunConfig, run_id: str, summary, scores, table, metrics, evaluat
         if evaluation_table is not None:
             evaluation_table.to_csv(tmp / "evaluation.csv", index=False)
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+        if cfg.output.report:
+            _report(tmp)
         tmp.rename(final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -874,6 +876,18 @@ def _write(cfg: RunConfig, run_id: str, summary, scores, table, metrics, evaluat
     finally:
         os.close(lock)
     return final
+
+
+def _report(folder: Path) -> None:
+    """report.html of a folder being written. The scores are what a run is for: a report that cannot
+    be drawn is a warning naming the cause (the folder is kept and delivered), not a lost run."""
+    from .report import write_report
+
+    try:
+        write_report(folder)
+    except Exception as exc:                 # noqa: BLE001 - any failure of the page, said and kept going
+        (folder / "report.html").unlink(missing_ok=True)
+        warnings.warn(f"report.html was not written: {type(exc).__name__}: {exc}", CLVWarning, stacklevel=3)
 
 
 def _hold(folder: Path) -> int:

@@ -53,6 +53,9 @@ def test_set_overrides_a_value_and_names_a_bad_key(tmp_path, monkeypatch, capsys
     (folder,) = run_folders(tmp_path)
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["forecast"]["horizon"] == 6
+    assert (folder / "report.html").is_file()
+    assert cli.main(["run", str(path), "--set", "output.report=false", "--quiet"]) == 0
+    assert not (run_folders(tmp_path)[-1] / "report.html").exists()
     assert list((tmp_path / "drop").glob("*.parquet"))
     capsys.readouterr()
 
@@ -63,7 +66,7 @@ def test_set_overrides_a_value_and_names_a_bad_key(tmp_path, monkeypatch, capsys
     assert "key.path=value" in capsys.readouterr().err
     assert cli.main(["run", str(path), "--set", "export.3.format=csv"]) == 2
     assert "no item '3'" in capsys.readouterr().err
-    assert len(run_folders(tmp_path)) == 1           # none of the bad overrides started a run
+    assert len(run_folders(tmp_path)) == 2           # none of the bad overrides started a run
 
 
 def test_quiet_prints_nothing_on_success_and_one_paragraph_on_error(tmp_path):
@@ -171,6 +174,7 @@ def test_clv_score_applies_the_saved_models_without_fitting(trained, tmp_path, m
     (folder,) = (tmp_path / "scored").glob("nightly-score-*")
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["scored_from"] == result.folder.name
+    assert result.folder.name in (folder / "report.html").read_text()
     assert manifest["purchase_model"]["params"] == result.manifest["purchase_model"]["params"]
     scores = pd.read_parquet(folder / "export_table.parquet")
 
