@@ -53,7 +53,7 @@ import pandas as pd
 
 from ..errors import ConfigError
 from .summary import RFMSummary, SummaryOptions
-from .transactions import to_timestamp
+from .transactions import local_time, to_timestamp
 
 __all__ = ["rfm_summary", "calibration_holdout", "purchase_log", "ENGINES"]
 
@@ -64,18 +64,30 @@ def rfm_summary(transactions: pd.DataFrame | str | PathLike, observation_end=Non
                 customer_col: str = "customer_id", date_col: str = "date", amount_col: str | None = "amount",
                 merge: str | None = "D", monetary_includes_first: bool = False, returns: str = "error",
                 after_observation_end: str = "exclude", date_format: str | None = None,
+                timezone: str | None = None, order_col: str | None = None, refund_window: int | None = None,
                 engine: str = "auto", duckdb_config: dict | None = None) -> RFMSummary:
     """Build the RFM summary (frequency, recency, T, monetary_value) from a transaction log.
 
     Parameters
     ----------
-    transactions : DataFrame, or a path to a CSV / Parquet file (read by DuckDB, out of core).
-    observation_end : last observed day (inclusive); default: the last transaction date.
+    transactions : pandas or polars DataFrame, or a path to a CSV / Parquet file (read by DuckDB, out of
+        core).
+    observation_end : last observed day (inclusive), a local day (see ``timezone``); default: the last
+        transaction date.
     time_unit : 'D', 'W' (default, as in the papers), 'M' or 'Y' for recency and T.
     customer_col, date_col, amount_col : column names; ``amount_col=None`` for logs without amounts
         (no monetary_value column then).
     merge, monetary_includes_first, returns, after_observation_end : see the module docstring.
-    date_format : strptime format for text dates (e.g. ``'%Y%m%d'``); ISO 8601 when None.
+    date_format : strptime format for text dates (e.g. ``'%Y%m%d'``); ISO 8601 when None. A UTC offset
+        at the end of the text is read on its own (a trailing ``%z`` in the format is ignored).
+    timezone : None (default) or an IANA zone name such as ``'Europe/Berlin'``: whose local days count.
+        None: every timestamp at its own local wall time (a trailing UTC offset is dropped, a tz-aware
+        column is read in its own zone). A name: every timestamp with an offset or a zone is converted
+        to that zone first. Naive timestamps are taken as already local in both cases. See the module
+        docstring.
+    order_col, refund_window : how ``returns='match'`` matches refunds to purchases: by the order id in
+        ``order_col``, or without it by date, within ``refund_window`` days (default 30). See the module
+        docstring.
     engine : 'pandas' (in memory), 'duckdb' (embedded SQL engine; required for paths), or 'auto'
         (DuckDB for paths, pandas for frames). Both give the same summary.
     duckdb_config : settings for the DuckDB engine, e.g. ``{"memory_limit": "512MB", "threads": 2,
@@ -99,8 +111,8 @@ def rfm_summary(transactions: pd.DataFrame | str | PathLike, observation_end=Non
     ('W', 3086)
     """
     opts = _options(time_unit, merge, monetary_includes_first, returns, after_observation_end, customer_col,
-                    date_col, amount_col, date_format)
-    end = to_timestamp(observation_end) if observation_end is not None else None
+                    date_col, amount_col, date_format, timezone, order_col, refund_window)
+    end = _local_day(observation_end, "observation_end", opts)
     return _run(transactions, end, None, opts, engine, duckdb_config)
 
 
@@ -109,7 +121,9 @@ def calibration_holdout(transactions: pd.DataFrame | str | PathLike, calibration
                         amount_col: str | None = "amount", merge: str | None = "D",
                         monetary_includes_first: bool = False, returns: str = "error",
                         after_observation_end: str = "exclude", date_format: str | None = None,
-                        engine: str = "auto", duckdb_config: dict | None = None) -> RFMSummary:
+                        timezone: str | None = None, order_col: str | None = None,
+                        refund_window: int | None = None, engine: str = "auto",
+                        duckdb_config: dict | None = None) -> RFMSummary:
     """Calibration summary up to ``calibration_end`` plus what each customer did in the holdout.
 
     Customers are those with a first purchase on or before ``calibration_end``. Extra columns:
@@ -117,8 +131,9 @@ def calibration_holdout(transactions: pd.DataFrame | str | PathLike, calibration
     (mean value of those purchases, 0 if none; only with amounts) and ``duration_holdout``
     (observation_end - calibration_end in ``time_unit``, the same for everyone). Options as in
     :func:`rfm_summary`. A purchase period that straddles ``calibration_end`` (merge='W'/'M'/'Y') is
-    split at it. ``calibration_end`` is a date, or a number of ``time_unit`` periods after the first
-    transaction day (see the module docstring).
+    split at it. ``calibration_end`` is a date (a local day, as ``observation_end``), or a number of
+    ``time_unit`` periods after the first transaction day (see the module docstring). With
+    ``returns='match'`` a refund after ``calibration_end`` is never netted against a purchase before it.
 
     Examples
     --------
@@ -131,11 +146,11 @@ def calibration_holdout(transactions: pd.DataFrame | str | PathLike, calibration
     '1997-09-30'
     """
     opts = _options(time_unit, merge, monetary_includes_first, returns, after_observation_end, customer_col,
-                    date_col, amount_col, date_format)
+                    date_col, amount_col, date_format, timezone, order_col, refund_window)
     cal_end = calibration_periods(calibration_end)
     if cal_end is None:
-        cal_end = to_timestamp(calibration_end, "calibration_end")
-    end = to_timestamp(observation_end) if observation_end is not None else None
+        cal_end = _local_day(calibration_end, "calibration_end", opts)
+    end = _local_day(observation_end, "observation_end", opts)
     if end is not None and isinstance(cal_end, pd.Timestamp) and end <= cal_end:
         raise ConfigError(f"observation_end={end.date()} must be after calibration_end={cal_end.date()}",
                           key="observation_end")
@@ -147,7 +162,7 @@ def purchase_log(transactions: pd.DataFrame | str | PathLike, options: SummaryOp
     """The purchases a summary counts: one row per purchase occasion of the log, under ``options``.
 
     The same rules as :func:`rfm_summary` (the log's columns, the merge period, the returns policy,
-    dates and time zones), so that whatever is built from it - cohort tracking, features - counts
+    dates and time zones: ``options.timezone``), so that whatever is built from it - cohort tracking, features - counts
     the purchases the summary counts. Pass ``summary.options`` of an :class:`RFMSummary`.
 
     Returns
@@ -168,7 +183,7 @@ def purchase_log(transactions: pd.DataFrame | str | PathLike, options: SummaryOp
     if not isinstance(options, SummaryOptions):
         raise ConfigError(f"options must be SummaryOptions (e.g. summary.options), got {type(options).__name__}",
                           key="options")
-    end = to_timestamp(observation_end) if observation_end is not None else None
+    end = _local_day(observation_end, "observation_end", options)
     if _pick_engine(transactions, engine) == "duckdb":
         from .duckdb_engine import duckdb_purchases
 
@@ -193,10 +208,19 @@ def calibration_periods(value) -> float | None:
 
 
 def _options(time_unit, merge, monetary_includes_first, returns, after_observation_end, customer_col, date_col,
-             amount_col, date_format) -> SummaryOptions:
+             amount_col, date_format, timezone, order_col, refund_window) -> SummaryOptions:
     return SummaryOptions.build(time_unit, merge, monetary_includes_first, returns, after_observation_end,
                                 customer_col=customer_col, date_col=date_col, amount_col=amount_col,
-                                date_format=date_format)
+                                date_format=date_format, timezone=timezone, order_col=order_col,
+                                refund_window=refund_window)
+
+
+def _local_day(value, name: str, opts: SummaryOptions) -> pd.Timestamp | None:
+    """A user-given date as a naive local time: an aware one is converted to ``opts.timezone`` (or taken at
+    its own wall time), a naive one is already local."""
+    if value is None:
+        return None
+    return local_time(to_timestamp(value, name), opts.timezone)
 
 
 def _run(transactions, end, cal_end, opts: SummaryOptions, engine: str, duckdb_config) -> RFMSummary:
