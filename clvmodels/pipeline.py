@@ -80,7 +80,8 @@ def build_summary(cfg: RunConfig, transactions=None) -> RFMSummary:
     s, d = cfg.summary, cfg.data
     common = dict(time_unit=s.time_unit, customer_col=d.customer_col, date_col=d.date_col,
                   amount_col=d.amount_col, merge=s.merge, monetary_includes_first=s.monetary_includes_first,
-                  returns=s.returns, date_format=d.date_format, engine=d.engine)
+                  returns=s.returns, date_format=d.date_format, engine=d.engine, timezone=d.timezone,
+                  order_col=d.order_col, refund_window=s.refund_window)
     if s.calibration_end is not None:
         return calibration_holdout(tx, s.calibration_end, s.observation_end, **common)
     return rfm_summary(tx, s.observation_end, **common)
