@@ -158,25 +158,39 @@ def _parse_text(text: pd.Series, ids: pd.Series, column: str, date_format: str |
     # between day-first and month-first
     try:
         parsed = pd.to_datetime(text, errors="coerce", format=fmt)
-    except (ValueError, TypeError):  # e.g. offsets in a form the pattern does not know, mixed
-        parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[us]")
-    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-        # an offset the pattern does not recognise (e.g. after a bare hour): refused, as DuckDB does
-        parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[us]")
+    except (ValueError, TypeError):  # pandas read offsets the pattern does not know (mixed with naive rows)
+        parsed = None
+    if parsed is None or isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        # an offset the pattern does not recognise (e.g. after a bare hour) is refused, as by DuckDB: find
+        # the rows, value by value (only on the way to an error, unless every row is naive after all)
+        parsed = _parse_each(text, fmt)
     unparsed = parsed.isna().to_numpy()
     if unparsed.any():
         _bad(column, unparsed, ids, "could not be parsed as dates"
              + (f" with date_format={date_format!r}" if date_format else
                 " as ISO 8601 (pass date_format, e.g. '%d/%m/%Y', for other layouts)"))
     if timezone is not None and n_offset:
-        offsets = pc.extract_regex(arr, _NAMED_OFFSET_PATTERN).field("offset")
-        codes, kinds = pd.factorize(pd.Series(pd.arrays.ArrowExtensionArray(offsets)), use_na_sentinel=True)
-        per_kind = np.array([offset_minutes(k) for k in kinds] + [0], dtype=np.int64)
-        minutes = per_kind[codes]  # rows without an offset (code -1) pick the trailing 0
-        aware = codes >= 0
+        aware = has_offset.to_numpy(zero_copy_only=False)
+        offsets = pc.extract_regex(arr.filter(has_offset), _NAMED_OFFSET_PATTERN).field("offset")
+        codes, kinds = pd.factorize(offsets.to_numpy(zero_copy_only=False))
+        minutes = np.array([offset_minutes(k) for k in kinds], dtype=np.int64)[codes]
         parsed = parsed.copy()
-        parsed[aware] = _shift_to_zone(parsed[aware], minutes[aware], timezone)
+        parsed[aware] = _shift_to_zone(parsed[aware], minutes, timezone)
     return parsed
+
+
+def _parse_each(text: pd.Series, fmt: str) -> pd.Series:
+    """Text parsed value by value: NaT for a value that does not parse or parses to an aware time."""
+    def one(value):
+        try:
+            ts = pd.to_datetime(value, format=fmt)
+        except (ValueError, TypeError, OverflowError):
+            return pd.NaT
+        return pd.NaT if ts.tzinfo is not None else ts
+
+    codes, uniques = pd.factorize(text)
+    values = pd.to_datetime(pd.Series([one(v) for v in uniques], dtype=object)).to_numpy()
+    return pd.Series(values[codes], index=text.index)
 
 
 def _parse_objects(col: pd.Series, ids: pd.Series, column: str, date_format: str | None,
