@@ -44,6 +44,28 @@ def test_missing_column(source, tmp_path):
     assert err.value.column == "amount"
 
 
+@pytest.mark.parametrize("source", SOURCES + ["parquet"])
+@pytest.mark.parametrize("fn", ["rfm_summary", "calibration_holdout"])
+def test_missing_amount_column_says_amount_col_none(fn, source, tmp_path):
+    # the default amount_col='amount' on a log without amounts: the message shows the way out
+    tx = good_log().drop(columns="amount")
+    target, engine = tx, source
+    if source in ("csv", "parquet"):
+        target = tmp_path / f"tx.{source}"
+        if source == "csv":
+            tx.to_csv(target, index=False)
+        else:
+            tx.to_parquet(target)
+        target, engine = str(target), "duckdb"
+    call = getattr(clv, fn)
+    args = ("2021-01-03",) if fn == "calibration_holdout" else ()
+    with pytest.raises(MissingColumnError, match=r"\['amount'\].*amount_col=None") as err:
+        call(target, *args, engine=engine)
+    assert err.value.column == "amount"
+    s = call(target, *args, engine=engine, amount_col=None)
+    assert "monetary_value" not in s.columns
+
+
 @pytest.mark.parametrize("source", SOURCES)
 def test_missing_customer_id(source, tmp_path):
     tx = good_log()
