@@ -23,9 +23,60 @@ Options, all explicit:
     ``'error'`` (default) a negative amount raises :class:`InvalidValueError` naming the customers;
     zero amounts are kept as (free) purchases. ``'drop'`` removes rows with amount <= 0.
     ``'net'`` nets amounts within each merged purchase and removes purchases whose net value is <= 0
-    (a return in the same period as its order cancels it).
+    (a return in the same period as its order cancels it; a later one is lost).
+    ``'match'`` nets each refund against the customer's earlier purchase it belongs to (below).
 ``after_observation_end`` - ``'exclude'`` (default) leaves out transactions after
     ``observation_end`` and counts them; ``'error'`` raises naming the customers.
+
+``returns='match'``, exactly:
+
+1. Rows with amount >= 0 form the purchases (the ``merge`` rule, split at ``calibration_end``);
+   rows with amount < 0 are refunds. Rows after ``observation_end`` are left out first (counted as
+   such), so a refund after the end is never applied.
+2. With ``order_col`` (a column naming the order a row belongs to; a refund row carries the id of
+   the order it refunds) a refund is netted against the purchase holding that order id among the
+   same customer's purchase rows (the earliest such purchase if the order spans several), however
+   long before. A refund without an order id, or whose order id the customer never bought, matches
+   nothing.
+3. Without ``order_col``, a refund goes to the same customer's latest purchase on or before it:
+   the purchase of the latest merge period (day with ``merge='D'``) up to and including the
+   refund's own. It is netted against it if that purchase's first day (its timestamp with
+   ``merge=None``) is at most ``refund_window`` days before the refund (default 30; ``0``: the same
+   day only; exact 24-hour days with ``merge=None``), and matches nothing otherwise.
+4. In a calibration / holdout summary a refund and its purchase must be on the same side of
+   ``calibration_end``: a refund after it never touches a calibration purchase (a calibration
+   summary must not use information after its end).
+5. A purchase's value is its amounts plus the refunds netted against it. A purchase that had a
+   refund netted against it and whose value is <= 0 disappears (its customer's frequency falls; a
+   customer left with no purchase is not summarised). A free purchase without refunds stays.
+   "<= 0" means <= 1e-9 x the purchase's gross value, so that float sums in a different order (the
+   two engines) decide alike.
+6. A refund that matches nothing is dropped. ``summary.report`` counts ``n_refunds_matched``,
+   ``n_refunds_unmatched`` (``unmatched_refund_examples``: up to five customers) and
+   ``n_purchases_fully_refunded``; a :class:`~clvmodels.errors.DataDroppedWarning` announces the
+   unmatched refunds and the purchases gone.
+
+``timezone`` - days are the customer's local days; dates are turned into naive local wall times
+    before anything else:
+
+    * ``timezone=None`` (default): a text timestamp ending in a UTC offset after its clock time
+      (``2024-03-30T10:00:00+01:00``, ``...Z``, ``...-0500``, ``...+05``) is taken at its own local
+      wall time, the offset dropped - so one zone's offsets changing at DST, or offsets differing
+      between rows, are no problem: each row is on its own local day. A tz-aware column (pandas
+      ``DatetimeTZDtype``, polars ``Datetime`` with a zone, Parquet ``TIMESTAMP WITH TIME ZONE``) is
+      taken at the wall time of its own zone (for a Parquet file, the zone its Arrow schema records -
+      pandas and pyarrow write it - else UTC).
+    * ``timezone='Europe/Berlin'`` (an IANA name): every timestamp with an offset or a zone is
+      converted to that zone first, then its wall time is used.
+    * Naive timestamps (no offset, no zone) are taken as already local in both cases.
+    * ``observation_end`` and ``calibration_end`` are local days too: an aware one is converted the
+      same way, a naive one is used as it is.
+
+    Local wall times are used as they are: with ``merge=None`` an interval across a DST change is
+    measured on the clock (one hour more or less than elapsed time).
+
+Transactions are a pandas or polars DataFrame (both engines; polars is optional), or a path to a
+CSV / Parquet file (DuckDB, out of core).
 
 Nothing is dropped silently: every row a policy removes is counted in ``summary.report`` (a
 :class:`~clvmodels.data.summary.DropReport`) and announced by a
