@@ -122,7 +122,8 @@ def _net_filter(codes, ticks, amounts, seg, opts: SummaryOptions, report: DropRe
     key, _ = _purchase_keys(codes, _buckets(ticks, opts), seg)
     _, inverse = np.unique(key, return_inverse=True)
     net = np.bincount(inverse, weights=amounts)
-    gross = np.bincount(inverse, weights=np.maximum(amounts, 0.0))
+    neg = amounts < 0  # gross = net - the returns: one more pass over the (few) return rows only
+    gross = net - np.bincount(inverse[neg], weights=amounts[neg], minlength=len(net))
     keep = net > NET_TOLERANCE * gross
     report.n_purchases_dropped_net_nonpositive = int((~keep).sum())
     return keep[inverse]
