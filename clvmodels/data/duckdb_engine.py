@@ -48,8 +48,6 @@ class _Source:
         self.opts = opts
         self.customer_col, self.date_col, self.amount_col = opts.customer_col, opts.date_col, opts.amount_col
         self.order_col = opts.order_col if opts.returns == "match" and opts.amount_col else None
-        if opts.timezone is not None:
-            _check_zone_known(con, opts.timezone)
         if isinstance(transactions, (str, PathLike)):
             self._from_path(fspath(transactions))
         else:
@@ -81,6 +79,8 @@ class _Source:
         else:
             raise DataValidationError(f"cannot tell the format of {path!r}: use a .csv or .parquet file")
         self.path = path
+        if self.opts.timezone is not None:  # a frame is converted by pandas; a file by DuckDB's ICU zones
+            _check_zone_known(self.con, self.opts.timezone)
         try:
             self.con.execute(f"CREATE VIEW raw AS SELECT * FROM {reader}")
             cols = dict(self.con.execute("SELECT column_name, column_type FROM (DESCRIBE raw)").fetchall())

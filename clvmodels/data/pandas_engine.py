@@ -281,7 +281,7 @@ def _keep_rows(transactions: pd.DataFrame, end, cal_end, opts: SummaryOptions) -
     customer_col, date_col, amount_col = opts.customer_col, opts.date_col, opts.amount_col
     tx = prepare_transactions(transactions, customer_col=customer_col, date_col=date_col,
                               amount_col=amount_col, date_format=opts.date_format, timezone=opts.timezone,
-                              order_col=opts.order_col if opts.returns == "match" else None)
+                              order_col=opts.order_col if opts.returns == "match" and amount_col else None)
     report = DropReport(n_rows=len(tx.ids))
     codes, uniques = _factorize_ids(tx.ids)
     ticks = _ticks(tx.dates, opts)

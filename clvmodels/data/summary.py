@@ -458,9 +458,13 @@ def resolve_calibration_end(cal_end, first, end, opts: SummaryOptions) -> pd.Tim
 def nothing_left(report: DropReport, opts: SummaryOptions, end) -> DataValidationError:
     """The error of a log with no purchase left to summarise (both engines)."""
     day = end.date() if hasattr(end, "date") else end
+    returns = {"drop": f"{report.n_rows_dropped_returns} row(s) dropped",
+               "net": f"{report.n_purchases_dropped_net_nonpositive} purchase(s) netting to <= 0 dropped",
+               "match": f"{report.n_purchases_fully_refunded} purchase(s) fully refunded, "
+                        f"{report.n_refunds_unmatched} unmatched refund(s) dropped"}.get(opts.returns)
     return DataValidationError(
         f"no transaction is left to summarise: {report.n_rows_after_observation_end} row(s) after "
-        f"observation_end={day}, {report.n_rows_dropped_returns} dropped by returns={opts.returns!r}",
+        f"observation_end={day}" + (f", {returns} by returns={opts.returns!r}" if returns else ""),
         n_rows=report.n_rows)
 
 

@@ -232,3 +232,18 @@ def test_config_match_reaches_the_summary():
     with pytest.raises(ConfigError) as err:
         load_config({"name": "t", "data": {"source": "cdnow"}, "summary": {"refund_window": -3}})
     assert err.value.key == "summary.refund_window"
+
+
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_everything_refunded_is_an_error_that_says_why(engine):
+    tx = log([("a", "2024-01-01", 5.0, None), ("a", "2024-01-03", -5.0, None), ("b", "2024-01-02", -1.0, None)])
+    with pytest.raises(clv.errors.DataValidationError,
+                       match=r"1 purchase\(s\) fully refunded, 1 unmatched refund\(s\) dropped by returns='match'"):
+        clv.rfm_summary(tx, returns="match", engine=engine)
+
+
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_without_amounts_the_order_column_is_not_needed(engine):
+    tx = log().drop(columns=["amount", "order"])
+    s = clv.rfm_summary(tx, amount_col=None, returns="match", order_col="order", engine=engine)
+    assert s.loc["a", "frequency"] == 4 and "monetary_value" not in s.columns
