@@ -316,9 +316,11 @@ def _purchases_table(con, transactions, end, cal_end, opts: SummaryOptions):
             FROM (SELECT c, t, a, {segment} AS s, {_bucket_sql(opts)} AS b FROM ticks WHERE {keep})
             GROUP BY c, s, b {having}""")
         if having:
-            n_all = con.execute(f"""SELECT count(*) FROM (SELECT 1 FROM (SELECT c, {segment} AS s, {_bucket_sql(opts)} AS b
-                                    FROM ticks WHERE {keep}) GROUP BY c, s, b)""").fetchone()[0]
-            report.n_purchases_dropped_net_nonpositive = int(n_all - con.execute("SELECT count(*) FROM purchases").fetchone()[0])
+            n_all = con.execute(f"""SELECT count(*) FROM (SELECT 1 FROM (
+                                        SELECT c, {segment} AS s, {_bucket_sql(opts)} AS b FROM ticks WHERE {keep})
+                                    GROUP BY c, s, b)""").fetchone()[0]
+            n_kept = con.execute("SELECT count(*) FROM purchases").fetchone()[0]
+            report.n_purchases_dropped_net_nonpositive = int(n_all - n_kept)
 
     gone = con.execute(f"""SELECT c FROM (SELECT DISTINCT c FROM ticks WHERE {window})
                            EXCEPT SELECT DISTINCT c FROM purchases ORDER BY c""").fetchnumpy()["c"]

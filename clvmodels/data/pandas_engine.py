@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..errors import DataValidationError, InvalidValueError, describe_culprits
+from ..errors import InvalidValueError, describe_culprits
 from .summary import (NET_TOLERANCE, DropReport, RFMSummary, SummaryOptions, assemble, attach_holdout,
                       nothing_left, resolve_calibration_end, summary_frame)
 from .transactions import prepare_transactions

@@ -247,3 +247,14 @@ def test_without_amounts_the_order_column_is_not_needed(engine):
     tx = log().drop(columns=["amount", "order"])
     s = clv.rfm_summary(tx, amount_col=None, returns="match", order_col="order", engine=engine)
     assert s.loc["a", "frequency"] == 4 and "monetary_value" not in s.columns
+
+
+def test_options_rebuild_the_same_summary():
+    # the temporal baseline rebuilds a summary from summary.options: every option must be a keyword
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataDroppedWarning)
+        for kw in ({"order_col": "order"}, {}, {"refund_window": 5}):
+            s = clv.calibration_holdout(log(), "2024-01-31", "2024-03-31", returns="match", timezone="UTC", **kw)
+            again = clv.calibration_holdout(log(), "2024-01-31", "2024-03-31", **s.options.as_dict())
+            assert_same(s, again)
+            assert again.options == s.options
