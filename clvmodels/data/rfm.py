@@ -48,7 +48,8 @@ Options, all explicit:
    summary must not use information after its end).
 5. A purchase's value is its amounts plus the refunds netted against it. A purchase that had a
    refund netted against it and whose value is <= 0 disappears (its customer's frequency falls; a
-   customer left with no purchase is not summarised). A free purchase without refunds stays.
+   customer left with no purchase is not summarised); what a refund exceeds its purchase by is not
+   carried over to other purchases. A free purchase without refunds stays.
    "<= 0" means <= 1e-9 x the purchase's gross value, so that float sums in a different order (the
    two engines) decide alike.
 6. A refund that matches nothing is dropped. ``summary.report`` counts ``n_refunds_matched``,
