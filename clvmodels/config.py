@@ -73,6 +73,23 @@ class DataConfig(_Strict):
     amount_col: str | None = "amount"
     date_format: str | None = None
     engine: Literal["auto", "pandas", "duckdb"] = "auto"
+    timezone: str | None = Field(
+        None, description="IANA zone (e.g. Europe/Berlin) whose local days count: timestamps with a UTC offset or a "
+                          "zone are converted to it; naive ones are taken as local. null: each timestamp's own "
+                          "local wall time")
+    order_col: str | None = Field(
+        None, description="summary.returns 'match' only: the column naming the order a row belongs to (a refund "
+                          "row carries the id of the order it refunds); null: refunds are matched by date")
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value):
+        from .data.transactions import check_timezone
+
+        try:
+            return check_timezone(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
 
 
 def _date(value, what: str):
@@ -94,7 +111,10 @@ class SummaryConfig(_Strict):
     observation_end: dt.date | None = Field(None, description="last observed day; default: the last transaction")
     time_unit: Literal["D", "W", "M", "Y"] = "W"
     merge: Literal["D", "W", "M", "Y"] | None = "D"
-    returns: Literal["error", "drop", "net"] = "error"
+    returns: Literal["error", "drop", "net", "match"] = "error"
+    refund_window: int | None = Field(
+        None, ge=0, description="returns 'match' without data.order_col: a refund is netted against the customer's "
+                                "latest purchase at most this many days before it (null: 30)")
     monetary_includes_first: bool = False
 
     @field_validator("calibration_end", mode="before")

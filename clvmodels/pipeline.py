@@ -113,7 +113,8 @@ def _summary_options(cfg: RunConfig) -> dict:
     s, d = cfg.summary, cfg.data
     return dict(time_unit=s.time_unit, customer_col=d.customer_col, date_col=d.date_col,
                 amount_col=d.amount_col, merge=s.merge, monetary_includes_first=s.monetary_includes_first,
-                returns=s.returns, date_format=d.date_format, engine=d.engine)
+                returns=s.returns, date_format=d.date_format, engine=d.engine, timezone=d.timezone,
+                order_col=d.order_col, refund_window=s.refund_window)
 
 
 def validate(config) -> dict:

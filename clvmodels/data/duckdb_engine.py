@@ -6,7 +6,12 @@ monetary values agree to floating-point summation order (~1e-15 relative).
 
 Validation of a path happens in SQL, before any aggregation, with the same typed errors and
 messages as for a DataFrame. Text dates must be ISO 8601 (``1997-01-01``, ``1997-01-01 10:00:00``,
-optionally with one UTC offset for the whole column) unless ``date_format`` (strptime) is given.
+optionally ending in a UTC offset after the clock time) unless ``date_format`` (strptime) is given.
+Dates become the customer's local wall time as in the pandas engine (:mod:`.transactions`): text
+offsets are dropped (or, with ``timezone``, converted to it); a ``TIMESTAMP WITH TIME ZONE`` column
+of a Parquet file is read at the wall time of the zone recorded in the file's Arrow schema (pandas
+and pyarrow write it; UTC when the file records none), or of ``timezone`` when given. Frames
+(pandas, polars) are validated and parsed by the pandas checks and handed to DuckDB through Arrow.
 """
 
 from __future__ import annotations
@@ -17,10 +22,11 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from ..errors import DataValidationError, InvalidValueError, MissingColumnError, describe_culprits
-from .summary import (DropReport, RFMSummary, SummaryOptions, assemble, attach_holdout, nothing_left,
-                      resolve_calibration_end, summary_frame)
-from .transactions import TZ_OFFSET_PATTERN, prepare_transactions
+from ..errors import ConfigError, DataValidationError, InvalidValueError, describe_culprits
+from .summary import (NET_TOLERANCE, DropReport, RFMSummary, SummaryOptions, assemble, attach_holdout,
+                      nothing_left, resolve_calibration_end, summary_frame)
+from .transactions import (TZ_OFFSET_PATTERN, format_without_offset, missing_columns_error, needed_columns,
+                           offset_minutes, prepare_transactions)
 
 __all__ = ["duckdb_summary"]
 
@@ -34,27 +40,37 @@ def _lit(value: str) -> str:
 
 
 class _Source:
-    """A DuckDB connection holding a view ``tx(c, ts, a)``: customer id, naive timestamp, amount."""
+    """A DuckDB connection holding a view ``tx(c, ts, a, o)``: customer id, naive local timestamp, amount,
+    order id (NULL without an order column)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, transactions, customer_col, date_col, amount_col, date_format):
+    def __init__(self, con: duckdb.DuckDBPyConnection, transactions, opts: SummaryOptions):
         self.con = con
-        self.customer_col, self.date_col, self.amount_col = customer_col, date_col, amount_col
-        if isinstance(transactions, pd.DataFrame):
-            self._from_frame(transactions, date_format)
+        self.opts = opts
+        self.customer_col, self.date_col, self.amount_col = opts.customer_col, opts.date_col, opts.amount_col
+        self.order_col = opts.order_col if opts.returns == "match" and opts.amount_col else None
+        if isinstance(transactions, (str, PathLike)):
+            self._from_path(fspath(transactions))
         else:
-            self._from_path(fspath(transactions), date_format)
+            self._from_frame(transactions)
 
-    # -- DataFrames: validated by the pandas checks, then handed to DuckDB through Arrow
-    def _from_frame(self, frame: pd.DataFrame, date_format):
+    # -- DataFrames (pandas, polars): validated by the pandas checks, then handed to DuckDB through Arrow
+    def _from_frame(self, frame):
+        o = self.opts
         tx = prepare_transactions(frame, customer_col=self.customer_col, date_col=self.date_col,
-                                  amount_col=self.amount_col, date_format=date_format)
+                                  amount_col=self.amount_col, date_format=o.date_format, timezone=o.timezone,
+                                  order_col=self.order_col)
         slim = pd.DataFrame({"c": tx.ids, "ts": tx.dates.astype("datetime64[us]")})
         slim["a"] = tx.amounts if tx.amounts is not None else np.nan
+        order = "NULL"
+        if tx.orders is not None:  # order ids as codes: equal ids equal, missing ids (NaN, None) NULL
+            codes, _ = pd.factorize(tx.orders, use_na_sentinel=True)
+            slim["o"] = pd.arrays.IntegerArray(codes.astype(np.int64), codes < 0)
+            order = "o"
         self.con.register("tx_frame", slim)
-        self.con.execute("CREATE VIEW tx AS SELECT c, ts, a FROM tx_frame")
+        self.con.execute(f"CREATE VIEW tx AS SELECT c, ts, a, {order} AS o FROM tx_frame")
 
     # -- paths: read lazily, validate in SQL
-    def _from_path(self, path: str, date_format):
+    def _from_path(self, path: str):
         lower = path.lower()
         if lower.endswith((".parquet", ".pq")) or lower.endswith("/"):
             reader = f"read_parquet({_lit(path)})"
@@ -62,25 +78,32 @@ class _Source:
             reader = f"read_csv({_lit(path)}, types={{{_lit(self.date_col)}: 'VARCHAR'}})"
         else:
             raise DataValidationError(f"cannot tell the format of {path!r}: use a .csv or .parquet file")
+        self.path = path
+        if self.opts.timezone is not None:  # a frame is converted by pandas; a file by DuckDB's ICU zones
+            _check_zone_known(self.con, self.opts.timezone)
         try:
             self.con.execute(f"CREATE VIEW raw AS SELECT * FROM {reader}")
             cols = dict(self.con.execute("SELECT column_name, column_type FROM (DESCRIBE raw)").fetchall())
         except duckdb.Error as exc:
             raise DataValidationError(f"could not read transactions from {path!r}: {exc}") from None
-        needed = [self.customer_col, self.date_col] + ([self.amount_col] if self.amount_col else [])
+        needed = needed_columns(self.customer_col, self.date_col, self.amount_col, self.order_col)
         missing = [c for c in needed if c not in cols]
         if missing:
-            raise MissingColumnError(f"transactions are missing column(s) {missing}; they have {list(cols)} "
-                                     "(set customer_col / date_col / amount_col to name yours)", column=missing[0])
+            raise missing_columns_error(missing, list(cols), self.amount_col)
         if self.con.execute("SELECT count(*) FROM raw").fetchone()[0] == 0:
             raise DataValidationError("transactions are empty: no rows to summarise", n_rows=0)
         c, d = _q(self.customer_col), _q(self.date_col)
         self._check_ids(c, cols[self.customer_col])
-        ts_expr = self._date_expr(d, cols[self.date_col], date_format)
+        ts_expr = self._date_expr(d, cols[self.date_col])
         a_expr = "CAST(NULL AS DOUBLE)"
         if self.amount_col:
             a_expr = self._amount_expr(_q(self.amount_col), cols[self.amount_col])
-        self.con.execute(f"CREATE VIEW tx AS SELECT {c} AS c, {ts_expr} AS ts, {a_expr} AS a FROM raw")
+        o_expr = "NULL"
+        if self.order_col:
+            o = _q(self.order_col)
+            is_float = cols[self.order_col].upper() in ("FLOAT", "DOUBLE", "REAL")
+            o_expr = f"CASE WHEN isnan({o}) THEN NULL ELSE {o} END" if is_float else o
+        self.con.execute(f"CREATE VIEW tx AS SELECT {c} AS c, {ts_expr} AS ts, {a_expr} AS a, {o_expr} AS o FROM raw")
 
     def _culprits(self, where: str, column: str, what: str, cls=InvalidValueError):
         n = self.con.execute(f"SELECT count(*) FROM raw WHERE {where}").fetchone()[0]
@@ -97,34 +120,39 @@ class _Source:
             raise InvalidValueError(f"column {self.customer_col!r}: {n} row(s) have a missing or empty customer id",
                                     column=self.customer_col, n_rows=int(n))
 
-    def _date_expr(self, d: str, dtype: str, date_format) -> str:
+    def _date_expr(self, d: str, dtype: str) -> str:
         dtype = dtype.upper()
+        date_format, timezone = self.opts.date_format, self.opts.timezone
         self._culprits(f"{d} IS NULL", self.date_col, "have a missing date")
-        if dtype.startswith("TIMESTAMP WITH TIME ZONE"):
-            raise InvalidValueError(f"column {self.date_col!r} is stored as TIMESTAMP WITH TIME ZONE; convert it to "
-                                    "one local timezone (naive timestamps) first", column=self.date_col)
+        if dtype.startswith("TIMESTAMP WITH TIME ZONE") or dtype == "TIMESTAMPTZ":
+            # an instant: its wall time in `timezone`, else in the zone the file records for the column
+            return _wall_sql(d, timezone or _parquet_zone(self.path, self.date_col), self.con)
         if dtype.startswith(("TIMESTAMP", "DATE")):
             return f"CAST({d} AS TIMESTAMP)"
         if dtype != "VARCHAR":
             if date_format is None:
                 self._culprits("true", self.date_col, f"are {dtype}, not dates; pass date_format (e.g. '%Y%m%d')")
             d = f"CAST({d} AS VARCHAR)"
-        offset = f"coalesce(regexp_extract({d}, {_lit(TZ_OFFSET_PATTERN)}, 1), '')"
-        kinds = self.con.execute(f"SELECT {offset} AS k, count(*) AS n FROM raw GROUP BY k ORDER BY n DESC").fetchall()
-        if len(kinds) > 1:
-            shown = {k: n for k, n in kinds[:4]}
-            self._culprits(f"{offset} <> {_lit(kinds[0][0])}", self.date_col,
-                           f"carry a different timezone / UTC offset than the rest ({shown}); mixed timezones are "
-                           "ambiguous: convert the column to one timezone first")
-        bare = f"regexp_replace({d}, {_lit(TZ_OFFSET_PATTERN)}, '')" if kinds and kinds[0][0] else d
+        pattern = _lit(TZ_OFFSET_PATTERN)
+        n_offset = self.con.execute(f"SELECT count(*) FROM raw WHERE regexp_matches({d}, {pattern})").fetchone()[0]
+        bare = f"regexp_replace({d}, {pattern}, '\\1')" if n_offset else d
         if date_format:
-            parsed = f"try_strptime({bare}, {_lit(date_format)})"
+            parsed = f"try_strptime({bare}, {_lit(format_without_offset(date_format))})"
             hint = f" with date_format={date_format!r}"
         else:
             parsed = f"TRY_CAST(replace({bare}, 'T', ' ') AS TIMESTAMP)"
             hint = " as ISO 8601 (pass date_format, e.g. '%d/%m/%Y', for other layouts)"
         self._culprits(f"{parsed} IS NULL", self.date_col, "could not be parsed as dates" + hint)
-        return parsed
+        if timezone is None or not n_offset:
+            return parsed  # naive text is local already; with timezone=None an offset is simply dropped
+        # the row's offset -> UTC -> wall time in `timezone` (the offsets of the log, read in Python)
+        offset = f"regexp_extract({d}, {pattern}, 2)"
+        kinds = [r[0] for r in self.con.execute(
+            f"SELECT DISTINCT {offset} FROM raw WHERE regexp_matches({d}, {pattern})").fetchall()]
+        minutes = " ".join(f"WHEN {_lit(k)} THEN {offset_minutes(k)}" for k in kinds)
+        utc = f"({parsed} - to_minutes(CASE {offset} {minutes} END))"
+        return (f"(CASE WHEN regexp_matches({d}, {pattern}) THEN timezone({_lit(timezone)}, timezone('UTC', {utc})) "
+                f"ELSE {parsed} END)")
 
     def _amount_expr(self, a: str, atype: str) -> str:
         if atype.upper() in ("VARCHAR", "BOOLEAN"):
@@ -133,6 +161,43 @@ class _Source:
         expr = f"CAST({a} AS DOUBLE)"
         self._culprits(f"{expr} IS NULL OR isnan({expr}) OR isinf({expr})", self.amount_col, "are NaN or infinite")
         return expr
+
+
+def _check_zone_known(con, zone: str) -> None:
+    """DuckDB (ICU) must know the IANA zone that zoneinfo accepted, or the engines could not agree."""
+    known = con.execute("SELECT count(*) FROM pg_timezone_names() WHERE name = ?", [zone]).fetchall()[0][0]
+    if not known:
+        raise ConfigError(f"timezone={zone!r} is not known to DuckDB's time zone database; use another IANA name "
+                          "for the same zone, or engine='pandas'", key="timezone")
+
+
+def _parquet_zone(path: str, column: str) -> str:
+    """The zone a Parquet file records for a tz-aware column (its Arrow schema), 'UTC' when it records none."""
+    import glob
+
+    import pyarrow.dataset as ds
+
+    try:
+        source = sorted(glob.glob(path)) if any(ch in path for ch in "*?[") else path
+        tz = ds.dataset(source, format="parquet").schema.field(column).type.tz
+    except Exception:  # no Arrow schema to read: the instants are UTC
+        tz = None
+    return tz or "UTC"
+
+
+def _wall_sql(expr: str, zone: str, con) -> str:
+    """SQL: the naive wall time in ``zone`` (IANA name, or a fixed offset such as '+01:00') of a
+    TIMESTAMP WITH TIME ZONE."""
+    import re
+
+    utc = f"timezone('UTC', {expr})"
+    fixed = re.fullmatch(r"(?:UTC|GMT)?([+-]\d{2}(?::?\d{2})?)", zone)
+    if fixed:
+        return f"({utc} + to_minutes({offset_minutes(fixed.group(1))}))"
+    if zone.upper() in ("UTC", "Z", "ETC/UTC"):
+        return utc
+    _check_zone_known(con, zone)
+    return f"timezone({_lit(zone)}, {expr})"
 
 
 def _tick_sql(opts: SummaryOptions) -> str:
@@ -173,7 +238,7 @@ def describe_log(transactions, opts: SummaryOptions, config: dict | None = None)
     """Validate a log with the engine's entrance checks; rows, customers, first and last date."""
     con = _connect(config)
     try:
-        _Source(con, transactions, opts.customer_col, opts.date_col, opts.amount_col, opts.date_format)
+        _Source(con, transactions, opts)
         if opts.amount_col is not None and opts.returns == "error":
             _check_negative(con, "tx", "true", opts)
         rows, customers, first, last = con.execute(
@@ -188,8 +253,6 @@ def _connect(config: dict | None):
     try:
         return duckdb.connect(":memory:", config=dict(config or {}))
     except duckdb.Error as exc:
-        from ..errors import ConfigError
-
         raise ConfigError(f"duckdb_config={config!r} was refused by DuckDB: {exc}", key="duckdb_config") from None
 
 
@@ -201,7 +264,7 @@ def _check_negative(con, table: str, window: str, opts: SummaryOptions) -> None:
             f"SELECT DISTINCT c FROM {table} WHERE {window} AND a < 0 ORDER BY c LIMIT 5").fetchall()]
         raise InvalidValueError(
             f"column {opts.amount_col!r}: {neg} row(s) have a negative amount and returns='error'; example customer "
-            f"ids {describe_culprits(ids)}; pass returns='drop' or returns='net' to handle returns",
+            f"ids {describe_culprits(ids)}; pass returns='drop', 'net' or 'match' to handle returns",
             column=opts.amount_col, n_rows=int(neg), examples=ids)
 
 
@@ -210,8 +273,8 @@ def _purchases_table(con, transactions, end, cal_end, opts: SummaryOptions):
     occasion (segment s: 0 calibration, 1 holdout), after the window and the returns policy.
     Returns ``(report, end, end_tick, cal_end, cal_tick)``."""
     date_col, amount_col = opts.date_col, opts.amount_col
-    _Source(con, transactions, opts.customer_col, date_col, amount_col, opts.date_format)
-    con.execute(f"CREATE VIEW ticks AS SELECT c, {_tick_sql(opts)} AS t, a FROM tx")
+    _Source(con, transactions, opts)
+    con.execute(f"CREATE VIEW ticks AS SELECT c, {_tick_sql(opts)} AS t, a, o FROM tx")
     report = DropReport(n_rows=con.execute("SELECT count(*) FROM tx").fetchone()[0])
     if end is None:
         end_tick = con.execute("SELECT max(t) FROM ticks").fetchone()[0]
@@ -241,22 +304,64 @@ def _purchases_table(con, transactions, end, cal_end, opts: SummaryOptions):
 
     cal_tick = _end_tick_sql(cal_end, opts) if cal_end is not None else end_tick
     segment = f"CAST(t > {cal_tick} AS INTEGER)" if cal_end is not None else "0"
-    having = "HAVING sum(a) > 0" if has_amount and opts.returns == "net" else ""
-    con.execute(f"""
-        CREATE TEMP TABLE purchases AS
-        SELECT c, s, min(t) AS t, sum(a) AS a
-        FROM (SELECT c, t, a, {segment} AS s, {_bucket_sql(opts)} AS b FROM ticks WHERE {keep})
-        GROUP BY c, s, b {having}""")
-    if having:
-        n_all = con.execute(f"""SELECT count(*) FROM (SELECT 1 FROM (SELECT c, {segment} AS s, {_bucket_sql(opts)} AS b
-                                FROM ticks WHERE {keep}) GROUP BY c, s, b)""").fetchone()[0]
-        report.n_purchases_dropped_net_nonpositive = int(n_all - con.execute("SELECT count(*) FROM purchases").fetchone()[0])
+    if has_amount and opts.returns == "match":
+        _match_refunds(con, f"SELECT c, t, a, o, {segment} AS s, {_bucket_sql(opts)} AS b FROM ticks WHERE {keep}",
+                       opts, report)
+    else:
+        having = (f"HAVING sum(a) > {NET_TOLERANCE!r} * sum(greatest(a, 0))" if has_amount and opts.returns == "net"
+                  else "")
+        con.execute(f"""
+            CREATE TEMP TABLE purchases AS
+            SELECT c, s, min(t) AS t, sum(a) AS a
+            FROM (SELECT c, t, a, {segment} AS s, {_bucket_sql(opts)} AS b FROM ticks WHERE {keep})
+            GROUP BY c, s, b {having}""")
+        if having:
+            n_all = con.execute(f"""SELECT count(*) FROM (SELECT 1 FROM (
+                                        SELECT c, {segment} AS s, {_bucket_sql(opts)} AS b FROM ticks WHERE {keep})
+                                    GROUP BY c, s, b)""").fetchone()[0]
+            n_kept = con.execute("SELECT count(*) FROM purchases").fetchone()[0]
+            report.n_purchases_dropped_net_nonpositive = int(n_all - n_kept)
 
     gone = con.execute(f"""SELECT c FROM (SELECT DISTINCT c FROM ticks WHERE {window})
                            EXCEPT SELECT DISTINCT c FROM purchases ORDER BY c""").fetchnumpy()["c"]
     report.n_customers_dropped = int(len(gone))
     report.dropped_customer_examples = [v.item() if hasattr(v, "item") else v for v in gone[:5]]
     return report, end, end_tick, cal_end, cal_tick
+
+
+def _match_refunds(con, rows_sql: str, opts: SummaryOptions, report: DropReport) -> None:
+    """returns='match' in SQL (the rules of the pandas engine's ``_match_refunds``): purchases are the
+    occasions of the rows with amount >= 0; each refund row (amount < 0) goes to the purchase holding
+    its order id (the earliest), or to the latest purchase on or before it (merge bucket, ASOF join)
+    within ``refund_window``; always of the same customer and segment. Builds ``purchases``."""
+    con.execute(f"CREATE TEMP TABLE match_rows AS {rows_sql}")
+    con.execute("""CREATE TEMP TABLE occasions AS
+                   SELECT c, s, b, min(t) AS t, sum(a) AS gross FROM match_rows WHERE a >= 0 GROUP BY c, s, b""")
+    if opts.order_col is None:
+        con.execute(f"""CREATE TEMP TABLE refunds AS
+            SELECT r.c, r.a, p.s AS ps, p.b AS pb, coalesce(r.t - p.t <= {opts.refund_window_ticks}, false) AS ok
+            FROM (SELECT * FROM match_rows WHERE a < 0) r
+            ASOF LEFT JOIN occasions p ON r.c = p.c AND r.s = p.s AND r.b >= p.b""")
+    else:
+        con.execute("""CREATE TEMP TABLE refunds AS
+            WITH holder AS (
+                SELECT c, o, s, b FROM (
+                    SELECT c, o, s, b, row_number() OVER (PARTITION BY c, o ORDER BY s, b) AS k
+                    FROM (SELECT DISTINCT c, o, s, b FROM match_rows WHERE a >= 0 AND o IS NOT NULL))
+                WHERE k = 1)
+            SELECT r.c, r.a, h.s AS ps, h.b AS pb, coalesce(h.s = r.s, false) AS ok
+            FROM (SELECT * FROM match_rows WHERE a < 0) r LEFT JOIN holder h ON r.c = h.c AND r.o = h.o""")
+    con.execute("""CREATE TEMP TABLE netted AS
+        WITH back AS (SELECT c, ps AS s, pb AS b, sum(a) AS r FROM refunds WHERE ok GROUP BY c, ps, pb)
+        SELECT p.c, p.s, p.t, p.gross + coalesce(q.r, 0.0) AS a, p.gross, q.r IS NOT NULL AS refunded
+        FROM occasions p LEFT JOIN back q USING (c, s, b)""")
+    gone = f"refunded AND a <= {NET_TOLERANCE!r} * gross"
+    con.execute(f"CREATE TEMP TABLE purchases AS SELECT c, s, t, a FROM netted WHERE NOT ({gone})")
+    matched, unmatched = con.execute("SELECT count(*) FILTER (ok), count(*) FILTER (NOT ok) FROM refunds").fetchone()
+    report.n_refunds_matched, report.n_refunds_unmatched = int(matched), int(unmatched)
+    examples = con.execute("SELECT DISTINCT c FROM refunds WHERE NOT ok ORDER BY c LIMIT 5").fetchnumpy()["c"]
+    report.unmatched_refund_examples = [v.item() if hasattr(v, "item") else v for v in examples]
+    report.n_purchases_fully_refunded = int(con.execute(f"SELECT count(*) FROM netted WHERE {gone}").fetchone()[0])
 
 
 def duckdb_purchases(transactions, end, opts: SummaryOptions, *, config: dict | None = None) -> pd.DataFrame:

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..errors import DataValidationError, InvalidValueError, describe_culprits
-from .summary import (DropReport, RFMSummary, SummaryOptions, assemble, attach_holdout, nothing_left,
-                      resolve_calibration_end, summary_frame)
+from ..errors import InvalidValueError, describe_culprits
+from .summary import (NET_TOLERANCE, DropReport, RFMSummary, SummaryOptions, assemble, attach_holdout,
+                      nothing_left, resolve_calibration_end, summary_frame)
 from .transactions import prepare_transactions
 
 __all__ = ["pandas_summary", "pandas_purchases"]
@@ -118,12 +118,78 @@ def _count_purchases(codes, buckets, seg, n_codes):
 
 
 def _net_filter(codes, ticks, amounts, seg, opts: SummaryOptions, report: DropReport):
-    """returns='net': remove the rows of purchases whose amounts sum to <= 0."""
+    """returns='net': remove the rows of purchases whose amounts sum to <= 0 (NET_TOLERANCE x gross)."""
     key, _ = _purchase_keys(codes, _buckets(ticks, opts), seg)
     _, inverse = np.unique(key, return_inverse=True)
     net = np.bincount(inverse, weights=amounts)
-    report.n_purchases_dropped_net_nonpositive = int((net <= 0).sum())
-    return (net > 0)[inverse]
+    neg = amounts < 0  # gross = net - the returns: one more pass over the (few) return rows only
+    gross = net - np.bincount(inverse[neg], weights=amounts[neg], minlength=len(net))
+    keep = net > NET_TOLERANCE * gross
+    report.n_purchases_dropped_net_nonpositive = int((~keep).sum())
+    return keep[inverse]
+
+
+def _match_refunds(codes, ticks, amounts, seg, orders, opts: SummaryOptions, report: DropReport, uniques):
+    """returns='match': net every refund row (amount < 0) against one purchase of its customer.
+
+    Purchases are the occasions formed by the rows with amount >= 0 (merge rule, split at the
+    calibration end). A refund goes to the purchase holding its order id (``orders``; the earliest
+    such purchase), or without orders to the customer's latest purchase on or before it (merge
+    bucket) whose first tick is at most ``refund_window`` days before it; in both cases in the same
+    segment (calibration / holdout). Refunds that match nothing are dropped and counted; a purchase
+    whose refunds bring its value to <= 0 (NET_TOLERANCE x gross) is dropped and counted.
+
+    Returns the purchases as rows ``(codes, ticks, amounts, seg)``: one row per purchase left, at its
+    first tick, with its net value (the summary of these rows is that of the log).
+    """
+    refund = amounts < 0
+    key, span = _purchase_keys(codes, _buckets(ticks, opts), seg)  # one key mapping for purchases and refunds
+    buy = ~refund
+    occ_keys, occ_of_buy = np.unique(key[buy], return_inverse=True)
+    n_occ = len(occ_keys)
+    occ_tick = np.full(n_occ, np.iinfo(ticks.dtype).max, dtype=ticks.dtype)
+    np.minimum.at(occ_tick, occ_of_buy, ticks[buy])
+    rows = np.flatnonzero(refund)
+    r_key = key[rows]
+    if orders is None:  # the latest purchase on or before the refund, within the window
+        pos = np.searchsorted(occ_keys, r_key, side="right") - 1
+        ok = pos >= 0
+    else:  # the earliest purchase holding the refund's (customer, order)
+        ocode, _ = pd.factorize(orders, use_na_sentinel=True)
+        pair = codes.astype(np.int64) * (int(ocode.max()) + 1) + ocode
+        has = ocode >= 0
+        b_pair, b_occ = pair[buy & has], occ_of_buy[has[buy]]
+        order = np.lexsort((b_occ, b_pair))
+        b_pair, b_occ = b_pair[order], b_occ[order]
+        first = np.ones(len(b_pair), dtype=bool)
+        np.not_equal(b_pair[1:], b_pair[:-1], out=first[1:])
+        u_pair, u_occ = b_pair[first], b_occ[first]
+        j = np.searchsorted(u_pair, pair[rows])
+        ok = has[rows] & (j < len(u_pair))
+        ok[ok] = u_pair[j[ok]] == pair[rows][ok]
+        pos = np.full(len(rows), -1, dtype=np.int64)
+        pos[ok] = u_occ[j[ok]]
+    # the same customer and the same segment (a calibration summary uses nothing after its end)
+    ok[ok] = occ_keys[pos[ok]] // span == r_key[ok] // span
+    if orders is None:
+        lag = ticks[rows[ok]].astype(np.int64) - occ_tick[pos[ok]].astype(np.int64)
+        ok[ok] = lag <= opts.refund_window_ticks
+    pos = np.where(ok, pos, 0)
+    ok = np.asarray(ok, dtype=bool)
+    gross = np.bincount(occ_of_buy, weights=amounts[buy], minlength=n_occ)
+    net = gross + np.bincount(pos[ok], weights=amounts[rows[ok]], minlength=n_occ)
+    refunded = np.bincount(pos[ok], minlength=n_occ) > 0
+    gone = refunded & (net <= NET_TOLERANCE * gross)
+    report.n_refunds_matched = int(ok.sum())
+    report.n_refunds_unmatched = int(len(rows) - ok.sum())
+    unmatched = np.unique(codes[rows[~ok]])[:5]
+    report.unmatched_refund_examples = [v.item() if hasattr(v, "item") else v for v in uniques[unmatched]]
+    report.n_purchases_fully_refunded = int(gone.sum())
+    left = ~gone
+    compound = occ_keys[left] // span
+    if seg is None:
+        return compound.astype(np.int64), occ_tick[left], net[left], None
+    return (compound >> 1).astype(np.int64), occ_tick[left], net[left], (compound & 1).astype(np.int64)
 
 
 def _aggregate(codes, ticks, amounts, n_codes, opts: SummaryOptions, seg=None) -> dict:
@@ -173,8 +239,8 @@ def _aggregate(codes, ticks, amounts, n_codes, opts: SummaryOptions, seg=None) -
 
 
 def _apply_returns_rows(amounts, keep, opts: SummaryOptions, report: DropReport, codes, uniques, amount_col):
-    """Row-level returns policy ('error' and 'drop'); 'net' works on merged purchases instead."""
-    if amounts is None or opts.returns == "net":
+    """Row-level returns policy ('error' and 'drop'); 'net' and 'match' work on merged purchases instead."""
+    if amounts is None or opts.returns in ("net", "match"):
         return keep
     if opts.returns == "error":
         neg = (amounts < 0) & keep
@@ -183,7 +249,7 @@ def _apply_returns_rows(amounts, keep, opts: SummaryOptions, report: DropReport,
             n = int(neg.sum())
             raise InvalidValueError(
                 f"column {amount_col!r}: {n} row(s) have a negative amount and returns='error'; example customer "
-                f"ids {describe_culprits(culprits)}; pass returns='drop' or returns='net' to handle returns",
+                f"ids {describe_culprits(culprits)}; pass returns='drop', 'net' or 'match' to handle returns",
                 column=amount_col, n_rows=n, examples=list(culprits[:5]))
         return keep
     drop = (amounts <= 0) & keep
@@ -214,7 +280,8 @@ def _keep_rows(transactions: pd.DataFrame, end, cal_end, opts: SummaryOptions) -
     engine - the summary and the purchase log - start here)."""
     customer_col, date_col, amount_col = opts.customer_col, opts.date_col, opts.amount_col
     tx = prepare_transactions(transactions, customer_col=customer_col, date_col=date_col,
-                              amount_col=amount_col, date_format=opts.date_format)
+                              amount_col=amount_col, date_format=opts.date_format, timezone=opts.timezone,
+                              order_col=opts.order_col if opts.returns == "match" and amount_col else None)
     report = DropReport(n_rows=len(tx.ids))
     codes, uniques = _factorize_ids(tx.ids)
     ticks = _ticks(tx.dates, opts)
@@ -237,9 +304,10 @@ def _keep_rows(transactions: pd.DataFrame, end, cal_end, opts: SummaryOptions) -
     present_before = _present(codes if keep.all() else codes[keep], len(uniques))
     keep = _apply_returns_rows(tx.amounts, keep, opts, report, codes, uniques, amount_col)
 
-    amounts = tx.amounts
+    amounts, orders = tx.amounts, tx.orders
     if not keep.all():
         codes, ticks, amounts = codes[keep], ticks[keep], (amounts[keep] if amounts is not None else None)
+        orders = orders[keep] if orders is not None else None
     if len(codes) == 0:
         raise nothing_left(report, opts, end)
     seg = cal_tick = None
@@ -250,6 +318,8 @@ def _keep_rows(transactions: pd.DataFrame, end, cal_end, opts: SummaryOptions) -
         ok = _net_filter(codes, ticks, amounts, seg, opts, report)
         codes, ticks, amounts = codes[ok], ticks[ok], amounts[ok]
         seg = seg[ok] if seg is not None else None
+    elif opts.returns == "match" and amounts is not None:
+        codes, ticks, amounts, seg = _match_refunds(codes, ticks, amounts, seg, orders, opts, report, uniques)
     if len(codes) == 0:
         raise nothing_left(report, opts, end)
     return _Kept(codes, ticks, amounts, uniques, seg, report, end, end_tick, cal_end, cal_tick, present_before)

@@ -23,9 +23,61 @@ Options, all explicit:
     ``'error'`` (default) a negative amount raises :class:`InvalidValueError` naming the customers;
     zero amounts are kept as (free) purchases. ``'drop'`` removes rows with amount <= 0.
     ``'net'`` nets amounts within each merged purchase and removes purchases whose net value is <= 0
-    (a return in the same period as its order cancels it).
+    (a return in the same period as its order cancels it; a later one is lost).
+    ``'match'`` nets each refund against the customer's earlier purchase it belongs to (below).
 ``after_observation_end`` - ``'exclude'`` (default) leaves out transactions after
     ``observation_end`` and counts them; ``'error'`` raises naming the customers.
+
+``returns='match'``, exactly:
+
+1. Rows with amount >= 0 form the purchases (the ``merge`` rule, split at ``calibration_end``);
+   rows with amount < 0 are refunds. Rows after ``observation_end`` are left out first (counted as
+   such), so a refund after the end is never applied.
+2. With ``order_col`` (a column naming the order a row belongs to; a refund row carries the id of
+   the order it refunds) a refund is netted against the purchase holding that order id among the
+   same customer's purchase rows (the earliest such purchase if the order spans several), however
+   long before. A refund without an order id, or whose order id the customer never bought, matches
+   nothing.
+3. Without ``order_col``, a refund goes to the same customer's latest purchase on or before it:
+   the purchase of the latest merge period (day with ``merge='D'``) up to and including the
+   refund's own. It is netted against it if that purchase's first day (its timestamp with
+   ``merge=None``) is at most ``refund_window`` days before the refund (default 30; ``0``: the same
+   day only; exact 24-hour days with ``merge=None``), and matches nothing otherwise.
+4. In a calibration / holdout summary a refund and its purchase must be on the same side of
+   ``calibration_end``: a refund after it never touches a calibration purchase (a calibration
+   summary must not use information after its end).
+5. A purchase's value is its amounts plus the refunds netted against it. A purchase that had a
+   refund netted against it and whose value is <= 0 disappears (its customer's frequency falls; a
+   customer left with no purchase is not summarised); what a refund exceeds its purchase by is not
+   carried over to other purchases. A free purchase without refunds stays.
+   "<= 0" means <= 1e-9 x the purchase's gross value, so that float sums in a different order (the
+   two engines) decide alike.
+6. A refund that matches nothing is dropped. ``summary.report`` counts ``n_refunds_matched``,
+   ``n_refunds_unmatched`` (``unmatched_refund_examples``: up to five customers) and
+   ``n_purchases_fully_refunded``; a :class:`~clvmodels.errors.DataDroppedWarning` announces the
+   unmatched refunds and the purchases gone.
+
+``timezone`` - days are the customer's local days; dates are turned into naive local wall times
+    before anything else:
+
+    * ``timezone=None`` (default): a text timestamp ending in a UTC offset after its clock time
+      (``2024-03-30T10:00:00+01:00``, ``...Z``, ``...-0500``, ``...+05``) is taken at its own local
+      wall time, the offset dropped - so one zone's offsets changing at DST, or offsets differing
+      between rows, are no problem: each row is on its own local day. A tz-aware column (pandas
+      ``DatetimeTZDtype``, polars ``Datetime`` with a zone, Parquet ``TIMESTAMP WITH TIME ZONE``) is
+      taken at the wall time of its own zone (for a Parquet file, the zone its Arrow schema records -
+      pandas and pyarrow write it - else UTC).
+    * ``timezone='Europe/Berlin'`` (an IANA name): every timestamp with an offset or a zone is
+      converted to that zone first, then its wall time is used.
+    * Naive timestamps (no offset, no zone) are taken as already local in both cases.
+    * ``observation_end`` and ``calibration_end`` are local days too: an aware one is converted the
+      same way, a naive one is used as it is.
+
+    Local wall times are used as they are: with ``merge=None`` an interval across a DST change is
+    measured on the clock (one hour more or less than elapsed time).
+
+Transactions are a pandas or polars DataFrame (both engines; polars is optional), or a path to a
+CSV / Parquet file (DuckDB, out of core).
 
 Nothing is dropped silently: every row a policy removes is counted in ``summary.report`` (a
 :class:`~clvmodels.data.summary.DropReport`) and announced by a
@@ -53,7 +105,7 @@ import pandas as pd
 
 from ..errors import ConfigError
 from .summary import RFMSummary, SummaryOptions
-from .transactions import to_timestamp
+from .transactions import local_time, to_timestamp
 
 __all__ = ["rfm_summary", "calibration_holdout", "purchase_log", "ENGINES"]
 
@@ -64,18 +116,30 @@ def rfm_summary(transactions: pd.DataFrame | str | PathLike, observation_end=Non
                 customer_col: str = "customer_id", date_col: str = "date", amount_col: str | None = "amount",
                 merge: str | None = "D", monetary_includes_first: bool = False, returns: str = "error",
                 after_observation_end: str = "exclude", date_format: str | None = None,
+                timezone: str | None = None, order_col: str | None = None, refund_window: int | None = None,
                 engine: str = "auto", duckdb_config: dict | None = None) -> RFMSummary:
     """Build the RFM summary (frequency, recency, T, monetary_value) from a transaction log.
 
     Parameters
     ----------
-    transactions : DataFrame, or a path to a CSV / Parquet file (read by DuckDB, out of core).
-    observation_end : last observed day (inclusive); default: the last transaction date.
+    transactions : pandas or polars DataFrame, or a path to a CSV / Parquet file (read by DuckDB, out of
+        core).
+    observation_end : last observed day (inclusive), a local day (see ``timezone``); default: the last
+        transaction date.
     time_unit : 'D', 'W' (default, as in the papers), 'M' or 'Y' for recency and T.
     customer_col, date_col, amount_col : column names; ``amount_col=None`` for logs without amounts
         (no monetary_value column then).
     merge, monetary_includes_first, returns, after_observation_end : see the module docstring.
-    date_format : strptime format for text dates (e.g. ``'%Y%m%d'``); ISO 8601 when None.
+    date_format : strptime format for text dates (e.g. ``'%Y%m%d'``); ISO 8601 when None. A UTC offset
+        at the end of the text is read on its own (a trailing ``%z`` in the format is ignored).
+    timezone : None (default) or an IANA zone name such as ``'Europe/Berlin'``: whose local days count.
+        None: every timestamp at its own local wall time (a trailing UTC offset is dropped, a tz-aware
+        column is read in its own zone). A name: every timestamp with an offset or a zone is converted
+        to that zone first. Naive timestamps are taken as already local in both cases. See the module
+        docstring.
+    order_col, refund_window : how ``returns='match'`` matches refunds to purchases: by the order id in
+        ``order_col``, or without it by date, within ``refund_window`` days (default 30). See the module
+        docstring.
     engine : 'pandas' (in memory), 'duckdb' (embedded SQL engine; required for paths), or 'auto'
         (DuckDB for paths, pandas for frames). Both give the same summary.
     duckdb_config : settings for the DuckDB engine, e.g. ``{"memory_limit": "512MB", "threads": 2,
@@ -99,8 +163,8 @@ def rfm_summary(transactions: pd.DataFrame | str | PathLike, observation_end=Non
     ('W', 1959)
     """
     opts = _options(time_unit, merge, monetary_includes_first, returns, after_observation_end, customer_col,
-                    date_col, amount_col, date_format)
-    end = to_timestamp(observation_end) if observation_end is not None else None
+                    date_col, amount_col, date_format, timezone, order_col, refund_window)
+    end = _local_day(observation_end, "observation_end", opts)
     return _run(transactions, end, None, opts, engine, duckdb_config)
 
 
@@ -109,7 +173,9 @@ def calibration_holdout(transactions: pd.DataFrame | str | PathLike, calibration
                         amount_col: str | None = "amount", merge: str | None = "D",
                         monetary_includes_first: bool = False, returns: str = "error",
                         after_observation_end: str = "exclude", date_format: str | None = None,
-                        engine: str = "auto", duckdb_config: dict | None = None) -> RFMSummary:
+                        timezone: str | None = None, order_col: str | None = None,
+                        refund_window: int | None = None, engine: str = "auto",
+                        duckdb_config: dict | None = None) -> RFMSummary:
     """Calibration summary up to ``calibration_end`` plus what each customer did in the holdout.
 
     Customers are those with a first purchase on or before ``calibration_end``. Extra columns:
@@ -117,8 +183,9 @@ def calibration_holdout(transactions: pd.DataFrame | str | PathLike, calibration
     (mean value of those purchases, 0 if none; only with amounts) and ``duration_holdout``
     (observation_end - calibration_end in ``time_unit``, the same for everyone). Options as in
     :func:`rfm_summary`. A purchase period that straddles ``calibration_end`` (merge='W'/'M'/'Y') is
-    split at it. ``calibration_end`` is a date, or a number of ``time_unit`` periods after the first
-    transaction day (see the module docstring).
+    split at it. ``calibration_end`` is a date (a local day, as ``observation_end``), or a number of
+    ``time_unit`` periods after the first transaction day (see the module docstring). With
+    ``returns='match'`` a refund after ``calibration_end`` is never netted against a purchase before it.
 
     Examples
     --------
@@ -131,11 +198,11 @@ def calibration_holdout(transactions: pd.DataFrame | str | PathLike, calibration
     '1997-09-30'
     """
     opts = _options(time_unit, merge, monetary_includes_first, returns, after_observation_end, customer_col,
-                    date_col, amount_col, date_format)
+                    date_col, amount_col, date_format, timezone, order_col, refund_window)
     cal_end = calibration_periods(calibration_end)
     if cal_end is None:
-        cal_end = to_timestamp(calibration_end, "calibration_end")
-    end = to_timestamp(observation_end) if observation_end is not None else None
+        cal_end = _local_day(calibration_end, "calibration_end", opts)
+    end = _local_day(observation_end, "observation_end", opts)
     if end is not None and isinstance(cal_end, pd.Timestamp) and end <= cal_end:
         raise ConfigError(f"observation_end={end.date()} must be after calibration_end={cal_end.date()}",
                           key="observation_end")
@@ -147,7 +214,7 @@ def purchase_log(transactions: pd.DataFrame | str | PathLike, options: SummaryOp
     """The purchases a summary counts: one row per purchase occasion of the log, under ``options``.
 
     The same rules as :func:`rfm_summary` (the log's columns, the merge period, the returns policy,
-    dates and time zones), so that whatever is built from it - cohort tracking, features - counts
+    dates and time zones: ``options.timezone``), so that whatever is built from it - cohort tracking, features - counts
     the purchases the summary counts. Pass ``summary.options`` of an :class:`RFMSummary`.
 
     Returns
@@ -168,7 +235,7 @@ def purchase_log(transactions: pd.DataFrame | str | PathLike, options: SummaryOp
     if not isinstance(options, SummaryOptions):
         raise ConfigError(f"options must be SummaryOptions (e.g. summary.options), got {type(options).__name__}",
                           key="options")
-    end = to_timestamp(observation_end) if observation_end is not None else None
+    end = _local_day(observation_end, "observation_end", options)
     if _pick_engine(transactions, engine) == "duckdb":
         from .duckdb_engine import duckdb_purchases
 
@@ -193,10 +260,19 @@ def calibration_periods(value) -> float | None:
 
 
 def _options(time_unit, merge, monetary_includes_first, returns, after_observation_end, customer_col, date_col,
-             amount_col, date_format) -> SummaryOptions:
+             amount_col, date_format, timezone, order_col, refund_window) -> SummaryOptions:
     return SummaryOptions.build(time_unit, merge, monetary_includes_first, returns, after_observation_end,
                                 customer_col=customer_col, date_col=date_col, amount_col=amount_col,
-                                date_format=date_format)
+                                date_format=date_format, timezone=timezone, order_col=order_col,
+                                refund_window=refund_window)
+
+
+def _local_day(value, name: str, opts: SummaryOptions) -> pd.Timestamp | None:
+    """A user-given date as a naive local time: an aware one is converted to ``opts.timezone`` (or taken at
+    its own wall time), a naive one is already local."""
+    if value is None:
+        return None
+    return local_time(to_timestamp(value, name), opts.timezone)
 
 
 def _run(transactions, end, cal_end, opts: SummaryOptions, engine: str, duckdb_config) -> RFMSummary:

@@ -31,12 +31,17 @@ from ..errors import ConfigError, DataDroppedWarning, DataValidationError, Inval
 from ..timeunits import check_unit, days_per
 
 __all__ = ["RFMSummary", "SummaryOptions", "DropReport", "summary_time_unit", "MERGE_PERIODS",
-           "RETURNS_POLICIES", "AFTER_END_POLICIES", "US_PER_DAY"]
+           "RETURNS_POLICIES", "AFTER_END_POLICIES", "US_PER_DAY", "DEFAULT_REFUND_WINDOW", "NET_TOLERANCE"]
 
 MERGE_PERIODS = ("D", "W", "M", "Y", None)
-RETURNS_POLICIES = ("error", "drop", "net")
+RETURNS_POLICIES = ("error", "drop", "net", "match")
 AFTER_END_POLICIES = ("exclude", "error")
 US_PER_DAY = 86_400_000_000
+# returns='match' without an order column: a refund is netted against a purchase at most this many days before it
+DEFAULT_REFUND_WINDOW = 30
+# a purchase netted by its returns is gone when net <= NET_TOLERANCE x its gross value (the sum of its amounts
+# >= 0): float sums of the same amounts in another order differ by ~1e-16 x gross, so both engines decide alike
+NET_TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)
@@ -49,10 +54,16 @@ class SummaryOptions:
     merge : transactions of a customer in the same 'D' day, 'W' ISO week, 'M' month, 'Y' year
         (or with identical timestamps, None) are one purchase.
     monetary_includes_first : average every purchase (True) or the repeat purchases only (False).
-    returns : 'error', 'drop' or 'net' (see :func:`clvmodels.rfm_summary`).
+    returns : 'error', 'drop', 'net' or 'match' (see :mod:`clvmodels.data.rfm`).
     after_observation_end : 'exclude' or 'error'.
     customer_col, date_col, amount_col, date_format : the transaction log's layout (amount_col None:
         a log without amounts).
+    timezone : IANA name (e.g. 'Europe/Berlin') of the zone whose local days count, or None: each
+        timestamp's own local wall time (see :mod:`clvmodels.data.rfm`).
+    order_col : returns='match' only: the column naming the order a row belongs to (a refund row
+        carries the id of the order it refunds), or None to match refunds by date.
+    refund_window : returns='match' by date only: a refund is netted against the customer's latest
+        purchase at most this many days before it (30 unless given); None otherwise.
 
     Examples
     --------
@@ -69,13 +80,23 @@ class SummaryOptions:
     date_col: str = "date"
     amount_col: str | None = "amount"
     date_format: str | None = None
+    timezone: str | None = None
+    order_col: str | None = None
+    refund_window: int | None = None
 
     @classmethod
     def build(cls, time_unit: str = "W", merge: str | None = "D", monetary_includes_first: bool = False,
               returns: str = "error", after_observation_end: str = "exclude", *, customer_col: str = "customer_id",
-              date_col: str = "date", amount_col: str | None = "amount",
-              date_format: str | None = None) -> SummaryOptions:
-        """Validated options; a bad value raises :class:`ConfigError` naming the option."""
+              date_col: str = "date", amount_col: str | None = "amount", date_format: str | None = None,
+              timezone: str | None = None, order_col: str | None = None,
+              refund_window: int | None = None) -> SummaryOptions:
+        """Validated options; a bad value raises :class:`ConfigError` naming the option.
+
+        ``refund_window`` is resolved here: with ``returns='match'`` and no ``order_col`` it becomes
+        30 (days) unless given; in every other case it must be None (it would have no effect).
+        """
+        from .transactions import check_date_format, check_timezone
+
         unit = check_unit(time_unit, key="time_unit")
         if merge is not None:
             if not isinstance(merge, str) or merge.upper() not in MERGE_PERIODS:
@@ -94,8 +115,20 @@ class SummaryOptions:
         if amount_col is not None and (not isinstance(amount_col, str) or not amount_col):
             raise ConfigError(f"amount_col must be a column name or None (a log without amounts), got "
                               f"{amount_col!r}", key="amount_col")
+        check_date_format(date_format)
+        timezone = check_timezone(timezone)
+        if order_col is not None:
+            if not isinstance(order_col, str) or not order_col:
+                raise ConfigError(f"order_col must be a column name or None, got {order_col!r}", key="order_col")
+            if returns != "match":
+                raise ConfigError(f"order_col={order_col!r} names the orders that refunds are matched to: it needs "
+                                  f"returns='match' (got returns={returns!r})", key="order_col")
+            if order_col in (customer_col, date_col, amount_col):
+                raise ConfigError(f"order_col={order_col!r} is already the customer, date or amount column",
+                                  key="order_col")
+        refund_window = _refund_window(refund_window, returns, order_col)
         return cls(unit, merge, bool(monetary_includes_first), returns, after_observation_end, customer_col,
-                   date_col, amount_col, date_format)
+                   date_col, amount_col, date_format, timezone, order_col, refund_window)
 
     @property
     def ticks_per_day(self) -> int:
@@ -107,9 +140,27 @@ class SummaryOptions:
         """Integer ticks (days or microseconds) per ``time_unit``."""
         return self.ticks_per_day * days_per(self.time_unit)
 
+    @property
+    def refund_window_ticks(self) -> int | None:
+        """``refund_window`` in integer ticks (days, or microseconds with ``merge=None``)."""
+        return None if self.refund_window is None else int(self.refund_window) * self.ticks_per_day
+
     def as_dict(self) -> dict[str, Any]:
         """The options as a plain dict (JSON-ready)."""
         return dataclasses.asdict(self)
+
+
+def _refund_window(value, returns: str, order_col) -> int | None:
+    by_date = returns == "match" and order_col is None
+    if value is None:
+        return DEFAULT_REFUND_WINDOW if by_date else None
+    if not by_date:
+        why = ("refunds are matched by order id (order_col)" if returns == "match"
+               else f"it is used by returns='match' only (got returns={returns!r})")
+        raise ConfigError(f"refund_window={value!r} has no effect: {why}", key="refund_window")
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ConfigError(f"refund_window={value!r} must be a whole number of days >= 0", key="refund_window")
+    return int(value)
 
 
 @dataclass
@@ -121,7 +172,10 @@ class DropReport:
     ``n_purchases_dropped_net_nonpositive`` (``returns='net'``), ``n_customers_dropped`` customers
     left with no purchase (``dropped_customer_examples``), and in a calibration / holdout summary
     ``n_customers_first_purchase_after_end`` customers whose first purchase is after the
-    calibration end.
+    calibration end. With ``returns='match'``: ``n_refunds_matched`` refund rows netted against a
+    purchase, ``n_refunds_unmatched`` refund rows that matched no purchase and were dropped
+    (``unmatched_refund_examples``: up to five of their customers), and
+    ``n_purchases_fully_refunded`` purchases whose value the matched refunds brought to <= 0 (gone).
     """
 
     n_rows: int = 0
@@ -131,6 +185,10 @@ class DropReport:
     n_customers_dropped: int = 0
     dropped_customer_examples: list = field(default_factory=list)
     n_customers_first_purchase_after_end: int = 0
+    n_refunds_matched: int = 0
+    n_refunds_unmatched: int = 0
+    unmatched_refund_examples: list = field(default_factory=list)
+    n_purchases_fully_refunded: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """Counts as a plain dict (JSON-ready)."""
@@ -146,6 +204,12 @@ class DropReport:
         if self.n_purchases_dropped_net_nonpositive:
             parts.append(f"{self.n_purchases_dropped_net_nonpositive} purchase(s) with net amount <= 0 dropped "
                          "(returns='net')")
+        if self.n_refunds_unmatched:
+            parts.append(f"{self.n_refunds_unmatched} refund(s) matched no purchase and were dropped (returns='match'; "
+                         f"{self.n_refunds_matched} matched), e.g. customers "
+                         f"{describe_culprits(self.unmatched_refund_examples)}")
+        if self.n_purchases_fully_refunded:
+            parts.append(f"{self.n_purchases_fully_refunded} purchase(s) fully refunded and dropped (returns='match')")
         if self.n_customers_dropped:
             parts.append(f"{self.n_customers_dropped} customer(s) left with no purchase and not summarised, "
                          f"e.g. {describe_culprits(self.dropped_customer_examples)}")
@@ -394,9 +458,13 @@ def resolve_calibration_end(cal_end, first, end, opts: SummaryOptions) -> pd.Tim
 def nothing_left(report: DropReport, opts: SummaryOptions, end) -> DataValidationError:
     """The error of a log with no purchase left to summarise (both engines)."""
     day = end.date() if hasattr(end, "date") else end
+    returns = {"drop": f"{report.n_rows_dropped_returns} row(s) dropped",
+               "net": f"{report.n_purchases_dropped_net_nonpositive} purchase(s) netting to <= 0 dropped",
+               "match": f"{report.n_purchases_fully_refunded} purchase(s) fully refunded, "
+                        f"{report.n_refunds_unmatched} unmatched refund(s) dropped"}.get(opts.returns)
     return DataValidationError(
         f"no transaction is left to summarise: {report.n_rows_after_observation_end} row(s) after "
-        f"observation_end={day}, {report.n_rows_dropped_returns} dropped by returns={opts.returns!r}",
+        f"observation_end={day}" + (f", {returns} by returns={opts.returns!r}" if returns else ""),
         n_rows=report.n_rows)
 
 

@@ -1,23 +1,96 @@
-"""Validate a transaction log held in pandas and turn it into plain arrays.
+"""Validate a transaction log held in pandas (or polars) and turn it into plain arrays.
 
 This is the entrance check for every in-memory transaction log: each problem raises a typed
 error naming the column, the number of rows and up to five example customer ids. The output,
 :class:`TransactionArrays`, is what the pandas summary engine works on.
+
+Dates become the customer's local wall time, naive (see :mod:`clvmodels.data.rfm`): with
+``timezone=None`` a timestamp that carries a UTC offset is taken at its own local wall time (the
+offset is dropped) and a tz-aware column at its zone's wall time; with ``timezone='Area/City'``
+every aware timestamp or offset is first converted to that zone. Naive timestamps are taken as
+already local. The DuckDB engine applies the same rules in SQL (:mod:`.duckdb_engine`).
 """
 
 from __future__ import annotations
 
+import datetime as _dt
+import re
+import sys
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from ..errors import DataValidationError, InvalidValueError, MissingColumnError, describe_culprits
+from ..errors import ConfigError, DataValidationError, InvalidValueError, MissingColumnError, describe_culprits
 
-__all__ = ["TransactionArrays", "prepare_transactions", "to_timestamp", "TZ_OFFSET_PATTERN"]
+__all__ = ["TransactionArrays", "prepare_transactions", "to_timestamp", "local_time", "check_timezone",
+           "check_date_format", "TZ_OFFSET_PATTERN", "format_without_offset", "offset_minutes", "as_pandas_frame",
+           "missing_columns_error"]
 
-# a trailing UTC offset such as 'Z', '+02:00', '-0500'
-TZ_OFFSET_PATTERN = r"(Z|[+-]\d{2}:?\d{2})$"
+# a UTC offset ('Z', '+02:00', '-0500', '+01') after a clock time hh:mm[:ss[.ffffff]] at the end of the
+# text: group 1 is the clock time, group 2 the offset. The time anchor keeps a date such as
+# '2024-03-30' from being read as an offset. RE2 syntax, the same in pyarrow (pandas engine) and DuckDB.
+TZ_OFFSET_PATTERN = r"(\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)\s*(Z|[+-]\d{2}(?::?\d{2})?)$"
+_NAMED_OFFSET_PATTERN = r"(?P<clock>\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)\s*(?P<offset>Z|[+-]\d{2}(?::?\d{2})?)$"
+_FORMAT_OFFSET = re.compile(r"\s*(?:%z|Z)$")
+
+
+def check_timezone(timezone, key: str = "timezone") -> str | None:
+    """``timezone`` as given if it is None or an IANA zone name ('Europe/Berlin', 'UTC'); else a ConfigError."""
+    if timezone is None:
+        return None
+    if not isinstance(timezone, str) or not timezone.strip():
+        raise ConfigError(f"{key}={timezone!r} must be an IANA time zone name such as 'Europe/Berlin', or None",
+                          key=key)
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ConfigError(f"{key}={timezone!r} is not an IANA time zone name (e.g. 'Europe/Berlin', "
+                          "'America/New_York', 'UTC')", key=key) from None
+    return timezone
+
+
+def check_date_format(date_format) -> None:
+    """A strptime format may end with ``%z`` (the offset is read on its own); ``%Z`` and a ``%z`` that is not
+    at the end are refused with a ConfigError."""
+    if date_format is None:
+        return
+    if not isinstance(date_format, str) or not date_format:
+        raise ConfigError(f"date_format must be a strptime format such as '%Y%m%d', got {date_format!r}",
+                          key="date_format")
+    rest = format_without_offset(date_format)
+    if "%z" in rest or "%Z" in rest:
+        raise ConfigError(f"date_format={date_format!r}: a UTC offset is read from the end of the text after the "
+                          "clock time (e.g. '...10:00:00+01:00'); %Z (zone names) and a %z before the end are not "
+                          "supported", key="date_format")
+
+
+def format_without_offset(date_format: str | None) -> str | None:
+    """The format the text is parsed with once its trailing offset is cut off (a trailing ``%z`` or literal
+    ``Z`` dropped)."""
+    return None if date_format is None else _FORMAT_OFFSET.sub("", date_format)
+
+
+def offset_minutes(text: str) -> int:
+    """Minutes east of UTC of an offset matched by :data:`TZ_OFFSET_PATTERN` ('Z', '+01:00', '-0530', '+01')."""
+    if text == "Z":
+        return 0
+    digits = text[1:].replace(":", "")
+    minutes = int(digits[:2]) * 60 + (int(digits[2:4]) if len(digits) > 2 else 0)
+    return -minutes if text[0] == "-" else minutes
+
+
+def local_time(ts: pd.Timestamp, timezone: str | None) -> pd.Timestamp:
+    """A user-given date or time as a naive local time: an aware one converted to ``timezone`` (or kept
+    at its own wall time when ``timezone`` is None), a naive one as it is."""
+    if ts.tzinfo is None:
+        return ts
+    if timezone is not None:
+        ts = ts.tz_convert(timezone)
+    return ts.tz_localize(None)
 
 
 @dataclass
@@ -25,9 +98,9 @@ class TransactionArrays:
     """A validated transaction log as arrays (row order preserved)."""
 
     ids: pd.Series            # customer ids (original dtype), index = row position
-    dates: pd.Series          # datetime64, timezone-naive (tz-aware input converted to its own wall time)
+    dates: pd.Series          # datetime64, naive: the local wall time (see the module docstring)
     amounts: np.ndarray | None
-    tz: str | None            # the single timezone of tz-aware input, else None
+    orders: pd.Series | None = None   # the order column (returns='match' with order_col), index = row position
 
 
 def _bad(column: str, mask, ids: pd.Series, what: str, cls=InvalidValueError):
@@ -40,8 +113,6 @@ def _bad(column: str, mask, ids: pd.Series, what: str, cls=InvalidValueError):
 
 def to_timestamp(value, name: str = "observation_end") -> pd.Timestamp:
     """Parse a user-given date (str, date, datetime, Timestamp) or raise a ConfigError naming it."""
-    from ..errors import ConfigError
-
     if isinstance(value, (bool, int, float, np.number)):
         hint = (" (calibration_end also takes a number of periods after the first transaction)"
                 if name == "calibration_end" else "")
@@ -56,43 +127,114 @@ def to_timestamp(value, name: str = "observation_end") -> pd.Timestamp:
     return ts
 
 
-def _parse_dates(col: pd.Series, ids: pd.Series, column: str, date_format: str | None) -> tuple[pd.Series, str | None]:
-    missing = col.isna().to_numpy()
-    if missing.any():
-        _bad(column, missing, ids, "have a missing date")
-    if isinstance(col.dtype, pd.DatetimeTZDtype):
-        tz = str(col.dtype.tz)
-        return col.dt.tz_localize(None), tz
-    if pd.api.types.is_datetime64_dtype(col.dtype):
-        return col, None
-    if pd.api.types.is_numeric_dtype(col.dtype) and date_format is None:
-        _bad(column, np.ones(len(col), bool), ids,
-             f"are numbers (dtype {col.dtype}), not dates; pass date_format (e.g. '%Y%m%d') to parse them")
-    text = col.astype(str)
-    if col.dtype == object and not all(isinstance(v, str) for v in col.head(1000)):
-        # python datetimes with tzinfo, mixed objects: inspect timezones one by one
-        tzs = col.map(lambda v: str(getattr(v, "tzinfo", None) or ""))
-    else:
-        tzs = text.str.extract(TZ_OFFSET_PATTERN, expand=False).fillna("")
-    kinds = tzs.value_counts()
-    if len(kinds) > 1:
-        minority = tzs.to_numpy() != kinds.index[0]
-        _bad(column, minority, ids,
-             f"carry a different timezone / UTC offset than the rest ({dict(kinds.head(4))}); "
-             "mixed timezones are ambiguous: convert the column to one timezone first")
+# ----------------------------------------------------------------------------------------------
+# dates -> naive local wall time
+
+
+def _wall(dates: pd.Series, timezone: str | None) -> pd.Series:
+    """A tz-aware datetime column as naive wall time: in ``timezone``, or in its own zone when None."""
+    if timezone is not None:
+        dates = dates.dt.tz_convert(timezone)
+    return dates.dt.tz_localize(None)
+
+
+def _shift_to_zone(wall: pd.Series, minutes: np.ndarray, timezone: str) -> pd.Series:
+    """Local wall times with a UTC offset of ``minutes`` -> naive wall times in ``timezone``."""
+    utc = wall - pd.to_timedelta(minutes, unit="m")
+    return _wall(utc.dt.tz_localize("UTC"), timezone)
+
+
+def _parse_text(text: pd.Series, ids: pd.Series, column: str, date_format: str | None,
+                timezone: str | None) -> pd.Series:
+    """ISO 8601 (or ``date_format``) text, optionally ending in a UTC offset, as naive local times."""
+    arr = pa.array(text, type=pa.large_string(), from_pandas=True)
+    has_offset = pc.match_substring_regex(arr, TZ_OFFSET_PATTERN)
+    n_offset = pc.sum(has_offset).as_py() or 0
+    fmt = format_without_offset(date_format) or "ISO8601"
+    if n_offset:
+        bare = pc.replace_substring_regex(arr, TZ_OFFSET_PATTERN, r"\1")
+        text = pd.Series(pd.arrays.ArrowExtensionArray(bare), index=text.index)
     # without a format, text must be ISO 8601 - the same rule as the DuckDB engine, and no guessing
     # between day-first and month-first
-    parsed = pd.to_datetime(col, errors="coerce", format=date_format or "ISO8601")
+    try:
+        parsed = pd.to_datetime(text, errors="coerce", format=fmt)
+    except (ValueError, TypeError):  # pandas read offsets the pattern does not know (mixed with naive rows)
+        parsed = None
+    if parsed is None or isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        # an offset the pattern does not recognise (e.g. after a bare hour) is refused, as by DuckDB: find
+        # the rows, value by value (only on the way to an error, unless every row is naive after all)
+        parsed = _parse_each(text, fmt)
     unparsed = parsed.isna().to_numpy()
     if unparsed.any():
         _bad(column, unparsed, ids, "could not be parsed as dates"
              + (f" with date_format={date_format!r}" if date_format else
                 " as ISO 8601 (pass date_format, e.g. '%d/%m/%Y', for other layouts)"))
-    tz = None
-    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-        tz = str(parsed.dtype.tz)
-        parsed = parsed.dt.tz_localize(None)
-    return parsed, tz
+    if timezone is not None and n_offset:
+        aware = has_offset.to_numpy(zero_copy_only=False)
+        offsets = pc.extract_regex(arr.filter(has_offset), _NAMED_OFFSET_PATTERN).field("offset")
+        codes, kinds = pd.factorize(offsets.to_numpy(zero_copy_only=False))
+        minutes = np.array([offset_minutes(k) for k in kinds], dtype=np.int64)[codes]
+        parsed = parsed.copy()
+        parsed[aware] = _shift_to_zone(parsed[aware], minutes, timezone)
+    return parsed
+
+
+def _parse_each(text: pd.Series, fmt: str) -> pd.Series:
+    """Text parsed value by value: NaT for a value that does not parse or parses to an aware time."""
+    def one(value):
+        try:
+            ts = pd.to_datetime(value, format=fmt)
+        except (ValueError, TypeError, OverflowError):
+            return pd.NaT
+        return pd.NaT if ts.tzinfo is not None else ts
+
+    codes, uniques = pd.factorize(text)
+    values = pd.to_datetime(pd.Series([one(v) for v in uniques], dtype=object)).to_numpy()
+    return pd.Series(values[codes], index=text.index)
+
+
+def _parse_objects(col: pd.Series, ids: pd.Series, column: str, date_format: str | None,
+                   timezone: str | None) -> pd.Series:
+    """An object column of python datetimes / dates (aware, naive, in any zones) and perhaps text."""
+    zone = ZoneInfo(timezone) if timezone is not None else None
+
+    def wall(v):
+        if isinstance(v, _dt.datetime):
+            if v.tzinfo is not None:
+                return (v.astimezone(zone) if zone is not None else v).replace(tzinfo=None)
+            return v
+        if isinstance(v, _dt.date):
+            return _dt.datetime(v.year, v.month, v.day)
+        return v
+
+    values = [wall(v) for v in col.to_numpy()]
+    if any(isinstance(v, str) for v in values):
+        text = pd.Series([v.isoformat() if isinstance(v, _dt.datetime) else str(v) for v in values],
+                         index=col.index, dtype=object)
+        return _parse_text(text, ids, column, date_format, timezone)
+    odd = np.array([not isinstance(v, _dt.datetime) for v in values])
+    if odd.any():
+        _bad(column, odd, ids, "could not be parsed as dates (they are neither dates nor text)")
+    return pd.Series(pd.to_datetime(values), index=col.index)
+
+
+def _parse_dates(col: pd.Series, ids: pd.Series, column: str, date_format: str | None,
+                 timezone: str | None = None) -> pd.Series:
+    missing = col.isna().to_numpy()
+    if missing.any():
+        _bad(column, missing, ids, "have a missing date")
+    if isinstance(col.dtype, pd.DatetimeTZDtype):
+        return _wall(col, timezone)
+    if pd.api.types.is_datetime64_dtype(col.dtype):
+        return col
+    if pd.api.types.is_numeric_dtype(col.dtype) and date_format is None:
+        _bad(column, np.ones(len(col), bool), ids,
+             f"are numbers (dtype {col.dtype}), not dates; pass date_format (e.g. '%Y%m%d') to parse them")
+    if col.dtype == object and pd.api.types.infer_dtype(col, skipna=False) != "string":
+        return _parse_objects(col, ids, column, date_format, timezone)
+    if not pd.api.types.is_string_dtype(col.dtype):
+        col = col.astype(str)
+    return _parse_text(col, ids, column, date_format, timezone)
 
 
 def _positional(col: pd.Series) -> pd.Series:
@@ -103,18 +245,58 @@ def _positional(col: pd.Series) -> pd.Series:
     return col.reset_index(drop=True)
 
 
+# ----------------------------------------------------------------------------------------------
+# the frame itself
+
+
+def missing_columns_error(missing: list, have: list, amount_col: str | None) -> MissingColumnError:
+    """The error of a log that lacks needed columns (both engines): it names them, the columns the log
+    has, and the way out (``amount_col=None`` for a log without amounts)."""
+    hint = "set customer_col / date_col / amount_col / order_col to name yours"
+    if amount_col is not None and amount_col in missing:
+        hint += "; a log without amounts needs amount_col=None (no monetary_value then)"
+    return MissingColumnError(f"transactions are missing column(s) {missing}; they have {list(map(str, have))} "
+                              f"({hint})", column=missing[0])
+
+
+def needed_columns(customer_col: str, date_col: str, amount_col: str | None, order_col: str | None) -> list:
+    return [c for c in (customer_col, date_col, amount_col, order_col) if c]
+
+
+def as_pandas_frame(transactions, columns: list, amount_col: str | None):
+    """A polars DataFrame / LazyFrame as a pandas DataFrame of the needed ``columns`` (other inputs as they
+    are). polars is optional: it is never imported here, only recognised when the caller has it."""
+    pl = sys.modules.get("polars")
+    if pl is None or not isinstance(transactions, (pl.DataFrame, pl.LazyFrame)):
+        return transactions
+    lazy = isinstance(transactions, pl.LazyFrame)
+    have = list(transactions.collect_schema().names()) if lazy else list(transactions.columns)
+    missing = [c for c in columns if c not in have]
+    if missing:
+        raise missing_columns_error(missing, have, amount_col)
+    selected = transactions.select(list(dict.fromkeys(columns)))
+    if lazy:
+        selected = selected.collect()
+    if selected.height == 0:
+        raise DataValidationError("transactions are empty: no rows to summarise", n_rows=0)
+    return selected.to_pandas()
+
+
 def prepare_transactions(transactions: pd.DataFrame, *, customer_col: str, date_col: str,
-                         amount_col: str | None, date_format: str | None = None) -> TransactionArrays:
-    """Validate ids, dates and amounts of a transaction log. Amount signs are checked by the caller's policy."""
+                         amount_col: str | None, date_format: str | None = None, timezone: str | None = None,
+                         order_col: str | None = None) -> TransactionArrays:
+    """Validate ids, dates and amounts of a transaction log. Amount signs are checked by the caller's policy.
+
+    Dates come out as naive local wall times (see the module docstring); the frame is never modified.
+    """
+    needed = needed_columns(customer_col, date_col, amount_col, order_col)
+    transactions = as_pandas_frame(transactions, needed, amount_col)
     if not isinstance(transactions, pd.DataFrame):
-        raise DataValidationError(f"transactions must be a pandas DataFrame or a CSV/Parquet path, "
+        raise DataValidationError(f"transactions must be a pandas or polars DataFrame or a CSV/Parquet path, "
                                   f"got {type(transactions).__name__}")
-    needed = [customer_col, date_col] + ([amount_col] if amount_col else [])
     missing = [c for c in needed if c not in transactions.columns]
     if missing:
-        raise MissingColumnError(f"transactions are missing column(s) {missing}; they have "
-                                 f"{list(map(str, transactions.columns))} (set customer_col / date_col / "
-                                 "amount_col to name yours)", column=missing[0])
+        raise missing_columns_error(missing, list(transactions.columns), amount_col)
     if len(transactions) == 0:
         raise DataValidationError("transactions are empty: no rows to summarise", n_rows=0)
 
@@ -129,7 +311,7 @@ def prepare_transactions(transactions: pd.DataFrame, *, customer_col: str, date_
         raise InvalidValueError(f"column {customer_col!r}: {n} row(s) have a missing or empty customer id "
                                 f"(row positions {rows})", column=customer_col, n_rows=n, examples=rows)
 
-    dates, tz = _parse_dates(_positional(transactions[date_col]), ids, date_col, date_format)
+    dates = _parse_dates(_positional(transactions[date_col]), ids, date_col, date_format, timezone)
 
     amounts = None
     if amount_col:
@@ -149,4 +331,5 @@ def prepare_transactions(transactions: pd.DataFrame, *, customer_col: str, date_
         nonfinite = ~np.isfinite(amounts)
         if nonfinite.any():
             _bad(amount_col, nonfinite, ids, "are NaN or infinite")
-    return TransactionArrays(ids=ids, dates=dates, amounts=amounts, tz=tz)
+    orders = _positional(transactions[order_col]) if order_col else None
+    return TransactionArrays(ids=ids, dates=dates, amounts=amounts, orders=orders)

@@ -9,6 +9,7 @@ column, the number of rows at fault and up to five example customer ids. Neither
 from __future__ import annotations
 
 from collections.abc import Sequence
+from os import PathLike
 
 import numpy as np
 import pandas as pd
@@ -139,12 +140,13 @@ def validate_covariates(summary: pd.DataFrame, columns: Sequence[str]) -> pd.Dat
 
 def validate_transactions(transactions, *, customer_col: str = "customer_id", date_col: str = "date",
                           amount_col: str | None = "amount", date_format: str | None = None,
-                          returns: str = "error") -> dict:
-    """Check a transaction log (DataFrame, or a CSV / Parquet path) without summarising it.
+                          returns: str = "error", timezone: str | None = None) -> dict:
+    """Check a transaction log (pandas or polars DataFrame, or a CSV / Parquet path) without summarising it.
 
     The checks are those :func:`clvmodels.rfm_summary` makes at its entrance: the columns exist,
     customer ids are present, dates parse (ISO 8601 unless ``date_format``), amounts are finite
-    numbers, and with ``returns='error'`` none is negative. The first problem raises a
+    numbers, and with ``returns='error'`` none is negative (``first_date`` and ``last_date`` are local
+    days under ``timezone``, as in :func:`clvmodels.rfm_summary`). The first problem raises a
     :class:`~clvmodels.errors.DataValidationError` subclass naming the column, the number of rows and
     example customer ids.
 
@@ -164,17 +166,17 @@ def validate_transactions(transactions, *, customer_col: str = "customer_id", da
     from .summary import SummaryOptions
 
     opts = SummaryOptions.build(returns=returns, customer_col=customer_col, date_col=date_col, amount_col=amount_col,
-                                date_format=date_format)
-    if isinstance(transactions, pd.DataFrame):
+                                date_format=date_format, timezone=timezone)
+    if not isinstance(transactions, (str, PathLike)):
         from .transactions import prepare_transactions
 
         tx = prepare_transactions(transactions, customer_col=customer_col, date_col=date_col, amount_col=amount_col,
-                                  date_format=date_format)
+                                  date_format=date_format, timezone=timezone)
         if tx.amounts is not None and opts.returns == "error":
             neg = tx.amounts < 0
             if neg.any():
                 _fail(InvalidValueError, amount_col, neg, pd.Index(tx.ids),
-                      "have a negative amount and returns='error'; pass returns='drop' or returns='net' "
+                      "have a negative amount and returns='error'; pass returns='drop', 'net' or 'match' "
                       "to handle returns")
         return {"rows": int(len(tx.ids)), "customers": int(tx.ids.nunique()),
                 "first_date": str(tx.dates.min().date()), "last_date": str(tx.dates.max().date())}

@@ -44,6 +44,28 @@ def test_missing_column(source, tmp_path):
     assert err.value.column == "amount"
 
 
+@pytest.mark.parametrize("source", SOURCES + ["parquet"])
+@pytest.mark.parametrize("fn", ["rfm_summary", "calibration_holdout"])
+def test_missing_amount_column_says_amount_col_none(fn, source, tmp_path):
+    # the default amount_col='amount' on a log without amounts: the message shows the way out
+    tx = good_log().drop(columns="amount")
+    target, engine = tx, source
+    if source in ("csv", "parquet"):
+        target = tmp_path / f"tx.{source}"
+        if source == "csv":
+            tx.to_csv(target, index=False)
+        else:
+            tx.to_parquet(target)
+        target, engine = str(target), "duckdb"
+    call = getattr(clv, fn)
+    args = ("2021-01-03",) if fn == "calibration_holdout" else ()
+    with pytest.raises(MissingColumnError, match=r"\['amount'\].*amount_col=None") as err:
+        call(target, *args, engine=engine)
+    assert err.value.column == "amount"
+    s = call(target, *args, engine=engine, amount_col=None)
+    assert "monetary_value" not in s.columns
+
+
 @pytest.mark.parametrize("source", SOURCES)
 def test_missing_customer_id(source, tmp_path):
     tx = good_log()
@@ -79,21 +101,27 @@ def test_missing_dates(source, tmp_path):
 
 
 @pytest.mark.parametrize("source", SOURCES)
-def test_timezone_mixed_dates(source, tmp_path):
+def test_timezone_mixed_offsets_are_each_rows_local_day(source, tmp_path):
+    # different UTC offsets are no longer refused: each row counts on its own local day
     tx = good_log()
-    tx["date"] = tx["date"] + "T10:00:00+01:00"
-    tx.loc[6, "date"] = "2021-01-09T10:00:00-05:00"
-    with pytest.raises(InvalidValueError, match=r"'date': 1 row\(s\) carry a different timezone.*'f'"):
-        run(tx, source, tmp_path)
+    tx["date"] = tx["date"] + "T23:00:00+01:00"
+    tx.loc[6, "date"] = "2021-01-09T23:00:00-05:00"
+    s = run(tx, source, tmp_path, time_unit="D")
+    assert s.loc["f", "T"] == 31 - 9 and s.loc["a", "recency"] == 4
+    # in UTC the -05:00 evening is the next day, the +01:00 evenings stay on theirs
+    utc = run(tx, source, tmp_path, time_unit="D", timezone="UTC")
+    assert utc.loc["f", "T"] == 31 - 10 and utc.loc["a", "recency"] == 4
 
 
-def test_timezone_mixed_python_datetimes():
+def test_timezone_mixed_python_datetimes_use_their_own_wall_time():
     tx = good_log()
     stamps = [pd.Timestamp(d, tz="UTC") for d in tx["date"]]
-    stamps[0] = pd.Timestamp("2021-01-01", tz="Asia/Tokyo")
+    stamps[0] = pd.Timestamp("2021-01-01 08:00", tz="Asia/Tokyo")   # 2020-12-31 23:00 in UTC
     tx["date"] = pd.Series(stamps, dtype=object)
-    with pytest.raises(InvalidValueError, match=r"different timezone.*'a'"):
-        clv.rfm_summary(tx, observation_end="2021-01-31")
+    s = clv.rfm_summary(tx, observation_end="2021-01-31", time_unit="D")
+    assert s.loc["a", "recency"] == 4
+    utc = clv.rfm_summary(tx, observation_end="2021-01-31", time_unit="D", timezone="UTC")
+    assert utc.loc["a", "recency"] == 5
 
 
 @pytest.mark.parametrize("source", SOURCES)
