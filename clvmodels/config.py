@@ -67,7 +67,11 @@ class _Strict(BaseModel):
 
 
 class DataConfig(_Strict):
-    source: str = Field(description="bundled data set name or a CSV / Parquet path")
+    source: str = Field(description="bundled data set name (cdnow, cdnow_sample), a CSV / Parquet path (relative "
+                                    "to the config file), or 'sql' (the result of data.query on data.url)")
+    url: str | None = Field(None, description="source 'sql' only: a SQLAlchemy URL; write a password as ${VAR} "
+                                              "(read from the environment, never written to the run folder)")
+    query: str | None = Field(None, description="source 'sql' only: the SELECT whose rows are the transaction log")
     customer_col: str = "customer_id"
     date_col: str = "date"
     amount_col: str | None = "amount"
@@ -80,6 +84,16 @@ class DataConfig(_Strict):
     order_col: str | None = Field(
         None, description="summary.returns 'match' only: the column naming the order a row belongs to (a refund "
                           "row carries the id of the order it refunds); null: refunds are matched by date")
+
+    @model_validator(mode="after")
+    def _sql(self):
+        if self.source == "sql":
+            if not self.url or not self.query or not self.query.strip():
+                raise ValueError("source 'sql' needs data.url (a SQLAlchemy URL) and data.query (a SELECT)")
+            _check_sql_url(self.url)
+        elif self.url is not None or self.query is not None:
+            raise ValueError("data.url and data.query are for source: sql; source is " + repr(self.source))
+        return self
 
     @field_validator("timezone")
     @classmethod
@@ -404,9 +418,23 @@ class RunConfig(_Strict):
         return self.model_copy(update={"output": output, "export": targets, "tracking": tracking})
 
     def with_source_resolved(self, base: Path | None) -> RunConfig:
-        """The config with a relative ``data.source`` file resolved against ``base`` (the config
-        file's folder): input paths are relative to the config, output paths (output.dir, export
-        directories) to the working directory. Bundled data set names stay as they are."""
+        """The config with its relative input paths (``data.source``, a SQLite ``data.url``,
+        ``models.covariates.file``) resolved against ``base`` (the config file's folder): input paths
+        are relative to the config, output paths (output.dir, export directories) to the working
+        directory. Bundled data set names stay as they are."""
+        cfg = self
+        cov = self.models.covariates
+        if base is not None and cov.file is not None and not Path(cov.file).is_absolute():
+            cov = cov.model_copy(update={"file": str((Path(base) / cov.file).resolve())})
+            cfg = self.model_copy(update={"models": self.models.model_copy(update={"covariates": cov})})
+        return cfg._with_data_resolved(base)
+
+    def _with_data_resolved(self, base: Path | None) -> RunConfig:
+        if self.data.source == "sql":
+            if base is None or not self.data.url.startswith("sqlite"):
+                return self
+            return self.model_copy(update={"data": self.data.model_copy(
+                update={"url": _absolute_sqlite(self.data.url, Path(base))})})
         if self.data.source in BUNDLED_SOURCES or base is None or Path(self.data.source).is_absolute():
             return self
         source = str((Path(base) / self.data.source).resolve())

@@ -80,10 +80,34 @@ def _load_transactions(cfg: RunConfig):
         return datasets.cdnow_transactions()
     if cfg.data.source == "cdnow_sample":
         return datasets.cdnow_transactions(sample=True)
+    if cfg.data.source == "sql":
+        return _read_sql(cfg)
     path = Path(cfg.data.source)
     if not path.exists():
         raise ConfigError(f"data.source: file {str(path)!r} does not exist", key="data.source")
     return str(path)
+
+
+def _read_sql(cfg: RunConfig) -> pd.DataFrame:
+    """The rows of ``data.query`` on ``data.url`` (``${VAR}`` read from the environment). A failure
+    names the key and never shows the password."""
+    import sqlalchemy
+
+    from .export.auth import expand_env, redact, url_secrets
+
+    url = expand_env(cfg.data.url, "data.url")
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            frame = pd.read_sql_query(sqlalchemy.text(cfg.data.query), connection)
+    except (sqlalchemy.exc.SQLAlchemyError, pd.errors.DatabaseError) as exc:
+        cause = exc.__cause__ if isinstance(exc, pd.errors.DatabaseError) and exc.__cause__ is not None else exc
+        message = " ".join(str(getattr(cause, "orig", None) or cause).split())
+        raise ConfigError(redact(f"data.query on data.url {cfg.data.url!r} failed: {type(exc).__name__}: {message}",
+                                 url_secrets(url)), key="data.query") from None
+    finally:
+        engine.dispose()
+    return frame
 
 
 def build_summary(cfg: RunConfig, transactions=None) -> RFMSummary:
@@ -139,7 +163,12 @@ def preflight(cfg: RunConfig) -> list[str]:
     working directory (allowed, and said: they are also warned about and recorded in the manifest)."""
     from .config import BUNDLED_SOURCES, env_references
 
-    if cfg.data.source not in BUNDLED_SOURCES:
+    if cfg.data.source == "sql":
+        for var in env_references(cfg.data.url):
+            if var not in os.environ:
+                raise ConfigError(f"data.url names the environment variable ${{{var}}}, which is not set",
+                                  key="data.url")
+    elif cfg.data.source not in BUNDLED_SOURCES:
         source = Path(cfg.data.source)
         if not source.exists():
             raise ConfigError(f"data.source: file {str(source)!r} does not exist", key="data.source")
@@ -298,11 +327,7 @@ def _full_summary(cfg: RunConfig, tx, calibration: RFMSummary) -> RFMSummary:
     """The summary of all data up to the calibration summary's observation end, same options."""
     from .data.rfm import rfm_summary
 
-    o = calibration.options
-    return rfm_summary(tx, calibration.observation_end, o.time_unit, customer_col=o.customer_col,
-                       date_col=o.date_col, amount_col=o.amount_col, merge=o.merge,
-                       monetary_includes_first=o.monetary_includes_first, returns=o.returns,
-                       date_format=o.date_format, engine=cfg.data.engine)
+    return rfm_summary(tx, calibration.observation_end, **_summary_options(cfg))
 
 
 def _window(summary: RFMSummary) -> dict:
@@ -466,7 +491,10 @@ def plan_run(config) -> dict:
               {"name": getattr(cfg.models, role).name, "method": cfg.models.method_of(role)}
               for role in ("purchase", "spend")}
     holdout = cfg.summary.calibration_end is not None
-    return {"name": cfg.name, "data": cfg.data.source, "summary": facts, "models": models,
+    from .config import redact_url
+
+    data = cfg.data.source if cfg.data.source != "sql" else {"url": redact_url(cfg.data.url), "query": cfg.data.query}
+    return {"name": cfg.name, "data": data, "summary": facts, "models": models,
             "steps": (["build the calibration / holdout summary", "fit the models", "evaluate on the holdout"]
                       + (["refit on all data up to observation_end"] if cfg.scoring == "full" else [])
                       if holdout else ["build the summary", "fit the models"])
@@ -939,6 +967,8 @@ def redacted_config(cfg: RunConfig) -> dict:
     from .config import redact_url
 
     raw = cfg.model_dump(mode="json")
+    if raw["data"].get("url"):
+        raw["data"]["url"] = redact_url(raw["data"]["url"])
     if raw.get("tracking"):
         raw["tracking"]["uri"] = redact_url(raw["tracking"]["uri"])
     for target in raw.get("export", []):

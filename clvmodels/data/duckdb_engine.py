@@ -75,7 +75,13 @@ class _Source:
         if lower.endswith((".parquet", ".pq")) or lower.endswith("/"):
             reader = f"read_parquet({_lit(path)})"
         elif lower.endswith((".csv", ".txt", ".tsv", ".csv.gz")):
-            reader = f"read_csv({_lit(path)}, types={{{_lit(self.date_col)}: 'VARCHAR'}})"
+            reader = f"read_csv({_lit(path)})"
+            try:      # dates are read as text (parsed below by our rules) when the column is there
+                header = [r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
+            except duckdb.Error as exc:
+                raise DataValidationError(f"could not read transactions from {path!r}: {exc}") from None
+            if self.date_col in header:
+                reader = f"read_csv({_lit(path)}, types={{{_lit(self.date_col)}: 'VARCHAR'}})"
         else:
             raise DataValidationError(f"cannot tell the format of {path!r}: use a .csv or .parquet file")
         self.path = path
