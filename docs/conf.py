@@ -72,6 +72,7 @@ myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
 nb_execution_mode = "cache"            # execute at build time, reuse outputs while the source is unchanged
 nb_execution_timeout = 600             # per cell; the Bayesian notebook samples with PyMC
+nb_execution_in_temp = True          # run in a temporary folder: nothing is written into docs/
 nb_execution_raise_on_error = True     # a failing cell fails the build
 nb_execution_show_tb = True
 nb_merge_streams = True
