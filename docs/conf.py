@@ -47,6 +47,7 @@ extensions = [
 
 templates_path = ["_templates"]
 html_static_path = ["_static"]
+html_css_files = ["clvmodels.css"]
 exclude_patterns = ["_build", "README.md", "**.ipynb_checkpoints", "api/modules/*.inc"]
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
 root_doc = "index"
@@ -155,6 +156,16 @@ DOCSTRING_FIXES = {
 }
 
 
+def _drop_type_docstring(app, what, name, obj, options, lines):
+    """A constant without a doc comment (``clvmodels.__version__``, a tuple of names) would show the
+    docstring of its type (``str(object='') -> str``): show nothing instead."""
+    if what not in ("data", "attribute") or obj is None or not lines or callable(obj):
+        return
+    type_doc = (type(obj).__doc__ or "").strip().splitlines()
+    if type_doc and lines[0].strip() == type_doc[0].strip():
+        lines[:] = []
+
+
 def _fix_docstring(app, what, name, obj, options, lines):
     fixes = DOCSTRING_FIXES.get(name)
     if not fixes:
@@ -165,6 +176,26 @@ def _fix_docstring(app, what, name, obj, options, lines):
     lines[:] = text.split("\n")
 
 
+def _modules_by_name():
+    """A class attribute holding a module (``BGNBD.math``) is shown as ``<module 'clvmodels.math.bgnbd'>``,
+    not with the file path of the machine that built the site (reproducible pages)."""
+    import types
+
+    import sphinx.util.inspect as sphinx_inspect
+
+    describe = sphinx_inspect.object_description
+    if getattr(describe, "_clvdocs", False):
+        return
+
+    def object_description(obj, *args, **kwargs):
+        if isinstance(obj, types.ModuleType):
+            return f"<module '{obj.__name__}'>"
+        return describe(obj, *args, **kwargs)
+
+    object_description._clvdocs = True
+    sphinx_inspect.object_description = object_description
+
+
 def _use_svg_mathjax(app, config):
     # sphinx-mathjax-offline points at tex-chtml.js, whose web fonts a browser may refuse to load from
     # file:// pages; the SVG output draws glyphs itself (same bundle, no font files, no network).
@@ -173,5 +204,7 @@ def _use_svg_mathjax(app, config):
 
 def setup(app):
     app.connect("config-inited", _use_svg_mathjax, priority=900)
+    _modules_by_name()
     app.connect("autodoc-skip-member", _skip_foreign_member)
     app.connect("autodoc-process-docstring", _fix_docstring, priority=100)   # before numpydoc (500)
+    app.connect("autodoc-process-docstring", _drop_type_docstring, priority=100)

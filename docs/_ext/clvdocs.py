@@ -361,6 +361,7 @@ class ConfigKey:
     description: str
     schema_description: bool   # True when the description comes from the pydantic schema
     section: bool = False
+    rst: bool = False          # the description is reStructuredText already (a section intro)
 
 
 def _is_model(tp) -> bool:
@@ -463,10 +464,11 @@ def config_keys(model=None, prefix: str = "") -> list[ConfigKey]:
         else:
             tp = type_text(info.annotation)
         desc = info.description or FALLBACK_DESCRIPTIONS.get(key, "")
-        if not desc and nested is not None:
-            desc = SECTION_INTROS.get(key, "")
+        rst = False
+        if not desc and nested is not None and SECTION_INTROS.get(key):
+            desc, rst = SECTION_INTROS[key], True
         out.append(ConfigKey(key, tp, default, _constraints(info), desc, bool(info.description),
-                             section=nested is not None))
+                             section=nested is not None, rst=rst))
         if nested is not None:
             out += config_keys(nested, prefix=key + ".")
     return out
@@ -505,7 +507,7 @@ def config_reference_rst() -> str:
             literal = k.default not in ("required", "the section's defaults")
             lines += [f".. confval:: {k.key}", f"   :type: {k.type}",
                       f"   :default: ``{k.default}``" if literal else f"   :default: {k.default}", ""]
-            desc = _rst_text(k.description)
+            desc = k.description if k.rst else _rst_text(k.description)
             if desc:
                 desc = desc[0].upper() + desc[1:]
                 lines += [f"   {desc}" + ("" if desc.endswith(".") else "."), ""]
