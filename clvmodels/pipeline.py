@@ -209,7 +209,9 @@ def _config(config) -> RunConfig:
     return config if isinstance(config, RunConfig) else load_config(config)[0]
 
 
-def _score(cfg: RunConfig, summary: pd.DataFrame, purchase, spend) -> pd.DataFrame:
+def _score(cfg: RunConfig, summary: pd.DataFrame, purchase, spend, *, intervals: bool = True) -> pd.DataFrame:
+    """Forecast, segment and attach the RFM summary; ``intervals=False`` skips the CLV interval (the
+    holdout check ranks by the point CLV only)."""
     from .forecast.clv import forecast_clv
     from .segments import rfm_scores, value_tiers
 
@@ -217,7 +219,7 @@ def _score(cfg: RunConfig, summary: pd.DataFrame, purchase, spend) -> pd.DataFra
     fc = forecast_clv(summary, purchase, spend if spend is not None else 1.0, horizon=f.horizon, period=f.period,
                       discount_rate=f.discount_rate, margin=f.margin, cost_per_order=f.cost_per_order,
                       cost_per_active_period=f.cost_per_active_period, retention_cost=f.retention_cost,
-                      interval=f.interval, n_draws=f.n_draws, random_state=f.random_seed)
+                      interval=f.interval if intervals else None, n_draws=f.n_draws, random_state=f.random_seed)
     tiers = value_tiers(fc, column="clv", vip=cfg.segments.vip, core=cfg.segments.core, by=cfg.segments.by)
     scores = fc.join(tiers.customers[["tier", "rank"]].rename(columns={"rank": "value_rank"}))
     monetary = "monetary_value" if "monetary_value" in summary.columns else None
@@ -381,7 +383,7 @@ def run(config, *, write: bool = True, transactions=None, progress: Progress | N
 
         t0 = time.perf_counter()
         with progress.step("evaluate on the holdout"):
-            calibration_scores = _score(cfg, summary, purchase, spend)
+            calibration_scores = _score(cfg, summary, purchase, spend, intervals=False)
             ev = evaluate(summary, purchase, spend, transactions=tx, score=calibration_scores["clv"],
                           name=registry.get(cfg.models.purchase.name).label)
         metrics, evaluation_table = json.loads(ev.to_json()), ev.table

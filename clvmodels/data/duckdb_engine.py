@@ -255,11 +255,22 @@ def describe_log(transactions, opts: SummaryOptions, config: dict | None = None)
         con.close()
 
 
+#: settings DuckDB only takes per connection (``SET``), not in ``duckdb.connect(config=...)``
+_SESSION_SETTINGS = ("enable_progress_bar", "enable_progress_bar_print", "progress_bar_time")
+
+
 def _connect(config: dict | None):
+    """A connection with ``config``: global settings at connect, session ones (the progress bar) by SET."""
+    config = dict(config or {})
+    session = {k: config.pop(k) for k in _SESSION_SETTINGS if k in config}
     try:
-        return duckdb.connect(":memory:", config=dict(config or {}))
+        con = duckdb.connect(":memory:", config=config)
+        for key, value in session.items():
+            con.execute(f"SET {key} = ?", [value])
+        return con
     except duckdb.Error as exc:
-        raise ConfigError(f"duckdb_config={config!r} was refused by DuckDB: {exc}", key="duckdb_config") from None
+        raise ConfigError(f"duckdb_config={ {**config, **session}!r} was refused by DuckDB: {exc}",
+                          key="duckdb_config") from None
 
 
 def _check_negative(con, table: str, window: str, opts: SummaryOptions) -> None:
