@@ -232,6 +232,27 @@ def duckdb_summary(transactions, end, cal_end, opts: SummaryOptions, *, config: 
     """RFM (and holdout) summary computed by DuckDB. Same contract as :func:`clvmodels.rfm_summary`.
 
     ``config`` goes to ``duckdb.connect`` (e.g. memory_limit, threads, temp_directory).
+
+    Examples
+    --------
+    A CSV file is read and validated by DuckDB, out of core; the summary is the pandas engine's:
+
+    >>> import os, tempfile
+    >>> from clvmodels.data.pandas_engine import pandas_summary
+    >>> tx = pd.DataFrame({"customer_id": ["a", "a", "a", "b"],
+    ...                    "date": ["2024-01-01", "2024-01-08", "2024-01-29", "2024-01-15"],
+    ...                    "amount": [10.0, 20.0, 30.0, 5.0]})
+    >>> path = os.path.join(tempfile.mkdtemp(), "transactions.csv")
+    >>> tx.to_csv(path, index=False)
+    >>> opts = SummaryOptions.build(time_unit="W")
+    >>> rfm = duckdb_summary(path, None, None, opts, config={"threads": 1, "memory_limit": "256MB"})
+    >>> rfm  # doctest: +NORMALIZE_WHITESPACE
+                 frequency  recency    T  monetary_value
+    customer_id
+    a                    2      4.0  4.0            25.0
+    b                    0      0.0  2.0             0.0
+    >>> rfm.equals(pandas_summary(tx, None, None, opts))
+    True
     """
     con = _connect(config)
     try:

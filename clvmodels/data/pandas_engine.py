@@ -326,7 +326,36 @@ def _keep_rows(transactions: pd.DataFrame, end, cal_end, opts: SummaryOptions) -
 
 
 def pandas_summary(transactions: pd.DataFrame, end, cal_end, opts: SummaryOptions) -> RFMSummary:
-    """RFM (and holdout) summary of an in-memory log; the contract of :func:`clvmodels.rfm_summary`."""
+    """RFM (and holdout) summary of an in-memory log; the contract of :func:`clvmodels.rfm_summary`.
+
+    ``end`` and ``cal_end`` are naive local Timestamps (or None: the last transaction date, no
+    holdout), ``opts`` the validated :class:`~.summary.SummaryOptions`; :func:`clvmodels.rfm_summary`
+    and :func:`clvmodels.calibration_holdout` prepare them and call this for a DataFrame.
+
+    Examples
+    --------
+    >>> tx = pd.DataFrame({"customer_id": ["a", "a", "a", "b"],
+    ...                    "date": ["2024-01-01", "2024-01-08", "2024-01-29", "2024-01-15"],
+    ...                    "amount": [10.0, 20.0, 30.0, 5.0]})
+    >>> rfm = pandas_summary(tx, None, None, SummaryOptions.build(time_unit="W"))
+    >>> rfm  # doctest: +NORMALIZE_WHITESPACE
+                 frequency  recency    T  monetary_value
+    customer_id
+    a                    2      4.0  4.0            25.0
+    b                    0      0.0  2.0             0.0
+    >>> str(rfm.observation_end.date())
+    '2024-01-29'
+
+    With a calibration end, customer b (first purchase after it) is left out and counted:
+
+    >>> cal = pandas_summary(tx, pd.Timestamp("2024-01-31"), pd.Timestamp("2024-01-14"), SummaryOptions.build())
+    >>> cal[["frequency", "frequency_holdout"]]  # doctest: +NORMALIZE_WHITESPACE
+                 frequency  frequency_holdout
+    customer_id
+    a                    1                  1
+    >>> cal.report.n_customers_first_purchase_after_end
+    1
+    """
     k = _keep_rows(transactions, end, cal_end, opts)
     codes, uniques, report = k.codes, k.uniques, k.report
     stats = _aggregate(codes, k.ticks, k.amounts, len(uniques), opts, k.seg)
@@ -346,7 +375,22 @@ def pandas_summary(transactions: pd.DataFrame, end, cal_end, opts: SummaryOption
 def pandas_purchases(transactions: pd.DataFrame, end, opts: SummaryOptions) -> pd.DataFrame:
     """One row per purchase occasion (after the summary's merge and returns rules) up to ``end``:
     ``customer_id``, ``date`` (the purchase's first day or timestamp) and, with amounts, ``amount``
-    (its value), sorted by customer and date. The contract of :func:`clvmodels.data.purchase_log`."""
+    (its value), sorted by customer and date. The contract of :func:`clvmodels.data.purchase_log`.
+
+    Examples
+    --------
+    With ``merge='W'`` the two transactions of customer a in the ISO week of Monday 2024-01-01
+    are one purchase, dated on its first day, worth their sum:
+
+    >>> tx = pd.DataFrame({"customer_id": ["a", "a", "a", "b"],
+    ...                    "date": ["2024-01-01 09:00", "2024-01-03 18:00", "2024-01-10", "2024-01-15"],
+    ...                    "amount": [10.0, 20.0, 30.0, 5.0]})
+    >>> pandas_purchases(tx, None, SummaryOptions.build(merge="W"))  # doctest: +NORMALIZE_WHITESPACE
+      customer_id       date  amount
+    0           a 2024-01-01    30.0
+    1           a 2024-01-10    30.0
+    2           b 2024-01-15     5.0
+    """
     k = _keep_rows(transactions, end, None, opts)
     key, _ = _purchase_keys(k.codes, _buckets(k.ticks, opts), None)
     order = np.lexsort((k.ticks, key))

@@ -16,15 +16,20 @@ Options, all explicit:
     the same calendar year; ``None`` only rows with identical timestamps are merged. With ``'D'``,
     ``'W'``, ``'M'``, ``'Y'`` dates count as whole days (time of day is ignored) and a merged purchase
     happens on the first day it contains; with ``None`` exact timestamps are used.
-``time_unit`` - ``'D'``, ``'W'``, ``'M'``, ``'Y'``; exact lengths from :mod:`clvmodels.timeunits`.
+
+``time_unit`` - the unit of ``recency`` and ``T``:
+    ``'D'``, ``'W'``, ``'M'``, ``'Y'``; exact lengths from :mod:`clvmodels.timeunits`.
+
 ``monetary_includes_first`` - ``False`` (default, Fader-Hardie) averages repeat purchases only;
     ``True`` averages every purchase including the first.
+
 ``returns`` - what to do with amounts <= 0:
     ``'error'`` (default) a negative amount raises :class:`InvalidValueError` naming the customers;
     zero amounts are kept as (free) purchases. ``'drop'`` removes rows with amount <= 0.
     ``'net'`` nets amounts within each merged purchase and removes purchases whose net value is <= 0
     (a return in the same period as its order cancels it; a later one is lost).
     ``'match'`` nets each refund against the customer's earlier purchase it belongs to (below).
+
 ``after_observation_end`` - ``'exclude'`` (default) leaves out transactions after
     ``observation_end`` and counts them; ``'error'`` raises naming the customers.
 
@@ -122,27 +127,47 @@ def rfm_summary(transactions: pd.DataFrame | str | PathLike, observation_end=Non
 
     Parameters
     ----------
-    transactions : pandas or polars DataFrame, or a path to a CSV / Parquet file (read by DuckDB, out of
-        core).
-    observation_end : last observed day (inclusive), a local day (see ``timezone``); default: the last
+    transactions : pandas.DataFrame, polars.DataFrame, str or path-like
+        The transaction log: a pandas or polars DataFrame, or a path to a CSV / Parquet file (read
+        by DuckDB, out of core).
+    observation_end : str, date, datetime or Timestamp, optional
+        Last observed day (inclusive), a local day (see ``timezone``); default: the last
         transaction date.
-    time_unit : 'D', 'W' (default, as in the papers), 'M' or 'Y' for recency and T.
-    customer_col, date_col, amount_col : column names; ``amount_col=None`` for logs without amounts
-        (no monetary_value column then).
-    merge, monetary_includes_first, returns, after_observation_end : see the module docstring.
-    date_format : strptime format for text dates (e.g. ``'%Y%m%d'``); ISO 8601 when None. A UTC offset
-        at the end of the text is read on its own (a trailing ``%z`` in the format is ignored).
-    timezone : None (default) or an IANA zone name such as ``'Europe/Berlin'``: whose local days count.
+    time_unit : {'D', 'W', 'M', 'Y'}, default 'W'
+        Unit of recency and T; 'W' (the default) as in the papers.
+    customer_col, date_col : str
+        Column names of the customer id (default 'customer_id') and the date (default 'date').
+    amount_col : str or None, default 'amount'
+        Column name of the amount; ``amount_col=None`` for logs without amounts (no
+        monetary_value column then).
+    merge : {'D', 'W', 'M', 'Y'} or None, default 'D'
+        Which transactions of a customer are one purchase; see the module docstring.
+    monetary_includes_first : bool, default False
+        Whether monetary_value averages the first purchase too; see the module docstring.
+    returns : {'error', 'drop', 'net', 'match'}, default 'error'
+        What to do with amounts <= 0; see the module docstring.
+    after_observation_end : {'exclude', 'error'}, default 'exclude'
+        What to do with transactions after ``observation_end``; see the module docstring.
+    date_format : str, optional
+        strptime format for text dates (e.g. ``'%Y%m%d'``); ISO 8601 when None. A UTC offset at the
+        end of the text is read on its own (a trailing ``%z`` in the format is ignored).
+    timezone : str, optional
+        None (default) or an IANA zone name such as ``'Europe/Berlin'``: whose local days count.
         None: every timestamp at its own local wall time (a trailing UTC offset is dropped, a tz-aware
         column is read in its own zone). A name: every timestamp with an offset or a zone is converted
         to that zone first. Naive timestamps are taken as already local in both cases. See the module
         docstring.
-    order_col, refund_window : how ``returns='match'`` matches refunds to purchases: by the order id in
-        ``order_col``, or without it by date, within ``refund_window`` days (default 30). See the module
-        docstring.
-    engine : 'pandas' (in memory), 'duckdb' (embedded SQL engine; required for paths), or 'auto'
-        (DuckDB for paths, pandas for frames). Both give the same summary.
-    duckdb_config : settings for the DuckDB engine, e.g. ``{"memory_limit": "512MB", "threads": 2,
+    order_col : str, optional
+        How ``returns='match'`` matches refunds to purchases: by the order id in ``order_col``, or,
+        without it (None), by date. See the module docstring.
+    refund_window : int, optional
+        ``returns='match'`` by date (no ``order_col``): a refund is matched within ``refund_window``
+        days (default 30). See the module docstring.
+    engine : {'auto', 'pandas', 'duckdb'}, default 'auto'
+        'pandas' (in memory), 'duckdb' (embedded SQL engine; required for paths), or 'auto' (DuckDB
+        for paths, pandas for frames). Both give the same summary.
+    duckdb_config : dict, optional
+        Settings for the DuckDB engine, e.g. ``{"memory_limit": "512MB", "threads": 2,
         "temp_directory": "/scratch"}``: with a memory limit DuckDB spills to disk (out of core).
 
     Returns

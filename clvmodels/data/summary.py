@@ -176,6 +176,28 @@ class DropReport:
     purchase, ``n_refunds_unmatched`` refund rows that matched no purchase and were dropped
     (``unmatched_refund_examples``: up to five of their customers), and
     ``n_purchases_fully_refunded`` purchases whose value the matched refunds brought to <= 0 (gone).
+
+    Examples
+    --------
+    A log with a return, a customer whose only row is a return and a row after the observation
+    end: the summary counts what it left out in ``summary.report`` and announces it in one
+    :class:`~clvmodels.errors.DataDroppedWarning`.
+
+    >>> import warnings, clvmodels as clv
+    >>> tx = pd.DataFrame({"customer_id": ["a", "a", "b", "c", "d"],
+    ...                    "date": ["2024-01-01", "2024-01-08", "2024-01-02", "2024-01-05", "2024-02-20"],
+    ...                    "amount": [10.0, -10.0, 5.0, -4.0, 8.0]})
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     rfm = clv.rfm_summary(tx, observation_end="2024-01-31", returns="drop")
+    >>> rfm.index.tolist()
+    ['a', 'b']
+    >>> {name: count for name, count in rfm.report.as_dict().items() if count}  # doctest: +NORMALIZE_WHITESPACE
+    {'n_rows': 5, 'n_rows_after_observation_end': 1, 'n_rows_dropped_returns': 2, 'n_customers_dropped': 1,
+     'dropped_customer_examples': ['c']}
+    >>> print(caught[0].message)  # doctest: +NORMALIZE_WHITESPACE
+    1 transaction(s) after observation_end excluded; 2 transaction(s) with amount <= 0 dropped (returns='drop');
+    1 customer(s) left with no purchase and not summarised, e.g. ['c']. Counts are in summary.report.
     """
 
     n_rows: int = 0
@@ -482,5 +504,17 @@ def _day(value, name: str) -> pd.Timestamp | None:
 
 
 def summary_time_unit(summary) -> str | None:
-    """The time unit of a summary: ``summary.time_unit`` for an :class:`RFMSummary`, else None."""
+    """The time unit of a summary: ``summary.time_unit`` for an :class:`RFMSummary`, else None.
+
+    Examples
+    --------
+    A plain DataFrame does not know the unit of its recency and T; functions that need it ask
+    the caller instead:
+
+    >>> frame = pd.DataFrame({"frequency": [2, 0], "recency": [30.43, 0.0], "T": [38.86, 38.86]},
+    ...                      index=pd.Index([1, 2], name="customer_id"))
+    >>> summary = RFMSummary.from_frame(frame, time_unit="W")
+    >>> summary_time_unit(summary), summary_time_unit(frame)
+    ('W', None)
+    """
     return summary.time_unit if isinstance(summary, RFMSummary) else None

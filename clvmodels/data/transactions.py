@@ -39,7 +39,22 @@ _FORMAT_OFFSET = re.compile(r"\s*(?:%z|Z)$")
 
 
 def check_timezone(timezone, key: str = "timezone") -> str | None:
-    """``timezone`` as given if it is None or an IANA zone name ('Europe/Berlin', 'UTC'); else a ConfigError."""
+    """``timezone`` as given if it is None or an IANA zone name ('Europe/Berlin', 'UTC'); else a ConfigError.
+
+    Examples
+    --------
+    >>> check_timezone("Europe/Berlin"), check_timezone(None)
+    ('Europe/Berlin', None)
+
+    An abbreviation or a city alone is not an IANA name; the error names the setting (``key``):
+
+    >>> try:  # doctest: +NORMALIZE_WHITESPACE
+    ...     check_timezone("Berlin", key="data.timezone")
+    ... except ConfigError as exc:
+    ...     print(exc.key, "|", exc)
+    data.timezone | data.timezone='Berlin' is not an IANA time zone name
+    (e.g. 'Europe/Berlin', 'America/New_York', 'UTC')
+    """
     if timezone is None:
         return None
     if not isinstance(timezone, str) or not timezone.strip():
@@ -55,7 +70,19 @@ def check_timezone(timezone, key: str = "timezone") -> str | None:
 
 def check_date_format(date_format) -> None:
     """A strptime format may end with ``%z`` (the offset is read on its own); ``%Z`` and a ``%z`` that is not
-    at the end are refused with a ConfigError."""
+    at the end are refused with a ConfigError.
+
+    Examples
+    --------
+    >>> check_date_format("%d/%m/%Y %H:%M%z") is None       # a trailing offset is fine
+    True
+    >>> try:  # doctest: +NORMALIZE_WHITESPACE
+    ...     check_date_format("%z %Y-%m-%d")
+    ... except ConfigError as exc:
+    ...     print(exc)
+    date_format='%z %Y-%m-%d': a UTC offset is read from the end of the text after the clock time
+    (e.g. '...10:00:00+01:00'); %Z (zone names) and a %z before the end are not supported
+    """
     if date_format is None:
         return
     if not isinstance(date_format, str) or not date_format:
@@ -70,12 +97,29 @@ def check_date_format(date_format) -> None:
 
 def format_without_offset(date_format: str | None) -> str | None:
     """The format the text is parsed with once its trailing offset is cut off (a trailing ``%z`` or literal
-    ``Z`` dropped)."""
+    ``Z`` dropped).
+
+    Examples
+    --------
+    '2024-03-30 10:00:00+01:00' loses its '+01:00' (read by :data:`TZ_OFFSET_PATTERN`), so the
+    rest is parsed without the ``%z``:
+
+    >>> format_without_offset("%Y-%m-%d %H:%M:%S%z"), format_without_offset("%Y-%m-%dT%H:%M:%SZ")
+    ('%Y-%m-%d %H:%M:%S', '%Y-%m-%dT%H:%M:%S')
+    >>> format_without_offset("%d/%m/%Y"), format_without_offset(None)
+    ('%d/%m/%Y', None)
+    """
     return None if date_format is None else _FORMAT_OFFSET.sub("", date_format)
 
 
 def offset_minutes(text: str) -> int:
-    """Minutes east of UTC of an offset matched by :data:`TZ_OFFSET_PATTERN` ('Z', '+01:00', '-0530', '+01')."""
+    """Minutes east of UTC of an offset matched by :data:`TZ_OFFSET_PATTERN` ('Z', '+01:00', '-0530', '+01').
+
+    Examples
+    --------
+    >>> [offset_minutes(text) for text in ("Z", "+01:00", "-0530", "+01")]
+    [0, 60, -330, 60]
+    """
     if text == "Z":
         return 0
     digits = text[1:].replace(":", "")
@@ -85,7 +129,25 @@ def offset_minutes(text: str) -> int:
 
 def local_time(ts: pd.Timestamp, timezone: str | None) -> pd.Timestamp:
     """A user-given date or time as a naive local time: an aware one converted to ``timezone`` (or kept
-    at its own wall time when ``timezone`` is None), a naive one as it is."""
+    at its own wall time when ``timezone`` is None), a naive one as it is.
+
+    Examples
+    --------
+    Noon UTC in Berlin, the day before and the day of the switch to summer time (CET +01:00 to
+    CEST +02:00 on 2024-03-31):
+
+    >>> str(local_time(pd.Timestamp("2024-03-30 12:00", tz="UTC"), "Europe/Berlin"))
+    '2024-03-30 13:00:00'
+    >>> str(local_time(pd.Timestamp("2024-03-31 12:00", tz="UTC"), "Europe/Berlin"))
+    '2024-03-31 14:00:00'
+
+    Without a zone an offset is dropped (its own wall time); a naive time is taken as local already:
+
+    >>> str(local_time(pd.Timestamp("2024-03-31T10:00:00+05:00"), None))
+    '2024-03-31 10:00:00'
+    >>> str(local_time(pd.Timestamp("2024-03-31 10:00"), "Europe/Berlin"))
+    '2024-03-31 10:00:00'
+    """
     if ts.tzinfo is None:
         return ts
     if timezone is not None:
@@ -95,7 +157,21 @@ def local_time(ts: pd.Timestamp, timezone: str | None) -> pd.Timestamp:
 
 @dataclass
 class TransactionArrays:
-    """A validated transaction log as arrays (row order preserved)."""
+    """A validated transaction log as arrays (row order preserved).
+
+    Examples
+    --------
+    What :func:`prepare_transactions` hands to the pandas engine: ids as they were, dates as naive
+    local wall times, amounts as float64 (``orders`` only with an order column):
+
+    >>> log = pd.DataFrame({"customer_id": [7, 7, 12], "date": ["2024-03-01", "2024-03-09 18:30", "2024-03-02"],
+    ...                     "amount": [20, 5, 12]})
+    >>> tx = prepare_transactions(log, customer_col="customer_id", date_col="date", amount_col="amount")
+    >>> tx.ids.tolist(), tx.dates.astype(str).tolist()
+    ([7, 7, 12], ['2024-03-01 00:00:00', '2024-03-09 18:30:00', '2024-03-02 00:00:00'])
+    >>> tx.amounts.tolist(), tx.orders is None
+    ([20.0, 5.0, 12.0], True)
+    """
 
     ids: pd.Series            # customer ids (original dtype), index = row position
     dates: pd.Series          # datetime64, naive: the local wall time (see the module docstring)
@@ -112,7 +188,23 @@ def _bad(column: str, mask, ids: pd.Series, what: str, cls=InvalidValueError):
 
 
 def to_timestamp(value, name: str = "observation_end") -> pd.Timestamp:
-    """Parse a user-given date (str, date, datetime, Timestamp) or raise a ConfigError naming it."""
+    """Parse a user-given date (str, date, datetime, Timestamp) or raise a ConfigError naming it.
+
+    Examples
+    --------
+    >>> import datetime
+    >>> to_timestamp("1997-09-30"), to_timestamp(datetime.date(1997, 9, 30))
+    (Timestamp('1997-09-30 00:00:00'), Timestamp('1997-09-30 00:00:00'))
+
+    A number is refused, with a hint where a number means something else:
+
+    >>> try:  # doctest: +NORMALIZE_WHITESPACE
+    ...     to_timestamp(39, "calibration_end")
+    ... except ConfigError as exc:
+    ...     print(exc.key, "|", exc)
+    calibration_end | calibration_end=39 is a number, not a date: give a date such as '1997-09-30'
+    (calibration_end also takes a number of periods after the first transaction)
+    """
     if isinstance(value, (bool, int, float, np.number)):
         hint = (" (calibration_end also takes a number of periods after the first transaction)"
                 if name == "calibration_end" else "")
@@ -251,7 +343,20 @@ def _positional(col: pd.Series) -> pd.Series:
 
 def missing_columns_error(missing: list, have: list, amount_col: str | None) -> MissingColumnError:
     """The error of a log that lacks needed columns (both engines): it names them, the columns the log
-    has, and the way out (``amount_col=None`` for a log without amounts)."""
+    has, and the way out (``amount_col=None`` for a log without amounts).
+
+    Examples
+    --------
+    A log without amounts, read with the default ``amount_col='amount'``:
+
+    >>> try:  # doctest: +NORMALIZE_WHITESPACE
+    ...     raise missing_columns_error(["amount"], ["customer_id", "date"], amount_col="amount")
+    ... except MissingColumnError as exc:
+    ...     print(exc.column, "|", exc)
+    amount | transactions are missing column(s) ['amount']; they have ['customer_id', 'date'] (set customer_col /
+    date_col / amount_col / order_col to name yours; a log without amounts needs amount_col=None (no monetary_value
+    then))
+    """
     hint = "set customer_col / date_col / amount_col / order_col to name yours"
     if amount_col is not None and amount_col in missing:
         hint += "; a log without amounts needs amount_col=None (no monetary_value then)"
@@ -265,7 +370,21 @@ def needed_columns(customer_col: str, date_col: str, amount_col: str | None, ord
 
 def as_pandas_frame(transactions, columns: list, amount_col: str | None):
     """A polars DataFrame / LazyFrame as a pandas DataFrame of the needed ``columns`` (other inputs as they
-    are). polars is optional: it is never imported here, only recognised when the caller has it."""
+    are). polars is optional: it is never imported here, only recognised when the caller has it.
+
+    Examples
+    --------
+    Only the needed columns cross over to pandas (a LazyFrame is collected after the selection):
+
+    >>> import polars as pl
+    >>> log = pl.DataFrame({"cust": [1, 1, 2], "day": ["2024-01-02", "2024-01-09", "2024-01-05"],
+    ...                     "value": [5.0, 7.5, 2.0], "note": ["gift", "", "promo"]})
+    >>> frame = as_pandas_frame(log.lazy(), ["cust", "day", "value"], amount_col="value")
+    >>> type(frame).__name__, frame.columns.tolist(), frame["value"].tolist()
+    ('DataFrame', ['cust', 'day', 'value'], [5.0, 7.5, 2.0])
+    >>> as_pandas_frame(frame, ["cust", "day"], amount_col=None) is frame     # pandas: as it is
+    True
+    """
     pl = sys.modules.get("polars")
     if pl is None or not isinstance(transactions, (pl.DataFrame, pl.LazyFrame)):
         return transactions
@@ -288,6 +407,30 @@ def prepare_transactions(transactions: pd.DataFrame, *, customer_col: str, date_
     """Validate ids, dates and amounts of a transaction log. Amount signs are checked by the caller's policy.
 
     Dates come out as naive local wall times (see the module docstring); the frame is never modified.
+
+    Examples
+    --------
+    Timestamps with UTC offsets, counted in Berlin's local days: 23:30 UTC on 2024-03-30 is
+    00:30 on the 31st in Berlin (CET, +01:00), 23:30 UTC on the 31st is 01:30 on April 1st (CEST,
+    +02:00 since that night):
+
+    >>> log = pd.DataFrame({"customer_id": ["a", "a", "b"],
+    ...                     "date": ["2024-03-30T23:30:00Z", "2024-03-31T23:30:00Z", "2024-03-31T09:00:00+02:00"],
+    ...                     "amount": [10.0, 4.5, 3.0]})
+    >>> tx = prepare_transactions(log, customer_col="customer_id", date_col="date", amount_col="amount",
+    ...                           timezone="Europe/Berlin")
+    >>> tx.dates.astype(str).tolist()
+    ['2024-03-31 00:30:00', '2024-04-01 01:30:00', '2024-03-31 09:00:00']
+
+    A date that is not ISO 8601 raises an error naming the column, the count and the customers:
+
+    >>> log.loc[2, "date"] = "31/03/2024"
+    >>> try:  # doctest: +NORMALIZE_WHITESPACE
+    ...     prepare_transactions(log, customer_col="customer_id", date_col="date", amount_col="amount")
+    ... except InvalidValueError as exc:
+    ...     print(exc.column, exc.n_rows, exc.examples, "|", exc)
+    date 1 ['b'] | column 'date': 1 row(s) could not be parsed as dates as ISO 8601 (pass date_format, e.g.
+    '%d/%m/%Y', for other layouts); example customer ids ['b']
     """
     needed = needed_columns(customer_col, date_col, amount_col, order_col)
     transactions = as_pandas_frame(transactions, needed, amount_col)

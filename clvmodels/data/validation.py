@@ -74,6 +74,24 @@ def validate_summary(summary: pd.DataFrame, *, require_monetary: bool = False,
     and T count whole opportunities and ``frequency <= T``.
 
     The returned frame has the same index and row order, float64 columns, and is a copy.
+
+    Examples
+    --------
+    >>> summary = pd.DataFrame({"frequency": [2, 0, 1], "recency": [4.0, 0.0, 6.5], "T": [10.0, 3.0, 6.0]},
+    ...                        index=pd.Index(["a", "b", "c"], name="customer_id"))
+    >>> try:
+    ...     validate_summary(summary)
+    ... except InvalidValueError as exc:
+    ...     print(exc.column, "|", exc)
+    recency | column 'recency': 1 row(s) have recency > T; example customer ids ['c']
+    >>> clean = validate_summary(summary.drop(index="c"))
+    >>> clean  # doctest: +NORMALIZE_WHITESPACE
+                 frequency  recency     T
+    customer_id
+    a                  2.0      4.0  10.0
+    b                  0.0      0.0   3.0
+    >>> clean is summary, clean["frequency"].dtype.name
+    (False, 'float64')
     """
     summary = _require_frame(summary, name)
     cols = list(columns) + (["monetary_value"] if require_monetary else [])
@@ -118,7 +136,27 @@ def validate_summary(summary: pd.DataFrame, *, require_monetary: bool = False,
 
 def validate_covariates(summary: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     """The covariate ``columns`` of ``summary`` as a float frame (same index), checked: present,
-    numeric (booleans count as 0/1), finite. Errors name the column and example customers."""
+    numeric (booleans count as 0/1), finite. Errors name the column and example customers.
+
+    Examples
+    --------
+    >>> summary = pd.DataFrame({"frequency": [2, 0], "recency": [4.0, 0.0], "T": [10.0, 3.0],
+    ...                         "age": [34, 51], "vip": [True, False], "region": ["north", "south"]},
+    ...                        index=pd.Index(["a", "b"], name="customer_id"))
+    >>> validate_covariates(summary, ["age", "vip"])  # doctest: +NORMALIZE_WHITESPACE
+                  age  vip
+    customer_id
+    a            34.0  1.0
+    b            51.0  0.0
+
+    A text column must be encoded first; the error says how:
+
+    >>> try:  # doctest: +ELLIPSIS
+    ...     validate_covariates(summary, ["age", "region"])
+    ... except InvalidValueError as exc:
+    ...     print(exc.column, "|", exc)
+    region | covariate column 'region' has dtype ...; covariates must be numeric (one-hot encode categories, ...)
+    """
     missing = [c for c in columns if c not in summary.columns]
     if missing:
         raise MissingColumnError(f"summary is missing covariate column(s) {missing}; it has "
@@ -191,6 +229,23 @@ def validate_weights(weights, summary: pd.DataFrame) -> np.ndarray | None:
     ``weights``: None, the name of a column of ``summary``, a Series keyed by customer_id
     (reindexed to the summary), or an array-like with one value per row. Weights must be finite
     and non-negative (e.g. counts of identical customers); the error names the offending customers.
+
+    Examples
+    --------
+    >>> summary = pd.DataFrame({"frequency": [2, 0], "recency": [4.0, 0.0], "T": [10.0, 3.0], "n": [40, 15]},
+    ...                        index=pd.Index(["a", "b"], name="customer_id"))
+    >>> validate_weights("n", summary).tolist()
+    [40.0, 15.0]
+    >>> validate_weights(pd.Series({"b": 3, "a": 1}), summary).tolist()      # aligned by customer id
+    [1.0, 3.0]
+
+    A customer missing from a Series gets no weight (NaN), which is refused, naming the customer:
+
+    >>> try:
+    ...     validate_weights(pd.Series({"a": 1.0}), summary)
+    ... except InvalidValueError as exc:
+    ...     print(exc)
+    column 'weights': 1 row(s) are negative, NaN or missing; example customer ids ['b']
     """
     if weights is None:
         return None

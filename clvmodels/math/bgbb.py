@@ -86,7 +86,7 @@ def _stirling_tail(z):
 def log_gamma_ratio(u, eps):
     """log Gamma(u + eps) - log Gamma(u), accurate relative to its size for u > 0, u + eps > 0.
 
-    Small |eps| uses the polygamma Taylor series; large arguments use the difference of
+    Small ``|eps|`` uses the polygamma Taylor series; large arguments use the difference of
     Stirling series (no cancellation of two large log-gammas); otherwise gammaln directly.
 
     Examples
