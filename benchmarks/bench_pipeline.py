@@ -7,7 +7,7 @@ RSS (``os.wait4``), best and median of ``--repeat`` runs:
   BG/NBD + Gamma-Gamma fits, holdout evaluation, refit on all data, 12-month CLV with 90% intervals
   (500 draws), segments, run folder with report.html, CSV drop.
 * ``clv score RUN --transactions log.parquet`` - a synthetic log of ``--customers`` customers (default
-  1,000,000; about 3.5 purchases each over two years, text ids, amounts) scored with the saved models
+  1,000,000; simulated from BG/NBD over two years, text ids, amounts) scored with the saved models
   of a run trained on its first 50,000 customers: summary, forecast with intervals, segments, scoring
   folder with report.html, Parquet drop. No fit.
 * the anchor, lifetimes 0.11.3 (``--anchor-python``, a Python with lifetimes and pandas < 3), doing
@@ -91,21 +91,27 @@ def timed(cmd: list[str], cwd: Path) -> tuple[float, float]:
 
 
 def make_log(n: int, path: Path, seed: int = 2026) -> int:
-    """A synthetic log: n customers, first purchase over two years, about 3.5 purchases each."""
+    """A synthetic log from the BG/NBD process (CDNOW-like parameters, Fader, Hardie & Lee 2005: r=0.243,
+    alpha=4.414 per week, a=0.793, b=2.426): n customers whose first purchase falls over two years,
+    exponential inter-purchase times, dropout after each repeat purchase; text ids, Gamma amounts."""
     import pandas as pd
 
     rng = np.random.default_rng(seed)
-    counts = 1 + rng.poisson(2.5, n)
+    k = 40                                                    # at most k repeat purchases per customer
     start = rng.integers(0, 700, n)
-    cust = np.repeat(np.arange(n), counts)
-    first = np.repeat(start, counts)
-    span = 730 - first
-    offset = (rng.random(cust.size) * span).astype(np.int64)
-    is_first = np.r_[True, cust[1:] != cust[:-1]]
-    offset[is_first] = 0
-    days = np.datetime64("2024-01-01") + (first + offset).astype("timedelta64[D]")
+    T = (730 - start) / 7.0                                   # weeks observed after the first purchase
+    lam = rng.gamma(0.243, 1 / 4.414, n)
+    p = rng.beta(0.793, 2.426, n)
+    alive_for = rng.geometric(p)                              # purchases until dropout (the last one drops)
+    times = np.cumsum(rng.exponential(1.0, (n, k)) / lam[:, None], axis=1)
+    keep = (times < T[:, None]) & (np.arange(k)[None, :] < (alive_for - 1)[:, None])
+    cust_rep, idx = np.nonzero(keep)
+    cust = np.r_[np.arange(n), cust_rep]
+    day = np.r_[start, start[cust_rep] + np.floor(times[cust_rep, idx] * 7).astype(np.int64)]
+    order = np.argsort(cust, kind="stable")
+    cust, day = cust[order], day[order]
     frame = pd.DataFrame({"customer_id": np.char.add("C", np.char.zfill(cust.astype(str), 7)),
-                          "date": days.astype("datetime64[us]"),
+                          "date": (np.datetime64("2024-01-01") + day.astype("timedelta64[D]")).astype("datetime64[us]"),
                           "amount": np.round(rng.gamma(2.0, 25.0, cust.size) + 1.0, 2)})
     frame.to_parquet(path, index=False)
     return len(frame)
@@ -152,7 +158,7 @@ forecast: {{horizon: 12, period: M, margin: 0.3, interval: 0.9, n_draws: 200}}
 output: {{dir: {work / 'trained'}, formats: [parquet]}}
 export: [{{target: file, directory: {work / 'score_drop'}, format: parquet}}]
 """)
-        subprocess.run([*clv_cmd, "run", str(config), "--quiet"], check=True, cwd=work)
+        subprocess.run([*clv_cmd, "run", str(config), "--quiet"], check=True, cwd=work, stdout=subprocess.DEVNULL)
         (folder,) = (work / "trained").glob("train-*")
         runs = [timed([*clv_cmd, "score", str(folder), "--transactions", str(log), "--quiet", "--output-dir",
                        str(work / f"scored{i}")], work) for i in range(args.repeat)]

@@ -149,13 +149,23 @@ def _percent():
     return PercentFormatter(xmax=1.0, decimals=0)
 
 
+#: the most dots the value matrix draws (a random sample above it: a scatter of millions says no more)
+MAX_DOTS = 50_000
+
+
 def value_matrix(current: np.ndarray, future: np.ndarray, quadrant: np.ndarray, x_split: float,
                  y_split: float) -> str:
-    """Historical margin (x) against predicted CLV (y), coloured by quadrant, split lines dotted."""
+    """Historical margin (x) against predicted CLV (y), coloured by quadrant, split lines dotted. Above
+    :data:`MAX_DOTS` customers a seeded random sample of that many is drawn (the legend counts all)."""
     fig, ax = _new(figsize=(7.0, 5.2))
+    n = len(current)
+    shown = np.ones(n, dtype=bool)
+    if n > MAX_DOTS:
+        shown[:] = False
+        shown[np.random.default_rng(0).choice(n, MAX_DOTS, replace=False)] = True
     for name, colour in QUADRANT_COLOURS.items():
         sel = quadrant == name
-        ax.scatter(current[sel], future[sel], s=6, alpha=0.5, color=colour, linewidths=0,
+        ax.scatter(current[sel & shown], future[sel & shown], s=6, alpha=0.5, color=colour, linewidths=0,
                    label=f"{name} ({int(sel.sum()):,})")
     ax.axvline(x_split, color="black", linestyle=":", linewidth=1, zorder=0)
     ax.axhline(y_split, color="black", linestyle=":", linewidth=1, zorder=0)
@@ -165,6 +175,7 @@ def value_matrix(current: np.ndarray, future: np.ndarray, quadrant: np.ndarray, 
     ax.set_ylim(*_symlog_limits(future))
     ax.set_xlabel("Current value: historical margin (symmetric log scale)")
     ax.set_ylabel("Future value: predicted CLV (symmetric log scale)")
-    ax.set_title("Current vs future value, one dot per customer")
+    ax.set_title("Current vs future value, one dot per customer" if n <= MAX_DOTS else
+                 f"Current vs future value, a random {MAX_DOTS:,} of {n:,} customers")
     ax.legend(loc="upper left", markerscale=3, fontsize=8)
     return _uri(fig)

@@ -91,7 +91,7 @@ def _scores(folder: Path) -> tuple[pd.DataFrame, str]:
     if "clv" not in frame.columns:
         raise ConfigError(f"{name} in {str(folder)!r} has no clv column: it is not a clvmodels scores table",
                           key="run_folder")
-    frame.index = pd.Index([str(i) for i in frame.index], name="customer_id", dtype=object)
+    frame.index = pd.Index(frame.index.astype(str).to_numpy(dtype=object), name="customer_id", dtype=object)
     return frame, name
 
 
