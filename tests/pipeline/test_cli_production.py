@@ -211,3 +211,16 @@ def test_clv_score_errors_name_what_is_wrong(trained, tmp_path, capsys):
     assert "customer_id" in err and "Traceback" not in err
     assert cli.main(["score", str(tmp_path), "--transactions", str(tmp_path / "wrong.csv")]) == 2
     assert "run folder" in capsys.readouterr().err
+
+
+def test_clv_score_as_of_an_earlier_day(trained, tmp_path, monkeypatch, capsys):
+    result, _ = trained
+    new_log().to_parquet(tmp_path / "new.parquet")
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["score", str(result.folder), "--transactions", "new.parquet", "--as-of", "1998-04-30",
+                     "--output-dir", "scored", "--quiet"]) == 0
+    (folder,) = (tmp_path / "scored").glob("nightly-score-*")
+    scores = pd.read_parquet(folder / "export_table.parquet")
+    assert (scores["as_of"] == "1998-04-30").all()
+    assert "NEW01" in scores.index and "NEW02" not in scores.index     # NEW02 first bought on 1998-06-01
+    assert scores.loc["NEW01", "frequency"] == 0                        # its later purchases are after the day
