@@ -163,6 +163,18 @@ class ModelSpec(_Strict):
         None, description="Bayesian priors per parameter, as in the model's default_priors(), e.g. "
                           "{r: {dist: Gamma, alpha: 2, beta: 4}}")
 
+    @field_validator("priors")
+    @classmethod
+    def _priors(cls, value):
+        if value is None:
+            return value
+        from .bayes.priors import load_priors
+
+        try:
+            return load_priors(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+
 
 class SamplerConfig(_Strict):
     draws: int = Field(1000, ge=1, description="posterior draws per chain (nuts), or draws from the advi fit")

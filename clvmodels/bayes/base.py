@@ -38,6 +38,7 @@ from ..data.summary import summary_time_unit
 from ..data.validation import validate_summary, validate_weights
 from ..errors import (ConfigError, ConvergenceWarning, DataValidationError, InvalidValueError, MissingColumnError,
                       NotFittedError, describe_culprits)
+from ..models.base import check_horizon
 from ..protocols import ParameterDraws
 from . import priors as _priors
 from .diagnostics import check_thresholds, run_diagnostics
@@ -665,6 +666,7 @@ class PurchasePredictions:
                            chunk_size: int | None = None, dtype=np.float64):
         """E[X(T, T+t) | x, t_x, T] per draw and customer: DataArray ``(chain, draw, customer_id)``."""
         self.check_fitted()
+        t = check_horizon(t, "t")
         m = self.math
         names = self.param_names
         f, rec, TT = self.input_columns
@@ -691,6 +693,7 @@ class PurchasePredictions:
         """E[X(t)] for a new customer (with covariates: a customer whose covariates are all 0):
         DataArray ``(chain, draw)``."""
         self.check_fitted()
+        t = check_horizon(t, "t")
         m = self.math
         names = self.param_names
         return self._per_draw(lambda p: m.expected_purchases_new(*(p[k] for k in names), t),

@@ -23,6 +23,7 @@ where they keep the sampler away from the 0/infinity edges the MLE can run into.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -94,7 +95,23 @@ def _check_spec(name: str, spec: Any) -> dict[str, Any]:
     out = dict(spec)
     if not isinstance(out["dist"], str):
         raise ConfigError(f"prior for {name!r}: 'dist' must be a PyMC distribution name", key=f"priors.{name}.dist")
+    for key, value in out.items():
+        if key == "dist":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"prior for {name!r}: {key}={value!r} must be a finite number",
+                              key=f"priors.{name}.{key}")
+        if key in _POSITIVE_ARGS and value <= 0:
+            raise ConfigError(f"prior for {name!r}: {key}={value!r} must be > 0 (a scale or shape of "
+                              f"{out['dist']})", key=f"priors.{name}.{key}")
+    if "lower" in out and "upper" in out and not out["lower"] < out["upper"]:
+        raise ConfigError(f"prior for {name!r}: lower={out['lower']!r} must be below upper={out['upper']!r}",
+                          key=f"priors.{name}")
     return out
+
+
+#: distribution arguments that are scales or shapes (PyMC needs them > 0)
+_POSITIVE_ARGS = frozenset({"sigma", "tau", "lam", "beta", "alpha", "nu", "b", "kappa"})
 
 
 def merge_priors(defaults: Mapping[str, Mapping[str, Any]], overrides: Mapping[str, Mapping[str, Any]],

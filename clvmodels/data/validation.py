@@ -252,11 +252,16 @@ def validate_weights(weights, summary: pd.DataFrame) -> np.ndarray | None:
     if isinstance(weights, str):
         if weights not in summary.columns:
             raise MissingColumnError(f"weights column {weights!r} not in the summary", column=weights)
-        w = summary[weights].to_numpy(dtype=np.float64)
+        raw = summary[weights].to_numpy()
     elif isinstance(weights, pd.Series):
-        w = weights.reindex(summary.index).to_numpy(dtype=np.float64)
+        raw = weights.reindex(summary.index).to_numpy()
     else:
-        w = np.asarray(weights, dtype=np.float64).ravel()
+        raw = np.asarray(weights).ravel()
+    if raw.dtype.kind not in "biuf" and any(isinstance(v, (str, bytes, complex)) for v in raw.ravel()):
+        text = raw.ravel()[[isinstance(v, (str, bytes, complex)) for v in raw.ravel()]]
+        raise InvalidValueError(f"weights must be numbers; got {text[:3].tolist()!r}", column="weights")
+    w = raw.astype(np.float64) if raw.dtype.kind in "biuf" else pd.to_numeric(
+        pd.Series(raw), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     if len(w) != len(summary):
         raise DataValidationError(f"weights has {len(w)} values for {len(summary)} customers", column="weights")
     bad = ~np.isfinite(w) | (w < 0)

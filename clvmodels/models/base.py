@@ -77,7 +77,7 @@ from ..timeunits import as_discount_rate, check_unit
 from . import artifacts
 from .optimize import LogLik, ParameterTransform, maximize_loglik
 
-__all__ = ["MLEModel"]
+__all__ = ["MLEModel", "check_horizon"]
 
 _ADVICE = ("Try: express T/recency in a coarser time unit (e.g. weeks instead of days), check the data "
            "(duplicated or implausible customers), or pass initial_params={...} to start elsewhere.")
@@ -175,6 +175,8 @@ class MLEModel(BaseEstimator):
     _scale_columns: ClassVar[tuple[str, ...]] = ()
     _scale_params: ClassVar[tuple[str, ...]] = ()
     _validate_kwargs: ClassVar[dict[str, Any]] = {}
+    #: what the model becomes when its parameters run to infinity (said in the warning), e.g. BG/NBD's a, b
+    _boundary_note: ClassVar[str] = ""
 
     def __init__(self, penalizer_coef: float = 0.0, initial_params: dict | None = None,
                  max_iter: int = 1000, tol: float = 1e-10):
@@ -282,7 +284,7 @@ class MLEModel(BaseEstimator):
     @staticmethod
     def _check_nonneg(value, name: str, integer: bool = False) -> np.ndarray:
         """A prediction argument (horizon t, count n) as floats: finite, >= 0, whole if ``integer``."""
-        arr = np.asarray(value, dtype=np.float64)
+        arr = _real_array(value, name)
         bad = ~np.isfinite(arr) | (arr < 0)
         if integer:
             bad |= arr != np.floor(arr)
@@ -290,6 +292,10 @@ class MLEModel(BaseEstimator):
             kind = "non-negative whole numbers" if integer else "finite and non-negative"
             raise InvalidValueError(f"{name} must be {kind}; got {np.asarray(value)[bad][:5].tolist()}", column=name)
         return arr
+
+    @staticmethod
+    def _check_horizon(value, name: str = "t") -> float:
+        return check_horizon(value, name)
 
     @staticmethod
     def _keyed(values: np.ndarray, index: pd.Index, name: str) -> pd.Series:
@@ -335,7 +341,18 @@ class MLEModel(BaseEstimator):
         with _one_blas_thread():
             return self._fit(summary, weights)
 
+    def _check_settings(self) -> None:
+        """The estimator's settings, checked when fitting (they may be set after construction)."""
+        for name, ok, what in (("penalizer_coef", lambda v: v >= 0, "a finite number >= 0"),
+                               ("tol", lambda v: v > 0, "a finite number > 0"),
+                               ("max_iter", lambda v: v >= 1 and float(v).is_integer(), "a whole number >= 1")):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                    or not np.isfinite(value) or not ok(value):
+                raise ConfigError(f"{type(self).__name__}({name}={value!r}): {name} must be {what}", key=name)
+
     def _fit(self, summary: pd.DataFrame, weights) -> MLEModel:
+        self._check_settings()
         all_w = self._weights(summary, weights)
         frame = self._fit_frame(summary)
         data_summary = self._data_summary(summary, all_w)
@@ -383,11 +400,37 @@ class MLEModel(BaseEstimator):
         self.cov_ = pd.DataFrame(opt.cov, index=names, columns=names)
         with np.errstate(invalid="ignore"):
             self.stderr_ = pd.Series(np.sqrt(np.diag(opt.cov)), index=names, name="stderr")
-        self.converged_ = not opt.problems
-        if opt.problems:
+        runaway = self._runaway(opt.params / pscale, bool(opt.problems))
+        self.converged_ = not opt.problems and not runaway
+        self.fit_info_["boundary"] = runaway
+        if runaway:
+            warnings.warn(f"{type(self).__name__} fit: no finite maximum-likelihood estimate: "
+                          + ", ".join(f"{n}={self.params_[n]:.3g}" for n in runaway)
+                          + f" ran towards infinity or 0 (the likelihood keeps rising along them; {self.n_obs_:g} "
+                          "customer(s)). The values describe the limiting model the data support"
+                          + (f" ({self._boundary_note})" if self._boundary_note else "")
+                          + "; predictions are usable, standard errors and intervals are not. More customers "
+                          "(or more history) usually give a finite estimate; a penalizer_coef > 0 keeps it finite."
+                          + (" The optimiser also reported: " + "; ".join(opt.problems) + ". " + _ADVICE
+                             if opt.problems else ""),
+                          ConvergenceWarning, stacklevel=3)
+        elif opt.problems:
             warnings.warn(f"{type(self).__name__} fit: " + "; ".join(opt.problems) + ". " + _ADVICE,
                           ConvergenceWarning, stacklevel=3)
         return self
+
+    def _runaway(self, rescaled: np.ndarray, troubled: bool) -> list[str]:
+        """Parameters that ran to the edge of the parameter space: above ``_BOUNDARY`` times their data
+        scale, or (when the optimiser also reported a problem) above ``_BOUNDARY_TROUBLED`` or below
+        ``1 / _BOUNDARY_TROUBLED`` of it (for parameters bounded below by 0 only)."""
+        out = []
+        for name, v in zip(self.param_names, rescaled):
+            lo, hi = self._bound(name)
+            if hi != np.inf:
+                continue
+            if v >= _BOUNDARY or (troubled and (v >= _BOUNDARY_TROUBLED or (lo == 0 and v <= 1 / _BOUNDARY_TROUBLED))):
+                out.append(name)
+        return out
 
     def _make_loglik(self, data: tuple[np.ndarray, ...], weights: np.ndarray) -> LogLik:
         """The total weighted log-likelihood of ``data`` as callables for the optimiser."""
@@ -472,7 +515,7 @@ class MLEModel(BaseEstimator):
         if missing or extra:
             raise CLVError(f"{cls.__name__}.from_params needs exactly {list(names)}; "
                            f"missing {missing}, unexpected {extra}")
-        values = np.array([float(params[n]) for n in names])
+        values = np.array([_real_scalar(params[n], n) for n in names])
         for n, v in zip(names, values):
             lo, hi = cls._bound(n)
             if not (np.isfinite(v) and lo < v < hi):
@@ -480,7 +523,7 @@ class MLEModel(BaseEstimator):
         model = cls()
         model.params_ = pd.Series(values, index=list(names), name="estimate", dtype=np.float64)
         if cov is not None:
-            cov = np.asarray(cov, dtype=np.float64).reshape(len(names), len(names))
+            cov = _covariance(cov, names, cls.__name__)
             model.cov_ = pd.DataFrame(cov, index=list(names), columns=list(names))
             with np.errstate(invalid="ignore"):
                 model.stderr_ = pd.Series(np.sqrt(np.diag(cov)), index=list(names), name="stderr")
@@ -558,3 +601,68 @@ class MLEModel(BaseEstimator):
     def load(cls, path) -> MLEModel:
         """Read a model written by :meth:`save` (the file must hold this class)."""
         return artifacts.model_from_dict(cls, artifacts.read_json(path))
+
+
+#: a parameter above this many times its data scale has run to the boundary (no finite MLE)
+_BOUNDARY = 1e6
+#: the same with an optimiser that stopped with a problem (a flat, not negative definite Hessian)
+_BOUNDARY_TROUBLED = 1e2
+
+
+def _real_array(value, name: str) -> np.ndarray:
+    """``value`` as a float array; text, complex or object values are an InvalidValueError naming ``name``."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise InvalidValueError(f"{name} must be real numbers; got {np.asarray(value).ravel()[:3].tolist()!r} "
+                                f"({arr.dtype})", column=name)
+    return arr.astype(np.float64)
+
+
+def _real_scalar(value, name: str) -> float:
+    """One real number (not text, complex, an array or None), for a model parameter."""
+    arr = np.asarray(value) if value is not None else np.asarray(np.nan, dtype=object)
+    if arr.dtype.kind not in "biuf" or arr.ndim != 0 or isinstance(value, bool):
+        raise InvalidValueError(f"parameter {name} must be one real number; got {value!r}", column=name)
+    return float(arr)
+
+
+def _covariance(cov, names, model: str) -> np.ndarray:
+    """A covariance matrix for ``names``: square of their size, finite, symmetric, positive semi-definite."""
+    k = len(names)
+    arr = np.asarray(cov.loc[list(names), list(names)] if isinstance(cov, pd.DataFrame) else cov)
+    if arr.dtype.kind not in "biuf" or arr.shape != (k, k):
+        raise InvalidValueError(f"{model}.from_params(cov=...): a {k} x {k} real matrix in the order {list(names)} "
+                                f"is needed; got shape {arr.shape} ({arr.dtype})", column="cov")
+    arr = arr.astype(np.float64)
+    if not np.all(np.isfinite(arr)) or not np.allclose(arr, arr.T, rtol=1e-8, atol=0.0):
+        raise InvalidValueError(f"{model}.from_params(cov=...) must be finite and symmetric", column="cov")
+    eig = np.linalg.eigvalsh(arr)
+    if eig.min() < -1e-10 * max(1.0, float(np.abs(eig).max())):
+        raise InvalidValueError(f"{model}.from_params(cov=...) is not positive semi-definite (smallest eigenvalue "
+                                f"{eig.min():.3g}): not a covariance matrix", column="cov")
+    return arr
+
+
+def check_horizon(value, name: str = "t") -> float:
+    """A per-customer horizon as a float: one finite real number >= 0 (a prediction per customer has one
+    horizon), else an :class:`~clvmodels.errors.InvalidValueError` naming ``name``.
+
+    Examples
+    --------
+    >>> check_horizon(39)
+    39.0
+    >>> try:
+    ...     check_horizon([1, 2])
+    ... except InvalidValueError as exc:
+    ...     print(str(exc)[:60])
+    t must be one number (a horizon shared by every customer); g
+    """
+    arr = _real_array(value, name)
+    bad = ~np.isfinite(arr) | (arr < 0)
+    if np.any(bad):
+        raise InvalidValueError(f"{name} must be finite and non-negative; got {arr[bad][:5].tolist()}", column=name)
+    if arr.size != 1:
+        raise InvalidValueError(f"{name} must be one number (a horizon shared by every customer); got an array "
+                                f"of shape {arr.shape}. Call once per horizon, or use the *_new methods for a "
+                                "grid of horizons.", column=name)
+    return float(arr.reshape(()))

@@ -47,6 +47,8 @@ class BGNBD(MLEModel):
 
     math = _math
     param_names = ("r", "alpha", "a", "b")
+    _boundary_note = ("a, b -> infinity with a / (a + b) fixed: every customer has the same dropout "
+                      "probability after a purchase; r, alpha -> infinity: every customer buys at the same rate")
     input_columns = ("frequency", "recency", "T")
     _scale_columns = ("recency", "T")
     _scale_params = ("alpha",)
@@ -61,7 +63,7 @@ class BGNBD(MLEModel):
     def expected_purchases(self, summary: pd.DataFrame, t: float) -> pd.Series:
         """Expected purchases in the next ``t`` time units, given each customer's history (eq. 10)."""
         frame, (x, t_x, T) = self._prepare(summary)
-        t = float(self._check_nonneg(t, "t"))
+        t = self._check_horizon(t, "t")
         values = self.math.conditional_expected_purchases(*self._params_tuple(), x, t_x, T, t)
         return self._keyed(self._finite_or_warn(values, "expected_purchases"), frame.index, "expected_purchases")
 

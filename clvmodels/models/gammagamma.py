@@ -122,6 +122,7 @@ class GammaGamma(MLEModel):
 
     math = _math
     param_names = ("p", "q", "v")
+    _boundary_note = "q, v -> infinity: every customer has the same mean spend"
     _bounds = {"q": (1.0, np.inf)}
     input_columns = ("frequency", "monetary_value")
     _scale_columns = ("monetary_value",)

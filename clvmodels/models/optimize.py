@@ -156,8 +156,13 @@ class Objective:
         p = self.tr.to_param(theta)
         pt = tuple(float(v) for v in p)
         pen, dpen = _penalty(self.penalizer, p * pscale)
-        out = self.loglik.evaluator(*pt, order=order) if self.loglik.evaluator is not None else \
-            self.loglik.value_grad(pt)
+        try:
+            out = self.loglik.evaluator(*pt, order=order) if self.loglik.evaluator is not None else \
+                self.loglik.value_grad(pt)
+        except (ZeroDivisionError, OverflowError):     # a step to the edge (a parameter 0 or inf in float)
+            n = len(pscale)
+            return (p, np.inf, np.full(n, np.nan)) if order < 2 else (p, np.inf, np.full(n, np.nan),
+                                                                      np.full((n, n), np.nan))
         f = -out[0] / self.total_w + pen
         g = -np.asarray(out[1], dtype=np.float64) / self.total_w + dpen * pscale
         if order < 2:
@@ -176,7 +181,10 @@ class Objective:
                 return f, grad
             p = self.tr.to_param(theta)
             pen, _ = _penalty(self.penalizer, p * self.pscale)
-            f = -self.loglik.value(tuple(float(v) for v in p)) / self.total_w + pen
+            try:
+                f = -self.loglik.value(tuple(float(v) for v in p)) / self.total_w + pen
+            except (ZeroDivisionError, OverflowError):
+                return np.inf
         return f if np.isfinite(f) else np.inf
 
     def _hessian(self, theta):

@@ -47,6 +47,8 @@ class ParetoNBD(MLEModel):
 
     math = _math
     param_names = ("r", "alpha", "s", "beta")
+    _boundary_note = ("s, beta -> infinity: every customer has the same dropout rate s / beta; r, alpha -> "
+                      "infinity: every customer buys at the same rate")
     input_columns = ("frequency", "recency", "T")
     _scale_columns = ("recency", "T")
     _scale_params = ("alpha", "beta")

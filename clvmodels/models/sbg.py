@@ -39,6 +39,10 @@ def _cohorts(survivors) -> list[tuple[object, np.ndarray]]:
     if isinstance(survivors, pd.DataFrame):
         if survivors.empty:
             raise DataValidationError("survivors frame is empty", n_rows=0)
+        text = [c for c in survivors.columns if survivors[c].dtype.kind not in "biuf"
+                and survivors[c].map(lambda v: isinstance(v, str)).any()]
+        if text:
+            raise InvalidValueError(f"survivor counts must be numbers; column(s) {text} hold text", column="survivors")
         out = []
         for label, row in survivors.iterrows():
             vals = pd.to_numeric(row, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
@@ -50,9 +54,14 @@ def _cohorts(survivors) -> list[tuple[object, np.ndarray]]:
                                         n_rows=1, examples=[label])
             out.append((label, vals[:k]))
         return out
+    if isinstance(survivors, (pd.Series, Sequence, np.ndarray)) and not isinstance(survivors, str):
+        raw = np.asarray(survivors.to_numpy() if isinstance(survivors, pd.Series) else survivors)
+        if raw.dtype.kind not in "biuf" and any(isinstance(v, str) for v in raw.ravel()):
+            raise InvalidValueError(f"survivor counts must be numbers, not text; got {raw.ravel()[:3].tolist()!r}",
+                                    column="survivors")
     if isinstance(survivors, pd.Series):
         return [(survivors.name, survivors.to_numpy(dtype=np.float64))]
-    if isinstance(survivors, (Sequence, np.ndarray)):
+    if isinstance(survivors, (Sequence, np.ndarray)) and not isinstance(survivors, str):
         arr = np.asarray(survivors, dtype=np.float64)
         if arr.ndim == 2:
             return [(i, row[~np.isnan(row)]) for i, row in enumerate(arr)]
@@ -106,6 +115,7 @@ class ShiftedBetaGeo(MLEModel):
 
     math = _math
     param_names = ("alpha", "beta")
+    _boundary_note = "alpha, beta -> infinity: every customer churns with the same probability alpha / (alpha + beta)"
     input_columns = ("period", "censored")
 
     def _validate(self, summary: pd.DataFrame) -> pd.DataFrame:
