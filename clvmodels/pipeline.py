@@ -216,15 +216,40 @@ def _score(cfg: RunConfig, summary: pd.DataFrame, purchase, spend, *, intervals:
     from .segments import rfm_scores, value_tiers
 
     f = cfg.forecast
+    interval = f.interval if intervals else None
+    if interval is not None:
+        unsure = _no_parameter_uncertainty(purchase, spend)
+        if unsure:
+            warnings.warn(f"CLV intervals left out of this run's scores: {unsure}. The point forecasts are "
+                          "delivered; forecast.interval: null says so in the config, a Bayesian method "
+                          "(models.method: map | advi | nuts) or models.penalizer > 0 gives intervals.",
+                          CLVWarning, stacklevel=3)
+            interval = None
     fc = forecast_clv(summary, purchase, spend if spend is not None else 1.0, horizon=f.horizon, period=f.period,
                       discount_rate=f.discount_rate, margin=f.margin, cost_per_order=f.cost_per_order,
                       cost_per_active_period=f.cost_per_active_period, retention_cost=f.retention_cost,
-                      interval=f.interval if intervals else None, n_draws=f.n_draws, random_state=f.random_seed)
+                      interval=interval, n_draws=f.n_draws, random_state=f.random_seed)
     tiers = value_tiers(fc, column="clv", vip=cfg.segments.vip, core=cfg.segments.core, by=cfg.segments.by)
     scores = fc.join(tiers.customers[["tier", "rank"]].rename(columns={"rank": "value_rank"}))
     monetary = "monetary_value" if "monetary_value" in summary.columns else None
     scores = scores.join(rfm_scores(summary, monetary=monetary))
     return scores.join(summary[[c for c in summary.columns if c not in scores.columns]])   # the RFM the scores used
+
+
+def _no_parameter_uncertainty(*models) -> str:
+    """Why the fitted MLE models cannot give parameter draws ('' when they can): an estimate that ran
+    to the edge of the parameter space, or a covariance that is not finite."""
+    reasons = []
+    for model in models:
+        if model is None or getattr(model, "idata_", None) is not None or not hasattr(model, "cov_"):
+            continue
+        boundary = (getattr(model, "fit_info_", None) or {}).get("boundary")
+        cov = getattr(model, "cov_", None)
+        if boundary:
+            reasons.append(f"{type(model).__name__} has no finite estimate ({', '.join(boundary)} ran to the edge)")
+        elif cov is None or not np.all(np.isfinite(np.asarray(cov, dtype=np.float64))):
+            reasons.append(f"{type(model).__name__} has no finite covariance (standard errors unavailable)")
+    return "; ".join(reasons)
 
 
 def build_models(cfg: RunConfig, progressbar: bool = False) -> tuple:

@@ -234,7 +234,17 @@ def _ensure_tables(conn: Connection, target: sa.Table, ledger: sa.Table, prepare
                 if not sa.inspect(conn).has_table(tbl.name, schema=tbl.schema):
                     raise
         with conn.begin():
-            existing = {c["name"] for c in sa.inspect(conn).get_columns(tbl.name, schema=tbl.schema)}
+            columns = sa.inspect(conn).get_columns(tbl.name, schema=tbl.schema)
+        existing = {c["name"] for c in columns}
+        if tbl is target:
+            required = [c["name"] for c in columns if c["name"] not in tbl.columns and not c.get("nullable", True)
+                        and c.get("default") is None and not c.get("autoincrement") is True]
+            if required:
+                raise ExportError(
+                    f"the existing target table {qualified!r} requires columns {required} (NOT NULL, no default) "
+                    f"that this delivery does not have; it sends {[c.name for c in tbl.columns]}. Earlier runs "
+                    "delivered another set of fields (e.g. a log with amounts before one without, or CLV "
+                    "intervals): deliver to a new table, or map the fields (export.fields) to the table's.")
         missing = [c.name for c in tbl.columns if c.name not in existing]
         if missing:
             what = "target table" if tbl is target else "ledger table"

@@ -574,6 +574,11 @@ class MLEModel(BaseEstimator):
         if getattr(self, "cov_", None) is None:
             raise NotFittedError(f"{type(self).__name__} has no covariance (built with from_params without cov=): "
                                  "fit the model, or pass cov= to from_params, to draw parameters.")
+        boundary = (getattr(self, "fit_info_", None) or {}).get("boundary")
+        if boundary:
+            raise CLVError(f"{type(self).__name__} has no finite maximum-likelihood estimate ({', '.join(boundary)} "
+                           "ran to the edge of the parameter space), so its parameter uncertainty is not defined; "
+                           "cannot draw parameters.")
         cov = self.cov_.to_numpy()
         if not np.all(np.isfinite(cov)):
             raise CLVError(f"{type(self).__name__}.cov_ is not finite (the fit did not converge cleanly); "

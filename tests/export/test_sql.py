@@ -221,3 +221,15 @@ def test_overlong_text_ids_are_named_before_anything_is_written(scores, tmp_path
     with pytest.raises(InvalidValueError, match="255") as err:
         export.to_sql(df, f"sqlite:///{tmp_path / 'crm.db'}", "t", "run-1")
     assert err.value.examples == [long_id] and not (tmp_path / "crm.db").exists()
+
+
+def test_a_table_made_by_runs_with_more_fields_is_named_not_misread(db, scores):
+    """A later run that lacks a field earlier runs delivered (a log without amounts after one with):
+    the error names the table's required columns, instead of the database's NOT NULL message read as
+    'rows inserted by hand'. Nothing of the run is committed."""
+    db.deliver(scores, "run-with-amounts")
+    dropped = scores.columns[-1]
+    with pytest.raises(ExportError, match=rf"requires columns \['{dropped}'\]"):
+        db.deliver(scores.drop(columns=[dropped]), "run-without-amounts")
+    assert [r["run_id"] for r in db.ledger_rows()] == ["run-with-amounts"]
+    assert db.count() == len(scores)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import clvmodels as clv
-from clvmodels.errors import ConfigError, ConvergenceWarning, InvalidValueError
+from clvmodels.errors import CLVError, ConfigError, ConvergenceWarning, InvalidValueError
 from clvmodels.models.optimize import LogLik, Objective, ParameterTransform, maximize_loglik
 
 
@@ -39,6 +39,8 @@ def test_one_customer_has_no_finite_estimate_and_the_fit_says_so(summary):
     with pytest.warns(ConvergenceWarning, match="no finite maximum-likelihood estimate"):
         bg = clv.BGNBD().fit(one)
     assert bg.converged_ is False and bg.fit_info_["boundary"]
+    with pytest.raises(CLVError, match="no finite maximum-likelihood estimate"):
+        bg.sample_params(10)
 
 
 def test_a_log_without_attrition_runs_a_and_b_to_infinity_and_is_said():
