@@ -31,14 +31,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from _common import record, timed_child
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-RESULTS = HERE / "RESULTS.md"
 SECTION = "## Production path (clv run, clv score)"
 
 ANCHOR_MAIN = r'''
@@ -79,15 +78,8 @@ print(len(clv))
 
 def timed(cmd: list[str], cwd: Path) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of one child process."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode()
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err}")
-    return wall, usage.ru_maxrss / 1024.0
+    _, wall, rss = timed_child(cmd, cwd)
+    return wall, rss
 
 
 def make_log(n: int, path: Path, seed: int = 2026) -> int:
@@ -178,13 +170,7 @@ export: [{{target: file, directory: {work / 'score_drop'}, format: parquet}}]
     report = "\n".join(lines) + "\n"
     print(report)
     if args.record:
-        text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-        if SECTION not in text:
-            text = text.rstrip() + f"\n\n{SECTION}\n\n"
-        head, _, tail = text.partition(SECTION)
-        nxt = tail.find("\n## ")
-        body, rest = (tail, "") if nxt < 0 else (tail[:nxt], tail[nxt:])
-        RESULTS.write_text(head + SECTION + body.rstrip() + "\n\n" + report + rest)
+        record(SECTION, report)
 
 
 if __name__ == "__main__":

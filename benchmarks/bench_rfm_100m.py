@@ -24,13 +24,13 @@ import datetime as dt
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+from _common import record, timed_child
+
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "RESULTS.md"
 SECTION = "## 100M transactions (DuckDB, memory-limited)"
 
 CHILD = r'''
@@ -79,14 +79,9 @@ def generate(path: Path, rows: int, customers: int) -> None:
 
 
 def timed(cmd: list[str]) -> tuple[dict, float, float]:
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    out, err = proc.stdout.read().decode(), proc.stderr.read().decode()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"child failed:\n{err}")
-    return json.loads(out.strip().splitlines()[-1]), wall, usage.ru_maxrss / 1024.0
+    """The child's last stdout line as JSON, its wall seconds and peak RSS (MB)."""
+    out, wall, rss = timed_child(cmd)
+    return json.loads(out.strip().splitlines()[-1]), wall, rss
 
 
 def main() -> None:
@@ -134,13 +129,7 @@ def main() -> None:
     report = "\n".join(lines) + "\n"
     print(report)
     if args.record:
-        text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-        if SECTION not in text:
-            text = text.rstrip() + f"\n\n{SECTION}\n\n"
-        head, _, tail = text.partition(SECTION)
-        nxt = tail.find("\n## ")
-        body, rest = (tail, "") if nxt < 0 else (tail[:nxt], tail[nxt:])
-        RESULTS.write_text(head + SECTION + body.rstrip() + "\n\n" + report + rest)
+        record(SECTION, report)
 
 
 if __name__ == "__main__":
