@@ -72,11 +72,18 @@ class DataConfig(_Strict):
     url: str | None = Field(None, description="source 'sql' only: a SQLAlchemy URL; write a password as ${VAR} "
                                               "(read from the environment, never written to the run folder)")
     query: str | None = Field(None, description="source 'sql' only: the SELECT whose rows are the transaction log")
-    customer_col: str = "customer_id"
-    date_col: str = "date"
-    amount_col: str | None = "amount"
-    date_format: str | None = None
-    engine: Literal["auto", "pandas", "duckdb"] = "auto"
+    customer_col: str = Field("customer_id", description="column of the transaction log holding the customer id")
+    date_col: str = Field("date", description="column holding the transaction date (or timestamp)")
+    amount_col: str | None = Field("amount", description="column holding the transaction amount; null for a log "
+                                                         "without amounts (then models.spend must be null and CLV counts "
+                                                         "orders)")
+    date_format: str | None = Field(None, description="strptime format of text dates; default: ISO 8601 only (no "
+                                                      "day-first / month-first guessing)")
+    engine: Literal["auto", "pandas", "duckdb"] = Field("auto", description="summary engine: pandas (in memory), "
+                                                                            "duckdb (out of core; required for paths), or "
+                                                                            "auto (DuckDB for a CSV / Parquet path, pandas "
+                                                                            "for a data frame such as a bundled data set); "
+                                                                            "both give the same summary")
     timezone: str | None = Field(
         None, description="IANA zone (e.g. Europe/Berlin) whose local days count: timestamps with a UTC offset or a "
                           "zone are converted to it; naive ones are taken as local. null: each timestamp's own "
@@ -123,13 +130,24 @@ class SummaryConfig(_Strict):
         None, description="end of the calibration period: a date, or a number of time units after the first "
                           "transaction day (CLVTools' estimation split); the rest up to observation_end is a holdout")
     observation_end: dt.date | None = Field(None, description="last observed day; default: the last transaction")
-    time_unit: Literal["D", "W", "M", "Y"] = "W"
-    merge: Literal["D", "W", "M", "Y"] | None = "D"
-    returns: Literal["error", "drop", "net", "match"] = "error"
+    time_unit: Literal["D", "W", "M", "Y"] = Field("W", description="unit of recency, T and of the model's rate "
+                                                                    "parameters: D, W, M (365.25/12 days), Y (365.25 "
+                                                                    "days)")
+    merge: Literal["D", "W", "M", "Y"] | None = Field("D", description="transactions of a customer in the same "
+                                                                       "calendar D(ay), ISO W(eek), M(onth) or Y(ear) "
+                                                                       "are one purchase; null merges identical "
+                                                                       "timestamps only")
+    returns: Literal["error", "drop", "net", "match"] = Field("error", description="amounts <= 0: error (negative "
+                                                                                   "amounts raise, zero amounts are free "
+                                                                                   "purchases), drop (rows removed) or net "
+                                                                                   "(netted within a purchase; purchases "
+                                                                                   "netting to <= 0 removed)")
     refund_window: int | None = Field(
         None, ge=0, description="returns 'match' without data.order_col: a refund is netted against the customer's "
                                 "latest purchase at most this many days before it (null: 30)")
-    monetary_includes_first: bool = False
+    monetary_includes_first: bool = Field(False, description="average every purchase including the first (true) or "
+                                                             "the repeat purchases only (false, the Fader-Hardie "
+                                                             "convention)")
 
     @field_validator("calibration_end", mode="before")
     @classmethod
@@ -180,8 +198,9 @@ class SamplerConfig(_Strict):
     draws: int = Field(1000, ge=1, description="posterior draws per chain (nuts), or draws from the advi fit")
     tune: int = Field(1000, ge=0, description="nuts: tuning steps per chain")
     chains: int = Field(4, ge=1, description="nuts: chains")
-    target_accept: float = Field(0.8, gt=0.0, lt=1.0)
-    advi_iterations: int = Field(20_000, ge=1)
+    target_accept: float = Field(0.8, gt=0.0, lt=1.0, description="nuts: target acceptance rate of the step-size "
+                                                                  "adaptation (raise it toward 0.95 when divergences are reported)")
+    advi_iterations: int = Field(20_000, ge=1, description="advi: optimisation steps of the variational fit")
     seed: int | None = Field(0, description="random seed of the sampler (and of advi)")
 
 
@@ -195,7 +214,7 @@ class CovariatesConfig(_Strict):
 
 class ModelsConfig(_Strict):
     method: Literal["mle", "map", "advi", "nuts"] = Field("mle", description="how the models are fitted by "
-                                                                            "default: mle, map, advi or nuts")
+                                                                             "default: mle, map, advi or nuts")
     purchase: str | ModelSpec = Field("bgnbd", validate_default=True, description=f"purchase model: one of {list(registry.keys('purchase'))}"
                                                            ", or {name, method, priors}")
     spend: str | ModelSpec | None = Field("gammagamma", validate_default=True, description=f"spend model: one of "
@@ -203,9 +222,13 @@ class ModelsConfig(_Strict):
                                           "(CLV then counts orders: spend 1 per order)")
     penalizer: float = Field(0.0, ge=0.0, description="mle: L2 penalty on the parameters (0: the plain MLE)")
     nonpositive_spend: Literal["error", "zero", "population"] = Field(
-        "error", description="Gamma-Gamma: repeat buyers whose purchases were all free - error, zero or population")
-    sampler: SamplerConfig = SamplerConfig()
-    covariates: CovariatesConfig = CovariatesConfig()
+        "error", description="Gamma-Gamma: repeat buyers whose repeat purchases have no positive value: error "
+                             "(name them), zero (score at the limit of a mean of 0, fit without them) or population "
+                             "(score with the population mean)")
+    sampler: SamplerConfig = Field(SamplerConfig(), description="the Bayesian sampler: NUTS chains / draws / "
+                                                                "tuning, ADVI iterations, seed")
+    covariates: CovariatesConfig = Field(CovariatesConfig(), description="customer covariates of the Bayesian "
+                                                                         "BG/NBD (columns acting on purchase rate and dropout)")
 
     @field_validator("purchase", "spend", mode="before")
     @classmethod
@@ -248,23 +271,31 @@ def _registered(value: str, role: str) -> str:
 
 
 class ForecastConfig(_Strict):
-    horizon: int = Field(12, gt=0, le=1200)
-    period: Literal["D", "W", "M", "Y"] = "M"
-    discount_rate: float = Field(0.10, ge=0.0, le=10.0)
-    margin: float = Field(1.0, ge=-10.0, le=1.0)
-    cost_per_order: float = Field(0.0, ge=0.0)
-    cost_per_active_period: float = Field(0.0, ge=0.0)
-    retention_cost: float = Field(0.0, ge=0.0)
-    interval: float | None = Field(0.9, gt=0.0, lt=1.0)
-    n_draws: int = Field(500, ge=2, le=100_000)
-    random_seed: int = 0
+    horizon: int = Field(12, gt=0, le=1200, description="number of forecast periods")
+    period: Literal["D", "W", "M", "Y"] = Field("M", description="length of one forecast period: D, W, M or Y "
+                                                                 "(exact lengths of clvmodels.timeunits)")
+    discount_rate: float = Field(0.10, ge=0.0, le=10.0, description="annual effective discount rate, converted "
+                                                                    "exactly to the period; each period's cash flow is discounted at its "
+                                                                    "end")
+    margin: float = Field(1.0, ge=-10.0, le=1.0, description="contribution margin as a rate of revenue (negative "
+                                                             "for a loss-making line)")
+    cost_per_order: float = Field(0.0, ge=0.0, description="cost per expected order, subtracted from its margin")
+    cost_per_active_period: float = Field(0.0, ge=0.0, description="cost per period at whose end the customer is "
+                                                                   "alive")
+    retention_cost: float = Field(0.0, ge=0.0, description="one-off cost per customer, paid now (undiscounted)")
+    interval: float | None = Field(0.9, gt=0.0, lt=1.0, description="central interval of the expected CLV under "
+                                                                    "parameter uncertainty (clv_lower, clv_upper); null for none")
+    n_draws: int = Field(500, ge=2, le=100_000, description="parameter draws for the interval (MLE: from the "
+                                                            "asymptotic normal of the log-parameters)")
+    random_seed: int = Field(0, description="seed of the parameter draws")
 
 
 class SegmentsConfig(_Strict):
     vip: float = Field(0.95, allow_inf_nan=False,
                        description="VIP threshold: a quantile (by=quantile) or an amount (by=value)")
     core: float = Field(0.5, allow_inf_nan=False, description="core threshold, below vip (same kind)")
-    by: Literal["quantile", "value"] = "quantile"
+    by: Literal["quantile", "value"] = Field("quantile", description="what vip and core are: quantiles of predicted "
+                                                                     "CLV, or amounts (value)")
 
     @model_validator(mode="after")
     def _thresholds(self):
@@ -283,21 +314,23 @@ class AuthConfig(_Strict):
 
 
 class ExportConfig(_Strict):
-    target: Literal["file", "sql", "http"]
+    target: Literal["file", "sql", "http"] = Field(description="kind of delivery: file (a drop directory), sql (a "
+                                                               "table) or http (an endpoint or CRM API)")
     directory: str | None = Field(None, description="file: the drop directory (relative: to the working "
                                                     "directory of `clv run`, recorded absolute in the run folder)")
-    format: Literal["csv", "parquet"] = "csv"
+    format: Literal["csv", "parquet"] = Field("csv", description="file: csv or parquet")
     url: str | None = Field(None, description="sql: a SQLAlchemy URL; http: the endpoint (Salesforce: the instance)")
-    table: str | None = None            # sql
+    table: str | None = Field(None, description="sql: the target table (created if missing; one set of rows per "
+                                                "run_id)")
     batch_size: int | None = Field(None, gt=0, description="http: rows per request (per job for salesforce_bulk); "
-                                                          "default: the preset's (generic 1000, hubspot 100, "
-                                                          "salesforce_bulk 10000)")
+                                                           "default: the preset's (generic 1000, hubspot 100, "
+                                                           "salesforce_bulk 10000)")
     preset: Literal["generic", "hubspot", "salesforce_bulk"] = Field(
         "generic", description="http: the request shape - generic JSON batches, a HubSpot batch upsert or a "
                                "Salesforce Bulk API 2.0 upsert job")
     preset_options: dict[str, Any] | None = Field(
         None, description="http: hubspot {id_property}; salesforce_bulk {object, external_id_field, api_version}")
-    auth: AuthConfig | None = None
+    auth: AuthConfig | None = Field(None, description="http: credentials taken from the environment at send time")
     headers: dict[str, str] | None = Field(None, description="http: extra headers; values may name environment "
                                                              "variables as ${VAR} (resolved when sending)")
     fields: dict[str, Any] | None = Field(

@@ -288,53 +288,6 @@ def register_aliases(app, env) -> None:
 # Config reference
 # --------------------------------------------------------------------------------------------
 
-#: Descriptions for schema fields that have none in clvmodels/config.py. They are used only where
-#: the schema is silent; a key with neither fails the build (a warning, and the build runs with -W).
-FALLBACK_DESCRIPTIONS = {
-    "data.customer_col": "column of the transaction log holding the customer id",
-    "data.date_col": "column holding the transaction date (or timestamp)",
-    "data.amount_col": "column holding the transaction amount; null for a log without amounts "
-                       "(then models.spend must be null and CLV counts orders)",
-    "data.date_format": "strptime format of text dates; default: ISO 8601 only (no day-first / month-first guessing)",
-    "data.engine": "summary engine: pandas (in memory), duckdb (out of core; required for paths), or auto "
-                   "(DuckDB for a CSV / Parquet path, pandas for a data frame such as a bundled data set); both "
-                   "give the same summary",
-    "summary.time_unit": "unit of recency, T and of the model's rate parameters: D, W, M (365.25/12 days), "
-                         "Y (365.25 days)",
-    "summary.merge": "transactions of a customer in the same calendar D(ay), ISO W(eek), M(onth) or Y(ear) are "
-                     "one purchase; null merges identical timestamps only",
-    "summary.returns": "amounts <= 0: error (negative amounts raise, zero amounts are free purchases), drop "
-                       "(rows removed) or net (netted within a purchase; purchases netting to <= 0 removed)",
-    "summary.monetary_includes_first": "average every purchase including the first (true) or the repeat "
-                                       "purchases only (false, the Fader-Hardie convention)",
-    "models.penalizer": "L2 penalty of the purchase model's MLE fit (its penalizer_coef): the optimiser "
-                         "minimises -mean weighted log-likelihood + penalizer * sum(params**2); 0 gives the plain "
-                         "maximum-likelihood estimate the papers report",
-    "models.nonpositive_spend": "Gamma-Gamma: repeat buyers whose repeat purchases have no positive value: "
-                                "error (name them), zero (score at the limit of a mean of 0, fit without them) "
-                                "or population (score with the population mean)",
-    "forecast.horizon": "number of forecast periods",
-    "forecast.period": "length of one forecast period: D, W, M or Y (exact lengths of clvmodels.timeunits)",
-    "forecast.discount_rate": "annual effective discount rate, converted exactly to the period; each period's "
-                              "cash flow is discounted at its end",
-    "forecast.margin": "contribution margin as a rate of revenue (negative for a loss-making line)",
-    "forecast.cost_per_order": "cost per expected order, subtracted from its margin",
-    "forecast.cost_per_active_period": "cost per period at whose end the customer is alive",
-    "forecast.retention_cost": "one-off cost per customer, paid now (undiscounted)",
-    "forecast.interval": "central interval of the expected CLV under parameter uncertainty (clv_lower, "
-                         "clv_upper); null for none",
-    "forecast.n_draws": "parameter draws for the interval (MLE: from the asymptotic normal of the "
-                        "log-parameters)",
-    "forecast.random_seed": "seed of the parameter draws",
-    "segments.by": "what vip and core are: quantiles of predicted CLV, or amounts (value)",
-    "export.target": "kind of delivery: file (a drop directory), sql (a table) or http (an endpoint or CRM API)",
-    "export.format": "file: csv or parquet",
-    "export.table": "sql: the target table (created if missing)",
-    "export.auth": "http: credentials taken from the environment at send time",
-    "output.dir": "where run folders are written (relative: to the working directory of clv run)",
-    "output.formats": "formats of scores in the run folder: csv and/or parquet",
-}
-
 SECTION_INTROS = {
     "": "The keys at the top of a run config. Only ``name`` and ``data`` are required; every section has "
         "defaults, and ``clv run`` writes the config with every default filled in to the run folder's "
@@ -434,6 +387,11 @@ def _model_of(tp):
     tp, _ = _strip_optional(tp)
     if _is_model(tp):
         return tp
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        # ``str | ModelSpec``: a short form or the section; the section's keys are documented
+        found = [a for a in typing.get_args(tp) if _is_model(a)]
+        if len(found) == 1:
+            return found[0]
     if typing.get_origin(tp) in (list, tuple) and typing.get_args(tp) and _is_model(typing.get_args(tp)[0]):
         return typing.get_args(tp)[0]
     return None
@@ -460,10 +418,13 @@ def config_keys(model=None, prefix: str = "") -> list[ConfigKey]:
         if nested is not None:
             base, optional = _strip_optional(info.annotation)
             is_list = typing.get_origin(base) in (list, tuple)
-            tp = ("list of sections" if is_list else "section") + (" or null" if optional else "")
+            if typing.get_origin(base) in (typing.Union, types.UnionType):
+                tp = type_text(info.annotation)       # e.g. "text or section or null"
+            else:
+                tp = ("list of sections" if is_list else "section") + (" or null" if optional else "")
         else:
             tp = type_text(info.annotation)
-        desc = info.description or FALLBACK_DESCRIPTIONS.get(key, "")
+        desc = info.description or ""
         rst = False
         if not desc and nested is not None and SECTION_INTROS.get(key):
             desc, rst = SECTION_INTROS[key], True
