@@ -1,0 +1,25 @@
+"""Apache Spark: the RFM summary, fitting and scoring of logs too large for one machine.
+
+Three calls (``pip install "clvmodels[spark]"``; pyspark is imported only when one of them runs, and
+without it they raise a :class:`~clvmodels.errors.ConfigError` saying how to install it):
+
+* :func:`rfm_summary` / :func:`calibration_holdout` - the summary of a transaction log held in a Spark
+  DataFrame, computed by Spark with the rules and values of the pandas engine;
+* :func:`fit` (on :func:`compressed_summary`) - identical (frequency, recency, T) rows are counted by
+  Spark and only the distinct rows with their counts go to the driver, where the usual model fits on
+  them as weights;
+* :func:`forecast_clv` / :func:`score` - the fitted model travels to the executors and every partition
+  is scored with ``mapInPandas`` by the same code as :func:`clvmodels.forecast_clv`.
+
+:func:`summary_facts` reads the time unit, dates, options and drop report a Spark summary carries;
+:func:`to_pandas` collects a small one as an :class:`~clvmodels.RFMSummary`.
+"""
+
+from __future__ import annotations
+
+from .compression import compressed_summary, fit
+from .rfm import SparkSummaryFacts, calibration_holdout, rfm_summary, summary_facts, to_pandas
+from .scoring import forecast_clv, score
+
+__all__ = ["rfm_summary", "calibration_holdout", "summary_facts", "SparkSummaryFacts", "to_pandas",
+           "compressed_summary", "fit", "forecast_clv", "score"]

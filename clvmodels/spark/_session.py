@@ -1,0 +1,65 @@
+"""pyspark, imported only when a Spark function is called, and the checks every entrance shares."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from typing import Any
+
+from ..errors import ConfigError, DataValidationError
+
+INSTALL_HINT = 'pip install "clvmodels[spark]"'
+# the key of the facts a Spark summary carries in the metadata of its customer_id column
+FACTS_KEY = "clvmodels.summary"
+
+
+def pyspark_sql():
+    """``pyspark.sql``, or a ConfigError saying how to install it."""
+    try:
+        return importlib.import_module("pyspark.sql")
+    except ImportError:
+        raise ConfigError(f"the Spark engine needs pyspark, which is not installed: {INSTALL_HINT}",
+                          key="engine") from None
+
+
+def functions():
+    """``pyspark.sql.functions`` (after :func:`pyspark_sql`)."""
+    pyspark_sql()
+    return importlib.import_module("pyspark.sql.functions")
+
+
+def require_frame(df, name: str = "df"):
+    """``df`` if it is a Spark DataFrame (classic or Spark Connect), else a DataValidationError."""
+    sql = pyspark_sql()
+    kinds = [sql.DataFrame]
+    try:
+        kinds.append(importlib.import_module("pyspark.sql.connect.dataframe").DataFrame)
+    except ImportError:   # Spark Connect's extra dependencies are not installed
+        pass
+    if not isinstance(df, tuple(kinds)):
+        raise DataValidationError(f"{name} must be a Spark DataFrame, got {type(df).__name__} (for a pandas "
+                                  "DataFrame use clvmodels.rfm_summary / clvmodels.forecast_clv)")
+    return df
+
+
+def session(df):
+    """The SparkSession of a DataFrame."""
+    return df.sparkSession
+
+
+def json_safe(value: Any) -> Any:
+    """A customer id (or any example value) as a JSON value: numbers and text as they are, else text."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def read_facts(df) -> dict | None:
+    """The facts dict stored in the ``customer_id`` column's metadata by the Spark summary, or None."""
+    if "customer_id" not in df.columns:
+        return None
+    meta = df.schema["customer_id"].metadata or {}
+    facts = meta.get(FACTS_KEY)
+    if isinstance(facts, str):
+        facts = json.loads(facts)
+    return facts if isinstance(facts, dict) else None
