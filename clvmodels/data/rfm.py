@@ -189,7 +189,7 @@ def rfm_summary(transactions: pd.DataFrame | str | PathLike, observation_end=Non
     """
     opts = _options(time_unit, merge, monetary_includes_first, returns, after_observation_end, customer_col,
                     date_col, amount_col, date_format, timezone, order_col, refund_window)
-    end = _local_day(observation_end, "observation_end", opts)
+    end, _ = window_ends(opts, observation_end)
     return _run(transactions, end, None, opts, engine, duckdb_config)
 
 
@@ -224,13 +224,7 @@ def calibration_holdout(transactions: pd.DataFrame | str | PathLike, calibration
     """
     opts = _options(time_unit, merge, monetary_includes_first, returns, after_observation_end, customer_col,
                     date_col, amount_col, date_format, timezone, order_col, refund_window)
-    cal_end = calibration_periods(calibration_end)
-    if cal_end is None:
-        cal_end = _local_day(calibration_end, "calibration_end", opts)
-    end = _local_day(observation_end, "observation_end", opts)
-    if end is not None and isinstance(cal_end, pd.Timestamp) and end <= cal_end:
-        raise ConfigError(f"observation_end={end.date()} must be after calibration_end={cal_end.date()}",
-                          key="observation_end")
+    end, cal_end = window_ends(opts, observation_end, calibration_end)
     return _run(transactions, end, cal_end, opts, engine, duckdb_config)
 
 
@@ -268,6 +262,29 @@ def purchase_log(transactions: pd.DataFrame | str | PathLike, options: SummaryOp
     from .pandas_engine import pandas_purchases
 
     return pandas_purchases(transactions, end, options)
+
+
+def window_ends(options: SummaryOptions, observation_end, calibration_end=None):
+    """``(observation_end, calibration_end)`` as every engine takes them: local days (naive; an aware date
+    converted to ``options.timezone``), ``calibration_end`` a number of periods when given as one; None stays
+    None. A ConfigError names a value that is not a date or an observation end not after the calibration end.
+
+    Examples
+    --------
+    >>> opts = SummaryOptions.build(timezone="Europe/Berlin")
+    >>> window_ends(opts, "2024-03-31T23:30:00Z", 13)
+    (Timestamp('2024-04-01 01:30:00'), 13.0)
+    """
+    cal_end = None
+    if calibration_end is not None:
+        cal_end = calibration_periods(calibration_end)
+        if cal_end is None:
+            cal_end = _local_day(calibration_end, "calibration_end", options)
+    end = _local_day(observation_end, "observation_end", options)
+    if end is not None and isinstance(cal_end, pd.Timestamp) and end <= cal_end:
+        raise ConfigError(f"observation_end={end.date()} must be after calibration_end={cal_end.date()}",
+                          key="observation_end")
+    return end, cal_end
 
 
 def calibration_periods(value) -> float | None:

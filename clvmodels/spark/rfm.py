@@ -42,11 +42,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..data.rfm import calibration_periods
+from ..data.rfm import window_ends
 from ..data.summary import (NET_TOLERANCE, US_PER_DAY, DropReport, RFMSummary, SummaryOptions, nothing_left,
                             resolve_calibration_end)
-from ..data.transactions import (TZ_OFFSET_PATTERN, format_without_offset, local_time, missing_columns_error,
-                                 needed_columns, to_timestamp)
+from ..data.transactions import TZ_OFFSET_PATTERN, format_without_offset, missing_columns_error, needed_columns
 from ..errors import ConfigError, DataValidationError, InvalidValueError, describe_culprits
 from ._session import FACTS_KEY, functions, json_safe, pyspark_sql, read_facts, require_frame, session
 
@@ -104,7 +103,7 @@ def rfm_summary(df, observation_end=None, time_unit: str = "W", *, customer_col:
     """
     opts = _options(time_unit, merge, monetary_includes_first, returns, after_observation_end, customer_col,
                     date_col, amount_col, date_format, timezone, order_col, refund_window)
-    end = _local_day(observation_end, "observation_end", opts)
+    end, _ = window_ends(opts, observation_end)
     return _run(df, end, None, opts, persist)
 
 
@@ -136,13 +135,7 @@ def calibration_holdout(df, calibration_end, observation_end=None, time_unit: st
     """
     opts = _options(time_unit, merge, monetary_includes_first, returns, after_observation_end, customer_col,
                     date_col, amount_col, date_format, timezone, order_col, refund_window)
-    cal_end = calibration_periods(calibration_end)
-    if cal_end is None:
-        cal_end = _local_day(calibration_end, "calibration_end", opts)
-    end = _local_day(observation_end, "observation_end", opts)
-    if end is not None and isinstance(cal_end, pd.Timestamp) and end <= cal_end:
-        raise ConfigError(f"observation_end={end.date()} must be after calibration_end={cal_end.date()}",
-                          key="observation_end")
+    end, cal_end = window_ends(opts, observation_end, calibration_end)
     return _run(df, end, cal_end, opts, persist)
 
 
@@ -226,7 +219,7 @@ def to_pandas(sdf) -> RFMSummary:
     >>> tx = spark.createDataFrame([("a", "2024-01-01", 10.0), ("a", "2024-01-15", 20.0)],
     ...                            ["customer_id", "date", "amount"])
     >>> rfm = cs.to_pandas(cs.rfm_summary(tx, time_unit="W"))
-    >>> type(rfm).__name__, rfm.time_unit, rfm.loc["a", "recency"]
+    >>> type(rfm).__name__, rfm.time_unit, float(rfm.loc["a", "recency"])
     ('RFMSummary', 'W', 2.0)
     """
     require_frame(sdf, "sdf")
@@ -250,10 +243,6 @@ def _options(time_unit, merge, monetary_includes_first, returns, after_observati
                                 customer_col=customer_col, date_col=date_col, amount_col=amount_col,
                                 date_format=date_format, timezone=timezone, order_col=order_col,
                                 refund_window=refund_window)
-
-
-def _local_day(value, name: str, opts: SummaryOptions) -> pd.Timestamp | None:
-    return None if value is None else local_time(to_timestamp(value, name), opts.timezone)
 
 
 def _tick(ts: pd.Timestamp, opts: SummaryOptions) -> int:
@@ -282,8 +271,8 @@ def spark_datetime_pattern(date_format: str) -> str:
     --------
     >>> spark_datetime_pattern("%d/%m/%Y %H:%M")
     "d'/'M'/'yyyy' 'H':'m"
-    >>> spark_datetime_pattern("%Y%m%d")
-    'yyyyMMdd'
+    >>> spark_datetime_pattern("%Y%m%d")       # fixed widths between fields; the last one takes 1-2 digits
+    'yyyyMMd'
     """
     tokens = re.findall(r"%.|[^%]+|%$", date_format)
     out = []
