@@ -41,13 +41,17 @@ def compressed_summary(sdf, columns: Sequence[str] | None = None, *, weights: st
 
     Parameters
     ----------
-    sdf : Spark DataFrame with the summary columns (from :func:`clvmodels.spark.rfm_summary` or your own).
-    columns : the columns that make a row (default ``frequency``, ``recency``, ``T`` - or ``n_periods``
-        for a summary of opportunities). Add ``monetary_value`` for a spend model: a continuous value, so
-        then about one row per repeat buyer is collected.
-    weights : a column of ``sdf`` holding counts of identical customers to sum (e.g. ``"weight"``), or
-        None to count rows.
-    time_unit : the unit of recency and T; default the summary's (:func:`clvmodels.spark.summary_facts`).
+    sdf : pyspark.sql.DataFrame
+        The summary (from :func:`clvmodels.spark.rfm_summary`, or your own).
+    columns : sequence of str, optional
+        The columns that make a row; default ``frequency``, ``recency`` and ``T`` (``n_periods`` for a
+        summary of opportunities). Add ``monetary_value`` for a spend model: a continuous value, so then
+        about one row per repeat buyer is collected.
+    weights : str, optional
+        A column of ``sdf`` holding counts of identical customers to sum (e.g. ``"weight"``); by
+        default rows are counted.
+    time_unit : str, optional
+        The unit of recency and T; default the summary's (:func:`clvmodels.spark.summary_facts`).
 
     Returns
     -------

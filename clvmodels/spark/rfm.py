@@ -71,11 +71,15 @@ def rfm_summary(df, observation_end=None, time_unit: str = "W", *, customer_col:
 
     Parameters
     ----------
-    df : Spark DataFrame, one row per transaction.
-    observation_end, time_unit, customer_col, date_col, amount_col, merge, monetary_includes_first, returns,
-    after_observation_end, date_format, timezone, order_col, refund_window : as in :func:`clvmodels.rfm_summary`.
-    persist : keep the per-customer table the summary is selected from (MEMORY_AND_DISK), so that
-        the drop report and later actions do not read the log again.
+    df : pyspark.sql.DataFrame
+        One row per transaction.
+    observation_end, time_unit, customer_col, date_col, amount_col, merge, monetary_includes_first : optional
+        As in :func:`clvmodels.rfm_summary`.
+    returns, after_observation_end, date_format, timezone, order_col, refund_window : optional
+        As in :func:`clvmodels.rfm_summary`.
+    persist : bool, default True
+        Keep the per-customer table the summary is selected from (MEMORY_AND_DISK), so that the drop
+        report and later actions do not read the log again.
 
     Returns
     -------
@@ -566,7 +570,7 @@ def _customer_stats(events):
     return events.groupBy("c").agg(
         _n(F, cal).alias("n_cal"), F.min(F.when(cal, F.col("t"))).alias("first"),
         F.max(F.when(cal, F.col("t"))).alias("last"), F.sum(F.when(cal, F.col("a"))).alias("total"),
-        F.min(F.when(cal, F.struct("t", "a"))).getField("a").alias("first_amount"),
+        F.min_by(F.when(cal, F.col("a")), F.when(cal, F.col("t"))).alias("first_amount"),   # hash-aggregable
         _n(F, hold).alias("n_hold"), F.sum(F.when(hold, F.col("a"))).alias("total_hold"),
         F.sum("x_net").alias("x_net"), F.sum("x_gone").alias("x_gone"), F.sum("x_ref_ok").alias("x_ref_ok"),
         F.sum("x_ref_bad").alias("x_ref_bad"))

@@ -137,18 +137,22 @@ def forecast_clv(sdf, purchase, spend, *, time_unit: str | None = None, random_s
 
     Parameters
     ----------
-    sdf : Spark DataFrame with ``customer_id`` and the columns the models read (a summary from
-        :func:`clvmodels.spark.rfm_summary` / :func:`~clvmodels.spark.calibration_holdout`, or your own:
-        BG/BB reads ``frequency``, ``recency``, ``n_periods``, a summary of opportunities that the
-        summary functions do not build) and any columns the settings name (``margin="margin_rate"``).
-    purchase, spend : fitted models, as for :func:`clvmodels.forecast_clv` (``spend`` may also be a number or a
-        column name).
-    time_unit : the summary's time unit; default the one it carries (:func:`~clvmodels.spark.summary_facts`).
-    random_state : seed of the parameter draws of an interval (None: one seed drawn here); the same in
-        every partition, so results do not depend on the partitioning.
-    **settings : horizon, period, discount_rate, margin, margin_by, cost_per_order, cost_per_active_period,
-        retention_cost, interval, n_draws, chunk_size, n_jobs: as in :func:`clvmodels.forecast_clv`
-        (per-customer values as column names, not Series; no cash flows).
+    sdf : pyspark.sql.DataFrame
+        ``customer_id`` and the columns the models read: a summary from
+        :func:`clvmodels.spark.rfm_summary` / :func:`~clvmodels.spark.calibration_holdout`, or your own (BG/BB
+        reads ``frequency``, ``recency`` and ``n_periods``, a summary of opportunities the summary functions do
+        not build), and any columns the settings name (``margin="margin_rate"``).
+    purchase, spend : fitted models
+        As for :func:`clvmodels.forecast_clv` (``spend`` may also be a number or a column name).
+    time_unit : str, optional
+        The summary's time unit; default the one it carries (:func:`~clvmodels.spark.summary_facts`).
+    random_state : int or numpy.random.Generator, optional
+        Seed of the parameter draws of an interval (None: one seed drawn here); the same in every
+        partition, so results do not depend on the partitioning.
+    **settings
+        ``horizon``, ``period``, ``discount_rate``, ``margin``, ``margin_by``, ``cost_per_order``,
+        ``cost_per_active_period``, ``retention_cost``, ``interval``, ``n_draws``, ``chunk_size``, ``n_jobs``: as
+        in :func:`clvmodels.forecast_clv` (per-customer values as column names, not Series; no cash flows).
 
     Returns
     -------
