@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ..errors import CLVError, ConfigError
 
@@ -100,7 +101,14 @@ def model_from_dict(cls, d: dict[str, Any]):
     cov = d.get("cov")
     if cov is not None:
         cov = np.array([[np.nan if v is None else v for v in row] for row in cov], dtype=np.float64)
-    model = cls.from_params(cov=cov, time_unit=d.get("time_unit"), **d["params"])
+    # a fit without a finite covariance (its estimate ran to the boundary: no finite MLE) is saved with NaN
+    # and loads as it was fitted, rather than being refused as an invalid covariance
+    nonfinite = cov is not None and not np.isfinite(cov).all()
+    model = cls.from_params(cov=None if nonfinite else cov, time_unit=d.get("time_unit"), **d["params"])
+    if nonfinite:
+        names = list(model.params_.index)
+        model.cov_ = pd.DataFrame(cov, index=names, columns=names)
+        model.stderr_ = pd.Series(np.sqrt(np.abs(np.diag(cov))), index=names, name="stderr")
     settings = d.get("settings") or {}
     model.set_params(**{k: v for k, v in settings.items() if k in model.get_params(deep=False)})
     model.loglik_ = d.get("loglik")

@@ -43,21 +43,42 @@ def test_one_customer_has_no_finite_estimate_and_the_fit_says_so(summary):
         bg.sample_params(10)
 
 
-def test_a_log_without_attrition_runs_a_and_b_to_infinity_and_is_said():
+def no_attrition_log() -> pd.DataFrame:
     # every customer buys at a constant rate until the end: BG/NBD's dropout a / (a + b) is 0 in the limit
     rng = np.random.default_rng(7)
     n = 3000
     T = rng.uniform(20, 104, n)
     x = rng.poisson(0.2 * T)
     t_x = np.where(x > 0, T * rng.beta(np.maximum(x, 1), 1.0), 0.0)
-    data = pd.DataFrame({"frequency": x.astype(float), "recency": t_x, "T": T},
+    return pd.DataFrame({"frequency": x.astype(float), "recency": t_x, "T": T},
                         index=pd.Index(np.arange(n), name="customer_id"))
+
+
+def test_a_log_without_attrition_runs_a_and_b_to_infinity_and_is_said():
+    data = no_attrition_log()
     with pytest.warns(ConvergenceWarning, match="ran towards infinity or 0") as record:
         bg = clv.BGNBD().fit(data)
     assert bg.converged_ is False
     assert set(bg.fit_info_["boundary"]) & {"a", "b"}
     assert "same dropout" in str(record[0].message)
     assert np.all(np.isfinite(bg.expected_purchases(data, 10.0)))   # the limiting model still predicts
+
+
+def test_a_fit_without_finite_covariance_is_saved_and_loaded_as_fitted(tmp_path):
+    """A run whose MLE ran to the boundary saves its NaN covariance; ``clv score`` must load that model again
+    (it once refused it as 'cov must be finite and symmetric')."""
+    data = no_attrition_log()
+    with pytest.warns(ConvergenceWarning):
+        bg = clv.BGNBD().fit(data)
+    assert not np.isfinite(bg.cov_.to_numpy()).all()
+    bg.save(tmp_path / "bg.json")
+    back = clv.load_model(tmp_path / "bg.json")
+    assert back.converged_ is False and back.fit_info_["boundary"] == bg.fit_info_["boundary"]
+    pd.testing.assert_series_equal(back.params_, bg.params_)
+    assert back.cov_.shape == (4, 4) and not np.isfinite(back.cov_.to_numpy()).all()
+    np.testing.assert_allclose(back.expected_purchases(data, 10.0), bg.expected_purchases(data, 10.0), rtol=1e-12)
+    with pytest.raises(CLVError):       # no parameter draws from a fit without a finite covariance
+        back.sample_params(10, random_state=0)
 
 
 def test_a_well_posed_fit_reports_no_boundary(summary):
