@@ -68,7 +68,9 @@ class _Strict(BaseModel):
 
 class DataConfig(_Strict):
     source: str = Field(description="bundled data set name (cdnow, cdnow_sample), a CSV / Parquet path (relative "
-                                    "to the config file), or 'sql' (the result of data.query on data.url)")
+                                    "to the config file; a folder of Parquet files too), 'sql' (the result of "
+                                    "data.query on data.url), or 'table' (data.table of the Spark catalog, engine: "
+                                    "spark)")
     url: str | None = Field(None, description="source 'sql' only: a SQLAlchemy URL; write a password as ${VAR} "
                                               "(read from the environment, never written to the run folder)")
     query: str | None = Field(None, description="source 'sql' only: the SELECT whose rows are the transaction log")
@@ -79,11 +81,18 @@ class DataConfig(_Strict):
                                                          "orders)")
     date_format: str | None = Field(None, description="strptime format of text dates; default: ISO 8601 only (no "
                                                       "day-first / month-first guessing)")
-    engine: Literal["auto", "pandas", "duckdb"] = Field("auto", description="summary engine: pandas (in memory), "
-                                                                            "duckdb (out of core; required for paths), or "
-                                                                            "auto (DuckDB for a CSV / Parquet path, pandas "
-                                                                            "for a data frame such as a bundled data set); "
-                                                                            "both give the same summary")
+    engine: Literal["auto", "pandas", "duckdb", "spark"] = Field(
+        "auto", description="summary engine: pandas (in memory), duckdb (out of core), spark (Apache Spark reads "
+                            "and summarises the log - a CSV / Parquet path or a Spark table - and the per-customer "
+                            "summary comes to the driver; needs the spark extra), or auto (DuckDB for a CSV / "
+                            "Parquet path, pandas for a data frame such as a bundled data set); all give the same "
+                            "summary")
+    table: str | None = Field(None, description="source 'table' only: a table (or view) of the Spark catalog "
+                                                "holding the transaction log; needs engine: spark")
+    spark_conf: dict[str, str] | None = Field(
+        None, description="engine 'spark' only: settings of the Spark session the run starts, e.g. {spark.master: "
+                          "'local[4]', spark.driver.memory: 8g}; default: the active session, or a local one on "
+                          "every core")
     timezone: str | None = Field(
         None, description="IANA zone (e.g. Europe/Berlin) whose local days count: timestamps with a UTC offset or a "
                           "zone are converted to it; naive ones are taken as local. null: each timestamp's own "
@@ -100,6 +109,16 @@ class DataConfig(_Strict):
             _check_sql_url(self.url)
         elif self.url is not None or self.query is not None:
             raise ValueError("data.url and data.query are for source: sql; source is " + repr(self.source))
+        if self.source == "table":
+            if self.engine != "spark" or not self.table or not self.table.strip():
+                raise ValueError("source 'table' needs engine: spark and data.table (a table of the Spark catalog)")
+        elif self.table is not None:
+            raise ValueError("data.table is for source: table (with engine: spark); source is " + repr(self.source))
+        if self.engine == "spark" and self.source == "sql":
+            raise ValueError("engine 'spark' reads a CSV / Parquet path or a Spark table (source: table), not "
+                             "source: sql")
+        if self.spark_conf is not None and self.engine != "spark":
+            raise ValueError("data.spark_conf is for engine: spark; engine is " + repr(self.engine))
         return self
 
     @field_validator("timezone")
@@ -480,7 +499,8 @@ class RunConfig(_Strict):
                 return self
             return self.model_copy(update={"data": self.data.model_copy(
                 update={"url": _absolute_sqlite(self.data.url, Path(base))})})
-        if self.data.source in BUNDLED_SOURCES or base is None or Path(self.data.source).is_absolute():
+        if (self.data.source in BUNDLED_SOURCES + ("table",) or base is None
+                or Path(self.data.source).is_absolute()):
             return self
         source = str((Path(base) / self.data.source).resolve())
         return self.model_copy(update={"data": self.data.model_copy(update={"source": source})})

@@ -82,6 +82,8 @@ def _load_transactions(cfg: RunConfig):
         return datasets.cdnow_transactions(sample=True)
     if cfg.data.source == "sql":
         return _read_sql(cfg)
+    if cfg.data.source == "table":
+        return spark_session(cfg).table(cfg.data.table)
     path = Path(cfg.data.source)
     if not path.exists():
         raise ConfigError(f"data.source: file {str(path)!r} does not exist", key="data.source")
@@ -110,6 +112,19 @@ def _read_sql(cfg: RunConfig) -> pd.DataFrame:
     return frame
 
 
+def spark_session(cfg: RunConfig):
+    """The Spark session of a run with ``data.engine: spark``: the active one, or one started with
+    ``data.spark_conf`` (by default local, on every core). The data layer's Spark engine then uses it."""
+    from .spark._session import pyspark_sql
+
+    builder = pyspark_sql().SparkSession.builder.config("spark.ui.showConsoleProgress", "false")
+    for key, value in (cfg.data.spark_conf or {}).items():
+        builder = builder.config(key, value)
+    if not (cfg.data.spark_conf or {}).get("spark.master") and "PYSPARK_SUBMIT_ARGS" not in os.environ:
+        builder = builder.master(os.environ.get("SPARK_MASTER", "local[*]"))
+    return builder.appName(f"clvmodels {cfg.name}").getOrCreate()
+
+
 def build_summary(cfg: RunConfig, transactions=None) -> RFMSummary:
     """Transactions -> (calibration) summary as the config says; validates all data on the way.
 
@@ -124,6 +139,8 @@ def build_summary(cfg: RunConfig, transactions=None) -> RFMSummary:
     """
     from .data.rfm import calibration_holdout, rfm_summary
 
+    if cfg.data.engine == "spark":
+        spark_session(cfg)
     tx = _load_transactions(cfg) if transactions is None else transactions
     s, common = cfg.summary, _summary_options(cfg)
     if s.calibration_end is not None:
@@ -168,7 +185,16 @@ def preflight(cfg: RunConfig) -> list[str]:
             if var not in os.environ:
                 raise ConfigError(f"data.url names the environment variable ${{{var}}}, which is not set",
                                   key="data.url")
-    elif cfg.data.source not in BUNDLED_SOURCES:
+    if cfg.data.engine == "spark":
+        from .spark._session import pyspark_sql
+
+        try:
+            pyspark_sql()
+        except ConfigError as exc:
+            raise ConfigError(str(exc), key="data.engine") from None
+    if cfg.data.source == "table":
+        pass     # a table of the Spark catalog: Spark names it if it is missing
+    elif cfg.data.source not in BUNDLED_SOURCES and cfg.data.source != "sql":
         source = Path(cfg.data.source)
         if not source.exists():
             raise ConfigError(f"data.source: file {str(source)!r} does not exist", key="data.source")
@@ -299,8 +325,6 @@ def attach_covariates(cfg: RunConfig, summary: RFMSummary, tx) -> RFMSummary:
     """The summary with the config's covariate columns (``models.covariates``), from the customer
     attribute file joined on the customer id, or from the transaction log (one value per customer).
 
-    Examples
-    --------
     Examples
     --------
     >>> import pandas as pd
@@ -584,6 +608,8 @@ class SavedRun:
             frame = transactions.set_index("customer_id") if "customer_id" in transactions.columns else transactions
             summary = RFMSummary.from_frame(frame, time_unit=unit, observation_end=as_of)
         else:
+            if self.config.data.engine == "spark":
+                spark_session(self.config)
             summary = rfm_summary(transactions, as_of, **_summary_options(self.config))
         return attach_covariates(self.config, summary, transactions)
 

@@ -16,6 +16,7 @@ and pyarrow write it; UTC when the file records none), or of ``timezone`` when g
 
 from __future__ import annotations
 
+import os
 from os import PathLike, fspath
 
 import duckdb
@@ -72,7 +73,9 @@ class _Source:
     # -- paths: read lazily, validate in SQL
     def _from_path(self, path: str):
         lower = path.lower()
-        if lower.endswith((".parquet", ".pq")) or lower.endswith("/"):
+        if os.path.isdir(path):   # a folder of Parquet files (as Spark, Hive or pyarrow datasets write them)
+            reader = f"read_parquet({_lit(os.path.join(path, '**', '*.parquet'))})"
+        elif lower.endswith((".parquet", ".pq")):
             reader = f"read_parquet({_lit(path)})"
         elif lower.endswith((".csv", ".txt", ".tsv", ".csv.gz")):
             reader = f"read_csv({_lit(path)})"

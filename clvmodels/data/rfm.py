@@ -114,7 +114,7 @@ from .transactions import local_time, to_timestamp
 
 __all__ = ["rfm_summary", "calibration_holdout", "purchase_log", "ENGINES"]
 
-ENGINES = ("auto", "pandas", "duckdb")
+ENGINES = ("auto", "pandas", "duckdb", "spark")
 
 
 def rfm_summary(transactions: pd.DataFrame | str | PathLike, observation_end=None, time_unit: str = "W", *,
@@ -163,9 +163,12 @@ def rfm_summary(transactions: pd.DataFrame | str | PathLike, observation_end=Non
     refund_window : int, optional
         ``returns='match'`` by date (no ``order_col``): a refund is matched within ``refund_window``
         days (default 30). See the module docstring.
-    engine : {'auto', 'pandas', 'duckdb'}, default 'auto'
-        'pandas' (in memory), 'duckdb' (embedded SQL engine; required for paths), or 'auto' (DuckDB
-        for paths, pandas for frames). Both give the same summary.
+    engine : {'auto', 'pandas', 'duckdb', 'spark'}, default 'auto'
+        'pandas' (in memory), 'duckdb' (embedded SQL engine, out of core; reads paths), 'spark' (Apache
+        Spark reads a path, a pandas or a Spark DataFrame and summarises it; the summary is collected to
+        the driver; needs the ``spark`` extra and uses the active Spark session, or a local one), or
+        'auto' (Spark for a Spark DataFrame, DuckDB for paths, pandas for frames). All give the same
+        summary. To keep a huge summary in Spark, use :func:`clvmodels.spark.rfm_summary`.
     duckdb_config : dict, optional
         Settings for the DuckDB engine, e.g. ``{"memory_limit": "512MB", "threads": 2,
         "temp_directory": "/scratch"}``: with a memory limit DuckDB spills to disk (out of core).
@@ -255,7 +258,12 @@ def purchase_log(transactions: pd.DataFrame | str | PathLike, options: SummaryOp
         raise ConfigError(f"options must be SummaryOptions (e.g. summary.options), got {type(options).__name__}",
                           key="options")
     end = _local_day(observation_end, "observation_end", options)
-    if _pick_engine(transactions, engine) == "duckdb":
+    picked = _pick_engine(transactions, engine)
+    if picked == "spark":
+        from ..spark.rfm import collected_purchases
+
+        return collected_purchases(transactions, end, options)
+    if picked == "duckdb":
         from .duckdb_engine import duckdb_purchases
 
         return duckdb_purchases(transactions, end, options, config=duckdb_config)
@@ -318,10 +326,15 @@ def _local_day(value, name: str, opts: SummaryOptions) -> pd.Timestamp | None:
 
 
 def _run(transactions, end, cal_end, opts: SummaryOptions, engine: str, duckdb_config) -> RFMSummary:
-    if _pick_engine(transactions, engine) == "duckdb":
+    picked = _pick_engine(transactions, engine)
+    if picked == "duckdb":
         from .duckdb_engine import duckdb_summary
 
         return duckdb_summary(transactions, end, cal_end, opts, config=duckdb_config)
+    if picked == "spark":
+        from ..spark.rfm import collected_summary
+
+        return collected_summary(transactions, end, cal_end, opts)
     from .pandas_engine import pandas_summary
 
     return pandas_summary(transactions, end, cal_end, opts)
@@ -331,8 +344,12 @@ def _pick_engine(transactions, engine: str) -> str:
     if engine not in ENGINES:
         raise ConfigError(f"engine={engine!r}; use one of {list(ENGINES)}", key="engine")
     is_path = isinstance(transactions, (str, PathLike))
+    is_spark = type(transactions).__module__.startswith("pyspark.")
     if is_path and engine == "pandas":
         raise ConfigError("engine='pandas' needs a DataFrame; a path is read with engine='duckdb'", key="engine")
+    if is_spark and engine not in ("auto", "spark"):
+        raise ConfigError(f"engine={engine!r} cannot read a Spark DataFrame; use engine='spark' (or 'auto')",
+                          key="engine")
     if engine == "auto":
-        return "duckdb" if is_path else "pandas"
+        return "spark" if is_spark else "duckdb" if is_path else "pandas"
     return engine

@@ -624,7 +624,7 @@ def _summary_columns(F, log: _Log, opts: SummaryOptions, facts: SparkSummaryFact
     return cols
 
 
-def _run(df, end, cal_end, opts: SummaryOptions, persist: bool):
+def _run(df, end, cal_end, opts: SummaryOptions, persist: bool, stacklevel: int = 5, persisted: list | None = None):
     require_frame(df)
     F = functions()
     log = _load(df, end, cal_end, opts)
@@ -633,15 +633,69 @@ def _run(df, end, cal_end, opts: SummaryOptions, persist: bool):
         from pyspark import StorageLevel
 
         stats = stats.persist(StorageLevel.MEMORY_AND_DISK)
+        if persisted is not None:
+            persisted.append(stats)
     summarised = _fill_report(stats, log, opts)
     if summarised == 0:
         raise nothing_left(log.report, opts, log.end)
     facts = SparkSummaryFacts(opts.time_unit, log.end, log.cal_end, opts, log.report)
     summary = stats.where(F.col("n_cal") > 0).select(*_summary_columns(F, log, opts, facts))
-    _warn(log.report)
+    _warn(log.report, stacklevel)
     return summary
 
 
-def _warn(report: DropReport) -> None:
+def _warn(report: DropReport, stacklevel: int = 5) -> None:
     # points at the caller of rfm_summary / calibration_holdout: warn <- _warn <- _run <- public function
-    report.warn(stacklevel=5)
+    report.warn(stacklevel=stacklevel)
+
+
+def read_transactions(source, spark=None):
+    """A transaction log as a Spark DataFrame: a Spark DataFrame as it is, a pandas DataFrame sent to
+    Spark, or a path read by Spark (a Parquet file or a folder of them; a CSV file with a header, every
+    column read as text so that ids keep their leading zeros and dates are parsed by the summary)."""
+    from pathlib import Path
+
+    sql = pyspark_sql()
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.exists():
+            raise ConfigError(f"transactions: {str(path)!r} does not exist", key="data.source")
+        spark = spark or sql.SparkSession.builder.getOrCreate()
+        parquet = path.is_dir() or path.suffix.lower() in (".parquet", ".pq")
+        if parquet:
+            return spark.read.parquet(str(path))
+        return spark.read.csv(str(path), header=True, inferSchema=False, enforceSchema=False, mode="FAILFAST")
+    if isinstance(source, pd.DataFrame):
+        spark = spark or sql.SparkSession.builder.getOrCreate()
+        return spark.createDataFrame(source)
+    return require_frame(source, "transactions")
+
+
+def collected_purchases(transactions, end, opts: SummaryOptions) -> pd.DataFrame:
+    """One row per purchase occasion up to ``end``, collected to the driver (the contract of
+    :func:`clvmodels.data.purchase_log`, as the DuckDB engine returns it)."""
+    import numpy as np
+
+    F = functions()
+    log = _load(read_transactions(transactions), end, None, opts)
+    cols = [F.col("c").alias("customer_id"), F.col("t")] + ([F.col("a")] if opts.amount_col is not None else [])
+    got = _events(log, opts).where(F.col("kept")).select(*cols).orderBy("customer_id", "t").toPandas()
+    unit = "D" if opts.merge else "us"
+    out = pd.DataFrame({"customer_id": got["customer_id"].to_numpy(),
+                        "date": got["t"].to_numpy(np.int64).astype(f"datetime64[{unit}]")})
+    if opts.amount_col is not None:
+        out["amount"] = got["a"].to_numpy(np.float64)
+    return out
+
+
+def collected_summary(transactions, end, cal_end, opts: SummaryOptions) -> RFMSummary:
+    """The data layer's ``engine='spark'``: Spark reads and summarises the log (however many rows), and
+    the per-customer summary (a few dozen bytes a customer) comes to the driver as an RFMSummary, sorted
+    by customer id like the other engines' summaries."""
+    persisted: list = []
+    try:
+        return to_pandas(_run(read_transactions(transactions), end, cal_end, opts, persist=True, stacklevel=7,
+                              persisted=persisted))
+    finally:
+        for frame in persisted:
+            frame.unpersist()
