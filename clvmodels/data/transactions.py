@@ -35,7 +35,8 @@ __all__ = ["TransactionArrays", "prepare_transactions", "to_timestamp", "local_t
 # '2024-03-30' from being read as an offset. RE2 syntax, the same in pyarrow (pandas engine) and DuckDB.
 TZ_OFFSET_PATTERN = r"(\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)\s*(Z|[+-]\d{2}(?::?\d{2})?)$"
 _NAMED_OFFSET_PATTERN = r"(?P<clock>\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)\s*(?P<offset>Z|[+-]\d{2}(?::?\d{2})?)$"
-_FORMAT_OFFSET = re.compile(r"\s*(?:%z|Z)$")
+# a strptime format as tokens: a directive ('%d', '%%') or one literal character
+_FORMAT_TOKEN = re.compile(r"%.?|[^%]", re.DOTALL)
 
 
 def check_timezone(timezone, key: str = "timezone") -> str | None:
@@ -82,13 +83,23 @@ def check_date_format(date_format) -> None:
     ...     print(exc)
     date_format='%z %Y-%m-%d': a UTC offset is read from the end of the text after the clock time
     (e.g. '...10:00:00+01:00'); %Z (zone names) and a %z before the end are not supported
+
+    A zone name (``%Z``) is refused at the end too; a literal ``Z`` (``...%SZ``) is an offset:
+
+    >>> try:
+    ...     check_date_format("%Y-%m-%d %H:%M %Z")
+    ... except ConfigError as exc:
+    ...     print(exc.key)
+    date_format
+    >>> check_date_format("%Y-%m-%dT%H:%M:%SZ") is None
+    True
     """
     if date_format is None:
         return
     if not isinstance(date_format, str) or not date_format:
         raise ConfigError(f"date_format must be a strptime format such as '%Y%m%d', got {date_format!r}",
                           key="date_format")
-    rest = format_without_offset(date_format)
+    rest = _FORMAT_TOKEN.findall(format_without_offset(date_format))
     if "%z" in rest or "%Z" in rest:
         raise ConfigError(f"date_format={date_format!r}: a UTC offset is read from the end of the text after the "
                           "clock time (e.g. '...10:00:00+01:00'); %Z (zone names) and a %z before the end are not "
@@ -109,7 +120,14 @@ def format_without_offset(date_format: str | None) -> str | None:
     >>> format_without_offset("%d/%m/%Y"), format_without_offset(None)
     ('%d/%m/%Y', None)
     """
-    return None if date_format is None else _FORMAT_OFFSET.sub("", date_format)
+    if date_format is None:
+        return None
+    tokens = _FORMAT_TOKEN.findall(date_format)  # '%Z' is a directive, not a '%' before a literal 'Z'
+    if tokens and tokens[-1] in ("%z", "Z"):
+        tokens.pop()
+        while tokens and tokens[-1].isspace():
+            tokens.pop()
+    return "".join(tokens)
 
 
 def offset_minutes(text: str) -> int:
