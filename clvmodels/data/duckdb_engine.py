@@ -229,11 +229,12 @@ class _Source:
         dtype = dtype.upper()
         date_format, timezone = self.opts.date_format, self.opts.timezone
         self._culprits(f"{d} IS NULL", self.date_col, "have a missing date")
-        if dtype.startswith("TIMESTAMP WITH TIME ZONE") or dtype == "TIMESTAMPTZ":
-            # an instant: its wall time in `timezone`, else in the zone the file records for the column
-            return _wall_sql(d, timezone or _parquet_zone(self.path, self.date_col), self.con)
+        if "WITH TIME ZONE" in dtype or dtype.startswith("TIMESTAMPTZ"):
+            # an instant (TIMESTAMPTZ_NS too: pandas writes nanoseconds): its wall time in `timezone`, else in
+            # the zone the file records for the column
+            return _microseconds(_wall_sql(d, timezone or _parquet_zone(self.path, self.date_col), self.con), dtype)
         if dtype.startswith(("TIMESTAMP", "DATE")):
-            return f"CAST({d} AS TIMESTAMP)"
+            return _microseconds(d, dtype)
         if dtype != "VARCHAR":
             if date_format is None:
                 self._culprits("true", self.date_col, f"are {dtype}, not dates; pass date_format (e.g. '%Y%m%d')")
@@ -329,6 +330,14 @@ def _parquet_zone(path: str, column: str) -> str:
     except Exception:  # no Arrow schema to read: the instants are UTC
         tz = None
     return tz or "UTC"
+
+
+def _microseconds(expr: str, dtype: str) -> str:
+    """SQL: a TIMESTAMP in microseconds, the resolution of both engines. Nanoseconds are floored, as numpy
+    floors them (a cast to TIMESTAMP would round them, a microsecond later than the pandas engine)."""
+    if "_NS" in dtype:
+        return f"make_timestamp(epoch_us({expr}))"
+    return f"CAST({expr} AS TIMESTAMP)"
 
 
 def _wall_sql(expr: str, zone: str, con) -> str:

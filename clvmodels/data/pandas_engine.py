@@ -289,7 +289,7 @@ def _keep_rows(transactions: pd.DataFrame, end, cal_end, opts: SummaryOptions) -
     ticks = _ticks(tx.dates, opts)
     if end is None:
         end_tick = int(ticks.max())
-        end = pd.Timestamp(tx.dates.max())
+        end = pd.Timestamp(tx.dates.max()).floor("us")  # the ticks' resolution, as the DuckDB engine's
     else:
         end_tick = _end_tick(end, opts)
     if cal_end is not None:

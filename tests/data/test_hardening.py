@@ -18,7 +18,8 @@ import pytest
 
 import clvmodels as clv
 from clvmodels.data.transactions import check_date_format, format_without_offset
-from clvmodels.errors import CLVError, ConfigError, DataDroppedWarning, DataValidationError, InvalidValueError
+from clvmodels.errors import (CLVError, ConfigError, DataDroppedWarning, DataValidationError, InvalidValueError,
+                             MissingColumnError)
 
 from .test_engines import assert_same
 
@@ -293,3 +294,42 @@ def test_dates_outside_the_nanosecond_range_are_accepted_alike(days, tmp_path):
                                                                    dtype=object)):
         assert_same(s, assert_all_same(outcomes(tx.assign(date=dates), tmp_path, files=("parquet",))))
     assert s.observation_end == pd.Timestamp(max(days))
+
+
+# -- time-zone-aware Parquet in nanoseconds ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("unit", ["ns", "us", "ms"])
+@pytest.mark.parametrize("timezone", [None, "UTC", "Asia/Kolkata"])
+def test_tz_aware_parquet_in_nanoseconds_is_read_at_its_zones_wall_time(unit, timezone, tmp_path):
+    # pandas writes TIMESTAMPTZ_NS, which slipped past DuckDB's check for TIMESTAMP WITH TIME ZONE and was read
+    # in UTC: 23:30 in New York was the next day, T one day off against the DataFrame, without a word
+    dates = pd.DatetimeIndex(["2024-01-01 23:30", "2024-01-08 23:30", "2024-01-15 23:30"]).as_unit(unit)
+    tx = log([1, 1, 2], dates=dates.tz_localize("America/New_York"), amounts=(1.0, 2.0, 3.0))
+    s = assert_all_same(outcomes(tx, tmp_path, files=("parquet",), time_unit="D", timezone=timezone))
+    local = tx["date"] if timezone is None else tx["date"].dt.tz_convert(timezone)
+    assert_same(s, clv.rfm_summary(tx.assign(date=local.dt.tz_localize(None)), engine="pandas", time_unit="D"))
+    assert s.observation_end == local.max().tz_localize(None)
+
+
+@pytest.mark.parametrize("aware", [False, True])
+def test_nanoseconds_are_floored_to_microseconds_alike(aware, tmp_path):
+    # DuckDB's cast of TIMESTAMP_NS to TIMESTAMP rounds (…0015 ns -> 2 us), numpy floors (1 us); the pandas engine
+    # reported observation_end in nanoseconds, DuckDB in microseconds
+    dates = pd.DatetimeIndex(["1960-01-01 23:30:00.000000999", "2024-01-08 00:00", "2024-01-15 00:00:00.000001500"])
+    dates = dates.as_unit("ns").tz_localize("Europe/Berlin") if aware else dates.as_unit("ns")
+    tx = log([1, 1, 2], dates=dates, amounts=(1.0, 2.0, 3.0))
+    s = assert_all_same(outcomes(tx, tmp_path, files=("parquet",), merge=None, time_unit="D"))
+    assert s.observation_end == pd.Timestamp("2024-01-15 00:00:00.000001")
+
+
+# -- a file without a needed column -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.parametrize("column", ["date", "customer_id", "amount"])
+def test_a_file_missing_a_needed_column_names_it(fmt, column, tmp_path):
+    # DuckDB's binder message ('Referenced column "date" not found') instead of a MissingColumnError
+    tx = log([1, 1, 2]).drop(columns=column)
+    err = assert_all_same(outcomes(tx, tmp_path, files=(fmt,)))
+    assert type(err) is MissingColumnError and f"missing column(s) [{column!r}]" in str(err)
