@@ -137,17 +137,21 @@ class _Source:
         """A file whose header DuckDB did not find (its sniffer found no dialect every row fits, e.g. a row
         with an extra field, and read one column named after the header line, or columns column0, ...):
         read it with the delimiter that splits the header line into the needed columns, which names the line
-        at fault. None when no delimiter does."""
+        at fault. A header that splits into some of them but lacks others is a MissingColumnError naming the
+        columns it has. None when no delimiter splits it into any needed column."""
         import csv
 
         if not line:
             return None
         for delim in (",", ";", "\t", "|"):
             fields = next(csv.reader([line], delimiter=delim))
-            if len(fields) > 1 and all(c in fields for c in needed):
+            if len(fields) > 1 and any(c in fields for c in needed):
                 break
         else:
             return None
+        missing = [c for c in needed if c not in fields]
+        if missing:
+            raise missing_columns_error(missing, fields, self.amount_col)
         if len(set(fields)) < len(fields):
             self._check_header_names(path, needed, fields)
         columns = ", ".join(f"{_lit(f)}: 'VARCHAR'" for f in fields)

@@ -333,3 +333,12 @@ def test_a_file_missing_a_needed_column_names_it(fmt, column, tmp_path):
     tx = log([1, 1, 2]).drop(columns=column)
     err = assert_all_same(outcomes(tx, tmp_path, files=(fmt,)))
     assert type(err) is MissingColumnError and f"missing column(s) [{column!r}]" in str(err)
+
+
+def test_a_ragged_csv_missing_a_needed_column_names_the_column(tmp_path):
+    # DuckDB's sniffer gave up on the ragged row and read columns column0, column1, ...: all three were "missing"
+    path = write(tmp_path, "customer_id,amount\n1,2\n1,2,3\n")
+    with pytest.raises(MissingColumnError, match=r"missing column\(s\) \['date'\]; they have \['customer_id', "
+                                                 r"'amount'\]") as err:
+        clv.rfm_summary(path)
+    assert err.value.column == "date"
