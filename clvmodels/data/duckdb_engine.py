@@ -284,6 +284,15 @@ class _Source:
         return expr
 
 
+def _ids(values) -> np.ndarray:
+    """Customer ids fetched from DuckDB as the pandas engine holds them: BLOB ids come back as bytearray
+    (unhashable: ``summary.loc[b'a']`` would fail), they are bytes again."""
+    values = np.asarray(values)
+    if values.dtype == object and len(values) and isinstance(values[0], bytearray):
+        return np.array([bytes(v) for v in values], dtype=object)
+    return values
+
+
 def _first_line(path: str) -> str | None:
     """The first line of a CSV file (of the first file of a glob; gzip too), or None when it cannot be read."""
     import glob
@@ -516,7 +525,7 @@ def _purchases_table(con, transactions, end, cal_end, opts: SummaryOptions):
     gone = con.execute(f"""SELECT c FROM (SELECT DISTINCT c FROM ticks WHERE {window})
                            EXCEPT SELECT DISTINCT c FROM purchases ORDER BY c""").fetchnumpy()["c"]
     report.n_customers_dropped = int(len(gone))
-    report.dropped_customer_examples = [v.item() if hasattr(v, "item") else v for v in gone[:5]]
+    report.dropped_customer_examples = [v.item() if hasattr(v, "item") else v for v in _ids(gone[:5])]
     return report, end, end_tick, cal_end, cal_tick
 
 
@@ -551,7 +560,7 @@ def _match_refunds(con, rows_sql: str, opts: SummaryOptions, report: DropReport)
     matched, unmatched = con.execute("SELECT count(*) FILTER (ok), count(*) FILTER (NOT ok) FROM refunds").fetchone()
     report.n_refunds_matched, report.n_refunds_unmatched = int(matched), int(unmatched)
     examples = con.execute("SELECT DISTINCT c FROM refunds WHERE NOT ok ORDER BY c LIMIT 5").fetchnumpy()["c"]
-    report.unmatched_refund_examples = [v.item() if hasattr(v, "item") else v for v in examples]
+    report.unmatched_refund_examples = [v.item() if hasattr(v, "item") else v for v in _ids(examples)]
     report.n_purchases_fully_refunded = int(con.execute(f"SELECT count(*) FROM netted WHERE {gone}").fetchone()[0])
 
 
@@ -562,7 +571,7 @@ def duckdb_purchases(transactions, end, opts: SummaryOptions, *, config: dict | 
         _purchases_table(con, transactions, end, None, opts)
         unit = "D" if opts.merge else "us"
         got = con.execute("SELECT c, t, a FROM purchases ORDER BY c, t").fetchnumpy()
-        out = pd.DataFrame({"customer_id": np.asarray(got["c"]),
+        out = pd.DataFrame({"customer_id": _ids(got["c"]),
                             "date": np.asarray(got["t"]).astype(np.int64).astype(f"datetime64[{unit}]")})
         if opts.amount_col is not None:
             out["amount"] = np.asarray(got["a"], dtype=np.float64)
@@ -579,7 +588,7 @@ def _run(con, transactions, end, cal_end, opts: SummaryOptions):
         FROM purchases WHERE s = 0 GROUP BY c ORDER BY c""").fetchnumpy()
     if len(cal["c"]) == 0:
         raise nothing_left(report, opts, end)
-    ids = np.asarray(cal.pop("c"))
+    ids = _ids(cal.pop("c"))
     stats = {k: np.asarray(v) for k, v in cal.items()}
     stats["code"] = np.arange(len(ids))
     if not has_amount:

@@ -342,3 +342,13 @@ def test_a_ragged_csv_missing_a_needed_column_names_the_column(tmp_path):
                                                  r"'amount'\]") as err:
         clv.rfm_summary(path)
     assert err.value.column == "date"
+
+
+def test_bytes_ids_come_back_as_bytes_from_duckdb():
+    # DuckDB returned its BLOB ids as bytearray: equal to the pandas engine's bytes, but unhashable, so
+    # summary.loc[b"a"] raised a raw TypeError
+    s = assert_all_same(outcomes(log(pd.Series([b"a", b"b", b"a", b"c"], dtype=object))))
+    for engine in ("pandas", "duckdb"):
+        got = clv.rfm_summary(log(pd.Series([b"a", b"b", b"a", b"c"], dtype=object)), engine=engine)
+        assert [type(v) for v in got.index] == [bytes] * 3 and got.loc[b"a", "frequency"] == 1
+    assert s.index.tolist() == [b"a", b"b", b"c"]
