@@ -17,6 +17,7 @@ and pyarrow write it; UTC when the file records none), or of ``timezone`` when g
 from __future__ import annotations
 
 import os
+import re
 from os import PathLike, fspath
 
 import duckdb
@@ -26,8 +27,8 @@ import pandas as pd
 from ..errors import ConfigError, DataValidationError, InvalidValueError, describe_culprits
 from .summary import (NET_TOLERANCE, DropReport, RFMSummary, SummaryOptions, assemble, attach_holdout,
                       nothing_left, resolve_calibration_end, summary_frame)
-from .transactions import (TZ_OFFSET_PATTERN, format_without_offset, missing_columns_error, needed_columns,
-                           offset_minutes, prepare_transactions)
+from .transactions import (TZ_OFFSET_PATTERN, format_without_offset, large_amounts, missing_columns_error,
+                           needed_columns, offset_minutes, prepare_transactions)
 
 __all__ = ["duckdb_summary"]
 
@@ -78,13 +79,7 @@ class _Source:
         elif lower.endswith((".parquet", ".pq")):
             reader = f"read_parquet({_lit(path)})"
         elif lower.endswith((".csv", ".txt", ".tsv", ".csv.gz")):
-            reader = f"read_csv({_lit(path)})"
-            try:      # dates are read as text (parsed below by our rules) when the column is there
-                header = [r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
-            except duckdb.Error as exc:
-                raise DataValidationError(f"could not read transactions from {path!r}: {exc}") from None
-            if self.date_col in header:
-                reader = f"read_csv({_lit(path)}, types={{{_lit(self.date_col)}: 'VARCHAR'}})"
+            reader = self._csv_reader(path)
         else:
             raise DataValidationError(f"cannot tell the format of {path!r}: use a .csv or .parquet file")
         self.path = path
@@ -94,15 +89,19 @@ class _Source:
             self.con.execute(f"CREATE VIEW raw AS SELECT * FROM {reader}")
             cols = dict(self.con.execute("SELECT column_name, column_type FROM (DESCRIBE raw)").fetchall())
         except duckdb.Error as exc:
-            raise DataValidationError(f"could not read transactions from {path!r}: {exc}") from None
+            raise _unreadable(path, exc) from None
         needed = needed_columns(self.customer_col, self.date_col, self.amount_col, self.order_col)
         missing = [c for c in needed if c not in cols]
         if missing:
             raise missing_columns_error(missing, list(cols), self.amount_col)
-        if self.con.execute("SELECT count(*) FROM raw").fetchone()[0] == 0:
-            raise DataValidationError("transactions are empty: no rows to summarise", n_rows=0)
+        try:  # the checks read every needed column of every row: a file's faults surface here, with their line
+            self._check_path(cols, csv=reader.startswith("read_csv"))
+        except duckdb.Error as exc:
+            raise _unreadable(path, exc) from None
+
+    def _check_path(self, cols: dict, csv: bool):
         c, d = _q(self.customer_col), _q(self.date_col)
-        self._check_ids(c, cols[self.customer_col])
+        c_expr = self._check_ids(c, cols[self.customer_col], text_from_csv=csv)
         ts_expr = self._date_expr(d, cols[self.date_col])
         a_expr = "CAST(NULL AS DOUBLE)"
         if self.amount_col:
@@ -112,32 +111,137 @@ class _Source:
             o = _q(self.order_col)
             is_float = cols[self.order_col].upper() in ("FLOAT", "DOUBLE", "REAL")
             o_expr = f"CASE WHEN isnan({o}) THEN NULL ELSE {o} END" if is_float else o
-        self.con.execute(f"CREATE VIEW tx AS SELECT {c} AS c, {ts_expr} AS ts, {a_expr} AS a, {o_expr} AS o FROM raw")
+            self.con.execute(f"SELECT count({o}) FROM raw").fetchone()
+        self.con.execute(f"CREATE VIEW tx AS SELECT {c_expr} AS c, {ts_expr} AS ts, {a_expr} AS a, {o_expr} AS o "
+                         "FROM raw")
+
+    def _csv_reader(self, path: str) -> str:
+        """``read_csv`` of the file with the customer, date and order columns read as text: dates are parsed
+        by our rules, ids typed by all their values (:meth:`_check_ids`), not by DuckDB's sample of the rows."""
+        reader = f"read_csv({_lit(path)})"
+        try:
+            header = [r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
+        except duckdb.Error as exc:
+            raise _unreadable(path, exc) from None
+        needed = needed_columns(self.customer_col, self.date_col, self.amount_col, self.order_col)
+        if any(c not in header for c in needed):
+            as_written = self._csv_as_written(path, header[0] if len(header) == 1 else _first_line(path), needed)
+            if as_written:
+                return as_written
+        elif any(f"{c}_1" in header for c in needed):
+            self._check_header_names(path, needed)
+        text = [c for c in needed if c in header]
+        if not text:
+            return reader
+        types = ", ".join(f"{_lit(c)}: 'VARCHAR'" for c in text)
+        return f"read_csv({_lit(path)}, types={{{types}}})"
+
+    def _csv_as_written(self, path: str, line: str | None, needed: list) -> str | None:
+        """A file whose header DuckDB did not find (its sniffer found no dialect every row fits, e.g. a row
+        with an extra field, and read one column named after the header line, or columns column0, ...):
+        read it with the delimiter that splits the header line into the needed columns, which names the line
+        at fault. A header that splits into some of them but lacks others is a MissingColumnError naming the
+        columns it has. None when no delimiter splits it into any needed column."""
+        import csv
+
+        if not line:
+            return None
+        for delim in (",", ";", "\t", "|"):
+            fields = next(csv.reader([line], delimiter=delim))
+            if len(fields) > 1 and any(c in fields for c in needed):
+                break
+        else:
+            return None
+        missing = [c for c in needed if c not in fields]
+        if missing:
+            raise missing_columns_error(missing, fields, self.amount_col)
+        if len(set(fields)) < len(fields):
+            self._check_header_names(path, needed, fields)
+        columns = ", ".join(f"{_lit(f)}: 'VARCHAR'" for f in fields)
+        reader = (f"read_csv({_lit(path)}, auto_detect=false, header=true, delim={_lit(delim)}, quote='\"', "
+                  f"escape='\"', columns={{{columns}}})")
+        try:
+            self.con.execute(f"SELECT count(*) FROM {reader}").fetchone()
+        except duckdb.Error as exc:
+            raise _unreadable(path, exc) from None
+        return reader
+
+    def _check_header_names(self, path: str, needed: list, names: list | None = None):
+        """A CSV header naming a needed column twice (DuckDB would rename the second 'amount' 'amount_1') is
+        refused, as a frame with two such columns is."""
+        if names is None:
+            try:
+                names = list(self.con.execute(f"SELECT * FROM read_csv({_lit(path)}, header=false, "
+                                              "all_varchar=true) LIMIT 1").fetchone())
+            except duckdb.Error as exc:
+                raise _unreadable(path, exc) from None
+        for c in needed:
+            if names.count(c) > 1:
+                raise DataValidationError(f"the header of {path!r} names {names.count(c)} columns {c!r}: rename or "
+                                          "drop the extra one(s), so that it is clear which one to use", column=c)
 
     def _culprits(self, where: str, column: str, what: str, cls=InvalidValueError):
         n = self.con.execute(f"SELECT count(*) FROM raw WHERE {where}").fetchone()[0]
         if n:
             ids = [r[0] for r in self.con.execute(
-                f"SELECT DISTINCT {_q(self.customer_col)} FROM raw WHERE {where} LIMIT 5").fetchall()]
+                f"SELECT DISTINCT {self.c_expr} FROM raw WHERE {where} LIMIT 5").fetchall()]
             raise cls(f"column {column!r}: {n} row(s) {what}; example customer ids {describe_culprits(ids)}",
                       column=column, n_rows=int(n), examples=ids)
 
-    def _check_ids(self, c: str, ctype: str):
-        empty = f"{c} IS NULL" + (f" OR trim(CAST({c} AS VARCHAR)) = ''" if "CHAR" in ctype.upper() else "")
-        n = self.con.execute(f"SELECT count(*) FROM raw WHERE {empty}").fetchone()[0]
-        if n:
-            raise InvalidValueError(f"column {self.customer_col!r}: {n} row(s) have a missing or empty customer id",
-                                    column=self.customer_col, n_rows=int(n))
+    def _check_ids(self, c: str, ctype: str, text_from_csv: bool) -> str:
+        """Count the rows (refusing an empty log) and check the ids in one pass; the SQL of the ids.
+
+        A missing (NULL, NaN) or empty id is refused. Ids a CSV file holds (read as text) are integers when
+        every one is an integer written plainly (no sign, leading zero, space or fraction) that fits int64,
+        or uint64 when none is negative (the types of a DataFrame's integer ids); otherwise they stay text,
+        so '007' and '7' are two customers. A typed file's ids keep their type; decimals are refused as a
+        DataFrame's Decimal ids are.
+        """
+        t = ctype.upper()
+        if t.startswith("DECIMAL"):
+            self.c_expr = c
+            self._culprits("true", self.customer_col, f"have {ctype} customer ids; ids must be text, integers, floats, "
+                           "booleans or bytes (write them as integers or text)")
+        empty = f"{c} IS NULL"
+        if t in ("FLOAT", "DOUBLE", "REAL"):
+            empty += f" OR isnan({c})"
+        elif "CHAR" in t:
+            empty += f" OR trim({c}) = ''"
+        stats = [f"count(*) FILTER ({empty})"]
+        if text_from_csv and t == "VARCHAR":
+            h = f"TRY_CAST({c} AS HUGEINT)"
+            stats += [f"count(*) FILTER (CAST({h} AS VARCHAR) = {c})", f"min({h})", f"max({h})"]
+        elif t in ("HUGEINT", "UHUGEINT"):
+            stats += ["count(*)", f"min({c})", f"max({c})"]
+        n_rows, n_empty, *ints = self.con.execute(f"SELECT count(*), {', '.join(stats)} FROM raw").fetchone()
+        if n_rows == 0:
+            raise DataValidationError("transactions are empty: no rows to summarise", n_rows=0)
+        if n_empty:
+            raise InvalidValueError(f"column {self.customer_col!r}: {n_empty} row(s) have a missing or empty "
+                                    "customer id", column=self.customer_col, n_rows=int(n_empty))
+        self.n_rows, self.c_expr = int(n_rows), c
+        if ints and ints[0] == n_rows:
+            lo, hi = ints[1], ints[2]
+            if -2**63 <= lo and hi < 2**63:
+                self.c_expr = f"CAST({c} AS BIGINT)"
+            elif 0 <= lo and hi < 2**64:
+                self.c_expr = f"CAST({c} AS UBIGINT)"
+            elif not text_from_csv:
+                wide = f"{c} < {-2**63} OR {c} >= {2**63 if lo < 0 else 2**64}"
+                self._culprits(wide, self.customer_col, "have an integer customer id beyond 64 bits (ids must fit "
+                               "int64, or uint64 when none is negative)")
+        return self.c_expr
 
     def _date_expr(self, d: str, dtype: str) -> str:
         dtype = dtype.upper()
         date_format, timezone = self.opts.date_format, self.opts.timezone
         self._culprits(f"{d} IS NULL", self.date_col, "have a missing date")
-        if dtype.startswith("TIMESTAMP WITH TIME ZONE") or dtype == "TIMESTAMPTZ":
-            # an instant: its wall time in `timezone`, else in the zone the file records for the column
-            return _wall_sql(d, timezone or _parquet_zone(self.path, self.date_col), self.con)
+        if "WITH TIME ZONE" in dtype or dtype.startswith("TIMESTAMPTZ"):
+            # an instant (TIMESTAMPTZ_NS too: pandas writes nanoseconds): its wall time in `timezone`, else in
+            # the zone the file records for the column
+            return _microseconds(_wall_sql(d, timezone or _parquet_zone(self.path, self.date_col), self.con), dtype)
         if dtype.startswith(("TIMESTAMP", "DATE")):
-            return f"CAST({d} AS TIMESTAMP)"
+            return _microseconds(d, dtype)
         if dtype != "VARCHAR":
             if date_format is None:
                 self._culprits("true", self.date_col, f"are {dtype}, not dates; pass date_format (e.g. '%Y%m%d')")
@@ -164,12 +268,62 @@ class _Source:
                 f"ELSE {parsed} END)")
 
     def _amount_expr(self, a: str, atype: str) -> str:
-        if atype.upper() in ("VARCHAR", "BOOLEAN"):
-            self._culprits(f"{a} IS NOT NULL AND TRY_CAST({a} AS DOUBLE) IS NULL" if atype.upper() == "VARCHAR"
-                           else "true", self.amount_col, f"are not numeric (dtype {atype})")
-        expr = f"CAST({a} AS DOUBLE)"
-        self._culprits(f"{expr} IS NULL OR isnan({expr}) OR isinf({expr})", self.amount_col, "are NaN or infinite")
+        t = atype.upper()
+        if t == "BOOLEAN":
+            self._culprits("true", self.amount_col, f"are not numeric (dtype {atype})")
+        expr = f"TRY_CAST({a} AS DOUBLE)" if t == "VARCHAR" else f"CAST({a} AS DOUBLE)"
+        nonnumeric = f"{a} IS NOT NULL AND {expr} IS NULL" if t == "VARCHAR" else "false"
+        nonfinite = f"{expr} IS NULL OR isnan({expr}) OR isinf({expr})"
+        n_nonnumeric, n_nonfinite, total = self.con.execute(
+            f"SELECT count(*) FILTER ({nonnumeric}), count(*) FILTER ({nonfinite}), "
+            f"sum(abs({expr})) FILTER (NOT ({nonfinite})) FROM raw").fetchone()
+        if n_nonnumeric:
+            self._culprits(nonnumeric, self.amount_col, f"are not numeric (dtype {atype})")
+        if n_nonfinite:
+            self._culprits(nonfinite, self.amount_col, "are NaN or infinite")
+        too_large = large_amounts(total, self.n_rows)
+        if too_large:
+            self._culprits(f"abs({expr}) >= {too_large[0]!r}", self.amount_col, too_large[1])
         return expr
+
+
+def _ids(values) -> np.ndarray:
+    """Customer ids fetched from DuckDB as the pandas engine holds them: BLOB ids come back as bytearray
+    (unhashable: ``summary.loc[b'a']`` would fail), they are bytes again."""
+    values = np.asarray(values)
+    if values.dtype == object and len(values) and isinstance(values[0], bytearray):
+        return np.array([bytes(v) for v in values], dtype=object)
+    return values
+
+
+def _first_line(path: str) -> str | None:
+    """The first line of a CSV file (of the first file of a glob; gzip too), or None when it cannot be read."""
+    import glob
+    import gzip
+
+    try:
+        first = sorted(glob.glob(path))[0] if any(ch in path for ch in "*?[") else path
+        opener = gzip.open if first.lower().endswith(".gz") else open
+        with opener(first, "rt", encoding="utf-8", errors="replace", newline="") as fh:
+            return fh.readline().rstrip("\r\n")
+    except (OSError, IndexError, EOFError):
+        return None
+
+
+def _unreadable(path: str, exc: Exception) -> DataValidationError:
+    """A file DuckDB could not read, as a DataValidationError: the first lines of DuckDB's message, which name
+    the line at fault (and the column, when one value is at fault), without its advice on DuckDB's options."""
+    lines = []
+    for line in str(exc).splitlines():
+        if not line.strip() or line.startswith(("Possible", "* ", "  file =")):
+            if lines:
+                break
+            continue
+        lines.append(line.strip())
+    text = "; ".join(lines)
+    column = re.search(r'converting column "([^"]+)"', text)
+    return DataValidationError(f"could not read transactions from {path!r}: {text}",
+                               column=column.group(1) if column else None)
 
 
 def _check_zone_known(con, zone: str) -> None:
@@ -192,6 +346,14 @@ def _parquet_zone(path: str, column: str) -> str:
     except Exception:  # no Arrow schema to read: the instants are UTC
         tz = None
     return tz or "UTC"
+
+
+def _microseconds(expr: str, dtype: str) -> str:
+    """SQL: a TIMESTAMP in microseconds, the resolution of both engines. Nanoseconds are floored, as numpy
+    floors them (a cast to TIMESTAMP would round them, a microsecond later than the pandas engine)."""
+    if "_NS" in dtype:
+        return f"make_timestamp(epoch_us({expr}))"
+    return f"CAST({expr} AS TIMESTAMP)"
 
 
 def _wall_sql(expr: str, zone: str, con) -> str:
@@ -366,7 +528,7 @@ def _purchases_table(con, transactions, end, cal_end, opts: SummaryOptions):
     gone = con.execute(f"""SELECT c FROM (SELECT DISTINCT c FROM ticks WHERE {window})
                            EXCEPT SELECT DISTINCT c FROM purchases ORDER BY c""").fetchnumpy()["c"]
     report.n_customers_dropped = int(len(gone))
-    report.dropped_customer_examples = [v.item() if hasattr(v, "item") else v for v in gone[:5]]
+    report.dropped_customer_examples = [v.item() if hasattr(v, "item") else v for v in _ids(gone[:5])]
     return report, end, end_tick, cal_end, cal_tick
 
 
@@ -401,7 +563,7 @@ def _match_refunds(con, rows_sql: str, opts: SummaryOptions, report: DropReport)
     matched, unmatched = con.execute("SELECT count(*) FILTER (ok), count(*) FILTER (NOT ok) FROM refunds").fetchone()
     report.n_refunds_matched, report.n_refunds_unmatched = int(matched), int(unmatched)
     examples = con.execute("SELECT DISTINCT c FROM refunds WHERE NOT ok ORDER BY c LIMIT 5").fetchnumpy()["c"]
-    report.unmatched_refund_examples = [v.item() if hasattr(v, "item") else v for v in examples]
+    report.unmatched_refund_examples = [v.item() if hasattr(v, "item") else v for v in _ids(examples)]
     report.n_purchases_fully_refunded = int(con.execute(f"SELECT count(*) FROM netted WHERE {gone}").fetchone()[0])
 
 
@@ -412,7 +574,7 @@ def duckdb_purchases(transactions, end, opts: SummaryOptions, *, config: dict | 
         _purchases_table(con, transactions, end, None, opts)
         unit = "D" if opts.merge else "us"
         got = con.execute("SELECT c, t, a FROM purchases ORDER BY c, t").fetchnumpy()
-        out = pd.DataFrame({"customer_id": np.asarray(got["c"]),
+        out = pd.DataFrame({"customer_id": _ids(got["c"]),
                             "date": np.asarray(got["t"]).astype(np.int64).astype(f"datetime64[{unit}]")})
         if opts.amount_col is not None:
             out["amount"] = np.asarray(got["a"], dtype=np.float64)
@@ -429,7 +591,7 @@ def _run(con, transactions, end, cal_end, opts: SummaryOptions):
         FROM purchases WHERE s = 0 GROUP BY c ORDER BY c""").fetchnumpy()
     if len(cal["c"]) == 0:
         raise nothing_left(report, opts, end)
-    ids = np.asarray(cal.pop("c"))
+    ids = _ids(cal.pop("c"))
     stats = {k: np.asarray(v) for k, v in cal.items()}
     stats["code"] = np.arange(len(ids))
     if not has_amount:

@@ -68,13 +68,15 @@ def _factorize_ids(ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     if values.dtype.kind in "iu" and len(values):
         lo, hi = int(values.min()), int(values.max())
         if hi - lo <= 4 * len(values) + 1_000_000:
-            # non-negative ids index the bitmap directly (no shifted copy of the column)
+            # non-negative ids index the bitmap directly (no shifted copy of the column); shifted ones are
+            # shifted in 64 bits (int8 ids -100 and 100 are 200 apart) and uint64 ones in uint64 (above 2**63)
             base = 0 if lo >= 0 and hi <= 4 * len(values) + 1_000_000 else lo
-            offset = values if base == 0 else (values - base)
+            wide = np.uint64 if values.dtype == np.uint64 else np.int64
+            offset = values if base == 0 else (values.astype(wide, copy=False) - wide(base))
             seen = np.zeros(hi - base + 1, dtype=bool)
             seen[offset] = True
             rank = np.cumsum(seen, dtype=np.int64) - 1
-            return rank[offset], (np.flatnonzero(seen) + base).astype(values.dtype)
+            return rank[offset], (np.flatnonzero(seen).astype(wide) + wide(base)).astype(values.dtype)
     codes, uniques = pd.factorize(ids, sort=True)
     return codes.astype(np.int64, copy=False), np.asarray(uniques)
 
@@ -287,7 +289,7 @@ def _keep_rows(transactions: pd.DataFrame, end, cal_end, opts: SummaryOptions) -
     ticks = _ticks(tx.dates, opts)
     if end is None:
         end_tick = int(ticks.max())
-        end = pd.Timestamp(tx.dates.max())
+        end = pd.Timestamp(tx.dates.max()).floor("us")  # the ticks' resolution, as the DuckDB engine's
     else:
         end_tick = _end_tick(end, opts)
     if cal_end is not None:

@@ -84,6 +84,28 @@ Options, all explicit:
 Transactions are a pandas or polars DataFrame (both engines; polars is optional), or a path to a
 CSV / Parquet file (DuckDB, out of core).
 
+Both engines accept the same logs, with the same summary, and refuse the same ones, with the same
+typed error naming the column and example customers (row positions for missing ids, the line of a
+CSV file):
+
+* Customer ids are one kind of value per column: text, integers, floats, booleans or bytes.
+  Integers are int64, or uint64 when none is negative (ids above 2**63 stay exact); a nullable
+  column (``Int64``, ``UInt64``, ...) without a missing value is its numpy dtype. Refused
+  (:class:`~clvmodels.errors.InvalidValueError`): a missing (None, NaN, ``pd.NA``) or empty id; an
+  object column mixing kinds (``[1, "1", 2]``: 1 and "1" may or may not be one customer); Decimal or
+  UUID ids; integers beyond 64 bits; text that is not valid Unicode (a lone surrogate). A CSV file's
+  ids are integers when every one is a plain integer that fits 64 bits, else text (``'007'`` and
+  ``'7'`` are two customers).
+* Dates may be any day of the years 1-9999 (not only pandas' nanosecond range, 1677-2262); a
+  tz-aware Parquet column, nanosecond ``TIMESTAMPTZ_NS`` included, is read in its own zone;
+  nanoseconds are floored to microseconds, the resolution of both engines.
+* Amounts are finite numbers whose absolute values add up to less than 1e300, so that every sum
+  stays finite; larger ones are refused (InvalidValueError: rescale them).
+* A needed column named twice (in a frame or a CSV header) is a
+  :class:`~clvmodels.errors.DataValidationError`, a missing one a
+  :class:`~clvmodels.errors.MissingColumnError` naming the columns there are; a CSV row with a field
+  too many or too few, or bytes that are not UTF-8, a DataValidationError naming the line.
+
 Nothing is dropped silently: every row a policy removes is counted in ``summary.report`` (a
 :class:`~clvmodels.data.summary.DropReport`) and announced by a
 :class:`~clvmodels.errors.DataDroppedWarning`. The summary is an
@@ -129,7 +151,8 @@ def rfm_summary(transactions: pd.DataFrame | str | PathLike, observation_end=Non
     ----------
     transactions : pandas.DataFrame, polars.DataFrame, str or path-like
         The transaction log: a pandas or polars DataFrame, or a path to a CSV / Parquet file (read
-        by DuckDB, out of core).
+        by DuckDB, out of core). The ids, dates and amounts both engines accept, and the errors of
+        those both refuse, are in the module docstring.
     observation_end : str, date, datetime or Timestamp, optional
         Last observed day (inclusive), a local day (see ``timezone``); default: the last
         transaction date.

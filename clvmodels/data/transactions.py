@@ -35,7 +35,12 @@ __all__ = ["TransactionArrays", "prepare_transactions", "to_timestamp", "local_t
 # '2024-03-30' from being read as an offset. RE2 syntax, the same in pyarrow (pandas engine) and DuckDB.
 TZ_OFFSET_PATTERN = r"(\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)\s*(Z|[+-]\d{2}(?::?\d{2})?)$"
 _NAMED_OFFSET_PATTERN = r"(?P<clock>\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)\s*(?P<offset>Z|[+-]\d{2}(?::?\d{2})?)$"
-_FORMAT_OFFSET = re.compile(r"\s*(?:%z|Z)$")
+# a strptime format as tokens: a directive ('%d', '%%') or one literal character
+_FORMAT_TOKEN = re.compile(r"%.?|[^%]", re.DOTALL)
+
+# amounts whose absolute values add up to more than this are refused (both engines): every sum the summary
+# takes (a purchase's value, a customer's total, a mean, a difference of two) then stays finite
+AMOUNT_TOTAL_LIMIT = 1e300
 
 
 def check_timezone(timezone, key: str = "timezone") -> str | None:
@@ -82,13 +87,23 @@ def check_date_format(date_format) -> None:
     ...     print(exc)
     date_format='%z %Y-%m-%d': a UTC offset is read from the end of the text after the clock time
     (e.g. '...10:00:00+01:00'); %Z (zone names) and a %z before the end are not supported
+
+    A zone name (``%Z``) is refused at the end too; a literal ``Z`` (``...%SZ``) is an offset:
+
+    >>> try:
+    ...     check_date_format("%Y-%m-%d %H:%M %Z")
+    ... except ConfigError as exc:
+    ...     print(exc.key)
+    date_format
+    >>> check_date_format("%Y-%m-%dT%H:%M:%SZ") is None
+    True
     """
     if date_format is None:
         return
     if not isinstance(date_format, str) or not date_format:
         raise ConfigError(f"date_format must be a strptime format such as '%Y%m%d', got {date_format!r}",
                           key="date_format")
-    rest = format_without_offset(date_format)
+    rest = _FORMAT_TOKEN.findall(format_without_offset(date_format))
     if "%z" in rest or "%Z" in rest:
         raise ConfigError(f"date_format={date_format!r}: a UTC offset is read from the end of the text after the "
                           "clock time (e.g. '...10:00:00+01:00'); %Z (zone names) and a %z before the end are not "
@@ -109,7 +124,14 @@ def format_without_offset(date_format: str | None) -> str | None:
     >>> format_without_offset("%d/%m/%Y"), format_without_offset(None)
     ('%d/%m/%Y', None)
     """
-    return None if date_format is None else _FORMAT_OFFSET.sub("", date_format)
+    if date_format is None:
+        return None
+    tokens = _FORMAT_TOKEN.findall(date_format)  # '%Z' is a directive, not a '%' before a literal 'Z'
+    if tokens and tokens[-1] in ("%z", "Z"):
+        tokens.pop()
+        while tokens and tokens[-1].isspace():
+            tokens.pop()
+    return "".join(tokens)
 
 
 def offset_minutes(text: str) -> int:
@@ -257,6 +279,8 @@ def _parse_text(text: pd.Series, ids: pd.Series, column: str, date_format: str |
         # the rows, value by value (only on the way to an error, unless every row is naive after all)
         parsed = _parse_each(text, fmt)
     unparsed = parsed.isna().to_numpy()
+    if unparsed.any() and parsed.dtype == "datetime64[ns]":  # pandas < 3: years beyond 1677-2262 came back NaT
+        parsed, unparsed = _outside_nanoseconds(text, parsed, unparsed, fmt)
     if unparsed.any():
         _bad(column, unparsed, ids, "could not be parsed as dates"
              + (f" with date_format={date_format!r}" if date_format else
@@ -277,12 +301,42 @@ def _parse_each(text: pd.Series, fmt: str) -> pd.Series:
         try:
             ts = pd.to_datetime(value, format=fmt)
         except (ValueError, TypeError, OverflowError):
-            return pd.NaT
-        return pd.NaT if ts.tzinfo is not None else ts
+            return _stdlib_date(value, fmt)
+        return None if ts.tzinfo is not None else ts.to_pydatetime(warn=False)
 
     codes, uniques = pd.factorize(text)
-    values = pd.to_datetime(pd.Series([one(v) for v in uniques], dtype=object)).to_numpy()
+    values = np.array([one(v) for v in uniques], dtype="datetime64[us]")
     return pd.Series(values[codes], index=text.index)
+
+
+# the datetime64[ns] range of pandas < 3, which parses text to nanoseconds (pandas 3: microseconds)
+_NS_RANGE = (_dt.datetime(1677, 9, 21, 0, 12, 44), _dt.datetime(2262, 4, 11, 23, 47, 16))
+
+
+def _stdlib_date(value, fmt: str) -> _dt.datetime | None:
+    """A date pandas < 3 cannot hold in nanoseconds (before 1677-09-21 or after 2262-04-11), parsed by the
+    standard library; None for anything else (a value pandas refused for another reason stays refused)."""
+    try:
+        parsed = _dt.datetime.fromisoformat(value) if fmt == "ISO8601" else _dt.datetime.strptime(value, fmt)
+    except (TypeError, ValueError):
+        return None
+    inside = _NS_RANGE[0] <= parsed <= _NS_RANGE[1]
+    return None if parsed.tzinfo is not None or inside else parsed
+
+
+def _outside_nanoseconds(text: pd.Series, parsed: pd.Series, unparsed: np.ndarray, fmt: str):
+    """Dates pandas < 3 left NaT because they fall outside its nanosecond range, parsed in microseconds (the
+    resolution of both engines): every valid date of years 1-9999 is accepted, as DuckDB accepts it."""
+    rows = np.flatnonzero(unparsed)
+    late = np.array([_stdlib_date(v, fmt) for v in text.to_numpy()[rows]], dtype="datetime64[us]")
+    found = ~np.isnat(late)
+    if not found.any():
+        return parsed, unparsed
+    values = parsed.to_numpy().astype("datetime64[us]")
+    values[rows[found]] = late[found]
+    unparsed = unparsed.copy()
+    unparsed[rows[found]] = False
+    return pd.Series(values, index=parsed.index), unparsed
 
 
 def _parse_objects(col: pd.Series, ids: pd.Series, column: str, date_format: str | None,
@@ -307,7 +361,8 @@ def _parse_objects(col: pd.Series, ids: pd.Series, column: str, date_format: str
     odd = np.array([not isinstance(v, _dt.datetime) for v in values])
     if odd.any():
         _bad(column, odd, ids, "could not be parsed as dates (they are neither dates nor text)")
-    return pd.Series(pd.to_datetime(values), index=col.index)
+    # microseconds, not pandas < 3's nanoseconds: any year 1-9999
+    return pd.Series(np.array(values, dtype="datetime64[us]"), index=col.index)
 
 
 def _parse_dates(col: pd.Series, ids: pd.Series, column: str, date_format: str | None,
@@ -335,6 +390,131 @@ def _positional(col: pd.Series) -> pd.Series:
     if isinstance(idx, pd.RangeIndex) and idx.start == 0 and idx.step == 1:
         return col
     return col.reset_index(drop=True)
+
+
+def large_amounts(total: float, n_rows: int) -> tuple[float, str] | None:
+    """None when amounts whose absolute values add up to ``total`` can be summed (below
+    :data:`AMOUNT_TOTAL_LIMIT`), else ``(threshold, what)``: rows with ``|amount| >= threshold`` are the
+    culprits (there is at least one) and ``what`` says what is wrong with them. Both engines ask this.
+
+    Examples
+    --------
+    >>> large_amounts(1234.5, n_rows=3) is None
+    True
+    >>> threshold, what = large_amounts(float("inf"), n_rows=2)     # two amounts of 1e308 overflow a sum
+    >>> threshold
+    5e+299
+    >>> print(what)  # doctest: +NORMALIZE_WHITESPACE
+    have amounts so large that their sums overflow (the absolute amounts add up to inf, the limit is 1e+300);
+    rescale them (e.g. to thousands)
+    """
+    if total < AMOUNT_TOTAL_LIMIT:
+        return None
+    return AMOUNT_TOTAL_LIMIT / n_rows, (f"have amounts so large that their sums overflow (the absolute amounts add "
+                                         f"up to {total:.3g}, the limit is {AMOUNT_TOTAL_LIMIT:.0e}); rescale them "
+                                         "(e.g. to thousands)")
+
+
+# ----------------------------------------------------------------------------------------------
+# customer ids: one exact type, the same for both engines
+
+
+def _customer_ids(ids: pd.Series, column: str) -> pd.Series:
+    """The customer id column checked, in one exact type (both engines summarise these ids).
+
+    * A missing id (None, NaN, ``pd.NA``) or an empty text is refused (row positions: there is no id).
+    * An object column holds one kind of value - text, integers, floats, booleans or bytes - or is refused:
+      ``1`` and ``'1'`` may or may not be the same customer, and a Decimal or a UUID has no exact type both
+      engines share (convert the column, e.g. ``.astype(str)``).
+    * Integers are int64, or uint64 when none is negative and some exceed int64; wider integers are
+      refused (give them as text). Nullable columns (``Int64``, ``UInt64``, ``Float64``, ``boolean``)
+      without missing values become their numpy dtype.
+    * Text must be valid Unicode: a lone surrogate (``'a\\udc80'``, from bytes decoded with
+      ``errors='surrogateescape'``) is refused.
+    """
+    dtype = ids.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "iub":
+        return ids  # numpy integers and booleans cannot be missing: no pass over the column
+    null = ids.isna().to_numpy()
+    text = isinstance(dtype, pd.StringDtype)
+    if dtype == object:
+        kind = pd.api.types.infer_dtype(ids, skipna=True)
+        text = kind == "string"
+        if kind not in ("string", "integer", "floating", "boolean", "bytes", "empty"):
+            _mixed_ids(ids, null, column, kind)
+        if kind in ("integer", "floating", "boolean") and not null.any():
+            ids = _exact_numbers(ids, column, kind)
+    elif isinstance(ids.array, (pd.arrays.IntegerArray, pd.arrays.FloatingArray, pd.arrays.BooleanArray)):
+        if not null.any():
+            ids = pd.Series(ids.to_numpy(dtype=dtype.numpy_dtype), index=ids.index)
+    if text:
+        empty = _empty_text(ids, null, column)
+    elif not pd.api.types.is_numeric_dtype(ids.dtype) and not pd.api.types.is_bool_dtype(ids.dtype):
+        empty = ids.astype(str).str.strip().eq("").to_numpy()
+    else:
+        empty = null
+    bad = null | empty
+    if bad.any():
+        n = int(bad.sum())
+        rows = np.flatnonzero(bad)[:5].tolist()
+        raise InvalidValueError(f"column {column!r}: {n} row(s) have a missing or empty customer id "
+                                f"(row positions {rows})", column=column, n_rows=n, examples=rows)
+    return ids
+
+
+def _empty_text(ids: pd.Series, null: np.ndarray, column: str) -> np.ndarray:
+    """Rows whose text id is empty or blank; refuses text that is not valid Unicode (lone surrogates)."""
+    try:
+        arr = pa.array(ids, type=pa.large_string(), from_pandas=True)
+    except UnicodeEncodeError:
+        def valid(v):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+            return True
+
+        invalid = np.array([not null[i] and not valid(v) for i, v in enumerate(ids.to_numpy())])
+        _bad(column, invalid, ids, "have a customer id that is not valid Unicode text (a lone surrogate such as "
+             "'\\udc80', left by bytes decoded with errors='surrogateescape'; decode the ids with the file's "
+             "encoding)")
+    return pc.equal(pc.utf8_trim_whitespace(arr), "").fill_null(False).to_numpy(zero_copy_only=False)
+
+
+def _exact_numbers(ids: pd.Series, column: str, kind: str) -> pd.Series:
+    """An object column of one kind of number as a numpy column: int64 / uint64, float64 or bool."""
+    values = ids.to_numpy()
+    if kind == "floating":
+        return pd.Series(values.astype(np.float64), index=ids.index)
+    if kind == "boolean":
+        return pd.Series(values.astype(bool), index=ids.index)
+    lo, hi = int(values.min()), int(values.max())
+    if lo >= -2**63 and hi < 2**63:
+        return pd.Series(values.astype(np.int64), index=ids.index)
+    if lo >= 0 and hi < 2**64:
+        return pd.Series(values.astype(np.uint64), index=ids.index)
+    wide = np.array([not -2**63 <= int(v) < 2**63 for v in values])
+    _bad(column, wide, ids, "have an integer customer id beyond 64 bits (ids must fit int64, or uint64 when none "
+         "is negative); give the ids as text, e.g. .astype(str)")
+
+
+def _mixed_ids(ids: pd.Series, null: np.ndarray, column: str, kind: str) -> None:
+    """Refuse an object id column that mixes kinds of values (1 and '1') or holds values of no exact shared type."""
+    values = ids.to_numpy()[~null]
+    names = pd.Series([type(v).__name__ for v in values])
+    counts = names.value_counts()
+    first = [values[names.eq(name).to_numpy().argmax()] for name in counts.index]
+    kinds = ", ".join(f"{name} ({n} row(s))" for name, n in counts.items())
+    if len(counts) > 1:
+        what = (f"mixes kinds of customer ids: {kinds}; 1 and '1' may or may not be the same customer, so convert "
+                "the column to one kind (e.g. .astype(str))")
+        n = int(len(values) - counts.iloc[0])
+    else:
+        what = (f"holds {kinds} customer ids; ids must be text, integers, floats, booleans or bytes "
+                "(convert the column, e.g. .astype(str))")
+        n = int(len(values))
+    raise InvalidValueError(f"column {column!r} {what}; example customer ids {describe_culprits(first)}",
+                            column=column, n_rows=n, examples=list(first[:5]))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -443,17 +623,12 @@ def prepare_transactions(transactions: pd.DataFrame, *, customer_col: str, date_
     if len(transactions) == 0:
         raise DataValidationError("transactions are empty: no rows to summarise", n_rows=0)
 
-    ids = _positional(transactions[customer_col])
-    # integer ids cannot be missing: skip a pass over the column
-    null_id = np.zeros(len(ids), dtype=bool) if ids.dtype.kind in "iu" else ids.isna().to_numpy()
-    if not pd.api.types.is_numeric_dtype(ids.dtype):
-        null_id = null_id | ids.astype(str).str.strip().eq("").to_numpy()
-    if null_id.any():
-        n = int(null_id.sum())
-        rows = np.flatnonzero(null_id)[:5].tolist()
-        raise InvalidValueError(f"column {customer_col!r}: {n} row(s) have a missing or empty customer id "
-                                f"(row positions {rows})", column=customer_col, n_rows=n, examples=rows)
-
+    duplicated = [c for c in dict.fromkeys(needed) if int((transactions.columns == c).sum()) > 1]
+    if duplicated:
+        raise DataValidationError(f"transactions have {int((transactions.columns == duplicated[0]).sum())} columns "
+                                  f"named {duplicated[0]!r}: rename or drop the extra one(s), so that it is clear "
+                                  "which one to use", column=duplicated[0])
+    ids = _customer_ids(_positional(transactions[customer_col]), customer_col)
     dates = _parse_dates(_positional(transactions[date_col]), ids, date_col, date_format, timezone)
 
     amounts = None
@@ -474,5 +649,11 @@ def prepare_transactions(transactions: pd.DataFrame, *, customer_col: str, date_
         nonfinite = ~np.isfinite(amounts)
         if nonfinite.any():
             _bad(amount_col, nonfinite, ids, "are NaN or infinite")
+        magnitude = np.abs(amounts)
+        with np.errstate(over="ignore"):  # an infinite total is the finding, not a reason to warn
+            total = float(magnitude.sum())
+        too_large = large_amounts(total, len(amounts))
+        if too_large:
+            _bad(amount_col, magnitude >= too_large[0], ids, too_large[1])
     orders = _positional(transactions[order_col]) if order_col else None
     return TransactionArrays(ids=ids, dates=dates, amounts=amounts, orders=orders)

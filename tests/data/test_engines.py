@@ -20,6 +20,8 @@ def assert_same(a: pd.DataFrame, b: pd.DataFrame) -> None:
     money = [c for c in a.columns if c.startswith("monetary_value")]
     pd.testing.assert_frame_equal(a[money], b[money], check_exact=False, rtol=1e-12, atol=0)
     assert a.report == b.report
+    if hasattr(a, "observation_end"):  # an RFMSummary: its dates too (to the microsecond, both engines' ticks)
+        assert (a.observation_end, a.calibration_end) == (b.observation_end, b.calibration_end)
 
 
 def both(tx, fn=clv.rfm_summary, **kw):
