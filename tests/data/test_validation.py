@@ -171,7 +171,7 @@ def test_not_a_frame():
 
 
 @pytest.mark.parametrize("key,value", [("time_unit", "fortnight"), ("merge", "Q"), ("returns", "ignore"),
-                                       ("after_observation_end", "keep"), ("engine", "spark")])
+                                       ("after_observation_end", "keep"), ("engine", "sqlite")])
 def test_bad_options_name_the_key(key, value):
     with pytest.raises(ConfigError, match=key) as err:
         clv.rfm_summary(good_log(), observation_end="2021-01-31", **{key: value})
