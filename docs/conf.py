@@ -128,32 +128,9 @@ def _skip_foreign_member(app, what, name, obj, skip, options):
     return None
 
 
-# Workarounds for docstrings in clvmodels/ that are not valid reStructuredText / numpydoc (reported,
-# to be fixed in the package; docs/ may not edit it). Each names the exact object and the exact
-# text; once the docstring is fixed the pattern no longer matches and the workaround does nothing.
-DOCSTRING_FIXES = {
-    # clvmodels/data/rfm.py:81 - a "name : description" parameter line: numpydoc takes the text after
-    # " : " as the type, so the ``...`` literal that continues on the next line is cut in two.
-    "clvmodels.data.rfm.rfm_summary": [
-        ('duckdb_config : settings for the DuckDB engine, e.g. ``{"memory_limit": "512MB", "threads": 2,\n'
-         '    "temp_directory": "/scratch"}``: with',
-         'duckdb_config : dict, optional\n    Settings for the DuckDB engine, e.g. ``{"memory_limit": "512MB", '
-         '"threads": 2, "temp_directory": "/scratch"}``: with'),
-    ],
-    # clvmodels/data/rfm.py:19-27 (module docstring) - the option entries after ``merge`` follow a
-    # definition list without a blank line ("Definition list ends without a blank line").
-    "clvmodels.data.rfm": [
-        ("\n``time_unit`` - ", "\n\n``time_unit`` - "),
-        ("\n``monetary_includes_first`` - ", "\n\n``monetary_includes_first`` - "),
-        ("\n``returns`` - ", "\n\n``returns`` - "),
-        ("\n``after_observation_end`` - ", "\n\n``after_observation_end`` - "),
-    ],
-    # clvmodels/math/bgbb.py:89 - |eps| is a reST substitution reference.
-    "clvmodels.math.bgbb.log_gamma_ratio": [("Small |eps| uses", "Small \\|eps\\| uses")],
-    # clvmodels/math/special.py:122,124 - |z| and |terms| are reST substitution references.
-    "clvmodels.math.special.log_pfq_series": [("(|z| < 1", "(\\|z\\| < 1"),
-                                              ("sum of |terms| (", "sum of \\|terms\\| (")],
-}
+#: Text replacements in docstrings as they are rendered, for docstrings whose reST cannot be mended in the
+#: source (none today: fix the docstring itself).
+DOCSTRING_FIXES: dict[str, list[tuple[str, str]]] = {}
 
 
 def _drop_type_docstring(app, what, name, obj, options, lines):

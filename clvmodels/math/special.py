@@ -119,9 +119,9 @@ def _pochhammer_sign(P, Q, k):
 def log_pfq_series(nums, dens, z, *, max_terms=20000, rtol=1e-17):
     """Sum the generalised hypergeometric series sum_n prod(nums)_n / prod(dens)_n z^n / n! in log space.
 
-    ``nums`` and ``dens`` are sequences of arrays broadcasting with ``z`` (|z| < 1 for an infinite
+    ``nums`` and ``dens`` are sequences of arrays broadcasting with ``z`` (``|z| < 1`` for an infinite
     series). Returns ``(log_abs, sign, log_abs_terms, converged)``: log|sum|, the sign of the sum,
-    the log of the sum of |terms| (``eps * exp(log_abs_terms - log_abs)`` estimates the rounding
+    the log of the sum of ``|terms|`` (``eps * exp(log_abs_terms - log_abs)`` estimates the rounding
     error relative to the result) and whether the truncation criterion was met.
 
     Terms are carried as (log|t|, sign), so sums far outside the float range are fine. Each element
