@@ -47,7 +47,7 @@ from .special import log_bg_mean_purchases
 __all__ = [
     "loglik", "loglik_and_grad", "p_alive", "phase_probabilities", "conditional_expected_purchases",
     "expected_purchases_new", "p_purchases", "p_alive_ahead", "p_no_purchase_ahead", "p_active",
-    "draw_future_purchases", "CNBDkMath", "BG", "MBG",
+    "ahead_given_alive", "draw_future_purchases", "CNBDkMath", "BG", "MBG",
 ]
 
 _TERMS_BLOCK = 256         # the widest block of future purchases summed in one vectorised step
@@ -67,22 +67,27 @@ def _whole_k(k) -> np.ndarray:
     return k
 
 
-def _per_k(fn: Callable, k, *args) -> np.ndarray:
-    """``fn(int k, *args)``, evaluated once per distinct k; the result broadcasts over ``k`` too."""
+def _per_k(fn: Callable, k, *args, n_out: int = 1):
+    """``fn(int k, *args)``, evaluated once per distinct k; the result broadcasts over ``k`` too
+    (``n_out`` > 1: ``fn`` returns that many arrays, and so does this)."""
     k = _whole_k(k)
     ks = np.unique(k)
     args = _f(*args)
     shape = np.broadcast_shapes(k.shape, *(a.shape for a in args))
     if ks.size == 1:
-        out = np.asarray(fn(int(ks[0]), *args), dtype=np.float64)
-        return out if out.shape == shape else np.broadcast_to(out, shape).copy()
-    kb = np.broadcast_to(k, shape)
-    bargs = [np.broadcast_to(a, shape) for a in args]
-    out = np.empty(shape)
-    for kk in ks:
-        m = kb == kk
-        out[m] = fn(int(kk), *(a[m] for a in bargs))
-    return out
+        res = fn(int(ks[0]), *args)
+        outs = [np.asarray(o, dtype=np.float64) for o in (res if n_out > 1 else (res,))]
+        outs = [o if o.shape == shape else np.broadcast_to(o, shape).copy() for o in outs]
+    else:
+        kb = np.broadcast_to(k, shape)
+        bargs = [np.broadcast_to(a, shape) for a in args]
+        outs = [np.empty(shape) for _ in range(n_out)]
+        for kk in ks:
+            m = kb == kk
+            res = fn(int(kk), *(a[m] for a in bargs))
+            for o, v in zip(outs, res if n_out > 1 else (res,)):
+                o[m] = v
+    return tuple(outs) if n_out > 1 else outs[0]
 
 
 def _shift(dropout_at_zero: bool) -> float:
@@ -358,8 +363,9 @@ def _future_block(k, w, idx, j, R, z, log_z, log_q, a, bp, n0, log_rho, S1, S2):
 
 def _future(k: int, r, alpha, a, b, x, t_x, T, t, s, which: str, series: bool = False):
     """Expectations over the posterior phases of a customer alive at T: ``which`` = 'mean' (expected
-    purchases in (T, T+t] given alive) or 'survival' (P(alive at T+t | alive at T)). ``t_x`` None: the
-    last purchase was at T (phase 0). Returns ``(value, odds)`` with ``odds`` the history's dropout log-odds.
+    purchases in (T, T+t] given alive), 'survival' (P(alive at T+t | alive at T)) or 'both' (the two, from
+    one pass over the series). ``t_x`` None: the last purchase was at T (phase 0). Returns ``(value, odds)``
+    (``((mean, survival), odds)`` for 'both') with ``odds`` the history's dropout log-odds.
 
     With k = 1 (one phase) these are the (M)BG/NBD's closed forms, evaluated by the guarded hypergeometric
     mean of :func:`clvmodels.math.special.log_bg_mean_purchases` (and
@@ -376,24 +382,30 @@ def _future(k: int, r, alpha, a, b, x, t_x, T, t, s, which: str, series: bool = 
         t_x = np.broadcast_to(t_x, shape).ravel()
         odds, logc, logS, _ = _history(k, r, alpha, a, b, x, t_x, T, s)
         pi = np.exp(logc - logS)
+    mean = surv = None
     if k == 1 and not series:
-        if which == "mean":
+        if which in ("mean", "both"):
             with np.errstate(over="ignore", invalid="ignore"):
-                value = np.exp(log_bg_mean_purchases(r + x, t / (alpha + T), a, b + x + s))
-        else:
-            value = np.asarray(_bg_alive_ahead(r, alpha, a, b, x, T, t, s), dtype=np.float64)
-        return value.reshape(shape), odds.reshape(shape)
-    keep = pi > 1e-18 * pi.max(axis=0)                # phases with weight (their series are comparable)
-    jj = np.broadcast_to(np.arange(k, dtype=np.float64)[:, None], pi.shape)[keep]
-    col = np.broadcast_to(np.arange(r.size)[None, :], pi.shape)[keep]
-    rk = r + k * x
-    S1, S2 = _future_sums(k, jj, rk[col] + jj, (t / (alpha + T))[col], a[col], (b + x + s)[col])
-    terms = np.zeros(pi.shape)
-    terms[keep] = pi[keep] * (S1 if which == "mean" else S2)
-    value = terms.sum(axis=0)
-    if which == "survival":
-        value = np.clip(1.0 - value, 0.0, 1.0)
-    return value.reshape(shape), odds.reshape(shape)
+                mean = np.exp(log_bg_mean_purchases(r + x, t / (alpha + T), a, b + x + s))
+        if which in ("survival", "both"):
+            surv = np.asarray(_bg_alive_ahead(r, alpha, a, b, x, T, t, s), dtype=np.float64)
+    else:
+        keep = pi > 1e-18 * pi.max(axis=0)            # phases with weight (their series are comparable)
+        jj = np.broadcast_to(np.arange(k, dtype=np.float64)[:, None], pi.shape)[keep]
+        col = np.broadcast_to(np.arange(r.size)[None, :], pi.shape)[keep]
+        rk = r + k * x
+        S1, S2 = _future_sums(k, jj, rk[col] + jj, (t / (alpha + T))[col], a[col], (b + x + s)[col])
+        terms = np.zeros(pi.shape)
+        if which in ("mean", "both"):
+            terms[keep] = pi[keep] * S1
+            mean = terms.sum(axis=0)
+        if which in ("survival", "both"):
+            terms[keep] = pi[keep] * S2
+            surv = np.clip(1.0 - terms.sum(axis=0), 0.0, 1.0)
+    odds = odds.reshape(shape)
+    if which == "both":
+        return (mean.reshape(shape), surv.reshape(shape)), odds
+    return (mean if which == "mean" else surv).reshape(shape), odds
 
 
 def conditional_expected_purchases(k, r, alpha, a, b, x, t_x, T, t, *, dropout_at_zero=False):
@@ -510,12 +522,37 @@ def p_alive_ahead(k, r, alpha, a, b, x, T, t, *, t_x=None, dropout_at_zero=False
     >>> cnbdk.p_alive_ahead(4, 1.0, 20.0, 0.5, 3.0, 6, 40.0, 26.0, t_x=[39.0, 30.0]).round(3).tolist()
     [0.886, 0.861]
     """
+    return _ahead(k, r, alpha, a, b, x, T, t, t_x, dropout_at_zero, "survival")
+
+
+def _ahead(k, r, alpha, a, b, x, T, t, t_x, dropout_at_zero: bool, which: str):
+    """:func:`_future` given alive at T (phase from ``t_x``, or 0 when None), per distinct k."""
     s = _shift(dropout_at_zero)
 
     def one(kk, r, alpha, a, b, x, T, t, *rest):
-        return _future(kk, r, alpha, a, b, x, rest[0] if rest else None, T, t, s, "survival")[0]
+        return _future(kk, r, alpha, a, b, x, rest[0] if rest else None, T, t, s, which)[0]
     extra = () if t_x is None else (t_x,)
-    return _per_k(one, k, r, alpha, a, b, x, T, t, *extra)
+    return _per_k(one, k, r, alpha, a, b, x, T, t, *extra, n_out=2 if which == "both" else 1)
+
+
+def ahead_given_alive(k, r, alpha, a, b, x, T, t, *, t_x=None, dropout_at_zero=False):
+    """``(E[X(T, T+t) | alive at T], P(alive at T+t | alive at T))`` for customers alive now, from one pass
+    over the series of :func:`_future_sums`: the forecasting layer's "given alive" factors (per period,
+    for every parameter draw), at half the cost of the two functions they equal,
+    :func:`conditional_expected_purchases` / :func:`p_alive` and :func:`p_alive_ahead`. ``t_x`` as for
+    :func:`p_alive_ahead` (None: the last purchase at T).
+
+    Examples
+    --------
+    >>> from clvmodels.math import cnbdk
+    >>> mean, alive = cnbdk.ahead_given_alive(4, 1.0, 20.0, 0.5, 3.0, 6, 40.0, 26.0, t_x=[39.0, 30.0])
+    >>> mean.round(3).tolist(), alive.round(3).tolist()       # the customer silent for 10 weeks is due
+    ([2.366, 2.954], [0.886, 0.861])
+    >>> pa = cnbdk.p_alive(4, 1.0, 20.0, 0.5, 3.0, 6, [39.0, 30.0], 40.0)
+    >>> (cnbdk.conditional_expected_purchases(4, 1.0, 20.0, 0.5, 3.0, 6, [39.0, 30.0], 40.0, 26.0) / pa).round(3).tolist()
+    [2.366, 2.954]
+    """
+    return _ahead(k, r, alpha, a, b, x, T, t, t_x, dropout_at_zero, "both")
 
 
 def _no_purchase_given_alive(k, r, alpha, x, T, t, pi):
@@ -621,8 +658,11 @@ def draw_future_purchases(k, r, alpha, a, b, x, t_x, T, t, *, n_draws: int, rand
 # the models' math namespaces
 
 
+#: the optional fast paths of clvmodels.math.bgnbd / mbgnbd that a namespace with k = 1 takes over
+_BASE_FAST_PATHS = ("weighted_evaluator", "weighted_loglik_and_grad", "p_alive_grid", "alive_factors")
 _PROTOCOL = ("loglik", "loglik_and_grad", "p_alive", "conditional_expected_purchases", "expected_purchases_new",
-             "p_purchases", "p_alive_ahead", "p_no_purchase_ahead", "p_active", "draw_future_purchases")
+             "p_purchases", "p_alive_ahead", "p_no_purchase_ahead", "p_active", "ahead_given_alive",
+             "draw_future_purchases")
 
 
 class CNBDkMath:
@@ -652,6 +692,8 @@ class CNBDkMath:
     (CNBDkMath(dropout_at_zero=True, k=3), True, 0.04548)
     >>> cnbdk.BG.with_k(1).ahead_needs_recency      # k = 1: the (M)BG/NBD, memoryless
     False
+    >>> cnbdk.MBG.with_k(1).alive_factors.__module__     # and its fast paths are the MBG/NBD's
+    'clvmodels.math.mbgnbd'
     """
 
     def __init__(self, dropout_at_zero: bool, k: int | None = None):
@@ -663,6 +705,14 @@ class CNBDkMath:
         lead = () if k is None else (k,)
         for name in _PROTOCOL:
             setattr(self, name, partial(globals()[name], *lead, dropout_at_zero=self.dropout_at_zero))
+        if k == 1:
+            # k = 1 is the (M)BG/NBD: its optional fast paths (the fit's prepared evaluator, the forecast's
+            # P(alive) grid and "given alive" factors) apply as they are
+            from . import bgnbd, mbgnbd
+
+            base = mbgnbd if self.dropout_at_zero else bgnbd
+            for name in _BASE_FAST_PATHS:
+                setattr(self, name, getattr(base, name))
 
     def with_k(self, k: int) -> CNBDkMath:
         """This model's namespace with k fixed: functions of (r, alpha, a, b, data...)."""

@@ -375,3 +375,23 @@ def test_properties(k, r, alpha, a, b, x, T, frac, t, s):
     ahead = cnbdk.p_alive_ahead(k, r, alpha, a, b, x, T, t, t_x=t_x, **kw)
     assert np.isfinite(ll) and 0 <= pa <= 1 and 0 <= act <= pa + 1e-12 and 0 <= ahead <= 1
     assert np.isfinite(ce) and ce >= 0 and ce >= act - 1e-9       # at least one purchase with P(active)
+
+
+@pytest.mark.parametrize("dropout_at_zero", [False, True])
+def test_ahead_given_alive_is_the_two_functions_in_one_pass(dropout_at_zero):
+    # the forecasting layer's one-pass pair equals conditional expectation / P(alive) and P(alive ahead)
+    rng = np.random.default_rng(51)
+    k, r, alpha, a, b, x, t_x, T, _, t = _grid(rng, 300, x_max=60, k_max=6)
+    kw = {"dropout_at_zero": dropout_at_zero}
+    mean, alive = cnbdk.ahead_given_alive(k, r, alpha, a, b, x, T, t, t_x=t_x, **kw)
+    pa = cnbdk.p_alive(k, r, alpha, a, b, x, t_x, T, **kw)
+    ok = pa > 1e-250
+    ce = cnbdk.conditional_expected_purchases(k, r, alpha, a, b, x, t_x, T, t, **kw)
+    np.testing.assert_allclose(mean[ok], ce[ok] / pa[ok], rtol=1e-12)
+    np.testing.assert_array_equal(alive, cnbdk.p_alive_ahead(k, r, alpha, a, b, x, T, t, t_x=t_x, **kw))
+    # the namespace with k fixed: k = 1 takes over the (M)BG/NBD's fast paths, k > 1 needs the recency
+    base = mbgnbd if dropout_at_zero else bgnbd
+    one = (cnbdk.MBG if dropout_at_zero else cnbdk.BG).with_k(1)
+    assert one.alive_factors is base.alive_factors and one.weighted_evaluator is base.weighted_evaluator
+    assert not one.ahead_needs_recency and cnbdk.BG.with_k(2).ahead_needs_recency
+    assert not hasattr(cnbdk.BG.with_k(2), "alive_factors")
