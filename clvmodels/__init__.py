@@ -24,6 +24,8 @@ _LAZY: dict[str, str] = {
     "MBGNBD": ".models.mbgnbd",
     "ParetoNBD": ".models.paretonbd",
     "BGBB": ".models.bgbb",
+    "BGCNBDk": ".models.cnbdk",
+    "MBGCNBDk": ".models.cnbdk",
     "ShiftedBetaGeo": ".models.sbg",
     "GammaGamma": ".models.gammagamma",
     "load_model": ".registry",

@@ -152,10 +152,12 @@ def _summary_options(cfg: RunConfig) -> dict:
     """The config's data and summary options as keyword arguments of ``rfm_summary``: one place, so
     a run and a later ``clv score`` build their summaries the same way."""
     s, d = cfg.summary, cfg.data
+    # columns the purchase model's fit needs beyond (frequency, recency, T), e.g. litt for the (M)BG/CNBD-k
+    needs = registry.get(cfg.models.purchase.name).summary_options if cfg.models.purchase is not None else ()
     return dict(time_unit=s.time_unit, customer_col=d.customer_col, date_col=d.date_col,
                 amount_col=d.amount_col, merge=s.merge, monetary_includes_first=s.monetary_includes_first,
                 returns=s.returns, date_format=d.date_format, engine=d.engine, timezone=d.timezone,
-                order_col=d.order_col, refund_window=s.refund_window)
+                order_col=d.order_col, refund_window=s.refund_window, **{opt: True for opt in needs})
 
 
 def validate(config) -> dict:
@@ -725,8 +727,11 @@ def _model_facts(cfg: RunConfig, role: str, model) -> dict:
     converged = getattr(model, "converged_", None)
     if converged is None and problems is not None:
         converged = not problems
+    params = {k: float(v) for k, v in model.params_.items()}
+    if getattr(model, "k_", None) is not None:     # the (M)BG/CNBD-k's Erlang shape, chosen by likelihood
+        params = {"k": int(model.k_), **params}
     return {"name": getattr(cfg.models, role).name, "method": cfg.models.method_of(role),
-            "params": {k: float(v) for k, v in model.params_.items()},
+            "params": params,
             "loglik": None if loglik is None else float(loglik), "converged": None if converged is None else bool(converged),
             "file": f"models/{role}{_suffix(model)}"}
 

@@ -133,7 +133,15 @@ class PurchaseMath(Protocol):
     histogram), ``dert(*params, x, t_x, T, rate)`` (discounted expected residual transactions;
     ``rate`` is the continuously compounded rate per time unit, or the effective rate per
     opportunity), and fast paths ``p_alive_grid``, ``alive_factors``, ``dert_grid`` (see
-    :mod:`clvmodels.math.bgnbd`, :mod:`clvmodels.math.paretonbd`).
+    :mod:`clvmodels.math.bgnbd`, :mod:`clvmodels.math.paretonbd`) and ``ahead_given_alive(*params, x, T, t)``
+    (the pair (E[X(T, T+t) | alive at T], P(alive at T+t | alive at T)) in one call, see
+    :mod:`clvmodels.math.cnbdk`).
+
+    Optional flag ``ahead_needs_recency`` (default False): True when the future of a customer alive
+    now depends on the time since the last purchase, not only on (x, T) - the (M)BG/CNBD-k with k > 1,
+    whose Erlang clock has a phase (:mod:`clvmodels.math.cnbdk`). ``p_alive_ahead`` and
+    ``p_no_purchase_ahead`` then take ``t_x=`` (keyword), and the forecast evaluates every "given
+    alive" quantity at each customer's own recency.
 
     Examples
     --------

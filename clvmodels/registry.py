@@ -13,7 +13,7 @@ Examples
 --------
 >>> from clvmodels import registry
 >>> registry.keys("purchase")
-('bgnbd', 'mbgnbd', 'paretonbd', 'bgbb')
+('bgnbd', 'mbgnbd', 'paretonbd', 'bgbb', 'bgcnbd', 'mbgcnbd')
 >>> registry.get("paretonbd").label
 'Pareto/NBD'
 >>> type(registry.build("bgnbd")).__name__
@@ -49,6 +49,8 @@ class ModelSpec:
     compare : fitted by default in :func:`clvmodels.compare_models`.
     summary : the summary it reads: ``"continuous"`` (frequency, recency, T) or ``"opportunities"``
         (frequency, recency, n_periods).
+    summary_options : options of :func:`clvmodels.rfm_summary` its fit needs switched on, each adding a
+        column of the same name (``("litt",)`` for the (M)BG/CNBD-k); the pipeline builds its summaries so.
 
     Examples
     --------
@@ -65,6 +67,7 @@ class ModelSpec:
     compare: bool = False
     summary: str = "continuous"
     features: tuple[str, ...] = ()
+    summary_options: tuple[str, ...] = ()
 
 
 MODELS: dict[str, ModelSpec] = {spec.key: spec for spec in (
@@ -74,6 +77,9 @@ MODELS: dict[str, ModelSpec] = {spec.key: spec for spec in (
     ModelSpec("paretonbd", "Pareto/NBD", "purchase", "clvmodels.models.paretonbd:ParetoNBD",
               "clvmodels.bayes.paretonbd:ParetoNBD", compare=True),
     ModelSpec("bgbb", "BG/BB", "purchase", "clvmodels.models.bgbb:BGBB", None, summary="opportunities"),
+    ModelSpec("bgcnbd", "BG/CNBD-k", "purchase", "clvmodels.models.cnbdk:BGCNBDk", None, summary_options=("litt",)),
+    ModelSpec("mbgcnbd", "MBG/CNBD-k", "purchase", "clvmodels.models.cnbdk:MBGCNBDk", None,
+              summary_options=("litt",)),
     ModelSpec("gammagamma", "Gamma-Gamma", "spend", "clvmodels.models.gammagamma:GammaGamma",
               "clvmodels.bayes.gammagamma:GammaGamma"),
 )}
@@ -85,7 +91,7 @@ def keys(role: str | None = None) -> tuple[str, ...]:
     Examples
     --------
     >>> keys()
-    ('bgnbd', 'mbgnbd', 'paretonbd', 'bgbb', 'gammagamma')
+    ('bgnbd', 'mbgnbd', 'paretonbd', 'bgbb', 'bgcnbd', 'mbgcnbd', 'gammagamma')
     >>> keys("spend")
     ('gammagamma',)
     """
@@ -103,7 +109,7 @@ def get(key: str) -> ModelSpec:
     ...     get("bg/nbd")
     ... except ConfigError as exc:
     ...     print(exc)
-    unknown model 'bg/nbd'; registered models: ['bgnbd', 'mbgnbd', 'paretonbd', 'bgbb', 'gammagamma']
+    unknown model 'bg/nbd'; registered models: ['bgnbd', 'mbgnbd', 'paretonbd', 'bgbb', 'bgcnbd', 'mbgcnbd', 'gammagamma']
     """
     spec = MODELS.get(key)
     if spec is None:

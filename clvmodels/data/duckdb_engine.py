@@ -597,6 +597,8 @@ def _run(con, transactions, end, cal_end, opts: SummaryOptions):
     if not has_amount:
         stats.pop("total")
         stats.pop("first_amount")
+    if opts.litt:
+        stats["litt"] = _litt(con, opts)
     result = summary_frame(stats, ids, opts, cal_tick)
     if cal_end is not None:
         hold = con.execute("""
@@ -610,3 +612,26 @@ def _run(con, transactions, end, cal_end, opts: SummaryOptions):
             "SELECT count(*) FROM (SELECT DISTINCT c FROM purchases EXCEPT SELECT DISTINCT c FROM purchases WHERE s = 0)"
         ).fetchone()[0])
     return assemble(result, report, opts, end, cal_end, stacklevel=7)
+
+
+def _litt(con, opts: SummaryOptions) -> np.ndarray:
+    """Per calibration customer (ordered by id), the sum of log(time between consecutive purchases) in the time
+    unit (BTYDplus' ``litt``; 0 for one purchase), from the table ``purchases`` (one row per purchase, at its
+    first tick), as the pandas engine's ``_litt``.
+
+    Examples
+    --------
+    >>> con = duckdb.connect()
+    >>> _ = con.execute("CREATE TEMP TABLE purchases AS SELECT * FROM (VALUES (1, 0, 0), (1, 0, 7), (1, 0, 21), "
+    ...                 "(1, 1, 30), (2, 0, 3)) v(c, s, t)")
+    >>> _litt(con, SummaryOptions.build(time_unit="W")).round(6).tolist()     # log(1) + log(2); the holdout left out
+    [0.693147, 0.0]
+    """
+    got = con.execute(f"""
+        SELECT k.c, coalesce(l.litt, 0.0) AS litt
+        FROM (SELECT DISTINCT c FROM purchases WHERE s = 0) k
+        LEFT JOIN (SELECT c, sum(ln((t - prev) / {float(opts.ticks_per_unit)!r})) AS litt
+                   FROM (SELECT c, t, lag(t) OVER (PARTITION BY c ORDER BY t) AS prev FROM purchases WHERE s = 0)
+                   WHERE prev IS NOT NULL GROUP BY c) l USING (c)
+        ORDER BY k.c""").fetchnumpy()
+    return np.asarray(got["litt"], dtype=np.float64)

@@ -233,11 +233,45 @@ def _aggregate(codes, ticks, amounts, n_codes, opts: SummaryOptions, seg=None) -
         in_first = buckets == first_bucket[codes]
         stats["total"] = np.bincount(codes, weights=amounts, minlength=n_codes)[present]
         stats["first_amount"] = np.bincount(codes[in_first], weights=amounts[in_first], minlength=n_codes)[present]
+    if opts.litt:
+        stats["litt"] = _litt(codes, ticks, buckets, n_codes, opts.ticks_per_unit)[present]
     if seg is not None:
         stats["count_holdout"] = count_h[present]
         if hold_total is not None:
             stats["total_holdout"] = hold_total[present]
     return stats
+
+
+def _purchase_firsts(codes, ticks, buckets):
+    """The earliest row of each purchase (customer, merge bucket), in (customer, time) order: ``(order, starts)``
+    with ``order[starts]`` those rows and ``starts`` where each purchase begins in ``order``."""
+    key, _ = _purchase_keys(codes, buckets, None)
+    order = np.lexsort((ticks, key))
+    key_s = key[order]
+    starts = np.flatnonzero(np.r_[True, key_s[1:] != key_s[:-1]])
+    return order, starts
+
+
+def _litt(codes, ticks, buckets, n_codes, ticks_per_unit) -> np.ndarray:
+    """Per customer code, the sum of log(time between consecutive purchases) in the time unit (``litt`` of
+    BTYDplus' ``elog2cbs``; 0 for one purchase). A purchase is at its earliest tick, so merged rows count once.
+
+    Examples
+    --------
+    Customer 0 buys on days 0, 7 and 21 (twice that day), customer 1 once; weeks (7 days a unit):
+
+    >>> codes, ticks = np.array([0, 0, 0, 0, 1]), np.array([0, 7, 21, 21, 3])
+    >>> _litt(codes, ticks, ticks, 2, 7.0).round(6).tolist()          # log(1) + log(2)
+    [0.693147, 0.0]
+    """
+    if len(codes) == 0:
+        return np.zeros(n_codes)
+    order, starts = _purchase_firsts(codes, ticks, buckets)
+    first = order[starts]
+    pc, pt = codes[first], ticks[first].astype(np.int64)
+    same = pc[1:] == pc[:-1]
+    gaps = (pt[1:] - pt[:-1])[same] / ticks_per_unit
+    return np.bincount(pc[1:][same], weights=np.log(gaps), minlength=n_codes)
 
 
 def _apply_returns_rows(amounts, keep, opts: SummaryOptions, report: DropReport, codes, uniques, amount_col):
@@ -394,10 +428,7 @@ def pandas_purchases(transactions: pd.DataFrame, end, opts: SummaryOptions) -> p
     2           b 2024-01-15     5.0
     """
     k = _keep_rows(transactions, end, None, opts)
-    key, _ = _purchase_keys(k.codes, _buckets(k.ticks, opts), None)
-    order = np.lexsort((k.ticks, key))
-    key_s = key[order]
-    starts = np.flatnonzero(np.r_[True, key_s[1:] != key_s[:-1]])
+    order, starts = _purchase_firsts(k.codes, k.ticks, _buckets(k.ticks, opts))
     first = order[starts]                       # earliest row of each purchase (ticks sorted within a key)
     unit = "D" if opts.merge else "us"
     out = pd.DataFrame({"customer_id": k.uniques[k.codes[first]],

@@ -144,7 +144,7 @@ def rfm_summary(transactions: pd.DataFrame | str | PathLike, observation_end=Non
                 merge: str | None = "D", monetary_includes_first: bool = False, returns: str = "error",
                 after_observation_end: str = "exclude", date_format: str | None = None,
                 timezone: str | None = None, order_col: str | None = None, refund_window: int | None = None,
-                engine: str = "auto", duckdb_config: dict | None = None) -> RFMSummary:
+                engine: str = "auto", duckdb_config: dict | None = None, litt: bool = False) -> RFMSummary:
     """Build the RFM summary (frequency, recency, T, monetary_value) from a transaction log.
 
     Parameters
@@ -214,7 +214,7 @@ def rfm_summary(transactions: pd.DataFrame | str | PathLike, observation_end=Non
     ('W', 1959)
     """
     opts = _options(time_unit, merge, monetary_includes_first, returns, after_observation_end, customer_col,
-                    date_col, amount_col, date_format, timezone, order_col, refund_window)
+                    date_col, amount_col, date_format, timezone, order_col, refund_window, litt)
     end, _ = window_ends(opts, observation_end)
     return _run(transactions, end, None, opts, engine, duckdb_config)
 
@@ -226,7 +226,7 @@ def calibration_holdout(transactions: pd.DataFrame | str | PathLike, calibration
                         after_observation_end: str = "exclude", date_format: str | None = None,
                         timezone: str | None = None, order_col: str | None = None,
                         refund_window: int | None = None, engine: str = "auto",
-                        duckdb_config: dict | None = None) -> RFMSummary:
+                        duckdb_config: dict | None = None, litt: bool = False) -> RFMSummary:
     """Calibration summary up to ``calibration_end`` plus what each customer did in the holdout.
 
     Customers are those with a first purchase on or before ``calibration_end``. Extra columns:
@@ -249,7 +249,7 @@ def calibration_holdout(transactions: pd.DataFrame | str | PathLike, calibration
     '1997-09-30'
     """
     opts = _options(time_unit, merge, monetary_includes_first, returns, after_observation_end, customer_col,
-                    date_col, amount_col, date_format, timezone, order_col, refund_window)
+                    date_col, amount_col, date_format, timezone, order_col, refund_window, litt)
     end, cal_end = window_ends(opts, observation_end, calibration_end)
     return _run(transactions, end, cal_end, opts, engine, duckdb_config)
 
@@ -333,11 +333,15 @@ def calibration_periods(value) -> float | None:
 
 
 def _options(time_unit, merge, monetary_includes_first, returns, after_observation_end, customer_col, date_col,
-             amount_col, date_format, timezone, order_col, refund_window) -> SummaryOptions:
+             amount_col, date_format, timezone, order_col, refund_window, litt=False) -> SummaryOptions:
+    # litt=True adds the column ``litt`` (SummaryOptions.litt): per customer, the sum of the logs of the times
+    # between consecutive purchases up to the (calibration) end, in time_unit - each purchase at the time the
+    # merge rule gives it (its first day, or its timestamp with merge=None) - as BTYDplus' elog2cbs defines it
+    # (Platzer & Reutterer 2016); 0 for a customer without repeat purchases. Both engines compute it alike.
     return SummaryOptions.build(time_unit, merge, monetary_includes_first, returns, after_observation_end,
                                 customer_col=customer_col, date_col=date_col, amount_col=amount_col,
                                 date_format=date_format, timezone=timezone, order_col=order_col,
-                                refund_window=refund_window)
+                                refund_window=refund_window, litt=litt)
 
 
 def _local_day(value, name: str, opts: SummaryOptions) -> pd.Timestamp | None:

@@ -83,13 +83,17 @@ class SummaryOptions:
     timezone: str | None = None
     order_col: str | None = None
     refund_window: int | None = None
+    # add the column ``litt``: the sum over a customer's repeat purchases of the log of the time since the
+    # previous purchase (in time_unit; 0 without repeat purchases), the regularity statistic of the
+    # (M)BG/CNBD-k models (BTYDplus elog2cbs); the inter-purchase times are those between merged purchases
+    litt: bool = False
 
     @classmethod
     def build(cls, time_unit: str = "W", merge: str | None = "D", monetary_includes_first: bool = False,
               returns: str = "error", after_observation_end: str = "exclude", *, customer_col: str = "customer_id",
               date_col: str = "date", amount_col: str | None = "amount", date_format: str | None = None,
               timezone: str | None = None, order_col: str | None = None,
-              refund_window: int | None = None) -> SummaryOptions:
+              refund_window: int | None = None, litt: bool = False) -> SummaryOptions:
         """Validated options; a bad value raises :class:`ConfigError` naming the option.
 
         ``refund_window`` is resolved here: with ``returns='match'`` and no ``order_col`` it becomes
@@ -127,8 +131,10 @@ class SummaryOptions:
                 raise ConfigError(f"order_col={order_col!r} is already the customer, date or amount column",
                                   key="order_col")
         refund_window = _refund_window(refund_window, returns, order_col)
+        if not isinstance(litt, (bool, np.bool_)):
+            raise ConfigError(f"litt must be True or False, got {litt!r}", key="litt")
         return cls(unit, merge, bool(monetary_includes_first), returns, after_observation_end, customer_col,
-                   date_col, amount_col, date_format, timezone, order_col, refund_window)
+                   date_col, amount_col, date_format, timezone, order_col, refund_window, bool(litt))
 
     @property
     def ticks_per_day(self) -> int:
@@ -369,7 +375,7 @@ class RFMSummary(pd.DataFrame):
         unit = check_unit(time_unit, key="time_unit")
         columns = ("frequency", "recency", "n_periods") if discrete else ("frequency", "recency", "T")
         validate_summary(frame, require_monetary="monetary_value" in frame.columns, columns=columns,
-                         discrete=discrete)
+                         discrete=discrete, litt="litt" in frame.columns and not discrete)
         for col in ("frequency_holdout", "monetary_value_holdout", "duration_holdout"):
             if col in frame.columns:
                 values = _numeric(frame, col, frame.index)
@@ -427,6 +433,8 @@ def summary_frame(stats, uniques, opts: SummaryOptions, end_tick: int) -> pd.Dat
         "recency": (stats["last"] - stats["first"]) / ticks_per_unit,
         "T": (end_tick - stats["first"]) / ticks_per_unit,
     }
+    if "litt" in stats:
+        data["litt"] = stats["litt"]
     if "total" in stats:
         data["monetary_value"] = _monetary(stats["total"], stats["first_amount"], stats["count"],
                                            opts.monetary_includes_first)

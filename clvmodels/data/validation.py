@@ -16,9 +16,13 @@ import pandas as pd
 
 from ..errors import DataValidationError, InvalidValueError, MissingColumnError, describe_culprits
 
-__all__ = ["validate_summary", "validate_transactions", "validate_weights", "validate_covariates", "SUMMARY_COLUMNS"]
+__all__ = ["validate_summary", "validate_transactions", "validate_weights", "validate_covariates", "check_litt",
+           "SUMMARY_COLUMNS", "LITT_COLUMN"]
 
 SUMMARY_COLUMNS = ("frequency", "recency", "T")
+# the regularity statistic of the (M)BG/CNBD-k models: sum of log inter-purchase times (rfm_summary(..., litt=True))
+LITT_COLUMN = "litt"
+_LITT_SLACK = 0.05
 # recency and T are rounded independently in published summaries (2 decimals); allow that much slack
 _RECENCY_TOL = 1e-9
 
@@ -64,7 +68,7 @@ def _numeric(data: pd.DataFrame, column: str, ids: pd.Index) -> np.ndarray:
 
 def validate_summary(summary: pd.DataFrame, *, require_monetary: bool = False,
                      columns: Sequence[str] = SUMMARY_COLUMNS, discrete: bool = False,
-                     name: str = "summary") -> pd.DataFrame:
+                     name: str = "summary", litt: bool = False) -> pd.DataFrame:
     """Check an RFM summary against the data contract and return a clean float copy.
 
     Contract: a non-empty DataFrame indexed by unique, non-null customer ids, with finite,
@@ -95,7 +99,7 @@ def validate_summary(summary: pd.DataFrame, *, require_monetary: bool = False,
     """
     summary = _require_frame(summary, name)
     cols = list(columns) + (["monetary_value"] if require_monetary else [])
-    _require_columns(summary, cols, name)
+    _require_columns(summary, cols + ([LITT_COLUMN] if litt else []), name)
     ids = summary.index
     if ids.hasnans:
         _fail(InvalidValueError, "customer_id", ids.isna(), ids, "have a missing (NaN) customer id")
@@ -131,7 +135,45 @@ def validate_summary(summary: pd.DataFrame, *, require_monetary: bool = False,
         if early.any():
             _fail(InvalidValueError, r_col, early, ids, f"have {r_col} < {f_col} (the last of x repeat transactions "
                   "cannot come before opportunity x)")
+    if litt:
+        out[LITT_COLUMN] = check_litt(_numeric(summary, LITT_COLUMN, ids), freq, rec, ids)
     return out
+
+
+def check_litt(litt: np.ndarray, frequency: np.ndarray, recency: np.ndarray, ids: pd.Index) -> np.ndarray:
+    """Check the regularity statistic ``litt`` of a summary (validated frequency and recency) and return it.
+
+    ``litt`` is the sum of the logs of a customer's x inter-purchase times (Platzer & Reutterer 2016; BTYDplus'
+    ``elog2cbs``), in the summary's time unit. It must be finite (checked by the caller), 0 when frequency is 0
+    (no inter-purchase time), and - the x times adding up to the recency - at most ``x log(recency / x)``
+    (the arithmetic mean bounds the geometric mean); a slack of 5% of the mean time absorbs rounded recencies,
+    while a ``litt`` in a finer time unit than the summary (days for a weekly summary: ``x log 7`` too large)
+    fails. A violation raises :class:`~clvmodels.errors.InvalidValueError` naming column ``litt`` and examples.
+
+    Examples
+    --------
+    >>> ids = pd.Index([1, 2, 3], name="customer_id")
+    >>> x, t_x = np.array([2.0, 1.0, 0.0]), np.array([3.0, 1.5, 0.0])
+    >>> check_litt(np.array([np.log(1.0) + np.log(2.0), np.log(1.5), 0.0]), x, t_x, ids).round(4).tolist()
+    [0.6931, 0.4055, 0.0]
+    >>> check_litt(np.array([0.0, np.log(1.5 * 7), 0.0]), x, t_x, ids)      # customer 2's litt in days
+    Traceback (most recent call last):
+        ...
+    clvmodels.errors.InvalidValueError: column 'litt': 1 row(s) exceed frequency * log(recency / frequency) ...
+    """
+    litt = np.asarray(litt, dtype=np.float64)
+    none = (frequency == 0) & (litt != 0)
+    if none.any():
+        _fail(InvalidValueError, LITT_COLUMN, none, ids, "are not 0 with frequency == 0 (no inter-purchase time)")
+    has = (frequency > 0) & (recency > 0)
+    bound = np.full(litt.shape, np.inf)
+    bound[has] = frequency[has] * (np.log(recency[has] / frequency[has]) + np.log1p(_LITT_SLACK))
+    over = litt > bound + 1e-9
+    if over.any():
+        _fail(InvalidValueError, LITT_COLUMN, over, ids,
+              "exceed frequency * log(recency / frequency) (the inter-purchase times add up to the recency; is "
+              "litt in the summary's time unit?)")
+    return litt
 
 
 def validate_covariates(summary: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:

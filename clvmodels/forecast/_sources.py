@@ -88,6 +88,9 @@ class PurchaseSource:
         self.covariates = tuple(model.covariate_columns)
         self.discrete = model.time_axis == "opportunities"
         self.name = type(model).__name__
+        # the future of a customer alive now depends on the time since the last purchase (Erlang-k timing of
+        # the (M)BG/CNBD-k): the "given alive" factors are then computed per (x, t_x, T), with t_x passed on
+        self.recency_ahead = bool(getattr(self.math, "ahead_needs_recency", False))
 
     # ---- data ------------------------------------------------------------------------------
     def validate(self, summary: pd.DataFrame) -> pd.DataFrame:
@@ -122,14 +125,16 @@ class PurchaseSource:
             out = self.math.p_alive(*self._args(P), x[:, None], t_x[:, None], T[:, None])
         return np.broadcast_to(np.asarray(out, dtype=np.float64), (len(x), self._s(P)))
 
-    def alive_expected(self, P, x, T, steps: np.ndarray) -> np.ndarray:
+    def alive_expected(self, P, x, T, steps: np.ndarray, t_x: np.ndarray | None = None) -> np.ndarray:
         """E[X(T, T+t) | alive now, x, T] at t = steps (model units or opportunities): (rows, S, K).
 
-        Computed as the ratio of the model's own conditional expectation and P(alive), which does
-        not depend on the recency; both are evaluated at t_x = T (a valid history for every model,
-        and the cheapest: e.g. no Pareto/NBD integral term).
+        Computed as the ratio of the model's own conditional expectation and P(alive). For most models
+        it does not depend on the recency, and both are evaluated at t_x = T (a valid history for every
+        model, and the cheapest: e.g. no Pareto/NBD integral term); a model whose math says
+        ``ahead_needs_recency`` gets the customers' own ``t_x``.
         """
-        xs, tr, Ts = x[:, None, None], T[:, None, None], T[:, None, None]
+        xs, Ts = x[:, None, None], T[:, None, None]
+        tr = Ts if t_x is None else t_x[:, None, None]
         args = self._args(P, 1)
         with np.errstate(all="ignore"):
             cond = np.asarray(self.math.conditional_expected_purchases(*args, xs, tr, Ts, steps[None, None, :]),
@@ -137,16 +142,30 @@ class PurchaseSource:
             pa = np.asarray(self.math.p_alive(*args, xs, tr, Ts), dtype=np.float64)
         return np.broadcast_to(cond / pa, (len(x), self._s(P), len(steps)))
 
-    def alive_ahead(self, P, x, T, steps: np.ndarray) -> np.ndarray:
-        """P(alive at the end of each step | alive now, x, T): (rows, S, K)."""
+    def alive_ahead(self, P, x, T, steps: np.ndarray, t_x: np.ndarray | None = None) -> np.ndarray:
+        """P(alive at the end of each step | alive now, x, T [, t_x]): (rows, S, K)."""
+        kw = {} if t_x is None else {"t_x": t_x[:, None, None]}
         with np.errstate(all="ignore"):
-            out = self.math.p_alive_ahead(*self._args(P, 1), x[:, None, None], T[:, None, None], steps[None, None, :])
+            out = self.math.p_alive_ahead(*self._args(P, 1), x[:, None, None], T[:, None, None], steps[None, None, :],
+                                          **kw)
         return np.broadcast_to(np.asarray(out, dtype=np.float64), (len(x), self._s(P), len(steps)))
 
-    def no_purchase_ahead(self, P, x, T, step: float) -> np.ndarray:
-        """P(no purchase within ``step`` | alive now, x, T): (rows, S)."""
+    def alive_expected_and_ahead(self, P, x, T, steps: np.ndarray, t_x: np.ndarray | None = None):
+        """:meth:`alive_expected` and :meth:`alive_ahead` from the math's one-pass ``ahead_given_alive``
+        (optional fast path: the (M)BG/CNBD-k sums one series for both): two (rows, S, K) arrays."""
+        kw = {} if t_x is None else {"t_x": t_x[:, None, None]}
         with np.errstate(all="ignore"):
-            out = self.math.p_no_purchase_ahead(*self._args(P), x[:, None], T[:, None], step)
+            G, H = self.math.ahead_given_alive(*self._args(P, 1), x[:, None, None], T[:, None, None],
+                                               steps[None, None, :], **kw)
+        shape = (len(x), self._s(P), len(steps))
+        return (np.broadcast_to(np.asarray(G, dtype=np.float64), shape),
+                np.broadcast_to(np.asarray(H, dtype=np.float64), shape))
+
+    def no_purchase_ahead(self, P, x, T, step: float, t_x: np.ndarray | None = None) -> np.ndarray:
+        """P(no purchase within ``step`` | alive now, x, T [, t_x]): (rows, S)."""
+        kw = {} if t_x is None else {"t_x": t_x[:, None]}
+        with np.errstate(all="ignore"):
+            out = self.math.p_no_purchase_ahead(*self._args(P), x[:, None], T[:, None], step, **kw)
         return np.broadcast_to(np.asarray(out, dtype=np.float64), (len(x), self._s(P)))
 
     # ---- fast paths --------------------------------------------------------------------------
@@ -155,9 +174,10 @@ class PurchaseSource:
 
     def group_evaluator(self, draws: ParamDraws, x_all: np.ndarray, T_all: np.ndarray, steps: np.ndarray,
                         v: np.ndarray, n_jobs: int = 1, full: bool = False):
-        """A function ``(rows, x, T, full) -> (reduced, full_arrays)`` of groups (``rows``: one
-        customer of each group, for its parameters). ``reduced`` maps Gtot, Gdisc, Hend, Adisc,
-        Acnt to (groups, S) arrays:
+        """A function ``(rows, x, T, full, t_x=None) -> (reduced, full_arrays)`` of groups (``rows``: one
+        customer of each group, for its parameters; ``t_x`` the groups' recency when
+        :attr:`recency_ahead`, else None). ``reduced`` maps Gtot, Gdisc, Hend, Adisc, Acnt to (groups, S)
+        arrays:
 
         * Gtot = E[X(T, T+t_K) | alive now], Gdisc = sum_k v_k (G_k - G_(k-1)) (discounted
           purchases), with G_k = E[X(T, T+t_k) | alive now];
@@ -182,17 +202,20 @@ class PurchaseSource:
             fac = self.math.alive_factors(*(d[k] for k in self.names), x_all, T_all, steps, weights, keep_full=full)
             fac.prepare(n_jobs)
 
-            def fast(rows, xg, Tg, full):
+            def fast(rows, xg, Tg, full, txg=None):
                 if not full:
                     return fac.reduced(xg, Tg, weights), None
                 G, H = fac(xg, Tg, want_h=True)
                 return reduce(G, H), (np.diff(G, axis=2, prepend=0.0), H)
             return fast
 
-        def generic(rows, xg, Tg, full):
+        def generic(rows, xg, Tg, full, txg=None):
             Pg = draws.for_rows(rows)
-            G = self.alive_expected(Pg, xg, Tg, steps)
-            H = self.alive_ahead(Pg, xg, Tg, steps)
+            if hasattr(self.math, "ahead_given_alive"):
+                G, H = self.alive_expected_and_ahead(Pg, xg, Tg, steps, txg)
+            else:
+                G = self.alive_expected(Pg, xg, Tg, steps, txg)
+                H = self.alive_ahead(Pg, xg, Tg, steps, txg)
             return reduce(G, H), ((np.diff(G, axis=2, prepend=0.0), H) if full else None)
         return generic
 

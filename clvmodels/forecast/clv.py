@@ -12,7 +12,9 @@ of length tau (``period`` converted exactly to the summary's time unit):
 both as ``P(alive now) x`` a factor that depends on (frequency, T) only (computed by
 :meth:`clvmodels.forecast._sources.PurchaseSource.group_evaluator`, with the model's ``alive_factors``
 fast path when its math has one), so the period-by-period work is done once per distinct
-(frequency, T), not per customer. The spend model gives the expected spend per order. Economics
+(frequency, T), not per customer. (For the (M)BG/CNBD-k with k > 1 the factor also depends on the
+time since the last purchase, the phase of the Erlang clock: its math says ``ahead_needs_recency``
+and the groups are the distinct (frequency, recency, T).) The spend model gives the expected spend per order. Economics
 are applied after the spend model (:mod:`clvmodels.forecast.economics`)::
 
     cash flow of period k = (margin * spend - cost_per_order) * E[purchases in period k]
@@ -355,7 +357,8 @@ def _run(frame, ps: PurchaseSource, ss: SpendSource, eco: Economics, draws: _Dra
     x, t_x, T, ext = x_all[ufirst], tx_all[ufirst], T_all[ufirst], ext_all[ufirst]
     m_u, co_u = eco.margin[ufirst], eco.cost_per_order[ufirst]
     ca_u, R_u = eco.cost_per_active_period[ufirst], eco.retention_cost[ufirst]
-    gfirst, ginv = unique_rows(np.column_stack([x, T, ext]))
+    # groups share every "given alive" factor: (x, T, covariates), and t_x when the model's future depends on it
+    gfirst, ginv = unique_rows(np.column_stack([x, T] + ([t_x] if ps.recency_ahead else []) + [ext]))
     order = np.argsort(ginv, kind="stable")
     evaluate = ps.group_evaluator(draws.purchase, x[gfirst], T[gfirst], steps, v, n_jobs, full=want_flows)
     if chunk_size is None:
@@ -384,6 +387,7 @@ def _run(frame, ps: PurchaseSource, ss: SpendSource, eco: Economics, draws: _Dra
         ug, gpos = np.unique(gids, return_inverse=True)
         rep = ufirst[gfirst[ug]]
         xg, Tg = x_all[rep], T_all[rep]
+        txg = tx_all[rep] if ps.recency_ahead else None
         u = len(ug)
         red = {k: np.empty((u, S)) for k in ("Gtot", "Gdisc", "Hend", "Adisc", "Acnt")}
         P0 = np.empty((u, S))
@@ -392,12 +396,13 @@ def _run(frame, ps: PurchaseSource, ss: SpendSource, eco: Economics, draws: _Dra
         for g0 in range(0, u, group_block):
             sl = slice(g0, min(u, g0 + group_block))
             rf = rep[sl]
-            r_sl, f_sl = evaluate(rf, xg[sl], Tg[sl], want_flows)
+            r_sl, f_sl = evaluate(rf, xg[sl], Tg[sl], want_flows, None if txg is None else txg[sl])
             for k_, a_ in r_sl.items():
                 red[k_][sl] = a_
             if want_flows:
                 dE_all[sl], H_all[sl] = f_sl
-            P0[sl] = ps.no_purchase_ahead(draws.purchase.for_rows(rf), xg[sl], Tg[sl], steps[-1])
+            P0[sl] = ps.no_purchase_ahead(draws.purchase.for_rows(rf), xg[sl], Tg[sl], steps[-1],
+                                          None if txg is None else txg[sl])
         Gtot, Gdisc, Hend, Adisc, Acnt = (red[k] for k in ("Gtot", "Gdisc", "Hend", "Adisc", "Acnt"))
 
         fr = ufirst[rows]

@@ -62,7 +62,7 @@ def model_to_dict(model) -> dict[str, Any]:
 
 
 def save_json(model, path) -> Path:
-    """Write :func:`model_to_dict` of ``model`` to ``path`` (no NaN in the file). Returns the path.
+    """Write ``model.to_dict()`` (:func:`model_to_dict`) to ``path`` (no NaN in the file). Returns the path.
 
     Examples
     --------
@@ -76,7 +76,8 @@ def save_json(model, path) -> Path:
     ('ShiftedBetaGeo', {'alpha': 0.668, 'beta': 3.806}, -1611.16)
     """
     path = Path(path)
-    path.write_text(json.dumps(model_to_dict(model), indent=2, allow_nan=False))
+    # the model's own to_dict (model_to_dict, plus what a model adds: the (M)BG/CNBD-k's k)
+    path.write_text(json.dumps(model.to_dict(), indent=2, allow_nan=False))
     return path
 
 

@@ -692,6 +692,9 @@ def collected_summary(transactions, end, cal_end, opts: SummaryOptions) -> RFMSu
     """The data layer's ``engine='spark'``: Spark reads and summarises the log (however many rows), and
     the per-customer summary (a few dozen bytes a customer) comes to the driver as an RFMSummary, sorted
     by customer id like the other engines' summaries."""
+    if opts.litt:
+        raise ConfigError("litt=True (the regularity statistic of the (M)BG/CNBD-k models) is not computed by the "
+                          "Spark engine yet; summarise with engine='duckdb' or 'pandas'", key="litt")
     persisted: list = []
     try:
         return to_pandas(_run(read_transactions(transactions), end, cal_end, opts, persist=True, stacklevel=7,

@@ -112,6 +112,20 @@ def outcome(fn, source, **kw):
         return type(exc)
 
 
+def three_ways(tx: pd.DataFrame, layout: str, **kw) -> list:
+    """The outcomes of the pandas engine, DuckDB on the frame and DuckDB on a file (CSV for text dates,
+    Parquet for tz-aware ones); a calibration / holdout summary when ``kw`` has ``calibration_end``."""
+    fn = clv.calibration_holdout if "calibration_end" in kw else clv.rfm_summary
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / ("tx.parquet" if layout != "text" else "tx.csv")
+        if layout != "text":
+            tx.to_parquet(path, index=False)
+        else:
+            tx.to_csv(path, index=False)
+        return [outcome(fn, tx, engine="pandas", **kw), outcome(fn, tx, engine="duckdb", **kw),
+                outcome(fn, str(path), engine="duckdb", **kw)]
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=rows(), kw=options(), layout=st.sampled_from(["text", "text", "aware", "aware ns"]),
        zone=st.sampled_from(["Europe/Berlin", "America/New_York", "Asia/Kolkata", "UTC"]),
