@@ -23,6 +23,7 @@ exactly once, and ``clv export RUN_FOLDER`` re-delivers (or resumes) a finished 
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import json
 import os
 import platform
@@ -114,15 +115,10 @@ def _read_sql(cfg: RunConfig) -> pd.DataFrame:
 
 def spark_session(cfg: RunConfig):
     """The Spark session of a run with ``data.engine: spark``: the active one, or one started with
-    ``data.spark_conf`` (by default local, on every core). The data layer's Spark engine then uses it."""
-    from .spark._session import pyspark_sql
+    ``data.spark_conf`` (:func:`clvmodels.spark.start_session`). The data layer's Spark engine then uses it."""
+    from .spark import start_session
 
-    builder = pyspark_sql().SparkSession.builder.config("spark.ui.showConsoleProgress", "false")
-    for key, value in (cfg.data.spark_conf or {}).items():
-        builder = builder.config(key, value)
-    if not (cfg.data.spark_conf or {}).get("spark.master") and "PYSPARK_SUBMIT_ARGS" not in os.environ:
-        builder = builder.master(os.environ.get("SPARK_MASTER", "local[*]"))
-    return builder.appName(f"clvmodels {cfg.name}").getOrCreate()
+    return start_session(cfg.data.spark_conf, app_name=f"clvmodels {cfg.name}")
 
 
 def build_summary(cfg: RunConfig, transactions=None) -> RFMSummary:
@@ -187,13 +183,9 @@ def preflight(cfg: RunConfig) -> list[str]:
             if var not in os.environ:
                 raise ConfigError(f"data.url names the environment variable ${{{var}}}, which is not set",
                                   key="data.url")
-    if cfg.data.engine == "spark":
-        from .spark._session import pyspark_sql
-
-        try:
-            pyspark_sql()
-        except ConfigError as exc:
-            raise ConfigError(str(exc), key="data.engine") from None
+    if cfg.data.engine == "spark" and importlib.util.find_spec("pyspark") is None:
+        raise ConfigError('data.engine: spark needs pyspark, which is not installed: pip install "clvmodels[spark]"',
+                          key="data.engine")
     if cfg.data.source == "table":
         pass     # a table of the Spark catalog: Spark names it if it is missing
     elif cfg.data.source not in BUNDLED_SOURCES and cfg.data.source != "sql":

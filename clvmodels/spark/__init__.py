@@ -11,15 +11,16 @@ without it they raise a :class:`~clvmodels.errors.ConfigError` saying how to ins
 * :func:`forecast_clv` / :func:`score` - the fitted model travels to the executors and every partition
   is scored with ``mapInPandas`` by the same code as :func:`clvmodels.forecast_clv`.
 
-:func:`summary_facts` reads the time unit, dates, options and drop report a Spark summary carries;
+:func:`start_session` starts (or finds) the session to work in; :func:`summary_facts` reads the time unit, dates, options and drop report a Spark summary carries;
 :func:`to_pandas` collects a small one as an :class:`~clvmodels.RFMSummary`.
 """
 
 from __future__ import annotations
 
+from ._session import start_session
 from .compression import compressed_summary, fit
 from .rfm import SparkSummaryFacts, calibration_holdout, rfm_summary, summary_facts, to_pandas
 from .scoring import forecast_clv, score
 
 __all__ = ["rfm_summary", "calibration_holdout", "summary_facts", "SparkSummaryFacts", "to_pandas",
-           "compressed_summary", "fit", "forecast_clv", "score"]
+           "compressed_summary", "fit", "forecast_clv", "score", "start_session"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
+import sys
 from typing import Any
 
 from ..errors import ConfigError, DataValidationError
@@ -32,10 +34,11 @@ def require_frame(df, name: str = "df"):
     """``df`` if it is a Spark DataFrame (classic or Spark Connect), else a DataValidationError."""
     sql = pyspark_sql()
     kinds = [sql.DataFrame]
-    try:
-        kinds.append(importlib.import_module("pyspark.sql.connect.dataframe").DataFrame)
-    except ImportError:   # Spark Connect's extra dependencies are not installed
-        pass
+    # a Spark Connect DataFrame means its module is loaded; importing it otherwise is not only wasted work: without
+    # Connect's extra dependencies pyspark calls sys.exit(0) when __main__ looks like a doctest run (pytest-xdist)
+    connect = sys.modules.get("pyspark.sql.connect.dataframe")
+    if connect is not None:
+        kinds.append(connect.DataFrame)
     if not isinstance(df, tuple(kinds)):
         raise DataValidationError(f"{name} must be a Spark DataFrame, got {type(df).__name__} (for a pandas "
                                   "DataFrame use clvmodels.rfm_summary / clvmodels.forecast_clv)")
@@ -63,3 +66,25 @@ def read_facts(df) -> dict | None:
     if isinstance(facts, str):
         facts = json.loads(facts)
     return facts if isinstance(facts, dict) else None
+
+
+def start_session(conf: dict[str, str] | None = None, app_name: str = "clvmodels"):
+    """The Spark session to work in: the active one, else one started with ``conf`` (e.g.
+    ``{"spark.master": "local[4]", "spark.driver.memory": "8g"}``; without ``spark.master``, the
+    ``SPARK_MASTER`` environment variable, else local on every core), with Spark's console progress bar
+    off. A run config's ``data.engine: spark`` starts its session with this (``data.spark_conf``).
+
+    Examples
+    --------
+    >>> import clvmodels.spark as cs
+    >>> spark = cs.start_session({"spark.master": "local[1]", "spark.ui.enabled": "false"})
+    >>> spark.createDataFrame([("007", 1.0)], ["customer_id", "amount"]).count()
+    1
+    """
+    builder = pyspark_sql().SparkSession.builder.config("spark.ui.showConsoleProgress", "false")
+    conf = dict(conf or {})
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    if not conf.get("spark.master") and "PYSPARK_SUBMIT_ARGS" not in os.environ:
+        builder = builder.master(os.environ.get("SPARK_MASTER", "local[*]"))
+    return builder.appName(app_name).getOrCreate()

@@ -39,6 +39,10 @@ def data(spark):
 def fitted(key, summary):
     if key == "bgbb":
         return clv.BGBB().fit(clv.datasets.donations())
+    needs = registry.get(key).summary_options           # e.g. litt for the (M)BG/CNBD-k: fit on a log's summary
+    if needs:
+        tx = clv.datasets.cdnow_transactions(sample=True)
+        return registry.build(key).fit(clv.rfm_summary(tx, "1997-09-30", "W", **{k: True for k in needs}))
     return registry.build(key).fit(summary)
 
 
