@@ -1,0 +1,477 @@
+"""Fast Pareto/NBD kernels: the likelihood's 2F1 term with its parameter derivatives, the
+prepared weighted evaluator of the fit, and the forecasting layer's fast paths.
+
+The tail integral
+-----------------
+The Pareto/NBD likelihood (Fader, Hardie & Lee 2005 note, eqs. 17-19; Schmittlein, Morrison &
+Colombo 1987) and its "given alive" predictions need
+
+    I(p1, A, p2, B; tau) = int_tau^inf (A+u)^-p1 (B+u)^-p2 du = (A+tau)^-p1 (B+tau)^(1-p2) G,
+
+(p1, p2 > 0, p1 + p2 > 1). With ``lA = log(A+tau)``, ``lB = log(B+tau)``, ``y = exp(-|lA-lB|)``,
+``z = 1 - y`` and ``c = p1 + p2``, Euler's transformation of FHL's 2F1 gives
+
+    G = 2F1(1, p; c; z) * k / (c - 1),   p = p1, k = 1                    when A >= B,
+                                         p = p2, k = (A+tau)/(B+tau)      when A <  B,
+
+a series of positive terms ``t_k = (p)_k/(c)_k z^k`` whose ratio ``z (p+k)/(c+k)`` stays below
+``z``. Its derivatives with respect to p, c and z are series too (FHL's parameters enter the
+Pochhammer ratios only):
+
+    d t_k/dp = t_k P_k,  d t_k/dc = -t_k Q_k,  d t_k/dz = k t_k / z,
+    P_k = sum_{j<k} 1/(p+j) = psi(p+k) - psi(p),  Q_k = psi(c+k) - psi(c),
+
+and the second derivatives add ``-sum 1/(p+j)^2`` (trigamma differences) to the squares. All
+sums have positive terms (or one sign), so they are accurate to a few ulps; the series stops
+when the next terms, bounded by a geometric tail in z, are below 1e-17 of the sum. Where
+``z > 0.9`` (the series would need hundreds of terms) the same integral is taken in the form
+``G = exp(-lB) int exp(h(w)) dw``, ``h(w) = w - p1 log(1+e^(w-lA)) - p2 log(1+e^(w-lB))``
+(log-concave in w), by the guarded Gauss-Legendre panels of
+:func:`clvmodels.math.paretonbd.log_integral_concave`, and the derivatives are moments of
+the same quadrature (``d log G = E[dh]``, ``d2 log G = E[d2h] + Cov(dh)``).
+
+Derivatives are returned in ``v = (p1, lA, p2, lB)``: for the likelihood's F
+(p1 = r+x, A = alpha, p2 = s+1, B = beta) that is the order of (r, alpha, s, beta), and the chain
+rule to natural parameters is diagonal.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import special
+
+__all__ = ["log_g", "ParetoRows", "row_loglik", "alive_factors_pnbd", "PNBDAliveFactors", "p_alive_grid_pnbd"]
+
+Z_SERIES = 0.9       # above this z the quadrature is used
+_TOL = 1e-17
+_MAX_TERMS = 2000
+_CHUNK = 8192
+
+
+# --------------------------------------------------------------------------------------------
+# the 2F1(1, p; c; z) series with derivatives
+# --------------------------------------------------------------------------------------------
+def _series(p, c, z, order):
+    """log 2F1(1, p; c; z) and its derivatives in (p, c, z) (1-D arrays, 0 <= z <= Z_SERIES).
+
+    Returns (L, d, h, ok): d = (Lp, Lc, Lz) (order >= 1), h = 3x3 nested tuple (order 2), ok a
+    mask of converged elements.
+    """
+    n = z.size
+    # k = 0 and k = 1
+    rho1 = p / c
+    t = rho1 * z
+    S = 1.0 + t
+    if order >= 1:
+        P = 1.0 / p
+        Q = 1.0 / c
+        Sp = t * P
+        Sc = t * Q
+        Sz = rho1.copy()
+    if order >= 2:
+        P2 = P * P
+        Q2 = Q * Q
+        Spp = np.zeros(n)
+        Scc = 2.0 * t * Q2
+        Spc = -t * P * Q
+        Spz = rho1 * P
+        Scz = -rho1 * Q
+        Szz = np.zeros(n)
+    # k >= 2: u_k = rho_k z^(k-2), t_k = u_k z^2
+    u = rho1 * (p + 1.0) / (c + 1.0)
+    z2 = z * z
+    ok = np.zeros(n, dtype=bool)
+    out_idx = np.arange(n)
+    res = {}
+    act = np.arange(n)
+    k = 2
+    pp, cc, zz, zz2 = p, c, z, z2
+
+    def store(sel, pos):
+        res.setdefault("idx", []).append(pos)
+        res.setdefault("S", []).append(S[sel])
+        if order >= 1:
+            for name, arr in (("Sp", Sp), ("Sc", Sc), ("Sz", Sz)):
+                res.setdefault(name, []).append(arr[sel])
+        if order >= 2:
+            for name, arr in (("Spp", Spp), ("Scc", Scc), ("Spc", Spc), ("Spz", Spz), ("Scz", Scz), ("Szz", Szz)):
+                res.setdefault(name, []).append(arr[sel])
+
+    while True:
+        if k > 2:
+            ratio = (pp + (k - 1.0)) / (cc + (k - 1.0))
+            u *= zz
+            u *= ratio
+        t = u * zz2
+        S += t
+        if order >= 1:
+            ip = 1.0 / (pp + (k - 1.0))
+            ic = 1.0 / (cc + (k - 1.0))
+            P += ip
+            Q += ic
+            tz = u * (k * zz)              # k t_k / z
+            Sp += t * P
+            Sc += t * Q
+            Sz += tz
+        if order >= 2:
+            P2 += ip * ip
+            Q2 += ic * ic
+            Spp += t * (P * P - P2)
+            Scc += t * (Q * Q + Q2)
+            Spc -= t * P * Q
+            Spz += tz * P
+            Scz -= tz * Q
+            Szz += (k * (k - 1.0)) * u
+        if k % 8 == 0 or k >= _MAX_TERMS:
+            f = (k + 1.0) ** 2
+            if order >= 1:
+                f = f * (1.0 + P + Q) ** 2
+            done = t * f <= _TOL * S * (1.0 - zz)
+            if k >= _MAX_TERMS:
+                fin = np.ones(act.size, dtype=bool)
+            else:
+                fin = done
+            if fin.any():
+                ok[act[done]] = True
+                store(fin, act[fin])
+                keep = ~fin
+                if not keep.any():
+                    break
+                act = act[keep]
+                pp, cc, zz, zz2, u, S = pp[keep], cc[keep], zz[keep], zz2[keep], u[keep], S[keep]
+                if order >= 1:
+                    P, Q, Sp, Sc, Sz = P[keep], Q[keep], Sp[keep], Sc[keep], Sz[keep]
+                if order >= 2:
+                    P2, Q2, Spp, Scc, Spc, Spz, Scz, Szz = (a[keep] for a in (P2, Q2, Spp, Scc, Spc, Spz, Scz, Szz))
+        k += 1
+    idx = np.concatenate(res["idx"])
+    inv = np.empty(n, dtype=np.intp)
+    inv[idx] = np.arange(n)
+    col = {name: np.concatenate(v)[inv] for name, v in res.items() if name != "idx"}
+    del out_idx
+    S = col["S"]
+    L = np.log(S)
+    if order < 1:
+        return L, None, None, ok
+    Lp, Lc, Lz = col["Sp"] / S, -col["Sc"] / S, col["Sz"] / S
+    if order < 2:
+        return L, (Lp, Lc, Lz), None, ok
+    Lpp = col["Spp"] / S - Lp * Lp
+    Lcc = col["Scc"] / S - Lc * Lc
+    Lpc = col["Spc"] / S - Lp * Lc
+    Lpz = col["Spz"] / S - Lp * Lz
+    Lcz = col["Scz"] / S - Lc * Lz
+    Lzz = col["Szz"] / S - Lz * Lz
+    return L, (Lp, Lc, Lz), ((Lpp, Lpc, Lpz), (Lpc, Lcc, Lcz), (Lpz, Lcz, Lzz)), ok
+
+
+def _series_log_g(p1, lA, p2, lB, order):
+    """log G and derivatives in v = (p1, lA, p2, lB) by the series (every z <= Z_SERIES)."""
+    n = p1.size
+    delta = lA - lB
+    bA = delta >= 0
+    y = np.exp(-np.abs(delta))
+    z = -np.expm1(-np.abs(delta))
+    p = np.where(bA, p1, p2)
+    c = p1 + p2
+    a = c - 1.0
+    L, d, h, _ = _series(p, c, z, order)
+    logg = L - np.log(a) + np.where(bA, 0.0, delta)
+    if order < 1:
+        return logg, None, None
+    Lp, Lc, Lz = d
+    sg = np.where(bA, 1.0, -1.0)
+    fa = bA.astype(np.float64)
+    # d(p, c, z)/dv, v = (p1, lA, p2, lB)
+    zero = np.zeros(n)
+    one = np.ones(n)
+    J = np.array([[fa, zero, 1.0 - fa, zero],      # dp/dv
+                  [one, zero, one, zero],          # dc/dv
+                  [zero, sg * y, zero, -sg * y]])  # dz/dv
+    g = Lp * J[0] + Lc * J[1] + Lz * J[2]
+    g[0] -= 1.0 / a
+    g[2] -= 1.0 / a
+    nb = 1.0 - fa
+    g[1] += nb
+    g[3] -= nb
+    if order < 2:
+        return logg, g, None
+    Hs = np.array([[h[0][0], h[0][1], h[0][2]], [h[1][0], h[1][1], h[1][2]], [h[2][0], h[2][1], h[2][2]]])
+    H = np.einsum("abn,ain,bjn->ijn", Hs, J, J)
+    zy = Lz * y
+    H[1, 1] -= zy
+    H[3, 3] -= zy
+    H[1, 3] += zy
+    H[3, 1] += zy
+    ia2 = 1.0 / (a * a)
+    for i in (0, 2):
+        for j in (0, 2):
+            H[i, j] += ia2
+    return logg, g, H
+
+
+def _quad_log_g(p1, lA, p2, lB, order):
+    """log G and derivatives in v = (p1, lA, p2, lB) by the log-concave quadrature (any z)."""
+    from .paretonbd import log_integral_concave
+
+    n = p1.size
+    P1, P2, LA, LB = p1[:, None], p2[:, None], lA[:, None], lB[:, None]
+
+    def h(w):
+        return w - P1 * np.logaddexp(0.0, w - LA) - P2 * np.logaddexp(0.0, w - LB)
+
+    def dh(w):
+        return 1.0 - P1 * special.expit(w - LA) - P2 * special.expit(w - LB)
+
+    nodes, terms, hmax = log_integral_concave(h, dh, np.full(n, -np.inf), np.full(n, np.inf), np.minimum(lA, lB),
+                                              kinks=(lA, lB), return_nodes=True)
+    top = terms.max(axis=1, keepdims=True)
+    wts = np.exp(terms - top)
+    tot = wts.sum(axis=1, keepdims=True)
+    logg = hmax + top[:, 0] + np.log(tot[:, 0]) - lB
+    if order < 1:
+        return logg, None, None
+    wts /= tot
+    a1 = np.logaddexp(0.0, nodes - LA)
+    a2 = np.logaddexp(0.0, nodes - LB)
+    s1 = special.expit(nodes - LA)
+    s2 = special.expit(nodes - LB)
+    dv = np.stack([-a1, P1 * s1, -a2, P2 * s2])             # (4, n, m)
+    E = np.einsum("inm,nm->in", dv, wts)
+    g = E.copy()
+    g[3] -= 1.0
+    if order < 2:
+        return logg, g, None
+    H = np.einsum("inm,jnm,nm->ijn", dv, dv, wts) - E[:, None, :] * E[None, :, :]
+    e01 = np.einsum("nm,nm->n", s1, wts)
+    e23 = np.einsum("nm,nm->n", s2, wts)
+    H[0, 1] += e01
+    H[1, 0] += e01
+    H[2, 3] += e23
+    H[3, 2] += e23
+    H[1, 1] -= p1 * np.einsum("nm,nm->n", s1 * (1.0 - s1), wts)
+    H[3, 3] -= p2 * np.einsum("nm,nm->n", s2 * (1.0 - s2), wts)
+    return logg, g, H
+
+
+def log_g(p1, lA, p2, lB, order=0):
+    """log G of the tail integral (module docstring) with its gradient (4, n) and Hessian (4, 4, n)
+    in ``v = (p1, lA, p2, lB)``; 1-D inputs of equal length. Series where ``z <= Z_SERIES``,
+    quadrature elsewhere."""
+    p1, lA, p2, lB = (np.ascontiguousarray(np.ravel(v), dtype=np.float64) for v in np.broadcast_arrays(p1, lA, p2, lB))
+    n = p1.size
+    logg = np.empty(n)
+    g = np.empty((4, n)) if order >= 1 else None
+    H = np.empty((4, 4, n)) if order >= 2 else None
+    z_big = np.abs(lA - lB) > -np.log1p(-Z_SERIES)
+    for idx, fn in ((np.flatnonzero(~z_big), _series_log_g), (np.flatnonzero(z_big), _quad_log_g)):
+        for c0 in range(0, idx.size, _CHUNK if fn is _series_log_g else 512):
+            sel = idx[c0:c0 + (_CHUNK if fn is _series_log_g else 512)]
+            lv, gv, hv = fn(p1[sel], lA[sel], p2[sel], lB[sel], order)
+            logg[sel] = lv
+            if order >= 1:
+                g[:, sel] = gv
+            if order >= 2:
+                H[:, :, sel] = hv
+    return logg, g, H
+
+
+# --------------------------------------------------------------------------------------------
+# the likelihood: per row, and prepared weighted sums
+# --------------------------------------------------------------------------------------------
+def _theta_log_g(r, alpha, s, beta, x, tau, order):
+    """log G of the likelihood's F(tau) (p1 = r+x, A = alpha, p2 = s+1, B = beta) with its gradient
+    and Hessian in the natural parameters (r, alpha, s, beta)."""
+    ea = alpha + tau
+    eb = beta + tau
+    lA, lB = np.log(ea), np.log(eb)
+    logg, g, H = log_g(r + x, lA, s + 1.0, lB, order)
+    if order < 1:
+        return logg, None, None
+    iA, iB = 1.0 / ea, 1.0 / eb
+    Jd = np.array([np.ones_like(iA), iA, np.ones_like(iA), iB])
+    gv1, gv3 = g[1].copy(), g[3].copy()
+    g *= Jd
+    if order < 2:
+        return logg, g, None
+    H *= Jd[:, None, :] * Jd[None, :, :]
+    H[1, 1] -= gv1 * iA * iA
+    H[3, 3] -= gv3 * iB * iB
+    return logg, g, H
+
+
+def _log_q_terms(r, alpha, s, beta, x, t_x, T, gT, gt, order):
+    """log Q and its derivatives for rows with a gap (t_x < T), from log G at T and at t_x.
+
+    ``L = C e1 Q``, ``Q = 1 - s G(T) + s e^D G(t_x)`` with
+    ``D = (r+x) log((alpha+T)/(alpha+t_x)) + s log((beta+T)/(beta+t_x))``.
+    """
+    lgT, dgT, hgT = gT
+    lgt, dgt, hgt = gt
+    ls = np.log(s)
+    laT, lat = np.log(alpha + T), np.log(alpha + t_x)
+    lbT, lbt = np.log(beta + T), np.log(beta + t_x)
+    D = (r + x) * (laT - lat) + s * (lbT - lbt)
+    log_b = ls + D + lgt
+    with np.errstate(divide="ignore"):
+        log_a = np.log1p(-np.minimum(s * np.exp(lgT), 1.0))
+    logq = np.logaddexp(log_a, log_b)
+    if order < 1:
+        return logq, None, None
+    wB = np.exp(log_b - logq)
+    gT_ = np.exp(ls + lgT - logq)
+    iaT, iat = 1.0 / (alpha + T), 1.0 / (alpha + t_x)
+    ibT, ibt = 1.0 / (beta + T), 1.0 / (beta + t_x)
+    dD = np.array([laT - lat, (r + x) * (iaT - iat), lbT - lbt, s * (ibT - ibt)])
+    U = dD + dgt
+    U[2] += 1.0 / s
+    V = dgT.copy()
+    V[2] += 1.0 / s
+    grad = wB * U - gT_ * V
+    if order < 2:
+        return logq, grad, None
+    HD = np.zeros((4, 4) + np.shape(D))
+    HD[0, 1] = HD[1, 0] = iaT - iat
+    HD[1, 1] = (r + x) * (iat * iat - iaT * iaT)
+    HD[2, 3] = HD[3, 2] = ibT - ibt
+    HD[3, 3] = s * (ibt * ibt - ibT * ibT)
+    dU = HD + hgt
+    dU[2, 2] -= 1.0 / (s * s)
+    dV = hgT.copy()
+    dV[2, 2] -= 1.0 / (s * s)
+    hess = (wB * (dU + U[:, None] * U[None, :]) - gT_ * (dV + V[:, None] * V[None, :])
+            - grad[:, None] * grad[None, :])
+    return logq, grad, hess
+
+
+def _base_terms(r, alpha, s, beta, x, T, order):
+    """log(C e1) per row and its derivatives (no 2F1)."""
+    laT, lbT = np.log(alpha + T), np.log(beta + T)
+    ll = (special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+          - (r + x) * laT - s * lbT)
+    if order < 1:
+        return ll, None, None
+    iaT, ibT = 1.0 / (alpha + T), 1.0 / (beta + T)
+    n = np.shape(ll)
+    g = np.array(np.broadcast_arrays(special.digamma(r + x) - special.digamma(r) + np.log(alpha) - laT,
+                                     r / alpha - (r + x) * iaT, np.log(beta) - lbT, s / beta - s * ibT))
+    if order < 2:
+        return ll, g, None
+    H = np.zeros((4, 4) + n)
+    H[0, 0] = special.polygamma(1, r + x) - special.polygamma(1, r)
+    H[0, 1] = H[1, 0] = 1.0 / alpha - iaT
+    H[1, 1] = -r / alpha ** 2 + (r + x) * iaT * iaT
+    H[2, 3] = H[3, 2] = 1.0 / beta - ibT
+    H[3, 3] = -s / beta ** 2 + s * ibT * ibT
+    return ll, g, H
+
+
+def row_loglik(r, alpha, s, beta, x, t_x, T, order=0):
+    """Per-row log-likelihood (FHL note eqs. 17-19) with its gradient (4, n) and Hessian (4, 4, n)
+    in (r, alpha, s, beta); scalar parameters, 1-D data."""
+    r, alpha, s, beta = (float(v) for v in (r, alpha, s, beta))
+    x, t_x, T = (np.ascontiguousarray(np.ravel(v), dtype=np.float64) for v in np.broadcast_arrays(x, t_x, T))
+    ll, g, H = _base_terms(r, alpha, s, beta, x, T, order)
+    gap = np.flatnonzero(t_x < T)
+    if gap.size:
+        xg, txg, Tg = x[gap], t_x[gap], T[gap]
+        both = _theta_log_g(r, alpha, s, beta, np.concatenate([xg, xg]), np.concatenate([Tg, txg]), order)
+        m = gap.size
+        gT = tuple(None if v is None else v[..., :m] for v in both)
+        gt = tuple(None if v is None else v[..., m:] for v in both)
+        lq, gq, hq = _log_q_terms(r, alpha, s, beta, xg, txg, Tg, gT, gt, order)
+        ll[gap] += lq
+        if order >= 1:
+            g[:, gap] += gq
+        if order >= 2:
+            H[:, :, gap] += hq
+    return ll, g, H
+
+
+class ParetoRows:
+    """Pareto/NBD rows prepared once for many weighted evaluations (the optimiser's kernel).
+
+    ``rows(r, alpha, s, beta, order)`` returns ``sum_i w_i loglik_i`` (order 0), with its gradient
+    (order 1) and Hessian (order 2) in (r, alpha, s, beta). Per evaluation:
+
+    * the 2F1 terms are evaluated once per distinct (x, tau) in each chunk of rows (rows are sorted
+      by (x, T), so customers of one cohort share their F(T); every customer without repeat
+      purchases shares F(0) at x = 0);
+    * rows without a gap (t_x = T) have no 2F1 term at all; the terms that depend on x only
+      (log-gamma, digamma, trigamma) are evaluated once per distinct x.
+    """
+
+    _CHUNK = 1 << 15
+
+    def __init__(self, x, t_x, T, weights, blas=False):
+        x, t_x, T, w = (np.asarray(v, dtype=np.float64).ravel() for v in (x, t_x, T, weights))
+        if not x.size == t_x.size == T.size == w.size:
+            raise ValueError("x, t_x, T and weights must have the same length")
+        keep = w != 0
+        if not keep.all():
+            x, t_x, T, w = x[keep], t_x[keep], T[keep], w[keep]
+        self._dot = np.dot if blas else (lambda a, b: np.einsum("i,i->", a, b))
+        self.W = float(w.sum())
+        ux, xi = np.unique(x, return_inverse=True)
+        self.ux = ux
+        self.Wx = np.bincount(xi, weights=w, minlength=ux.size)
+        self.x, self.T, self.w = x, T, w
+        self.WX = float(self._dot(w, x))
+        gap = t_x < T
+        gx, gt, gT, gw = x[gap], t_x[gap], T[gap], w[gap]
+        order = np.lexsort((gt, gT, gx))
+        gx, gt, gT, gw = gx[order], gt[order], gT[order], gw[order]
+        self.chunks = []
+        for c0 in range(0, gx.size, self._CHUNK):
+            c1 = min(gx.size, c0 + self._CHUNK)
+            cx, ct, cT, cw = gx[c0:c1], gt[c0:c1], gT[c0:c1], gw[c0:c1]
+            m = c1 - c0
+            keys = np.concatenate([np.column_stack([cx, cT]), np.column_stack([cx, ct])])
+            uk, kinv = np.unique(keys, axis=0, return_inverse=True)
+            kinv = kinv.ravel()
+            self.chunks.append((cx, ct, cT, cw, uk[:, 0].copy(), uk[:, 1].copy(), kinv[:m], kinv[m:]))
+
+    def __call__(self, r, alpha, s, beta, order=0):
+        r, alpha, s, beta = (float(v) for v in (r, alpha, s, beta))
+        dot = self._dot
+        x, T, w, W = self.x, self.T, self.w, self.W
+        ux, Wx = self.ux, self.Wx
+        # ---- the closed-form part: log(C e1) summed over every row ----------------------------
+        laT, lbT = np.log(alpha + T), np.log(beta + T)
+        S_la, S_lb = dot(w, laT), dot(w, lbT)
+        wx = w * x
+        S_xla = dot(wx, laT)
+        total = (float(dot(Wx, special.gammaln(r + ux))) - W * special.gammaln(r) + W * r * np.log(alpha)
+                 + W * s * np.log(beta) - r * S_la - S_xla - s * S_lb)
+        if order >= 1:
+            iaT, ibT = 1.0 / (alpha + T), 1.0 / (beta + T)
+            S_ia, S_xia, S_ib = dot(w, iaT), dot(wx, iaT), dot(w, ibT)
+            grad = np.array([float(dot(Wx, special.digamma(r + ux))) - W * special.digamma(r) + W * np.log(alpha) - S_la,
+                             W * r / alpha - r * S_ia - S_xia,
+                             W * np.log(beta) - S_lb,
+                             W * s / beta - s * S_ib])
+        if order >= 2:
+            iaT2 = iaT * iaT
+            S_ia2, S_xia2, S_ib2 = dot(w, iaT2), dot(wx, iaT2), dot(w, ibT * ibT)
+            hess = np.zeros((4, 4))
+            hess[0, 0] = float(dot(Wx, special.polygamma(1, r + ux))) - W * special.polygamma(1, r)
+            hess[0, 1] = hess[1, 0] = W / alpha - S_ia
+            hess[1, 1] = -W * r / alpha ** 2 + r * S_ia2 + S_xia2
+            hess[2, 3] = hess[3, 2] = W / beta - S_ib
+            hess[3, 3] = -W * s / beta ** 2 + s * S_ib2
+        # ---- the 2F1 part: rows with t_x < T ----------------------------------------------
+        for cx, ct, cT, cw, kx, ktau, iT, it in self.chunks:
+            lg, dg, hg = _theta_log_g(r, alpha, s, beta, kx, ktau, order)
+            gT = (lg[iT], None if dg is None else dg[:, iT], None if hg is None else hg[:, :, iT])
+            gt = (lg[it], None if dg is None else dg[:, it], None if hg is None else hg[:, :, it])
+            lq, gq, hq = _log_q_terms(r, alpha, s, beta, cx, ct, cT, gT, gt, order)
+            total += float(dot(cw, lq))
+            if order >= 1:
+                grad += gq @ cw
+            if order >= 2:
+                hess += hq @ cw
+        if order < 1:
+            return total
+        if order < 2:
+            return total, grad
+        return total, grad, 0.5 * (hess + hess.T)
