@@ -279,16 +279,20 @@ def log_g(p1, lA, p2, lB, order=0):
 # --------------------------------------------------------------------------------------------
 # the likelihood: per row, and prepared weighted sums
 # --------------------------------------------------------------------------------------------
-def _theta_log_g(r, alpha, s, beta, x, tau, order):
+def _theta_log_g(r, alpha, s, beta, x, tau, order, keys=None):
     """log G of the likelihood's F(tau) (p1 = r+x, A = alpha, p2 = s+1, B = beta) with its gradient
     and Hessian in the natural parameters (r, alpha, s, beta)."""
     ea = alpha + tau
     eb = beta + tau
     lA, lB = np.log(ea), np.log(eb)
     logg, g, H = log_g(r + x, lA, s + 1.0, lB, order)
+    if keys is not None:
+        keys.update(lA=lA, lB=lB)
     if order < 1:
         return logg, None, None
     iA, iB = 1.0 / ea, 1.0 / eb
+    if keys is not None:
+        keys.update(iA=iA, iB=iB)
     Jd = np.array([np.ones_like(iA), iA, np.ones_like(iA), iB])
     gv1, gv3 = g[1].copy(), g[3].copy()
     g *= Jd
@@ -461,17 +465,64 @@ class ParetoRows:
             hess[3, 3] = -W * s / beta ** 2 + s * S_ib2
         # ---- the 2F1 part: rows with t_x < T ----------------------------------------------
         for cx, ct, cT, cw, kx, ktau, iT, it in self.chunks:
-            lg, dg, hg = _theta_log_g(r, alpha, s, beta, kx, ktau, order)
-            gT = (lg[iT], None if dg is None else dg[:, iT], None if hg is None else hg[:, :, iT])
-            gt = (lg[it], None if dg is None else dg[:, it], None if hg is None else hg[:, :, it])
-            lq, gq, hq = _log_q_terms(r, alpha, s, beta, cx, ct, cT, gT, gt, order)
-            total += float(dot(cw, lq))
-            if order >= 1:
-                grad += gq @ cw
-            if order >= 2:
-                hess += hq @ cw
+            keys = {}
+            lg, dg, hg = _theta_log_g(r, alpha, s, beta, kx, ktau, order, keys)
+            total += self._chunk(r, alpha, s, beta, cx, ct, cT, cw, lg, dg, hg, iT, it, order,
+                                 grad if order >= 1 else None, hess if order >= 2 else None, keys)
         if order < 1:
             return total
         if order < 2:
             return total, grad
         return total, grad, 0.5 * (hess + hess.T)
+
+    def _chunk(self, r, alpha, s, beta, x, t_x, T, w, lg, dg, hg, iT, it, order, grad, hess, keys):
+        """Adds one chunk's log Q terms (see :func:`_log_q_terms`) to ``grad`` and ``hess`` in place
+        and returns its weighted log-likelihood. Sums over rows are matrix products; the 2F1
+        Hessians enter once per key through per-key sums of the row weights."""
+        dot = self._dot
+        lgT, lgt = lg[iT], lg[it]
+        ls = np.log(s)
+        lA, lB = keys["lA"], keys["lB"]              # log(alpha + tau), log(beta + tau) of the keys
+        dla, dlb = lA[iT] - lA[it], lB[iT] - lB[it]
+        rx = r + x
+        log_b = ls + rx * dla + s * dlb + lgt
+        with np.errstate(divide="ignore"):
+            log_a = np.log1p(-np.minimum(s * np.exp(lgT), 1.0))
+        logq = np.logaddexp(log_a, log_b)
+        total = float(dot(w, logq))
+        if order < 1:
+            return total
+        wB = np.exp(log_b - logq)
+        gT_ = np.exp(ls + lgT - logq)
+        iA, iB = keys["iA"], keys["iB"]
+        iaT, iat, ibT, ibt = iA[iT], iA[it], iB[iT], iB[it]
+        dia, dib = iaT - iat, ibT - ibt
+        U = dg[:, it]
+        U[0] += dla
+        U[1] += rx * dia
+        U[2] += dlb + 1.0 / s
+        U[3] += s * dib
+        V = dg[:, iT]
+        V[2] += 1.0 / s
+        a = w * wB
+        b = w * gT_
+        grad += U @ a - V @ b
+        if order < 2:
+            return total
+        Gq = U * wB - V * gT_
+        hess += (U * a) @ U.T - (V * b) @ V.T - (Gq * w) @ Gq.T
+        nk = lg.size
+        hess += (hg.reshape(16, nk) @ (np.bincount(it, weights=a, minlength=nk)
+                                       - np.bincount(iT, weights=b, minlength=nk))).reshape(4, 4)
+        # second derivatives of D and of log s
+        ra = float(dot(a, dia))
+        hess[0, 1] += ra
+        hess[1, 0] += ra
+        hess[1, 1] += float(dot(a * rx, iat * iat - iaT * iaT))
+        rb = float(dot(a, dib))
+        hess[2, 3] += rb
+        hess[3, 2] += rb
+        hess[3, 3] += s * float(dot(a, ibt * ibt - ibT * ibT))
+        hess[2, 2] -= (float(a.sum()) - float(b.sum())) / (s * s)
+        return total
+
