@@ -40,7 +40,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-__all__ = ["log_g", "ParetoRows", "row_loglik", "alive_factors_pnbd", "PNBDAliveFactors", "p_alive_grid_pnbd"]
+__all__ = ["log_g", "ParetoRows", "row_loglik", "PNBDAliveFactors"]
 
 Z_SERIES = 0.9       # above this z the quadrature is used
 _TOL = 1e-17
@@ -526,3 +526,79 @@ class ParetoRows:
         hess[2, 2] -= (float(a.sum()) - float(b.sum())) / (s * s)
         return total
 
+
+
+# --------------------------------------------------------------------------------------------
+# the forecasting layer's "given alive" factors (closed form)
+# --------------------------------------------------------------------------------------------
+def _log_mean_ratio(s, bT, t):
+    """log of ``bT/(s-1) [1 - (bT/(bT+t))^(s-1)]`` (its limit ``bT log(1 + t/bT)`` at s = 1)."""
+    from .paretonbd import log_exprel
+
+    ell = np.log1p(t / bT)
+    with np.errstate(divide="ignore"):
+        return np.log(bT) + np.log(ell) + log_exprel(-(s - 1.0) * ell)
+
+
+class PNBDAliveFactors:
+    """G and H of the Pareto/NBD for groups (x, T) x draws x period ends, in closed form.
+
+    Given alive at T with x repeat purchases, lambda ~ Gamma(r+x, alpha+T) and mu ~ Gamma(s, beta+T)
+    independently (exponential lifetimes are memoryless; SMC 1987, FHL 2005 note), so
+
+        G = E[X(T, T+t) | alive] = E[lambda] E[(1 - e^(-mu t))/mu]
+          = (r+x)/(alpha+T) * (beta+T)/(s-1) * [1 - ((beta+T)/(beta+T+t))^(s-1)]   (log form at s = 1),
+        H = P(alive at T+t | alive) = ((beta+T)/(beta+T+t))^s.
+
+    The t-dependent factor depends on T only, so it is computed once per distinct T of a call and
+    the (x, T) groups are rows of it times (r+x)/(alpha+T). ``block`` bounds the elements of one
+    (distinct T x draws x periods) temporary.
+    """
+
+    def __init__(self, r, alpha, s, beta, x_all, T_all, steps, weights=None, keep_full=True, block=2_000_000):
+        self.r, self.alpha, self.s, self.beta = (np.asarray(v, dtype=np.float64).ravel() for v in (r, alpha, s, beta))
+        self.steps = np.asarray(steps, dtype=np.float64)
+        self.weights = weights or {}
+        self.block = max(1, int(block))
+
+    def prepare(self, n_jobs: int = 1) -> None:
+        """Nothing to prepare (closed form); kept for the forecasting layer's protocol."""
+
+    def _t_parts(self, uT):
+        """(log M, H) of shape (len(uT), S, K): M = E[(1 - e^-mu t)/mu | alive at T]."""
+        bT = self.beta[None, :, None] + uT[:, None, None]
+        t = self.steps[None, None, :]
+        s = self.s[None, :, None]
+        logm = _log_mean_ratio(s, bT, t)
+        H = np.exp(-s * np.log1p(t / bT))
+        return logm, H
+
+    def _rate(self, xg, Tg):
+        return (self.r[None, :] + xg[:, None]) / (self.alpha[None, :] + Tg[:, None])
+
+    def __call__(self, xg: np.ndarray, Tg: np.ndarray, want_h: bool = True):
+        """(G, H) of shape (len(xg), S, K) (H None unless ``want_h``)."""
+        xg, Tg = np.asarray(xg, dtype=np.float64), np.asarray(Tg, dtype=np.float64)
+        uT, ti = np.unique(Tg, return_inverse=True)
+        logm, H = self._t_parts(uT)
+        G = np.exp(logm)[ti]
+        G *= self._rate(xg, Tg)[:, :, None]
+        return G, (H[ti] if want_h else None)
+
+    def reduced(self, xg: np.ndarray, Tg: np.ndarray, weights: dict) -> dict:
+        """``{name: sum_k w_k F[:, :, k]}`` of shape (len(xg), S) for ``weights`` ``{name: ("G"|"H", w)}``,
+        by distinct T (one (distinct T x S x K) block at a time)."""
+        xg, Tg = np.asarray(xg, dtype=np.float64), np.asarray(Tg, dtype=np.float64)
+        S, K = self.r.size, self.steps.size
+        uT, ti = np.unique(Tg, return_inverse=True)
+        red = {name: np.empty((uT.size, S)) for name in weights}
+        step = max(1, self.block // (S * K))
+        for b0 in range(0, uT.size, step):
+            sl = slice(b0, min(uT.size, b0 + step))
+            logm, H = self._t_parts(uT[sl])
+            M = np.exp(logm, out=logm)
+            for name, (which, w) in weights.items():
+                red[name][sl] = (M if which == "G" else H) @ w
+        rate = self._rate(xg, Tg)
+        return {name: (red[name][ti] * rate if which == "G" else red[name][ti])
+                for name, (which, _) in weights.items()}
