@@ -50,7 +50,7 @@ from ..errors import CLVWarning, InvalidValueError
 from .special import check_positive as _check_positive
 
 __all__ = [
-    "loglik_and_grad", "weighted_evaluator", "weighted_loglik_and_grad", "alive_factors",
+    "loglik_and_grad", "weighted_evaluator", "weighted_loglik_and_grad", "alive_factors", "p_alive_grid",
     "dert_grid", "p_alive_ahead", "p_no_purchase_ahead", "log_tail_integral",
     "loglik",
     "p_alive",
@@ -69,6 +69,16 @@ _LEVELS = (0.0, 1.0, 3.0, 6.0, 10.0, 15.0, 21.0, 28.0, 36.0, 45.0, 55.0)
 _KINK_OFFSETS = (0.0, -0.5, 0.5, -2.0, 2.0, -6.0, 6.0, -20.0, 20.0, -60.0, 60.0, -200.0, 200.0)
 _CF_Y_MIN = 1e-3      # below this distance of z from 1 the continued fraction is too slow
 _CF_MAXIT = 3000
+# elements per call of the quadrature: its temporaries hold ~1,100 nodes per element (~9 MB per
+# array at 1,024 elements), so callers' blocks of millions of elements are fed to it in pieces
+_QUAD_CHUNK = 1024
+
+
+def _in_chunks(fn, n: int, chunk: int = _QUAD_CHUNK) -> np.ndarray:
+    """``concatenate([fn(slice) for slices of range(n)])``: bounds the memory of ``fn``'s temporaries."""
+    if n <= chunk:
+        return fn(slice(0, n))
+    return np.concatenate([fn(slice(i, min(n, i + chunk))) for i in range(0, n, chunk)])
 
 
 # --------------------------------------------------------------------------------------------
@@ -331,7 +341,8 @@ def log_hyp2f1_1(b, c, z, y=None):
     if quad.size:
         bq, cq, yq = b[quad], c[quad], y[quad]
         logy = np.log(yq)
-        out[quad] = np.log(cq - 1.0) + (cq - bq - 1.0) * logy + _log_j_quad(bq, cq, logy)
+        out[quad] = (np.log(cq - 1.0) + (cq - bq - 1.0) * logy
+                     + _in_chunks(lambda sl: _log_j_quad(bq[sl], cq[sl], logy[sl]), quad.size))
     return out.reshape(shape)
 
 
@@ -501,19 +512,23 @@ def p_purchases(r, alpha, s, beta, n, t):
         pos = t > 0
         second = np.full(n.size, -np.inf)
         if pos.any():
-            rr, aa, ss, bb, nn = r[pos], alpha[pos], s[pos], beta[pos], n[pos]
-            la, lb = np.log(aa)[:, None], np.log(bb)[:, None]
-            n1, rn, s1 = (nn + 1.0)[:, None], (rr + nn)[:, None], (ss + 1.0)[:, None]
+            rr, aa, ss, bb, nn, tt = r[pos], alpha[pos], s[pos], beta[pos], n[pos], t[pos]
 
-            def h(u):
-                return n1 * u - rn * np.logaddexp(la, u) - s1 * np.logaddexp(lb, u)
+            def piece(sl):
+                la, lb = np.log(aa[sl])[:, None], np.log(bb[sl])[:, None]
+                n1, rn, s1 = (nn[sl] + 1.0)[:, None], (rr[sl] + nn[sl])[:, None], (ss[sl] + 1.0)[:, None]
 
-            def dh(u):
-                return n1 - rn / (1.0 + np.exp(la - u)) - s1 / (1.0 + np.exp(lb - u))
+                def h(u):
+                    return n1 * u - rn * np.logaddexp(la, u) - s1 * np.logaddexp(lb, u)
 
-            logK = log_integral_concave(h, dh, np.full(nn.size, -np.inf), np.log(t[pos]),
-                                        np.minimum(np.log(t[pos]), 0.5 * (la + lb)[:, 0]),
-                                        kinks=(la[:, 0], lb[:, 0]))
+                def dh(u):
+                    return n1 - rn / (1.0 + np.exp(la - u)) - s1 / (1.0 + np.exp(lb - u))
+
+                lt = np.log(tt[sl])
+                return log_integral_concave(h, dh, np.full(lt.size, -np.inf), lt,
+                                            np.minimum(lt, 0.5 * (la + lb)[:, 0]), kinks=(la[:, 0], lb[:, 0]))
+
+            logK = _in_chunks(piece, nn.size)
             second[pos] = log_nb[pos] + rr * np.log(aa) + np.log(ss) + ss * np.log(bb) + logK
     val = np.exp(np.minimum(np.logaddexp(first, second), 0.0)).reshape(shape)
     return _out(_finite(val, "p_purchases"))
@@ -576,17 +591,22 @@ def log_dert_h(s, z):
         out[idx] = val
         quad = np.concatenate([quad, idx[~ok]])
     if quad.size:
-        s2, lz = s[quad][:, None], np.log(z[quad])[:, None]
+        sq, lzq = s[quad], np.log(z[quad])
 
-        def h(v):
-            return v - np.exp(v) - s2 * _softplus(v - lz)
+        def piece(sl):
+            s2, lz = sq[sl][:, None], lzq[sl][:, None]
 
-        def dh(v):
-            return 1.0 - np.exp(v) - s2 / (1.0 + np.exp(lz - v))
+            def h(v):
+                return v - np.exp(v) - s2 * _softplus(v - lz)
 
-        k = quad.size
-        out[quad] = log_integral_concave(h, dh, np.full(k, -np.inf), np.full(k, np.inf),
-                                         np.minimum(lz[:, 0], 0.0), kinks=(lz[:, 0], np.zeros(k)))
+            def dh(v):
+                return 1.0 - np.exp(v) - s2 / (1.0 + np.exp(lz - v))
+
+            k = s2.shape[0]
+            return log_integral_concave(h, dh, np.full(k, -np.inf), np.full(k, np.inf),
+                                        np.minimum(lz[:, 0], 0.0), kinks=(lz[:, 0], np.zeros(k)))
+
+        out[quad] = _in_chunks(piece, quad.size)
     return out.reshape(shape)
 
 
@@ -713,13 +733,78 @@ def p_no_purchase_ahead(r, alpha, s, beta, x, T, t):
     return out[()] if out.ndim == 0 else out
 
 
-def dert_grid(r, alpha, s, beta, x, t_x, T, delta, p_alive_now=None):
+def p_alive_grid(r, alpha, s, beta, x, t_x, T, block=262_144):
+    """:func:`p_alive` for n customers (``x, t_x, T`` of shape (n,)) and S parameter columns
+    (``r, alpha, s, beta`` of shape (1, S) or (n, S)) as an (n, S) array.
+
+    ``P(alive) = 1 / Q`` with ``Q = 1 - s G(T) + s e^D G(t_x)``, ``D = (r+x) log((alpha+T)/(alpha+t_x))
+    + s log((beta+T)/(beta+t_x))`` and G the 2F1 factor of the likelihood's F (FHL note eqs. 18-19;
+    :mod:`clvmodels.math._pnbdfast`), evaluated once per distinct (x, T) and (x, t_x) of a block
+    by its series (the quadrature where z > 0.9). Customers are taken ``block // S`` at a time,
+    which bounds the temporaries (about 16 arrays of ``block`` elements); customers with
+    t_x = T are alive for sure... up to the model: their Q is 1 exactly when t_x = T.
+
+    Examples
+    --------
+    Two parameter draws (columns) for three customers (rows); the first column is :func:`p_alive`:
+
+    >>> from clvmodels.math import paretonbd
+    >>> r, alpha = np.array([[0.553, 0.55]]), np.array([[10.578, 10.5]])
+    >>> s, beta = np.array([[0.606, 0.6]]), np.array([[11.669, 11.5]])
+    >>> x, t_x, T = np.array([2.0, 1.0, 0.0]), np.array([30.43, 1.71, 0.0]), np.array([38.86, 38.86, 38.86])
+    >>> paretonbd.p_alive_grid(r, alpha, s, beta, x, t_x, T).round(4).tolist()
+    [[0.8692, 0.8688], [0.168, 0.1674], [0.2953, 0.2947]]
+    """
+    from ._pnbdfast import log_g
+
+    r, alpha, s, beta = (np.atleast_2d(np.asarray(v, dtype=np.float64)) for v in (r, alpha, s, beta))
+    x, t_x, T = (np.asarray(v, dtype=np.float64).ravel() for v in (x, t_x, T))
+    n, S = x.size, max(v.shape[1] for v in (r, alpha, s, beta))
+    shared = all(v.shape[0] == 1 for v in (r, alpha, s, beta))
+    out = np.ones((n, S))
+    rows = max(1, int(block) // S)
+    with np.errstate(all="ignore"):
+        for b0 in range(0, n, rows):
+            gap = b0 + np.flatnonzero(t_x[b0:b0 + rows] < T[b0:b0 + rows])
+            if gap.size == 0:
+                continue
+            xb, tb, Tb = x[gap], t_x[gap], T[gap]
+            P = [np.broadcast_to(v, (1, S)) if shared else np.broadcast_to(v, (n, S))[gap] for v in (r, alpha, s, beta)]
+            m = gap.size
+            if shared:   # once per distinct (x, tau) of the block
+                keys, inv = np.unique(np.concatenate([np.column_stack([xb, Tb]), np.column_stack([xb, tb])]),
+                                      axis=0, return_inverse=True)
+                inv = inv.ravel()
+                kx, kt, kp = keys[:, 0:1], keys[:, 1:2], [v for v in P]
+            else:
+                kx, kt = np.concatenate([xb, xb])[:, None], np.concatenate([Tb, tb])[:, None]
+                inv = np.arange(2 * m)
+                kp = [np.concatenate([v, v]) for v in P]
+            rr, aa, ss, bb = kp
+            lA = np.log(aa + kt)
+            lB = np.log(bb + kt)
+            p1 = np.broadcast_to(rr + kx, lA.shape)
+            p2 = np.broadcast_to(ss + 1.0, lA.shape)
+            lg = log_g(p1, lA, p2, lB, 0)[0].reshape(lA.shape)
+            iT, it = inv[:m], inv[m:]
+            rb, sb = P[0], P[2]
+            D = (rb + xb[:, None]) * (lA[iT] - lA[it]) + sb * (lB[iT] - lB[it])
+            lgT = lg[iT]
+            log_a = np.log1p(-np.minimum(sb * np.exp(lgT), 1.0))
+            D += np.log(sb)
+            D += lg[it]
+            out[gap] = np.exp(-np.logaddexp(log_a, D))
+    return out
+
+
+def dert_grid(r, alpha, s, beta, x, t_x, T, delta, p_alive_now=None, block=2_000_000):
     """:func:`dert` for n customers and S per-draw parameter columns, as an (n, S) array.
 
     ``r, alpha, s, beta`` are (1, S); ``x, t_x, T`` (n,). DERT (FHL 2005, "RFM and CLV", eq. 2)
     factorises as P(alive) (r+x)/(alpha+T) E[1/(mu+delta) | alive at T], and the last factor
     depends on T only: it is taken from :func:`dert` once per distinct T (at x = 0, t_x = T, where
-    P(alive) = 1 exactly). ``p_alive_now`` (n, S), when already known, is reused.
+    P(alive) = 1 exactly). ``p_alive_now`` (n, S), when already known, is reused. ``block`` bounds
+    the elements (distinct T x S) of one call of :func:`dert` (and of :func:`p_alive_grid`).
 
     Examples
     --------
@@ -735,11 +820,15 @@ def dert_grid(r, alpha, s, beta, x, t_x, T, delta, p_alive_now=None):
     """
     with np.errstate(all="ignore"):
         uT, ti = np.unique(T, return_inverse=True)
-        ref = np.asarray(dert(r, alpha, s, beta, 0.0, uT[:, None], uT[:, None], delta), dtype=np.float64)
-        mu_part = ref * (alpha + uT[:, None]) / r                      # E[1/(mu+delta) | alive], (distinct T, S)
+        S = max(np.shape(v)[-1] if np.ndim(v) else 1 for v in (r, alpha, s, beta))
+        step = max(1, int(block) // S)
+        mu_part = np.empty((uT.size, S))
+        for i in range(0, uT.size, step):
+            u = uT[i:i + step, None]
+            ref = np.asarray(dert(r, alpha, s, beta, 0.0, u, u, delta), dtype=np.float64)
+            mu_part[i:i + step] = ref * (alpha + u) / r                # E[1/(mu+delta) | alive], (distinct T, S)
         if p_alive_now is None:
-            p_alive_now = np.asarray(p_alive(r, alpha, s, beta, x[:, None], t_x[:, None], T[:, None]),
-                                     dtype=np.float64)
+            p_alive_now = p_alive_grid(r, alpha, s, beta, x, t_x, T, block=block)
         return p_alive_now * (r + x[:, None]) / (alpha + T[:, None]) * mu_part[ti]
 
 
