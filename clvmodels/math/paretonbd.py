@@ -572,20 +572,46 @@ def _log_h_cf(s, zz):
     return np.log(zz) - logf, done
 
 
+_H_SERIES_GAP = 1e-3   # distance of s from a whole number below which the series of h cancels too much
+
+
+def _log_h_series(s, z):
+    """log h(s, z) for 0 < z < 1 and s < 10 not within _H_SERIES_GAP of a whole number, from
+    ``Gamma(1-s, z) = Gamma(1-s) - sum_k (-1)^k z^(1-s+k) / (k! (1-s+k))`` (DLMF 8.7.3):
+    ``h = e^z [z^s Gamma(1-s) - sum_k (-1)^k z^(k+1) / (k! (1-s+k))]``. The terms fall like z^k/k!
+    (24 of them reach 1e-17 at z = 1); the two parts cancel by at most a factor ~1/(distance of s
+    from a whole number), i.e. up to 3 digits at the gap."""
+    from scipy.special import gamma as _gamma
+
+    acc = np.zeros(z.size)
+    term = z.copy()                       # (-1)^k z^(k+1) / k!
+    for k in range(40):
+        acc += term / (1.0 - s + k)
+        term = term * (-z / (k + 1.0))
+        if np.all(np.abs(term) <= 1e-18 * np.abs(acc)):
+            break
+    head = np.exp(s * np.log(z)) * _gamma(1.0 - s)
+    return z + np.log(head - acc)
+
+
 def log_dert_h(s, z):
     """log h(s, z) with ``h = z^s e^z Gamma(1-s, z) = z U(1, 2-s, z) = int_0^inf e^-u (1+u/z)^-s du``.
 
     ``U(s, s, z) = e^z Gamma(1-s, z)`` is the confluent hypergeometric function of FHL (2005b)
-    eq. (2). Continued fraction where it converges fast, otherwise the (log-concave in log u)
-    integral; never ``scipy.special.hyperu``.
+    eq. (2). Continued fraction where it converges fast (z >= 1 or s >= 10), the series of the
+    incomplete gamma function for z < 1 (:func:`_log_h_series`), and the (log-concave in log u)
+    integral where s is within 1e-3 of a whole number; never ``scipy.special.hyperu``.
     """
     s, z = np.broadcast_arrays(np.asarray(s, dtype=np.float64), np.asarray(z, dtype=np.float64))
     shape = s.shape
     s, z = np.ravel(s).copy(), np.ravel(z).copy()
     out = np.empty(s.size)
     cf = (z >= 1.0) | (s >= 10.0)
+    ser = ~cf & (np.abs(s - np.round(s)) > _H_SERIES_GAP) & (z > 0)
     idx = np.flatnonzero(cf)
-    quad = np.flatnonzero(~cf)
+    quad = np.flatnonzero(~cf & ~ser)
+    if ser.any():
+        out[ser] = _log_h_series(s[ser], z[ser])
     if idx.size:
         val, ok = _log_h_cf(s[idx], z[idx])
         out[idx] = val
