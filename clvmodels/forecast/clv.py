@@ -67,8 +67,8 @@ DEFAULT_MAX_MEMORY = "512MB"
 # chunk holds at once (about _HELD of them), half on the temporaries of one call into the model's
 # math (about _MATH arrays of the call's elements: the guarded math's broadcast copies, logs and
 # continued fractions; its quadratures work on bounded pieces of their own)
-_HELD = 24
-_MATH = 64
+_HELD = 40
+_MATH = 96
 _UNITS = {"": 1, "B": 1, "K": 1000, "KB": 1000, "M": 1000 ** 2, "MB": 1000 ** 2, "G": 1000 ** 3, "GB": 1000 ** 3,
           "KIB": 1024, "MIB": 1024 ** 2, "GIB": 1024 ** 3, "T": 1000 ** 4, "TB": 1000 ** 4, "TIB": 1024 ** 4}
 _MIN_MEMORY = 1 << 20

@@ -24,7 +24,8 @@ Pochhammer ratios only):
 and the second derivatives add ``-sum 1/(p+j)^2`` (trigamma differences) to the squares. All
 sums have positive terms (or one sign), so they are accurate to a few ulps; the series stops
 when the next terms, bounded by a geometric tail in z, are below 1e-17 of the sum. Where
-``z > 0.9`` (the series would need hundreds of terms) the same integral is taken in the form
+``z > 0.98`` for derivatives, ``z > 0.99`` for values (the series would need hundreds or thousands
+of terms), the same integral is taken in the form
 ``G = exp(-lB) int exp(h(w)) dw``, ``h(w) = w - p1 log(1+e^(w-lA)) - p2 log(1+e^(w-lB))``
 (log-concave in w), by the guarded Gauss-Legendre panels of
 :func:`clvmodels.math.paretonbd.log_integral_concave`, and the derivatives are moments of
@@ -42,10 +43,12 @@ from scipy import special
 
 __all__ = ["log_g", "ParetoRows", "row_loglik", "PNBDAliveFactors"]
 
-Z_SERIES = 0.9       # above this z the quadrature is used
+Z_SERIES = 0.98      # above this z the quadrature is used for derivatives (the series' tail carries k^2 factors)
+Z_SERIES_VALUE = 0.99   # ... and for values (at most ~4,000 terms of 4 operations: still cheaper)
 _TOL = 1e-17
-_MAX_TERMS = 2000
+_MAX_TERMS = 6000
 _CHUNK = 8192
+_QCHUNK = 128       # elements per quadrature call (~1,100 nodes each, ~20 temporaries)
 
 
 # --------------------------------------------------------------------------------------------
@@ -175,8 +178,9 @@ def _series_log_g(p1, lA, p2, lB, order):
     p = np.where(bA, p1, p2)
     c = p1 + p2
     a = c - 1.0
-    L, d, h, _ = _series(p, c, z, order)
+    L, d, h, ok = _series(p, c, z, order)
     logg = L - np.log(a) + np.where(bA, 0.0, delta)
+    logg[~ok] = np.nan          # not converged within _MAX_TERMS: log_g redoes these by the quadrature
     if order < 1:
         return logg, None, None
     Lp, Lc, Lz = d
@@ -263,16 +267,20 @@ def log_g(p1, lA, p2, lB, order=0):
     logg = np.empty(n)
     g = np.empty((4, n)) if order >= 1 else None
     H = np.empty((4, 4, n)) if order >= 2 else None
-    z_big = np.abs(lA - lB) > -np.log1p(-Z_SERIES)
-    for idx, fn in ((np.flatnonzero(~z_big), _series_log_g), (np.flatnonzero(z_big), _quad_log_g)):
-        for c0 in range(0, idx.size, _CHUNK if fn is _series_log_g else 512):
-            sel = idx[c0:c0 + (_CHUNK if fn is _series_log_g else 512)]
+    z_big = np.abs(lA - lB) > -np.log1p(-(Z_SERIES if order >= 1 else Z_SERIES_VALUE))
+
+    def run(idx, fn, chunk):
+        for c0 in range(0, idx.size, chunk):
+            sel = idx[c0:c0 + chunk]
             lv, gv, hv = fn(p1[sel], lA[sel], p2[sel], lB[sel], order)
             logg[sel] = lv
             if order >= 1:
                 g[:, sel] = gv
             if order >= 2:
                 H[:, :, sel] = hv
+
+    run(np.flatnonzero(~z_big), _series_log_g, _CHUNK)
+    run(np.flatnonzero(z_big | np.isnan(logg)), _quad_log_g, _QCHUNK)
     return logg, g, H
 
 

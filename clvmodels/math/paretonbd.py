@@ -69,9 +69,9 @@ _LEVELS = (0.0, 1.0, 3.0, 6.0, 10.0, 15.0, 21.0, 28.0, 36.0, 45.0, 55.0)
 _KINK_OFFSETS = (0.0, -0.5, 0.5, -2.0, 2.0, -6.0, 6.0, -20.0, 20.0, -60.0, 60.0, -200.0, 200.0)
 _CF_Y_MIN = 1e-3      # below this distance of z from 1 the continued fraction is too slow
 _CF_MAXIT = 3000
-# elements per call of the quadrature: its temporaries hold ~1,100 nodes per element (~9 MB per
-# array at 1,024 elements), so callers' blocks of millions of elements are fed to it in pieces
-_QUAD_CHUNK = 1024
+# elements per call of the quadrature: its temporaries hold ~1,100 nodes per element (~2 MB per
+# array at 256 elements), so callers' blocks of millions of elements are fed to it in pieces
+_QUAD_CHUNK = 256
 
 
 def _in_chunks(fn, n: int, chunk: int = _QUAD_CHUNK) -> np.ndarray:
