@@ -543,15 +543,6 @@ class ParetoRows:
 # --------------------------------------------------------------------------------------------
 # the forecasting layer's "given alive" factors (closed form)
 # --------------------------------------------------------------------------------------------
-def _log_mean_ratio(s, bT, t):
-    """log of ``bT/(s-1) [1 - (bT/(bT+t))^(s-1)]`` (its limit ``bT log(1 + t/bT)`` at s = 1)."""
-    from .paretonbd import log_exprel
-
-    ell = np.log1p(t / bT)
-    with np.errstate(divide="ignore"):
-        return np.log(bT) + np.log(ell) + log_exprel(-(s - 1.0) * ell)
-
-
 class PNBDAliveFactors:
     """G and H of the Pareto/NBD for groups (x, T) x draws x period ends, in closed form.
 
@@ -562,9 +553,11 @@ class PNBDAliveFactors:
           = (r+x)/(alpha+T) * (beta+T)/(s-1) * [1 - ((beta+T)/(beta+T+t))^(s-1)]   (log form at s = 1),
         H = P(alive at T+t | alive) = ((beta+T)/(beta+T+t))^s.
 
-    The t-dependent factor depends on T only, so it is computed once per distinct T of a call and
-    the (x, T) groups are rows of it times (r+x)/(alpha+T). ``block`` bounds the elements of one
-    (distinct T x draws x periods) temporary.
+    The t-dependent factor depends on T only, so it is computed once per distinct T and the
+    (x, T) groups are rows of it times (r+x)/(alpha+T). ``block`` bounds the elements of one
+    (distinct T x draws x periods) temporary. :meth:`prepare` computes the period reductions of
+    ``weights`` once for every distinct T of ``T_all`` when they fit in 32 blocks (distinct T x
+    draws x reductions elements), so that :meth:`reduced` only gathers them.
     """
 
     def __init__(self, r, alpha, s, beta, x_all, T_all, steps, weights=None, keep_full=True, block=2_000_000):
@@ -572,18 +565,36 @@ class PNBDAliveFactors:
         self.steps = np.asarray(steps, dtype=np.float64)
         self.weights = weights or {}
         self.block = max(1, int(block))
+        self.uT_all = np.unique(np.asarray(T_all, dtype=np.float64))
+        self._cache = None
 
     def prepare(self, n_jobs: int = 1) -> None:
-        """Nothing to prepare (closed form); kept for the forecasting layer's protocol."""
+        """Tabulate the period reductions of ``weights`` per distinct T (when they fit, see above)."""
+        if self.weights and self.uT_all.size * self.r.size * len(self.weights) <= 32 * self.block:
+            self._cache = self._by_T(self.uT_all, self.weights)
+
+    def _by_T(self, uT, weights):
+        S, K = self.r.size, self.steps.size
+        red = {name: np.empty((uT.size, S)) for name in weights}
+        step = max(1, self.block // (S * K))
+        for b0 in range(0, uT.size, step):
+            sl = slice(b0, min(uT.size, b0 + step))
+            M, H = self._t_parts(uT[sl])
+            for name, (which, w) in weights.items():
+                red[name][sl] = (M if which == "G" else H) @ w
+        return red
 
     def _t_parts(self, uT):
-        """(log M, H) of shape (len(uT), S, K): M = E[(1 - e^-mu t)/mu | alive at T]."""
+        """(M, H) of shape (len(uT), S, K): M = E[(1 - e^-mu t)/mu | alive at T]
+        = (beta+T) l exprel(-(s-1) l) with l = log(1 + t/(beta+T)), exact at s = 1."""
         bT = self.beta[None, :, None] + uT[:, None, None]
-        t = self.steps[None, None, :]
+        ell = np.log1p(self.steps[None, None, :] / bT)
         s = self.s[None, :, None]
-        logm = _log_mean_ratio(s, bT, t)
-        H = np.exp(-s * np.log1p(t / bT))
-        return logm, H
+        H = np.exp(-s * ell)
+        M = special.exprel((1.0 - s) * ell)
+        M *= ell
+        M *= bT
+        return M, H
 
     def _rate(self, xg, Tg):
         return (self.r[None, :] + xg[:, None]) / (self.alpha[None, :] + Tg[:, None])
@@ -592,8 +603,8 @@ class PNBDAliveFactors:
         """(G, H) of shape (len(xg), S, K) (H None unless ``want_h``)."""
         xg, Tg = np.asarray(xg, dtype=np.float64), np.asarray(Tg, dtype=np.float64)
         uT, ti = np.unique(Tg, return_inverse=True)
-        logm, H = self._t_parts(uT)
-        G = np.exp(logm)[ti]
+        M, H = self._t_parts(uT)
+        G = M[ti]
         G *= self._rate(xg, Tg)[:, :, None]
         return G, (H[ti] if want_h else None)
 
@@ -601,16 +612,154 @@ class PNBDAliveFactors:
         """``{name: sum_k w_k F[:, :, k]}`` of shape (len(xg), S) for ``weights`` ``{name: ("G"|"H", w)}``,
         by distinct T (one (distinct T x S x K) block at a time)."""
         xg, Tg = np.asarray(xg, dtype=np.float64), np.asarray(Tg, dtype=np.float64)
-        S, K = self.r.size, self.steps.size
-        uT, ti = np.unique(Tg, return_inverse=True)
-        red = {name: np.empty((uT.size, S)) for name in weights}
-        step = max(1, self.block // (S * K))
-        for b0 in range(0, uT.size, step):
-            sl = slice(b0, min(uT.size, b0 + step))
-            logm, H = self._t_parts(uT[sl])
-            M = np.exp(logm, out=logm)
-            for name, (which, w) in weights.items():
-                red[name][sl] = (M if which == "G" else H) @ w
+        if self._cache is not None and weights is self.weights:
+            ti = np.searchsorted(self.uT_all, Tg)
+            if np.all(self.uT_all[np.minimum(ti, self.uT_all.size - 1)] == Tg):
+                red = self._cache
+            else:
+                red = None
+        else:
+            red = None
+        if red is None:
+            uT, ti = np.unique(Tg, return_inverse=True)
+            red = self._by_T(uT, weights)
         rate = self._rate(xg, Tg)
         return {name: (red[name][ti] * rate if which == "G" else red[name][ti])
                 for name, (which, _) in weights.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# P(alive now) for many customers x draws: Chebyshev interpolation in log(tau + c) per draw
+# --------------------------------------------------------------------------------------------
+_CHEB: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+_DEGREES = (24, 48, 96)
+_CHEB_TOL = 1e-15
+
+
+def _cheb(d: int) -> tuple[np.ndarray, np.ndarray]:
+    """(first-kind nodes (d+1,), M (d+1, d+1)) with coefficients = M @ values."""
+    if d not in _CHEB:
+        j = np.arange(d + 1)
+        theta = np.pi * (j + 0.5) / (d + 1)
+        M = 2.0 / (d + 1) * np.cos(np.outer(j, theta))
+        M[0] *= 0.5
+        _CHEB[d] = (np.cos(theta), M)
+    return _CHEB[d]
+
+
+class _TauFunction:
+    """Values ``f(tau)`` (S per tau: one per draw) at many tau, from a Chebyshev interpolant in
+    ``w = log(tau + c)`` over [lo, hi] when that converges (coefficient tail below _CHEB_TOL of the
+    function's scale), else None (the caller evaluates f directly). ``c`` puts the singularities of
+    f (at tau = -alpha, -beta) at w = -inf or off the real axis."""
+
+    def __init__(self, f, lo: float, hi: float, c: float):
+        self.c, self.ok = c, False
+        self.w0, self.w1 = np.log(lo + c), np.log(hi + c)
+        if not self.w1 > self.w0:
+            self.w1 = self.w0 + 1e-9
+        for d in _DEGREES:
+            nodes, M = _cheb(d)
+            tau = np.exp(self.w0 + (nodes + 1.0) * 0.5 * (self.w1 - self.w0)) - c
+            vals = f(np.maximum(tau, 0.0))                           # (d+1, S)
+            coef = M @ vals
+            scale = np.maximum(np.abs(vals).max(axis=0), 1.0)
+            if np.all(np.isfinite(coef)) and np.all(np.abs(coef[-3:]).max(axis=0) <= _CHEB_TOL * scale * (d + 1)):
+                nz = np.flatnonzero(np.abs(coef).max(axis=1) > 1e-18 * scale.max())
+                self.coef = coef[: (int(nz[-1]) + 1 if nz.size else 1)]
+                self.ok = True
+                return
+
+    def __call__(self, tau: np.ndarray) -> np.ndarray:
+        """(len(tau), S) by one matrix product with the Chebyshev polynomials at tau."""
+        u = np.clip((2.0 * np.log(tau + self.c) - (self.w0 + self.w1)) / (self.w1 - self.w0), -1.0, 1.0)
+        V = np.cos(np.outer(np.arccos(u), np.arange(self.coef.shape[0])))
+        return V @ self.coef
+
+
+def p_alive_shared(r, alpha, s, beta, x, t_x, T, block=262_144):
+    """P(alive now) (n, S) for customers with t_x < T and per-draw parameter vectors (S,).
+
+    ``P(alive) = 1 / (A + e^D)`` with ``A = 1 - s G(T)`` and ``D = log s + log G(t_x) +
+    (r+x) log((alpha+T)/(alpha+t_x)) + s log((beta+T)/(beta+t_x))`` (see :func:`_log_q_terms`).
+    A and the logs at T are computed once per distinct (x, T). At t_x, ``log(alpha + tau)``,
+    ``log(beta + tau)`` and ``log G(tau)`` (per frequency x) come from Chebyshev interpolants in
+    ``w = log(tau + c)`` (c = the smallest min(alpha, beta) of the draws, which puts their
+    singularities at tau = -alpha, -beta off the interval) over the customers' tau range, all
+    three by one matrix product per block of customers; directly at the distinct t_x when a
+    frequency has few of them (x = 0: only t_x = 0) or an interpolant does not converge to
+    ~1e-15 of its scale.
+    """
+    r, alpha, s, beta = (np.asarray(v, dtype=np.float64).ravel() for v in (r, alpha, s, beta))
+    S, n = r.size, x.size
+    out = np.empty((n, S))
+    if n == 0:
+        return out
+    order = np.argsort(x, kind="stable")
+    xs, ts, Ts = x[order], t_x[order], T[order]
+    lo, hi = float(min(ts.min(), Ts.min())), float(max(ts.max(), Ts.max()))
+    c = float(np.minimum(alpha, beta).min())
+    many = 4 * (_DEGREES[0] + 1)
+
+    def logs(tau):
+        return np.log(alpha[None, :] + tau[:, None]), np.log(beta[None, :] + tau[:, None])
+
+    def lG(tau, xv):
+        m = tau.size
+        lA, lB = logs(tau)
+        return log_g(np.broadcast_to((r + xv)[None, :], (m, S)), lA, np.broadcast_to((s + 1.0)[None, :], (m, S)),
+                     lB, 0)[0].reshape(m, S)
+
+    ab_fn = None     # log(alpha + tau) | log(beta + tau), built on first need
+    starts = np.flatnonzero(np.r_[True, xs[1:] != xs[:-1]])
+    ends = np.r_[starts[1:], n]
+    rows = max(1, int(block) // S)
+    ls = np.log(s)
+    for g0, g1 in zip(starts, ends):
+        xv = float(xs[g0])
+        rx = r + xv
+        gt, gT = ts[g0:g1], Ts[g0:g1]
+        uT, iT = np.unique(gT, return_inverse=True)
+        laT, lbT = logs(uT)
+        lgT = lG(uT, xv)
+        A = 1.0 - np.minimum(s * np.exp(lgT), 1.0)         # 1 - s G(T): >= 0
+        baseT = rx * laT + s * lbT + ls                     # D without the t_x terms
+        fn = None
+        if np.unique(gt).size > many:
+            if ab_fn is None:
+                ab_fn = _TauFunction(lambda tau: np.concatenate(logs(tau), axis=1), lo, hi, c)
+            g_fn = _TauFunction(lambda tau: lG(tau, xv), lo, hi, c)
+            if ab_fn.ok and g_fn.ok:
+                fn = _Stacked(ab_fn, g_fn)
+        for b0 in range(g0, g1, rows):
+            b1 = min(g1, b0 + rows)
+            tb = ts[b0:b1]
+            ib = iT[b0 - g0:b1 - g0]
+            if fn is not None:
+                vals = fn(tb)                               # (rows, 3S): log(alpha+t), log(beta+t), log G
+                la_t, lb_t, lgt = vals[:, :S], vals[:, S:2 * S], vals[:, 2 * S:]
+            else:   # few distinct t_x (x = 0: all at 0), or no convergence: directly, once each
+                uu, iu = np.unique(tb, return_inverse=True)
+                la_u, lb_u = logs(uu)
+                la_t, lb_t, lgt = la_u[iu], lb_u[iu], lG(uu, xv)[iu]
+            D = baseT[ib]
+            D -= rx * la_t
+            D -= s * lb_t
+            D += lgt
+            np.exp(D, out=D)
+            D += A[ib]
+            np.reciprocal(D, out=D)
+            out[order[b0:b1]] = D
+    return out
+
+
+class _Stacked:
+    """Two :class:`_TauFunction` on the same nodes' domain evaluated by one matrix product."""
+
+    def __init__(self, a: _TauFunction, b: _TauFunction):
+        d = max(a.coef.shape[0], b.coef.shape[0])
+        pad = lambda C: np.pad(C, ((0, d - C.shape[0]), (0, 0)))   # noqa: E731
+        self.coef = np.concatenate([pad(a.coef), pad(b.coef)], axis=1)
+        self.c, self.w0, self.w1 = a.c, a.w0, a.w1
+
+    __call__ = _TauFunction.__call__

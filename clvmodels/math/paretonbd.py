@@ -737,7 +737,8 @@ def p_no_purchase_ahead(r, alpha, s, beta, x, T, t):
         P0 = s beta'^s alpha'^r' I(r', alpha', s+1, beta'; 0)
              + r' alpha'^r' beta'^s I(r'+1, alpha', s, beta'; t),
 
-    with ``I(pA, A, pB, B; tau) = int_tau^inf (A+u)^-pA (B+u)^-pB du`` (:func:`log_tail_integral`).
+    with ``I(pA, A, pB, B; tau) = int_tau^inf (A+u)^-pA (B+u)^-pB du`` (:func:`log_tail_integral`;
+    evaluated through the 2F1 series of :mod:`clvmodels.math._pnbdfast`, its quadrature near z = 1).
     At t = 0 the two terms are E[mu/(lambda+mu)] + E[lambda/(lambda+mu)] = 1.
 
     Examples
@@ -749,13 +750,23 @@ def p_no_purchase_ahead(r, alpha, s, beta, x, T, t):
     >>> float(paretonbd.p_no_purchase_ahead(0.553, 10.578, 0.606, 11.669, 2, 38.86, 0.0))   # t = 0: certain
     1.0
     """
+    from ._pnbdfast import log_g
+
     r, alpha, s, beta, x, T, t = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64)
                                                        for v in (r, alpha, s, beta, x, T, t)))
+    shape = r.shape
+    r, alpha, s, beta, x, T, t = (np.ravel(v) for v in (r, alpha, s, beta, x, T, t))
     rp, ap, bp = r + x, alpha + T, beta + T
-    head = s * np.log(bp) + rp * np.log(ap)
-    never = np.log(s) + head + log_tail_integral(rp, ap, s + 1.0, bp, 0.0)
-    later = np.log(rp) + head + log_tail_integral(rp + 1.0, ap, s, bp, t)
+    # I(p1, A, p2, B; tau) = (A+tau)^-p1 (B+tau)^(1-p2) G(p1, log(A+tau), p2, log(B+tau)) (the 2F1
+    # factor of clvmodels.math._pnbdfast): the first term is s G(r', log a', s+1, log b') exactly
+    la, lb = np.log(ap), np.log(bp)
+    lat, lbt = np.log(ap + t), np.log(bp + t)
+    never = np.log(s) + log_g(rp, la, s + 1.0, lb, 0)[0]
+    later = (np.log(rp) + rp * (la - lat) - lat + s * (lb - lbt) + lbt
+             + log_g(rp + 1.0, lat, s, lbt, 0)[0])
     out = np.exp(np.minimum(np.logaddexp(never, later), 0.0))
+    out[t == 0] = 1.0                                         # the two terms add up to 1 (to rounding)
+    out = out.reshape(shape)
     return out[()] if out.ndim == 0 else out
 
 
@@ -768,7 +779,10 @@ def p_alive_grid(r, alpha, s, beta, x, t_x, T, block=262_144):
     :mod:`clvmodels.math._pnbdfast`), evaluated once per distinct (x, T) and (x, t_x) of a block
     by its series (the quadrature where z > 0.9). Customers are taken ``block // S`` at a time,
     which bounds the temporaries (about 16 arrays of ``block`` elements); customers with
-    t_x = T are alive for sure... up to the model: their Q is 1 exactly when t_x = T.
+    t_x = T have Q = 1 (P(alive) = 1). With per-draw parameters (1, S) and many customers,
+    ``log(alpha+tau)``, ``log(beta+tau)`` and ``log G`` come from Chebyshev interpolants in
+    ``log(tau + c)`` per draw (one matrix product per block; :func:`clvmodels.math._pnbdfast.p_alive_shared`),
+    checked to converge to ~1e-15 of their scale, else evaluated directly.
 
     Examples
     --------
@@ -779,9 +793,9 @@ def p_alive_grid(r, alpha, s, beta, x, t_x, T, block=262_144):
     >>> s, beta = np.array([[0.606, 0.6]]), np.array([[11.669, 11.5]])
     >>> x, t_x, T = np.array([2.0, 1.0, 0.0]), np.array([30.43, 1.71, 0.0]), np.array([38.86, 38.86, 38.86])
     >>> paretonbd.p_alive_grid(r, alpha, s, beta, x, t_x, T).round(4).tolist()
-    [[0.8692, 0.8688], [0.168, 0.1674], [0.2953, 0.2947]]
+    [[0.8692, 0.8699], [0.168, 0.1682], [0.2953, 0.2962]]
     """
-    from ._pnbdfast import log_g
+    from ._pnbdfast import log_g, p_alive_shared
 
     r, alpha, s, beta = (np.atleast_2d(np.asarray(v, dtype=np.float64)) for v in (r, alpha, s, beta))
     x, t_x, T = (np.asarray(v, dtype=np.float64).ravel() for v in (x, t_x, T))
@@ -790,6 +804,12 @@ def p_alive_grid(r, alpha, s, beta, x, t_x, T, block=262_144):
     out = np.ones((n, S))
     rows = max(1, int(block) // S)
     with np.errstate(all="ignore"):
+        if shared:   # per-draw parameters: interpolants in tau shared by every customer
+            gap = np.flatnonzero(t_x < T)
+            if gap.size:
+                vecs = [np.broadcast_to(v, (1, S))[0] for v in (r, alpha, s, beta)]
+                out[gap] = p_alive_shared(*vecs, x[gap], t_x[gap], T[gap], block=block)
+            return out
         for b0 in range(0, n, rows):
             gap = b0 + np.flatnonzero(t_x[b0:b0 + rows] < T[b0:b0 + rows])
             if gap.size == 0:
