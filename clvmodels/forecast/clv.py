@@ -31,8 +31,18 @@ what the customer will actually spend. With Bayesian models each posterior draw 
 (purchase draw i paired with spend draw i) and the point columns are posterior means. With MLE
 models, ``n_draws`` parameter vectors are drawn from the asymptotic normal of the
 log-parameters (``sample_params``), purchase and spend draws independently; the point columns
-are plug-in values at the MLE. Work is chunked over customers, so memory stays bounded whatever
-the number of customers.
+are plug-in values at the MLE.
+
+Memory
+------
+``max_memory`` (default :data:`DEFAULT_MAX_MEMORY`, 512 MB) bounds the working memory of both
+functions, whatever the number of customers, draws and periods: customers are taken in chunks whose
+(customers x draws) arrays fit half of the budget (per thread), and every call into the model's math
+gets at most as many (rows x draws [x periods]) elements as the other half allows for its
+temporaries (the Pareto/NBD quadratures, with ~1,100 nodes per element, work on pieces of their
+own). Inputs and results, which grow with the number of customers only, are not counted; nor are
+the interpolants of the BG/NBD-family alive factors (:mod:`clvmodels.math._bgfast`), which grow with
+draws x frequencies.
 """
 
 from __future__ import annotations
