@@ -61,6 +61,8 @@ def _series(p, c, z, order):
     mask of converged elements.
     """
     n = z.size
+    if order == 0 and n:
+        return _series_value(p, c, z)
     # k = 0 and k = 1
     rho1 = p / c
     t = rho1 * z
@@ -168,6 +170,38 @@ def _series(p, c, z, order):
     Lcz = col["Scz"] / S - Lc * Lz
     Lzz = col["Szz"] / S - Lz * Lz
     return L, (Lp, Lc, Lz), ((Lpp, Lpc, Lpz), (Lpc, Lcc, Lcz), (Lpz, Lcz, Lzz)), ok
+
+
+def _series_value(p, c, z):
+    """log 2F1(1, p; c; z) alone: a fixed number of terms for the whole batch, from the largest z
+    (terms ratio below z: the tail after k terms is below z^k/(1-z) < 1e-17), no convergence
+    checks or compaction (the values path of the forecasts). Non-finite z (a NaN parameter) is
+    left out of that count and reported as not converged, so it cannot set K for the batch."""
+    finite = np.isfinite(z)
+    zmax = float(z.max(initial=0.0, where=finite))
+    if zmax <= 0.0:
+        return np.where(finite, 0.0, np.nan), None, None, finite
+    if zmax < 1.0:      # (log_g sends z > Z_SERIES_VALUE to the quadrature; z = 1 would never stop)
+        K = int(min(_MAX_TERMS, np.ceil(np.log(_TOL * (1.0 - zmax)) / np.log(zmax)) + 1))
+    else:
+        K = _MAX_TERMS
+    S = np.ones(z.size)
+    t = np.ones(z.size)
+    ratio = np.empty(z.size)
+    tmp = np.empty(z.size)
+    for k in range(K):
+        np.add(p, k, out=ratio)
+        np.add(c, k, out=tmp)
+        ratio /= tmp
+        ratio *= z
+        t *= ratio
+        S += t
+    if K < _MAX_TERMS:
+        ok = finite
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ok = finite & (z < 1.0) & (t * (z / (1.0 - z)) <= _TOL * S)
+    return np.log(S), None, None, ok
 
 
 def _series_log_g(p1, lA, p2, lB, order):
@@ -281,7 +315,10 @@ def log_g(p1, lA, p2, lB, order=0):
             if order >= 2:
                 H[:, :, sel] = hv
 
-    run(np.flatnonzero(~z_big), _series_log_g, _CHUNK)
+    small = np.flatnonzero(~z_big)
+    if small.size > _CHUNK:   # chunks of similar z need similar numbers of terms
+        small = small[np.argsort(np.abs(lA[small] - lB[small]), kind="stable")]
+    run(small, _series_log_g, _CHUNK)
     run(np.flatnonzero(z_big | np.isnan(logg)), _quad_log_g, _QCHUNK)
     return logg, g, H
 

@@ -256,3 +256,28 @@ def test_dert_h_series_matches_mpmath():
     for si, zi, gi in zip(s, z, got):
         ref = float(mp.log(mp.mpf(zi) ** si * mp.e ** mp.mpf(zi) * mp.gammainc(1 - mp.mpf(si), mp.mpf(zi))))
         assert gi == pytest.approx(ref, rel=1e-11, abs=1e-11)
+
+
+def test_log_g_values_nan_element_does_not_spoil_its_batch():
+    # the values path sums a fixed number of terms per batch, set by the batch's largest z: a NaN
+    # (a NaN parameter in a forecast's draws) must not set it nor mark its neighbours unconverged
+    # (which sent the whole batch to the quadrature)
+    rng = np.random.default_rng(7)
+    n = 500
+    p1, p2 = np.exp(rng.uniform(-2, 3, n)), 1.0 + np.exp(rng.uniform(-3, 1, n))
+    z = rng.uniform(0.0, 0.95, n)
+    p, c = p1, p1 + p2
+    z[[3, 400]] = np.nan
+    L, _, _, ok = fast._series_value(p, c, z)
+    assert not ok[[3, 400]].any()
+    assert ok.sum() == n - 2
+    for i in (0, 17, 250):
+        ref = mp.log(mp.hyp2f1(1, mp.mpf(float(p[i])), mp.mpf(float(c[i])), mp.mpf(float(z[i]))))
+        assert L[i] == pytest.approx(float(ref), rel=1e-13, abs=1e-15)
+    lA = rng.uniform(-3, 3, n)
+    lB = lA + rng.uniform(-2.0, 2.0, n)
+    lA[5] = np.nan
+    with np.errstate(invalid="ignore"):
+        got = fast.log_g(p1, lA, p2, lB, 0)[0]
+    assert np.isnan(got[5]) and np.isfinite(np.delete(got, 5)).all()
+    assert got[17] == pytest.approx(float(mp_log_g(*[mp.mpf(float(v[17])) for v in (p1, lA, p2, lB)])), rel=1e-12)
