@@ -141,14 +141,23 @@ class PurchaseSource:
     def _s(P) -> int:
         return max(v.shape[1] for v in P.values())
 
-    def p_alive(self, P, x, t_x, T) -> np.ndarray:
+    def p_alive_context(self, draws: ParamDraws, t_x: np.ndarray, T: np.ndarray):
+        """The math's ``p_alive_context`` for per-draw parameters (shared by every later
+        :meth:`p_alive` call of a forecast: e.g. Pareto/NBD interpolants per frequency), or None."""
+        make = getattr(self.math, "p_alive_context", None)
+        if make is None or not draws.per_draw or len(t_x) == 0:
+            return None
+        return make(*(draws.params[k] for k in self.names), t_x, T)
+
+    def p_alive(self, P, x, t_x, T, context=None) -> np.ndarray:
         """P(alive now | history): (rows, S) (the math's ``p_alive_grid`` when it has one), at most
-        ``self.block`` elements per call into the math."""
+        ``self.block`` elements per call into the math; ``context`` from :meth:`p_alive_context`."""
         grid = getattr(self.math, "p_alive_grid", None)
         n, S = len(x), self._s(P)
         with np.errstate(all="ignore"):
             if grid is not None and self._accepts_block(grid):
-                return np.asarray(grid(*self._args(P), x, t_x, T, block=self.block), dtype=np.float64)
+                kw = {"context": context} if context is not None else {}
+                return np.asarray(grid(*self._args(P), x, t_x, T, block=self.block, **kw), dtype=np.float64)
 
             def part(sl):
                 Q = self._rows(P, sl)

@@ -426,6 +426,7 @@ def _run(frame, ps: PurchaseSource, ss: SpendSource, eco: Economics, draws: _Dra
     x, t_x, T, ext = x_all[ufirst], tx_all[ufirst], T_all[ufirst], ext_all[ufirst]
     m_u, co_u = eco.margin[ufirst], eco.cost_per_order[ufirst]
     ca_u, R_u = eco.cost_per_active_period[ufirst], eco.retention_cost[ufirst]
+    p_ctx = ps.p_alive_context(draws.purchase, t_x, T)
     gfirst, ginv = unique_rows(np.column_stack([x, T, ext]))
     order = np.argsort(ginv, kind="stable")
     evaluate = ps.group_evaluator(draws.purchase, x[gfirst], T[gfirst], steps, v, n_jobs, full=want_flows)
@@ -476,7 +477,7 @@ def _run(frame, ps: PurchaseSource, ss: SpendSource, eco: Economics, draws: _Dra
         pkey_first, pkey_inv = unique_rows(np.column_stack([x[rows], t_x[rows], T[rows], ext[rows]]))
         prow = fr[pkey_first]
         Pc = draws.purchase.for_rows(prow)
-        pa = ps.p_alive(Pc, x_all[prow], tx_all[prow], T_all[prow])
+        pa = ps.p_alive(Pc, x_all[prow], tx_all[prow], T_all[prow], p_ctx)
         pa = np.broadcast_to(pa, (len(prow), S))
         if len(prow) < len(rows) or np.any(pkey_inv != np.arange(len(rows))):
             pa = pa[pkey_inv]   # back to the chunk's row order
@@ -682,11 +683,12 @@ def residual_clv(summary: pd.DataFrame, purchase, spend, *, discount_rate: float
     if draws.has_interval:
         out["clv_lower"], out["clv_upper"] = np.empty(N), np.empty(N)
         q = [(1.0 - interval) / 2.0, (1.0 + interval) / 2.0]
+    p_ctx = ps.p_alive_context(draws.purchase, t_x, T)
     for rows in _customer_chunks(np.arange(N), size):
         ufirst, uinv = unique_rows(np.column_stack([x[rows], t_x[rows], T[rows], ext[rows]]))
         urows = rows[ufirst]
         Pc = draws.purchase.for_rows(urows)
-        pa_u = np.broadcast_to(ps.p_alive(Pc, x[urows], t_x[urows], T[urows]), (len(urows), S))
+        pa_u = np.broadcast_to(ps.p_alive(Pc, x[urows], t_x[urows], T[urows], p_ctx), (len(urows), S))
         de = np.broadcast_to(ps.dert(Pc, x[urows], t_x[urows], T[urows], d, pa=pa_u), (len(urows), S))[uinv]
         pa = pa_u[uinv]
         Ps = draws.spend.for_rows(rows) if draws.spend is not None else None

@@ -38,10 +38,12 @@ rule to natural parameters is diagonal.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from scipy import special
 
-__all__ = ["log_g", "ParetoRows", "row_loglik", "PNBDAliveFactors"]
+__all__ = ["log_g", "ParetoRows", "row_loglik", "PNBDAliveFactors", "PAliveContext", "p_alive_shared"]
 
 Z_SERIES = 0.98      # above this z the quadrature is used for derivatives (the series' tail carries k^2 factors)
 Z_SERIES_VALUE = 0.99   # ... and for values (at most ~4,000 terms of 4 operations: still cheaper)
@@ -714,18 +716,46 @@ class _TauFunction:
         return V @ self.coef
 
 
-def p_alive_shared(r, alpha, s, beta, x, t_x, T, block=262_144):
+class PAliveContext:
+    """What P(alive now) computations share across calls for one set of per-draw parameters: the
+    tau range of all customers and the Chebyshev interpolants of log G per frequency x (built once,
+    under a lock: several threads may ask)."""
+
+    def __init__(self, r, alpha, s, beta, lo: float, hi: float):
+        self.params = tuple(np.asarray(v, dtype=np.float64).ravel() for v in (r, alpha, s, beta))
+        self.lo, self.hi = float(lo), float(hi)
+        self.c = float(np.minimum(self.params[1], self.params[3]).min())
+        self._g: dict[float, object] = {}
+        self._lock = threading.Lock()
+
+    def serves(self, r, alpha, s, beta, lo: float, hi: float) -> bool:
+        """True when these are the context's parameters and [lo, hi] lies within its tau range
+        (outside it the interpolants would be clipped: wrong values, not an error)."""
+        return (self.lo <= lo and hi <= self.hi
+                and all(a.shape == b.shape and np.array_equal(a, b) for a, b in zip(self.params, (r, alpha, s, beta))))
+
+    def g_fn(self, x: float, build):
+        with self._lock:
+            hit = self._g.get(x)
+        if hit is None:
+            fn = _TauFunction(build, self.lo, self.hi, self.c)
+            with self._lock:
+                hit = self._g.setdefault(x, fn if fn.ok else False)
+        return hit or None
+
+
+def p_alive_shared(r, alpha, s, beta, x, t_x, T, block=262_144, context: PAliveContext | None = None):
     """P(alive now) (n, S) for customers with t_x < T and per-draw parameter vectors (S,).
 
     ``P(alive) = 1 / (A + e^D)`` with ``A = 1 - s G(T)`` and ``D = log s + log G(t_x) +
     (r+x) log((alpha+T)/(alpha+t_x)) + s log((beta+T)/(beta+t_x))`` (see :func:`_log_q_terms`).
-    A and the logs at T are computed once per distinct (x, T). At t_x, ``log(alpha + tau)``,
-    ``log(beta + tau)`` and ``log G(tau)`` (per frequency x) come from Chebyshev interpolants in
-    ``w = log(tau + c)`` (c = the smallest min(alpha, beta) of the draws, which puts their
-    singularities at tau = -alpha, -beta off the interval) over the customers' tau range, all
-    three by one matrix product per block of customers; directly at the distinct t_x when a
-    frequency has few of them (x = 0: only t_x = 0) or an interpolant does not converge to
-    ~1e-15 of its scale.
+    A and the logs at T are computed once per distinct (x, T), the logs at t_x directly. ``log G``
+    at t_x comes from a Chebyshev interpolant in ``w = log(tau + c)`` per frequency x and draw
+    (c = the smallest min(alpha, beta) of the draws, which puts its singularities at tau = -alpha,
+    -beta off the interval), evaluated by one matrix product per block of customers; directly at
+    the distinct t_x when a frequency has few of them (x = 0: only t_x = 0) or the interpolant does
+    not converge to ~1e-15 of its scale. ``context`` (:class:`PAliveContext`) keeps the
+    interpolants across calls (a forecast's chunks).
     """
     r, alpha, s, beta = (np.asarray(v, dtype=np.float64).ravel() for v in (r, alpha, s, beta))
     S, n = r.size, x.size
@@ -735,7 +765,8 @@ def p_alive_shared(r, alpha, s, beta, x, t_x, T, block=262_144):
     order = np.argsort(x, kind="stable")
     xs, ts, Ts = x[order], t_x[order], T[order]
     lo, hi = float(min(ts.min(), Ts.min())), float(max(ts.max(), Ts.max()))
-    c = float(np.minimum(alpha, beta).min())
+    if context is None or not context.serves(r, alpha, s, beta, lo, hi):
+        context = PAliveContext(r, alpha, s, beta, lo, hi)
     many = 4 * (_DEGREES[0] + 1)
 
     def logs(tau):
@@ -747,7 +778,6 @@ def p_alive_shared(r, alpha, s, beta, x, t_x, T, block=262_144):
         return log_g(np.broadcast_to((r + xv)[None, :], (m, S)), lA, np.broadcast_to((s + 1.0)[None, :], (m, S)),
                      lB, 0)[0].reshape(m, S)
 
-    ab_fn = None     # log(alpha + tau) | log(beta + tau), built on first need
     starts = np.flatnonzero(np.r_[True, xs[1:] != xs[:-1]])
     ends = np.r_[starts[1:], n]
     rows = max(1, int(block) // S)
@@ -762,41 +792,27 @@ def p_alive_shared(r, alpha, s, beta, x, t_x, T, block=262_144):
         A = 1.0 - np.minimum(s * np.exp(lgT), 1.0)         # 1 - s G(T): >= 0
         baseT = rx * laT + s * lbT + ls                     # D without the t_x terms
         fn = None
-        if np.unique(gt).size > many:
-            if ab_fn is None:
-                ab_fn = _TauFunction(lambda tau: np.concatenate(logs(tau), axis=1), lo, hi, c)
-            g_fn = _TauFunction(lambda tau: lG(tau, xv), lo, hi, c)
-            if ab_fn.ok and g_fn.ok:
-                fn = _Stacked(ab_fn, g_fn)
+        if g1 - g0 > many and np.unique(gt).size > many:
+            fn = context.g_fn(xv, lambda tau, xv=xv: lG(tau, xv))
         for b0 in range(g0, g1, rows):
             b1 = min(g1, b0 + rows)
             tb = ts[b0:b1]
             ib = iT[b0 - g0:b1 - g0]
             if fn is not None:
-                vals = fn(tb)                               # (rows, 3S): log(alpha+t), log(beta+t), log G
-                la_t, lb_t, lgt = vals[:, :S], vals[:, S:2 * S], vals[:, 2 * S:]
+                lgt = fn(tb)
+                la_t, lb_t = logs(tb)
             else:   # few distinct t_x (x = 0: all at 0), or no convergence: directly, once each
                 uu, iu = np.unique(tb, return_inverse=True)
                 la_u, lb_u = logs(uu)
                 la_t, lb_t, lgt = la_u[iu], lb_u[iu], lG(uu, xv)[iu]
             D = baseT[ib]
-            D -= rx * la_t
-            D -= s * lb_t
+            la_t *= rx
+            D -= la_t
+            lb_t *= s
+            D -= lb_t
             D += lgt
             np.exp(D, out=D)
             D += A[ib]
             np.reciprocal(D, out=D)
             out[order[b0:b1]] = D
     return out
-
-
-class _Stacked:
-    """Two :class:`_TauFunction` on the same nodes' domain evaluated by one matrix product."""
-
-    def __init__(self, a: _TauFunction, b: _TauFunction):
-        d = max(a.coef.shape[0], b.coef.shape[0])
-        pad = lambda C: np.pad(C, ((0, d - C.shape[0]), (0, 0)))   # noqa: E731
-        self.coef = np.concatenate([pad(a.coef), pad(b.coef)], axis=1)
-        self.c, self.w0, self.w1 = a.c, a.w0, a.w1
-
-    __call__ = _TauFunction.__call__

@@ -51,7 +51,7 @@ from .special import check_positive as _check_positive
 
 __all__ = [
     "loglik_and_grad", "weighted_evaluator", "weighted_loglik_and_grad", "alive_factors", "p_alive_grid",
-    "dert_grid", "p_alive_ahead", "p_no_purchase_ahead", "log_tail_integral",
+    "p_alive_context", "dert_grid", "p_alive_ahead", "p_no_purchase_ahead", "log_tail_integral",
     "loglik",
     "p_alive",
     "conditional_expected_purchases",
@@ -770,7 +770,28 @@ def p_no_purchase_ahead(r, alpha, s, beta, x, T, t):
     return out[()] if out.ndim == 0 else out
 
 
-def p_alive_grid(r, alpha, s, beta, x, t_x, T, block=262_144):
+def p_alive_context(r, alpha, s, beta, t_x, T):
+    """A cache for :func:`p_alive_grid` over many calls with the same per-draw parameters
+    (vectors (S,) or (1, S)) and customers whose recency and age lie within those of ``t_x`` and
+    ``T`` (e.g. the chunks of a forecast): it keeps the Chebyshev interpolants of the 2F1 factor
+    per frequency (:class:`clvmodels.math._pnbdfast.PAliveContext`).
+
+    Examples
+    --------
+    >>> from clvmodels.math import paretonbd
+    >>> r, alpha, s, beta = ([v] for v in (0.553, 10.578, 0.606, 11.669))
+    >>> x, t_x, T = np.array([2.0, 1.0, 0.0]), np.array([30.43, 1.71, 0.0]), np.array([38.86, 38.86, 38.86])
+    >>> ctx = paretonbd.p_alive_context(r, alpha, s, beta, t_x, T)
+    >>> paretonbd.p_alive_grid(r, alpha, s, beta, x, t_x, T, context=ctx).round(4).tolist()
+    [[0.8692], [0.168], [0.2953]]
+    """
+    from ._pnbdfast import PAliveContext
+
+    t_x, T = np.asarray(t_x, dtype=np.float64), np.asarray(T, dtype=np.float64)
+    return PAliveContext(r, alpha, s, beta, float(min(t_x.min(), T.min())), float(max(t_x.max(), T.max())))
+
+
+def p_alive_grid(r, alpha, s, beta, x, t_x, T, block=262_144, context=None):
     """:func:`p_alive` for n customers (``x, t_x, T`` of shape (n,)) and S parameter columns
     (``r, alpha, s, beta`` of shape (1, S) or (n, S)) as an (n, S) array.
 
@@ -780,9 +801,10 @@ def p_alive_grid(r, alpha, s, beta, x, t_x, T, block=262_144):
     by its series (the quadrature where z > 0.9). Customers are taken ``block // S`` at a time,
     which bounds the temporaries (about 16 arrays of ``block`` elements); customers with
     t_x = T have Q = 1 (P(alive) = 1). With per-draw parameters (1, S) and many customers,
-    ``log(alpha+tau)``, ``log(beta+tau)`` and ``log G`` come from Chebyshev interpolants in
-    ``log(tau + c)`` per draw (one matrix product per block; :func:`clvmodels.math._pnbdfast.p_alive_shared`),
-    checked to converge to ~1e-15 of their scale, else evaluated directly.
+    ``log G`` at t_x comes from Chebyshev interpolants in ``log(tau + c)`` per frequency and draw
+    (one matrix product per block; :func:`clvmodels.math._pnbdfast.p_alive_shared`), checked to
+    converge to ~1e-15 of their scale, else it is evaluated directly. ``context``
+    (:func:`p_alive_context`) keeps those interpolants across calls.
 
     Examples
     --------
@@ -808,7 +830,7 @@ def p_alive_grid(r, alpha, s, beta, x, t_x, T, block=262_144):
             gap = np.flatnonzero(t_x < T)
             if gap.size:
                 vecs = [np.broadcast_to(v, (1, S))[0] for v in (r, alpha, s, beta)]
-                out[gap] = p_alive_shared(*vecs, x[gap], t_x[gap], T[gap], block=block)
+                out[gap] = p_alive_shared(*vecs, x[gap], t_x[gap], T[gap], block=block, context=context)
             return out
         for b0 in range(0, n, rows):
             gap = b0 + np.flatnonzero(t_x[b0:b0 + rows] < T[b0:b0 + rows])

@@ -258,6 +258,27 @@ def test_dert_h_series_matches_mpmath():
         assert gi == pytest.approx(ref, rel=1e-11, abs=1e-11)
 
 
+def test_p_alive_context_across_chunks_equals_one_call():
+    # a forecast's chunks share one context (interpolants per frequency); each chunk's values must be
+    # those of one call on all customers, and a context for other draws or a narrower tau range is
+    # not used (its clipped interpolants would be wrong)
+    s = clv.datasets.cdnow_summary()
+    x, t_x, T = (s[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    rng = np.random.default_rng(6)
+    P = [v * np.exp(rng.normal(0, 0.1, (1, 5))) for v in (0.553, 10.578, 0.606, 11.669)]
+    ref = pnbd.p_alive(*P, x[:, None], t_x[:, None], T[:, None])
+    ctx = pnbd.p_alive_context(*P, t_x, T)
+    parts = np.concatenate([pnbd.p_alive_grid(*P, x[i:i + 800], t_x[i:i + 800], T[i:i + 800], context=ctx)
+                            for i in range(0, x.size, 800)])
+    np.testing.assert_allclose(parts, ref, rtol=1e-10, atol=1e-300)
+    assert len(ctx._g) > 0                       # the interpolants were built and kept
+    other = pnbd.p_alive_context(*[2.0 * v for v in P], t_x, T)
+    narrow = pnbd.p_alive_context(*P, t_x[:1], T[:1])
+    for bad in (other, narrow):
+        np.testing.assert_allclose(pnbd.p_alive_grid(*P, x, t_x, T, context=bad), ref, rtol=1e-10, atol=1e-300)
+        assert len(bad._g) == 0
+
+
 def test_log_g_values_nan_element_does_not_spoil_its_batch():
     # the values path sums a fixed number of terms per batch, set by the batch's largest z: a NaN
     # (a NaN parameter in a forecast's draws) must not set it nor mark its neighbours unconverged
