@@ -200,31 +200,33 @@ def log_integral_concave(h: Callable[[np.ndarray], np.ndarray], dh: Callable[[np
     mode = np.clip(0.5 * (left + right), lo, hi)
     hmax = H(mode)
 
-    # 2) level points on either side of the mode
-    def level_point(level: float, side: float) -> np.ndarray:
-        bound = lo if side < 0 else hi
-        target = hmax - level
-        inside = np.isfinite(bound) & (H(np.where(np.isfinite(bound), bound, mode)) >= target)
-        near = mode.copy()
-        far = mode + side
-        stp = np.ones(n)
-        for _ in range(80):
-            far = np.where(side < 0, np.maximum(far, lo), np.minimum(far, hi))
-            need = (H(far) > target) & ~inside
-            if not need.any():
-                break
-            near = np.where(need, far, near)
-            far = np.where(need, far + side * stp, far)
-            stp = np.where(need, stp * 2.0, stp)
-        for _ in range(60):
-            mid = 0.5 * (near + far)
-            above = H(mid) > target
-            near = np.where(above, mid, near)
-            far = np.where(above, far, mid)
-        return np.where(inside, bound, 0.5 * (near + far))
-
-    edges_left = [level_point(lv, -1.0) for lv in _LEVELS[1:]]
-    edges_right = [level_point(lv, +1.0) for lv in _LEVELS[1:]]
+    # 2) level points on either side of the mode, every level and side at once (columns): one call of
+    #    h per bracketing / bisection step instead of one per level and side
+    side = np.repeat([-1.0, 1.0], len(_LEVELS) - 1)[None, :]                   # (1, L)
+    drop = np.tile(_LEVELS[1:], 2)[None, :]
+    bound = np.where(side < 0, lo[:, None], hi[:, None])                      # (n, L)
+    target = hmax[:, None] - drop
+    finite = np.isfinite(bound)
+    inside = finite & (h(np.where(finite, bound, mode[:, None])) >= target)
+    near = np.broadcast_to(mode[:, None], bound.shape).copy()
+    far = near + side
+    stp = np.ones(bound.shape)
+    for _ in range(80):
+        far = np.where(side < 0, np.maximum(far, lo[:, None]), np.minimum(far, hi[:, None]))
+        need = (h(far) > target) & ~inside
+        if not need.any():
+            break
+        near = np.where(need, far, near)
+        far = np.where(need, far + side * stp, far)
+        stp = np.where(need, stp * 2.0, stp)
+    for _ in range(60):
+        mid = 0.5 * (near + far)
+        above = h(mid) > target
+        near = np.where(above, mid, near)
+        far = np.where(above, far, mid)
+    levels = np.where(inside, bound, 0.5 * (near + far))
+    edges_left = list(levels[:, :len(_LEVELS) - 1].T)
+    edges_right = list(levels[:, len(_LEVELS) - 1:].T)
     outer_lo, outer_hi = edges_left[-1], edges_right[-1]
     edges = [mode, *edges_left, *edges_right]
     for kink in kinks:
