@@ -43,6 +43,8 @@ import threading
 import numpy as np
 from scipy import special
 
+from .special import weighted_rows
+
 __all__ = ["log_g", "ParetoRows", "row_loglik", "PNBDAliveFactors", "PAliveContext", "p_alive_shared"]
 
 Z_SERIES = 0.98      # above this z the quadrature is used for derivatives (the series' tail carries k^2 factors)
@@ -457,12 +459,7 @@ class ParetoRows:
     _CHUNK = 1 << 15
 
     def __init__(self, x, t_x, T, weights, blas=False):
-        x, t_x, T, w = (np.asarray(v, dtype=np.float64).ravel() for v in (x, t_x, T, weights))
-        if not x.size == t_x.size == T.size == w.size:
-            raise ValueError("x, t_x, T and weights must have the same length")
-        keep = w != 0
-        if not keep.all():
-            x, t_x, T, w = x[keep], t_x[keep], T[keep], w[keep]
+        x, t_x, T, w = weighted_rows(x, t_x, T, weights)
         self._dot = np.dot if blas else (lambda a, b: np.einsum("i,i->", a, b))
         self.W = float(w.sum())
         ux, xi = np.unique(x, return_inverse=True)
