@@ -27,14 +27,14 @@ import platform
 import sys
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 
 import clvmodels as clv
+from _common import record
 from clvmodels.math import paretonbd as pnbd
 
-HERE = Path(__file__).resolve().parent
+SECTION = "## Pareto/NBD, BG/BB (MLE fits next to lifetimes)"
 
 
 def best_of(fn, n: int) -> tuple[float, object]:
@@ -94,6 +94,15 @@ def timed_runs(fn, n: int):
     return runs, out
 
 
+def fit_lifetimes(summary):
+    """lifetimes' ParetoNBDFitter on an RFM summary (its warnings silenced)."""
+    from lifetimes import ParetoNBDFitter
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ParetoNBDFitter().fit(summary["frequency"], summary["recency"], summary["T"])
+
+
 def scale_rows(args, have_lifetimes: bool) -> list[dict]:
     cases = [("100,000 simulated customers, T up to 39 weeks (weeks)", 100_000, 39, "W", True),
              ("long history: 21,166 simulated customers, T up to 180 weeks (days)", 21_166, 180, "D", True),
@@ -108,13 +117,7 @@ def scale_rows(args, have_lifetimes: bool) -> list[dict]:
                 "ours_p": {k: round(float(v), 5) for k, v in ours.params_.items()}, "converged": ours.converged_,
                 "max_x": float(x.max())}
         if have_lifetimes and with_lt:
-            from lifetimes import ParetoNBDFitter
-
-            def fit_lt():
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    return ParetoNBDFitter().fit(summary["frequency"], summary["recency"], summary["T"])
-            lt_runs, lt = timed_runs(fit_lt, args.lt_repeat)
+            lt_runs, lt = timed_runs(lambda: fit_lifetimes(summary), args.lt_repeat)
             p = lt.params_
             ll_lt = float(pnbd.loglik(p["r"], p["alpha"], p["s"], p["beta"], x, t_x, T).sum())
             line.update(lt_runs=lt_runs, lt_ll=ll_lt, lt_p={k: round(float(v), 5) for k, v in p.items()})
@@ -171,7 +174,7 @@ def main() -> None:
         out = "\n".join(render_scale(scale_rows(args, lifetimes is not None), args, lt_version))
         sys.stdout.write(out + "\n")
         if args.record:
-            record_section(out)
+            record(SECTION, out.strip("\n") + "\n")
         return
 
     try:
@@ -188,11 +191,7 @@ def main() -> None:
     line = {"what": "Pareto/NBD fit, CDNOW sample (2,357)", "ours_s": t_ours, "ours_ll": ours.loglik_,
             "ours_p": ours.params_.round(3).to_dict()}
     if lifetimes is not None:
-        def fit_lt():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                return ParetoNBDFitter().fit(cd["frequency"], cd["recency"], cd["T"])
-        t_lt, lt = best_of(fit_lt, args.n)
+        t_lt, lt = best_of(lambda: fit_lifetimes(cd), args.n)
         p = lt.params_
         ll_lt = float(pnbd.loglik(p["r"], p["alpha"], p["s"], p["beta"], cd["frequency"], cd["recency"], cd["T"]).sum())
         line.update(lt_s=t_lt, lt_ll=ll_lt, lt_p={k: round(float(v), 3) for k, v in p.items()})
@@ -261,22 +260,7 @@ def main() -> None:
     out = "\n".join(text)
     sys.stdout.write(out + "\n")
     if args.record:
-        record_section(out)
-
-
-SECTION = "## Pareto/NBD, BG/BB (MLE fits next to lifetimes)"
-
-
-def record_section(report: str) -> None:
-    """Append ``report`` at the end of this benchmark's section of RESULTS.md."""
-    path = HERE / "RESULTS.md"
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    if SECTION not in text:
-        text = text.rstrip() + f"\n\n{SECTION}\n\n"
-    head, _, tail = text.partition(SECTION)
-    nxt = tail.find("\n## ")
-    body, rest = (tail, "") if nxt < 0 else (tail[:nxt], tail[nxt:])
-    path.write_text(head + SECTION + body.rstrip() + "\n" + report.rstrip() + "\n" + rest)
+        record(SECTION, out.strip("\n") + "\n")
 
 
 if __name__ == "__main__":

@@ -194,33 +194,25 @@ def child(task: str, folder: Path, n_draws: int, jobs: int, max_memory=None) -> 
     else:
         import clvmodels as clv
 
-        bg = clv.load_model(folder / ("pnbd.json" if task.startswith("ours_pnbd") else "bg.json"))
+        pnbd = task.startswith("ours_pnbd_")
+        variant = task.replace("ours_pnbd_", "ours_")      # the same runs with the Pareto/NBD purchase model
+        bg = clv.load_model(folder / ("pnbd.json" if pnbd else "bg.json"))
         gg = clv.load_model(folder / "gg.json")
         kw = dict(SETTINGS)
         if max_memory:
             kw.update(max_memory=max_memory)
-        if task == "ours_pnbd_point_margin1":
+        if variant == "ours_point":
+            kw.update(interval=None)
+        elif variant == "ours_point_margin1":
             kw.update(interval=None, margin=1.0, cost_per_order=0.0)
-        elif task == "ours_pnbd_mle":
+        elif variant == "ours_mle":
             kw.update(interval=0.9, n_draws=n_draws, random_state=1, n_jobs=jobs)
-        elif task == "ours_pnbd_bayes":
+        elif variant == "ours_bayes":
+            from clvmodels.bayes import BGNBD as BayesBGNBD
             from clvmodels.bayes import GammaGamma as BayesGG
             from clvmodels.bayes import ParetoNBD as BayesPNBD
 
-            bg, out["posterior"] = bayes_standin(BayesPNBD, bg, n_draws, 1)
-            gg, _ = bayes_standin(BayesGG, gg, n_draws, 2)
-            kw.update(interval=0.9, n_jobs=jobs)
-        if task == "ours_point":
-            kw.update(interval=None)
-        elif task == "ours_point_margin1":
-            kw.update(interval=None, margin=1.0, cost_per_order=0.0)
-        elif task == "ours_mle":
-            kw.update(interval=0.9, n_draws=n_draws, random_state=1, n_jobs=jobs)
-        elif task == "ours_bayes":
-            from clvmodels.bayes import BGNBD as BayesBGNBD
-            from clvmodels.bayes import GammaGamma as BayesGG
-
-            bg, out["posterior"] = bayes_standin(BayesBGNBD, bg, n_draws, 1)
+            bg, out["posterior"] = bayes_standin(BayesPNBD if pnbd else BayesBGNBD, bg, n_draws, 1)
             gg, _ = bayes_standin(BayesGG, gg, n_draws, 2)
             kw.update(interval=0.9, n_jobs=jobs)
         elif task == "ours_nuts":
@@ -245,7 +237,7 @@ def child(task: str, folder: Path, n_draws: int, jobs: int, max_memory=None) -> 
         fc = clv.forecast_clv(s, bg, gg, **kw)
         out["seconds"] = time.perf_counter() - t0
         out["mean_clv"] = float(fc["clv"].mean())
-        if task in ("ours_point_margin1", "ours_pnbd_point_margin1"):
+        if variant == "ours_point_margin1":
             np.save(folder / f"{task}.npy", fc["clv"].to_numpy())
         if "clv_lower" in fc:
             out["mean_interval_width"] = float((fc["clv_upper"] - fc["clv_lower"]).mean())
