@@ -38,6 +38,9 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+# the parent (simulation, fits) and the children (forecasts, PYTHONPATH below) import the same
+# clvmodels: this checkout's, not an installed copy (an editable install may point at another tree)
+sys.path.insert(0, str(HERE.parent))
 RESULTS = HERE / "RESULTS.md"
 SECTION = "## Forecast / CLV"
 # BG/NBD on the CDNOW sample, weeks (Fader, Hardie & Lee 2005, sec. 5); Gamma-Gamma on its repeat
