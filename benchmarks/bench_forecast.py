@@ -38,6 +38,9 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+# the parent (simulation, fits) and the children (forecasts, PYTHONPATH below) import the same
+# clvmodels: this checkout's, not an installed copy (an editable install may point at another tree)
+sys.path.insert(0, str(HERE.parent))
 RESULTS = HERE / "RESULTS.md"
 SECTION = "## Forecast / CLV"
 # BG/NBD on the CDNOW sample, weeks (Fader, Hardie & Lee 2005, sec. 5); Gamma-Gamma on its repeat
@@ -69,11 +72,17 @@ def make_data(n: int, folder: Path, seed: int = 2026) -> dict:
     t_gg = time.perf_counter() - t0
     bg.save(folder / "bg.json")
     gg.save(folder / "gg.json")
+    t0 = time.perf_counter()
+    pn = clv.ParetoNBD().fit(s)
+    t_pn = time.perf_counter() - t0
+    pn.save(folder / "pnbd.json")
     x = s["frequency"].to_numpy()
     groups = len(np.unique(np.column_stack([x, T]), axis=0))
     distinct = len(np.unique(np.column_stack([x, s["recency"].to_numpy(), T,
                                               np.where(x > 0, s["monetary_value"].to_numpy(), 0)]), axis=0))
-    return {"fit_bgnbd_s": t_bg, "fit_gammagamma_s": t_gg, "share_x0": float(np.mean(x == 0)),
+    return {"fit_bgnbd_s": t_bg, "fit_gammagamma_s": t_gg, "fit_paretonbd_s": t_pn,
+            "pnbd_params": {k: round(float(v), 4) for k, v in pn.params_.items()},
+            "share_x0": float(np.mean(x == 0)),
             "groups_x_T": int(groups), "distinct_customers": int(distinct),
             "bg_params": {k: round(float(v), 4) for k, v in bg.params_.items()},
             "gg_params": {k: round(float(v), 4) for k, v in gg.params_.items()}}
@@ -158,17 +167,21 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def child(task: str, folder: Path, n_draws: int, jobs: int) -> dict:
+def child(task: str, folder: Path, n_draws: int, jobs: int, max_memory=None) -> dict:
     rss_start = peak_rss_mb()
     s = load_summary(folder)
-    out: dict = {"task": task}
-    if task == "lifetimes":
+    out: dict = {"task": task, "load_before": os.getloadavg()[0]}
+    if task in ("lifetimes", "lifetimes_pnbd"):
         import pandas as pd
-        from lifetimes import BetaGeoFitter, GammaGammaFitter
+        from lifetimes import BetaGeoFitter, GammaGammaFitter, ParetoNBDFitter
 
-        bgp = json.loads((folder / "bg.json").read_text())["params"]
+        if task == "lifetimes":
+            bgp = json.loads((folder / "bg.json").read_text())["params"]
+            bgf = BetaGeoFitter()
+        else:
+            bgp = json.loads((folder / "pnbd.json").read_text())["params"]
+            bgf = ParetoNBDFitter()
         ggp = json.loads((folder / "gg.json").read_text())["params"]
-        bgf = BetaGeoFitter()
         bgf.params_ = pd.Series(bgp)
         bgf.predict = bgf.conditional_expected_number_of_purchases_up_to_time  # set by fit() in lifetimes
         ggf = GammaGammaFitter()
@@ -179,25 +192,30 @@ def child(task: str, folder: Path, n_draws: int, jobs: int) -> dict:
         clv_lt = ggf.customer_lifetime_value(bgf, s["frequency"], s["recency"], s["T"], s["monetary_value"],
                                              time=SETTINGS["horizon"], discount_rate=d_month, freq="W")
         out["seconds"] = time.perf_counter() - t0
-        np.save(folder / "lifetimes_clv.npy", clv_lt.to_numpy(dtype=np.float64))
+        np.save(folder / f"{task}_clv.npy", clv_lt.to_numpy(dtype=np.float64))
         out["mean_clv_margin1"] = float(clv_lt.mean())
     else:
         import clvmodels as clv
 
-        bg = clv.load_model(folder / "bg.json")
+        pnbd = task.startswith("ours_pnbd_")
+        variant = task.replace("ours_pnbd_", "ours_")      # the same runs with the Pareto/NBD purchase model
+        bg = clv.load_model(folder / ("pnbd.json" if pnbd else "bg.json"))
         gg = clv.load_model(folder / "gg.json")
         kw = dict(SETTINGS)
-        if task == "ours_point":
+        if max_memory:
+            kw.update(max_memory=max_memory)
+        if variant == "ours_point":
             kw.update(interval=None)
-        elif task == "ours_point_margin1":
+        elif variant == "ours_point_margin1":
             kw.update(interval=None, margin=1.0, cost_per_order=0.0)
-        elif task == "ours_mle":
+        elif variant == "ours_mle":
             kw.update(interval=0.9, n_draws=n_draws, random_state=1, n_jobs=jobs)
-        elif task == "ours_bayes":
+        elif variant == "ours_bayes":
             from clvmodels.bayes import BGNBD as BayesBGNBD
             from clvmodels.bayes import GammaGamma as BayesGG
+            from clvmodels.bayes import ParetoNBD as BayesPNBD
 
-            bg, out["posterior"] = bayes_standin(BayesBGNBD, bg, n_draws, 1)
+            bg, out["posterior"] = bayes_standin(BayesPNBD if pnbd else BayesBGNBD, bg, n_draws, 1)
             gg, _ = bayes_standin(BayesGG, gg, n_draws, 2)
             kw.update(interval=0.9, n_jobs=jobs)
         elif task == "ours_nuts":
@@ -222,21 +240,22 @@ def child(task: str, folder: Path, n_draws: int, jobs: int) -> dict:
         fc = clv.forecast_clv(s, bg, gg, **kw)
         out["seconds"] = time.perf_counter() - t0
         out["mean_clv"] = float(fc["clv"].mean())
-        if task == "ours_point_margin1":
-            np.save(folder / "ours_clv_margin1.npy", fc["clv"].to_numpy())
+        if variant == "ours_point_margin1":
+            np.save(folder / f"{task}.npy", fc["clv"].to_numpy())
         if "clv_lower" in fc:
             out["mean_interval_width"] = float((fc["clv_upper"] - fc["clv_lower"]).mean())
             out["ordered"] = bool(((fc["clv_lower"] <= fc["clv"] + 1e-9) & (fc["clv"] <= fc["clv_upper"] + 1e-9)).all())
         out["n_draws"] = fc.attrs["n_draws"]
+    out["load_after"] = os.getloadavg()[0]
     out["rss_start_mb"] = rss_start
     out["rss_before_call_mb"] = rss_before
     out["peak_rss_mb"] = peak_rss_mb()
     return out
 
 
-def run_child(python: str, task: str, folder: Path, n_draws: int, jobs: int) -> dict | None:
+def run_child(python: str, task: str, folder: Path, n_draws: int, jobs: int, max_memory=None) -> dict | None:
     cmd = [python, str(Path(__file__).resolve()), "--child", task, "--data", str(folder), "--draws", str(n_draws),
-           "--jobs", str(jobs)]
+           "--jobs", str(jobs)] + (["--max-memory", str(max_memory)] if max_memory else [])
     env = dict(os.environ, PYTHONPATH=str(HERE.parent))
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
@@ -264,13 +283,16 @@ def main() -> None:
     ap.add_argument("--anchor-python", default=sys.executable)
     ap.add_argument("--bayes-python", default=None,
                     help="interpreter with PyMC for the real-posterior run (task ours_nuts)")
-    ap.add_argument("--tasks", default="ours_point,ours_point_margin1,ours_mle,ours_bayes,ours_nuts,lifetimes")
+    ap.add_argument("--tasks", default="ours_point,ours_point_margin1,ours_mle,ours_bayes,ours_nuts,lifetimes,"
+                                       "ours_pnbd_point_margin1,ours_pnbd_mle,ours_pnbd_bayes,lifetimes_pnbd")
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each clvmodels task (the spread under load)")
+    ap.add_argument("--max-memory", default=None, help="forecast_clv(max_memory=...) (default: the library's)")
     ap.add_argument("--record", action="store_true")
     ap.add_argument("--child")
     ap.add_argument("--data")
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, Path(args.data), args.draws, args.jobs)))
+        print(json.dumps(child(args.child, Path(args.data), args.draws, args.jobs, args.max_memory)))
         return
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -283,16 +305,20 @@ def main() -> None:
         for task in args.tasks.split(","):
             if task == "ours_nuts" and not args.bayes_python:
                 continue
-            python = {"lifetimes": args.anchor_python, "ours_nuts": args.bayes_python}.get(task, sys.executable)
-            res = run_child(python, task, folder, args.draws, args.jobs)
-            if res is not None:
-                results[task] = res
-                print(json.dumps(res))
+            python = {"lifetimes": args.anchor_python, "lifetimes_pnbd": args.anchor_python,
+                      "ours_nuts": args.bayes_python}.get(task, sys.executable)
+            reps = 1 if task.startswith("lifetimes") or task == "ours_nuts" else args.repeat
+            for _ in range(reps):
+                res = run_child(python, task, folder, args.draws, args.jobs, args.max_memory)
+                if res is not None:
+                    results.setdefault(task, []).append(res)
+                    print(json.dumps(res))
         load1 = os.getloadavg()
-        agree = None
-        if (folder / "lifetimes_clv.npy").exists() and (folder / "ours_clv_margin1.npy").exists():
-            a, b = np.load(folder / "ours_clv_margin1.npy"), np.load(folder / "lifetimes_clv.npy")
-            agree = float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-12)))
+        agree = {}
+        for ours, anchor in (("ours_point_margin1", "lifetimes"), ("ours_pnbd_point_margin1", "lifetimes_pnbd")):
+            if (folder / f"{anchor}_clv.npy").exists() and (folder / f"{ours}.npy").exists():
+                a, b = np.load(folder / f"{ours}.npy"), np.load(folder / f"{anchor}_clv.npy")
+                agree[anchor] = float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-12)))
     report = render(args, info, results, agree, load0, load1)
     print(report)
     if args.record:
@@ -315,35 +341,48 @@ def render(args, info, results, agree, load0, load1) -> str:
              f"{info['share_x0']:.0%} one-time buyers; {info['groups_x_T']:,} distinct (frequency, T); "
              f"{info['distinct_customers']:,} distinct customer inputs. MLE fits: BG/NBD "
              f"{info['fit_bgnbd_s']:.1f} s {info['bg_params']}, Gamma-Gamma {info['fit_gammagamma_s']:.1f} s "
-             f"{info['gg_params']}. Settings: {SETTINGS}.", "",
-             "| run | draws | seconds | peak RSS MB (before call) | mean CLV | mean 90% width | lower <= clv <= upper |",
-             "|---|---|---|---|---|---|---|"]
-    names = {"ours_point": "clvmodels, plug-in (interval=None)",
-             "ours_point_margin1": "clvmodels, plug-in, margin=1, no costs",
-             "ours_mle": f"clvmodels, MLE draws, {args.jobs} threads",
-             "ours_bayes": f"clvmodels, Bayesian path (synthetic posterior), {args.jobs} threads",
-             "ours_nuts": f"clvmodels, Bayesian path (NUTS posterior), {args.jobs} threads",
-             "lifetimes": "lifetimes 0.11.3 customer_lifetime_value (margin=1)"}
-    for task, r in results.items():
+             f"{info['gg_params']}, Pareto/NBD (on the same BG/NBD-simulated summary) {info['fit_paretonbd_s']:.1f} s "
+             f"{info['pnbd_params']}. Settings: {SETTINGS}"
+             + (f", max_memory={args.max_memory}" if args.max_memory else ", max_memory: the default (512MB)") + ".", "",
+             "| run | draws | seconds (each run) | 1-min load before each | peak RSS MB (before call) | mean CLV | "
+             "mean 90% width | lower <= clv <= upper |",
+             "|---|---|---|---|---|---|---|---|"]
+    names = {"ours_point": "clvmodels BG/NBD, plug-in (interval=None)",
+             "ours_point_margin1": "clvmodels BG/NBD, plug-in, margin=1, no costs",
+             "ours_mle": f"clvmodels BG/NBD, MLE draws, {args.jobs} threads",
+             "ours_bayes": f"clvmodels BG/NBD, Bayesian path (synthetic posterior), {args.jobs} threads",
+             "ours_nuts": f"clvmodels BG/NBD, Bayesian path (NUTS posterior), {args.jobs} threads",
+             "lifetimes": "lifetimes 0.11.3 BG/NBD customer_lifetime_value (margin=1)",
+             "ours_pnbd_point_margin1": "clvmodels Pareto/NBD, plug-in, margin=1, no costs",
+             "ours_pnbd_mle": f"clvmodels Pareto/NBD, MLE draws, {args.jobs} threads",
+             "ours_pnbd_bayes": f"clvmodels Pareto/NBD, Bayesian path (synthetic posterior), {args.jobs} threads",
+             "lifetimes_pnbd": "lifetimes 0.11.3 Pareto/NBD customer_lifetime_value (margin=1)"}
+    for task, runs in results.items():
+        r = runs[-1]
         width = f"{r['mean_interval_width']:.3f}" if "mean_interval_width" in r else "-"
         mean = r.get("mean_clv", r.get("mean_clv_margin1"))
-        lines.append(f"| {names.get(task, task)} | {r.get('n_draws', 0):,} | {r['seconds']:.1f} | "
-                     f"{r['peak_rss_mb']:.0f} ({r['rss_before_call_mb']:.0f}) | {mean:.4f} | {width} | "
-                     f"{r.get('ordered', '-')} |")
+        secs = ", ".join(f"{x['seconds']:.1f}" for x in runs)
+        loads = ", ".join(f"{x['load_before']:.1f}" for x in runs)
+        peaks = ", ".join(f"{x['peak_rss_mb']:.0f}" for x in runs)
+        lines.append(f"| {names.get(task, task)} | {r.get('n_draws', 0):,} | {secs} | {loads} | "
+                     f"{peaks} ({r['rss_before_call_mb']:.0f}) | {mean:.4f} | {width} | {r.get('ordered', '-')} |")
     lines.append("")
-    if "ours_point_margin1" in results and "lifetimes" in results:
-        ratio = results["lifetimes"]["seconds"] / results["ours_point_margin1"]["seconds"]
-        lines.append(f"- lifetimes / clvmodels (same point forecast): {ratio:.1f}x; largest relative CLV "
-                     f"difference {agree:.2e} (lifetimes' month is 4.345 weeks, ours 365.25/12/7 = 4.348).")
+    for ours, anchor, label in (("ours_point_margin1", "lifetimes", "BG/NBD"),
+                                ("ours_pnbd_point_margin1", "lifetimes_pnbd", "Pareto/NBD")):
+        if ours in results and anchor in results:
+            ratio = results[anchor][0]["seconds"] / min(x["seconds"] for x in results[ours])
+            lines.append(f"- {label}: lifetimes / clvmodels (same point forecast): {ratio:.1f}x; largest relative CLV "
+                         f"difference {agree.get(anchor, float('nan')):.2e} (lifetimes' month is 4.345 weeks, ours "
+                         "365.25/12/7 = 4.348).")
     if "ours_nuts" in results:
-        r = results["ours_nuts"]
+        r = results["ours_nuts"][-1]
         lines.append(f"- NUTS posterior: clv.bayes.BGNBD and clv.bayes.GammaGamma fitted with 4 chains x "
                      f"{args.draws // 4} draws (tune 500) on the first {NUTS_CUSTOMERS:,} customers in "
                      f"{r['nuts_fit_s']:.0f} s (not in the forecast time); posterior means {r['posterior_means']}; "
                      "the forecast then covers all customers with these 1,000 draws.")
     if "ours_bayes" in results:
         lines.append(f"- Bayesian path (synthetic posterior): 4 x {args.draws // 4} draws from the fitted MLE models' "
-                     f"asymptotic normal placed in a {results['ours_bayes'].get('posterior')} (no sampler); purchase "
+                     f"asymptotic normal placed in a {results['ours_bayes'][-1].get('posterior')} (no sampler); purchase "
                      "and spend draws paired by index, point = posterior mean.")
     lines.append("- Peak RSS: the child's own high-water mark (VmHWM; interpreter, pandas, the 1M-row summary and "
                  "the results included); 'before call' is the same mark just before the forecast.")

@@ -126,8 +126,8 @@ def main() -> None:
         f = frames[name].loc[ref.index]
         agree[name] = float(max((f[c] - ref[c]).abs().max() for c in ref.columns))
     lt = results["lifetimes"]
-    lines = [f"| contender | time (s) | peak RSS (MB) | RSS added by the call (MB) | speed-up vs lifetimes | "
-             f"peak vs lifetimes | max abs diff vs lifetimes |",
+    lines = ["| contender | time (s) | peak RSS (MB) | RSS added by the call (MB) | speed-up vs lifetimes | "
+             "peak vs lifetimes | max abs diff vs lifetimes |",
              "|---|---|---|---|---|---|---|"]
     for name in names:
         r = results[name]

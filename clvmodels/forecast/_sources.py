@@ -91,6 +91,34 @@ class PurchaseSource:
         # the future of a customer alive now depends on the time since the last purchase (Erlang-k timing of
         # the (M)BG/CNBD-k): the "given alive" factors are then computed per (x, t_x, T), with t_x passed on
         self.recency_ahead = bool(getattr(self.math, "ahead_needs_recency", False))
+        # elements (rows x draws [x periods]) of one call into the model's math: the caller sets it
+        # from its memory budget (forecast_clv's max_memory); the math's own temporaries scale with it
+        self.block = 2_000_000
+
+    def _by_rows(self, fn, n: int, per_row: int, shape: tuple) -> np.ndarray:
+        """``fn(rows_slice)`` for slices of ``range(n)`` holding at most ``self.block`` elements
+        (``per_row`` elements a row), assembled into an array of ``shape`` (rows first)."""
+        step = max(1, self.block // max(1, per_row))
+        if n <= step:
+            return np.asarray(fn(slice(0, n)), dtype=np.float64)
+        out = np.empty(shape)
+        for i in range(0, n, step):
+            sl = slice(i, min(n, i + step))
+            out[sl] = fn(sl)
+        return out
+
+    @staticmethod
+    def _rows(P, sl):
+        """Parameters of the rows ``sl``: per-draw (1, S) arrays are shared, (n, S) arrays sliced."""
+        return {k: (v if v.shape[0] == 1 else v[sl]) for k, v in P.items()}
+
+    def _accepts_block(self, fn) -> bool:
+        import inspect
+
+        try:
+            return "block" in inspect.signature(fn).parameters
+        except (TypeError, ValueError):
+            return False
 
     # ---- data ------------------------------------------------------------------------------
     def validate(self, summary: pd.DataFrame) -> pd.DataFrame:
@@ -116,14 +144,31 @@ class PurchaseSource:
     def _s(P) -> int:
         return max(v.shape[1] for v in P.values())
 
-    def p_alive(self, P, x, t_x, T) -> np.ndarray:
-        """P(alive now | history): (rows, S) (the math's ``p_alive_grid`` when it has one)."""
+    def p_alive_context(self, draws: ParamDraws, t_x: np.ndarray, T: np.ndarray):
+        """The math's ``p_alive_context`` for per-draw parameters (shared by every later
+        :meth:`p_alive` call of a forecast: e.g. Pareto/NBD interpolants per frequency), or None."""
+        make = getattr(self.math, "p_alive_context", None)
+        if make is None or not draws.per_draw or len(t_x) == 0:
+            return None
+        return make(*(draws.params[k] for k in self.names), t_x, T)
+
+    def p_alive(self, P, x, t_x, T, context=None) -> np.ndarray:
+        """P(alive now | history): (rows, S) (the math's ``p_alive_grid`` when it has one), at most
+        ``self.block`` elements per call into the math; ``context`` from :meth:`p_alive_context`."""
         grid = getattr(self.math, "p_alive_grid", None)
+        n, S = len(x), self._s(P)
         with np.errstate(all="ignore"):
-            if grid is not None:
-                return np.asarray(grid(*self._args(P), x, t_x, T), dtype=np.float64)
-            out = self.math.p_alive(*self._args(P), x[:, None], t_x[:, None], T[:, None])
-        return np.broadcast_to(np.asarray(out, dtype=np.float64), (len(x), self._s(P)))
+            if grid is not None and self._accepts_block(grid):
+                kw = {"context": context} if context is not None else {}
+                return np.asarray(grid(*self._args(P), x, t_x, T, block=self.block, **kw), dtype=np.float64)
+
+            def part(sl):
+                Q = self._rows(P, sl)
+                if grid is not None:
+                    return grid(*self._args(Q), x[sl], t_x[sl], T[sl])
+                out = self.math.p_alive(*self._args(Q), x[sl, None], t_x[sl, None], T[sl, None])
+                return np.broadcast_to(np.asarray(out, dtype=np.float64), (len(x[sl]), S))
+            return np.broadcast_to(self._by_rows(part, n, S, (n, S)), (n, S))
 
     def alive_expected(self, P, x, T, steps: np.ndarray, t_x: np.ndarray | None = None) -> np.ndarray:
         """E[X(T, T+t) | alive now, x, T] at t = steps (model units or opportunities): (rows, S, K).
@@ -133,40 +178,59 @@ class PurchaseSource:
         model, and the cheapest: e.g. no Pareto/NBD integral term); a model whose math says
         ``ahead_needs_recency`` gets the customers' own ``t_x``.
         """
-        xs, Ts = x[:, None, None], T[:, None, None]
-        tr = Ts if t_x is None else t_x[:, None, None]
-        args = self._args(P, 1)
-        with np.errstate(all="ignore"):
-            cond = np.asarray(self.math.conditional_expected_purchases(*args, xs, tr, Ts, steps[None, None, :]),
-                              dtype=np.float64)
-            pa = np.asarray(self.math.p_alive(*args, xs, tr, Ts), dtype=np.float64)
-        return np.broadcast_to(cond / pa, (len(x), self._s(P), len(steps)))
+        n, S, K = len(x), self._s(P), len(steps)
+
+        def part(sl):
+            xs, Ts = x[sl, None, None], T[sl, None, None]
+            tr = Ts if t_x is None else t_x[sl, None, None]
+            args = self._args(self._rows(P, sl), 1)
+            with np.errstate(all="ignore"):
+                cond = np.asarray(self.math.conditional_expected_purchases(*args, xs, tr, Ts, steps[None, None, :]),
+                                  dtype=np.float64)
+                pa = np.asarray(self.math.p_alive(*args, xs, tr, Ts), dtype=np.float64)
+            return np.broadcast_to(cond / pa, (len(xs), S, K))
+        return self._by_rows(part, n, S * K, (n, S, K))
 
     def alive_ahead(self, P, x, T, steps: np.ndarray, t_x: np.ndarray | None = None) -> np.ndarray:
         """P(alive at the end of each step | alive now, x, T [, t_x]): (rows, S, K)."""
-        kw = {} if t_x is None else {"t_x": t_x[:, None, None]}
-        with np.errstate(all="ignore"):
-            out = self.math.p_alive_ahead(*self._args(P, 1), x[:, None, None], T[:, None, None], steps[None, None, :],
-                                          **kw)
-        return np.broadcast_to(np.asarray(out, dtype=np.float64), (len(x), self._s(P), len(steps)))
+        n, S, K = len(x), self._s(P), len(steps)
+
+        def part(sl):
+            kw = {} if t_x is None else {"t_x": t_x[sl, None, None]}
+            with np.errstate(all="ignore"):
+                out = self.math.p_alive_ahead(*self._args(self._rows(P, sl), 1), x[sl, None, None], T[sl, None, None],
+                                              steps[None, None, :], **kw)
+            return np.broadcast_to(np.asarray(out, dtype=np.float64), (len(x[sl]), S, K))
+        return self._by_rows(part, n, S * K, (n, S, K))
 
     def alive_expected_and_ahead(self, P, x, T, steps: np.ndarray, t_x: np.ndarray | None = None):
         """:meth:`alive_expected` and :meth:`alive_ahead` from the math's one-pass ``ahead_given_alive``
-        (optional fast path: the (M)BG/CNBD-k sums one series for both): two (rows, S, K) arrays."""
-        kw = {} if t_x is None else {"t_x": t_x[:, None, None]}
-        with np.errstate(all="ignore"):
-            G, H = self.math.ahead_given_alive(*self._args(P, 1), x[:, None, None], T[:, None, None],
-                                               steps[None, None, :], **kw)
-        shape = (len(x), self._s(P), len(steps))
-        return (np.broadcast_to(np.asarray(G, dtype=np.float64), shape),
-                np.broadcast_to(np.asarray(H, dtype=np.float64), shape))
+        (optional fast path: the (M)BG/CNBD-k sums one series for both): two (rows, S, K) arrays, at most
+        ``self.block`` elements per call into the math."""
+        n, S, K = len(x), self._s(P), len(steps)
+        G_all, H_all = np.empty((n, S, K)), np.empty((n, S, K))
+        step = max(1, self.block // max(1, S * K))
+        for i in range(0, n, step):
+            sl = slice(i, min(n, i + step))
+            kw = {} if t_x is None else {"t_x": t_x[sl, None, None]}
+            with np.errstate(all="ignore"):
+                G, H = self.math.ahead_given_alive(*self._args(self._rows(P, sl), 1), x[sl, None, None],
+                                                   T[sl, None, None], steps[None, None, :], **kw)
+            G_all[sl] = np.broadcast_to(np.asarray(G, dtype=np.float64), (sl.stop - sl.start, S, K))
+            H_all[sl] = np.broadcast_to(np.asarray(H, dtype=np.float64), (sl.stop - sl.start, S, K))
+        return G_all, H_all
 
     def no_purchase_ahead(self, P, x, T, step: float, t_x: np.ndarray | None = None) -> np.ndarray:
         """P(no purchase within ``step`` | alive now, x, T [, t_x]): (rows, S)."""
-        kw = {} if t_x is None else {"t_x": t_x[:, None]}
-        with np.errstate(all="ignore"):
-            out = self.math.p_no_purchase_ahead(*self._args(P), x[:, None], T[:, None], step, **kw)
-        return np.broadcast_to(np.asarray(out, dtype=np.float64), (len(x), self._s(P)))
+        n, S = len(x), self._s(P)
+
+        def part(sl):
+            kw = {} if t_x is None else {"t_x": t_x[sl, None]}
+            with np.errstate(all="ignore"):
+                out = self.math.p_no_purchase_ahead(*self._args(self._rows(P, sl)), x[sl, None], T[sl, None], step,
+                                                    **kw)
+            return np.broadcast_to(np.asarray(out, dtype=np.float64), (len(x[sl]), S))
+        return self._by_rows(part, n, S, (n, S))
 
     # ---- fast paths --------------------------------------------------------------------------
     def has_fast_factors(self, draws: ParamDraws) -> bool:
@@ -199,7 +263,9 @@ class PurchaseSource:
 
         if self.has_fast_factors(draws):
             d = draws.params
-            fac = self.math.alive_factors(*(d[k] for k in self.names), x_all, T_all, steps, weights, keep_full=full)
+            kw = {"block": self.block} if self._accepts_block(self.math.alive_factors) else {}
+            fac = self.math.alive_factors(*(d[k] for k in self.names), x_all, T_all, steps, weights, keep_full=full,
+                                          **kw)
             fac.prepare(n_jobs)
 
             def fast(rows, xg, Tg, full, txg=None):
@@ -227,11 +293,16 @@ class PurchaseSource:
         """DERT (rows, S) from the model's closed form (its ``dert_grid`` with per-draw parameters
         when it has one, reusing ``pa``, P(alive) of the rows)."""
         grid = getattr(self.math, "dert_grid", None)
+        n, S = len(x), self._s(P)
         with np.errstate(all="ignore"):
             if grid is not None and all(v.shape[0] == 1 for v in P.values()):
-                return np.asarray(grid(*self._args(P), x, t_x, T, rate, pa), dtype=np.float64)
-            out = self.math.dert(*self._args(P), x[:, None], t_x[:, None], T[:, None], rate)
-        return np.broadcast_to(np.asarray(out, dtype=np.float64), (len(x), self._s(P)))
+                kw = {"block": self.block} if self._accepts_block(grid) else {}
+                return np.asarray(grid(*self._args(P), x, t_x, T, rate, pa, **kw), dtype=np.float64)
+
+            def part(sl):
+                out = self.math.dert(*self._args(self._rows(P, sl)), x[sl, None], t_x[sl, None], T[sl, None], rate)
+                return np.broadcast_to(np.asarray(out, dtype=np.float64), (len(x[sl]), S))
+            return self._by_rows(part, n, S, (n, S))
 
 
 def purchase_source(model) -> PurchaseSource:

@@ -33,8 +33,18 @@ what the customer will actually spend. With Bayesian models each posterior draw 
 (purchase draw i paired with spend draw i) and the point columns are posterior means. With MLE
 models, ``n_draws`` parameter vectors are drawn from the asymptotic normal of the
 log-parameters (``sample_params``), purchase and spend draws independently; the point columns
-are plug-in values at the MLE. Work is chunked over customers, so memory stays bounded whatever
-the number of customers.
+are plug-in values at the MLE.
+
+Memory
+------
+``max_memory`` (default :data:`DEFAULT_MAX_MEMORY`, 512 MB) bounds the working memory of both
+functions, whatever the number of customers, draws and periods: customers are taken in chunks whose
+(customers x draws) arrays fit half of the budget (per thread), and every call into the model's math
+gets at most as many (rows x draws [x periods]) elements as the other half allows for its
+temporaries (the Pareto/NBD quadratures, with ~1,100 nodes per element, work on pieces of their
+own). Inputs and results, which grow with the number of customers only, are not counted; nor are
+the interpolants of the BG/NBD-family alive factors (:mod:`clvmodels.math._bgfast`), which grow with
+draws x frequencies.
 """
 
 from __future__ import annotations
@@ -45,6 +55,7 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 
+from .._threads import one_blas_thread
 from ..errors import CLVWarning, ConfigError, DataValidationError, describe_culprits
 from ..data.compression import unique_rows
 from ..data.summary import summary_time_unit
@@ -53,7 +64,7 @@ from . import discount as _discount
 from ._sources import ParamDraws, PurchaseSource, SpendSource, draw_parameters, purchase_source
 from .economics import Economics, resolve_economics
 
-__all__ = ["forecast_clv", "residual_clv", "CLV_COLUMNS", "CASH_FLOW_COLUMNS"]
+__all__ = ["forecast_clv", "residual_clv", "parse_memory", "CLV_COLUMNS", "CASH_FLOW_COLUMNS", "DEFAULT_MAX_MEMORY"]
 
 CLV_COLUMNS = ("p_alive", "churn_probability", "p_alive_at_horizon", "p_no_purchase_in_horizon",
                "expected_purchases", "expected_spend", "expected_revenue", "expected_margin", "clv",
@@ -64,6 +75,16 @@ CASH_FLOW_COLUMNS = ("customer_id", "period", "period_end", "discount_factor", "
 DEFAULT_MLE_DRAWS = 1000
 # elements of one (customers x draws) or (groups x draws x periods) block of temporaries
 _BLOCK = 2_000_000
+DEFAULT_MAX_MEMORY = "512MB"
+# how a memory budget is spent, per worker thread: half on the (rows x draws [x periods]) arrays a
+# chunk holds at once (about _HELD of them), half on the temporaries of one call into the model's
+# math (about _MATH arrays of the call's elements: the guarded math's broadcast copies, logs and
+# continued fractions; its quadratures work on bounded pieces of their own)
+_HELD = 40
+_MATH = 96
+_UNITS = {"": 1, "B": 1, "K": 1000, "KB": 1000, "M": 1000 ** 2, "MB": 1000 ** 2, "G": 1000 ** 3, "GB": 1000 ** 3,
+          "KIB": 1024, "MIB": 1024 ** 2, "GIB": 1024 ** 3, "T": 1000 ** 4, "TB": 1000 ** 4, "TIB": 1024 ** 4}
+_MIN_MEMORY = 1 << 20
 _INTERVAL_KIND = ("uncertainty of the expected value (parameter/posterior uncertainty), not a prediction "
                   "interval for the realised value")
 _ALIVE_PERIOD = ("a period in which the customer is alive at its end: cost_per_active_period is charged with "
@@ -108,6 +129,47 @@ def _check_count(value, key: str, minimum: int = 1) -> int | None:
     if isinstance(value, bool) or not isinstance(value, Integral) or int(value) < minimum:
         raise ConfigError(f"{key} must be a whole number >= {minimum}, got {value!r}", key=key)
     return int(value)
+
+
+def parse_memory(value, key: str = "max_memory") -> int:
+    """A memory size in bytes from a number of bytes or a string such as ``"512MB"``, ``"2 GiB"``
+    or ``"800k"`` (decimal units K/M/G/T = 1000^n, binary KiB/MiB/GiB/TiB = 1024^n); None gives
+    the default, :data:`DEFAULT_MAX_MEMORY`. At least 1 MB.
+
+    Examples
+    --------
+    >>> from clvmodels.forecast.clv import parse_memory
+    >>> parse_memory("512MB"), parse_memory("1.5 GiB"), parse_memory(10_000_000), parse_memory(None)
+    (512000000, 1610612736, 10000000, 512000000)
+    """
+    import re
+
+    if value is None:
+        value = DEFAULT_MAX_MEMORY
+    if isinstance(value, bool):
+        raise ConfigError(f"{key} must be a number of bytes or a size such as '512MB', got {value!r}", key=key)
+    if isinstance(value, Real):
+        out = float(value)
+    else:
+        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z]*)\s*", str(value))
+        unit = m.group(2).upper() if m else None
+        if m is None or unit not in _UNITS:
+            raise ConfigError(f"{key} must be a number of bytes or a size such as '512MB', '2GiB', got {value!r}",
+                              key=key)
+        out = float(m.group(1)) * _UNITS[unit]
+    if not np.isfinite(out) or out < _MIN_MEMORY:
+        raise ConfigError(f"{key} must be at least 1 MB, got {value!r}", key=key)
+    return int(out)
+
+
+class _Budget:
+    """Block sizes (elements) from a memory budget shared by ``n_jobs`` worker threads."""
+
+    def __init__(self, max_memory, n_jobs: int = 1):
+        self.bytes = parse_memory(max_memory)
+        per_thread = self.bytes // max(1, n_jobs)
+        self.held = max(1, per_thread // (2 * 8 * _HELD))     # elements of a chunk's (rows x draws) arrays
+        self.math = max(1, per_thread // (2 * 8 * _MATH))     # elements of one call into the math
 
 
 class _Draws:
@@ -168,7 +230,7 @@ def forecast_clv(summary: pd.DataFrame, purchase, spend, *, horizon: int, period
                  margin, margin_by: str | None = None, cost_per_order=0.0, cost_per_active_period=0.0,
                  retention_cost=0.0, time_unit: str | None = None, interval: float | None = 0.9,
                  n_draws: int | None = None, random_state=None, return_cash_flows: bool = False,
-                 chunk_size: int | None = None, n_jobs: int = 1):
+                 chunk_size: int | None = None, n_jobs: int = 1, max_memory=None):
     """Per-customer churn, expected purchases, revenue, margin and discounted CLV with intervals.
 
     Parameters
@@ -204,8 +266,13 @@ def forecast_clv(summary: pd.DataFrame, purchase, spend, *, horizon: int, period
         draws (fewer are thinned evenly; purchase and spend draws are paired by index).
     random_state : seed or numpy Generator for the MLE parameter draws.
     return_cash_flows : also return the period-by-period cash flows (point estimates) in long format.
-    chunk_size : customers per chunk (default: about 2 million draw-elements per block).
+    chunk_size : customers per chunk (default: chosen from ``max_memory``).
     n_jobs : threads working on chunks in parallel (numpy releases the GIL in its kernels).
+    max_memory : bound on the working memory: bytes, or a size such as ``"512MB"`` or ``"2GiB"``
+        (default :data:`DEFAULT_MAX_MEMORY`, 512 MB). Every (customers x draws [x periods])
+        temporary is taken in blocks sized from it, whatever the number of customers, draws and
+        periods, shared by the ``n_jobs`` threads. It does not cover the summary, the result
+        (which grow with the number of customers only) or the cash flows (customers x periods).
 
     Returns
     -------
@@ -299,7 +366,12 @@ def forecast_clv(summary: pd.DataFrame, purchase, spend, *, horizon: int, period
     draws = _Draws(ps, ss, interval, n_draws, random_state, ps.covariate_matrix(frame))
 
     n_jobs = _check_count(n_jobs, "n_jobs")
-    out, flows = _run(frame, ps, ss, eco, draws, steps, v, interval, chunk_size, return_cash_flows, n_jobs)
+    budget = _Budget(max_memory, n_jobs)
+    # one BLAS thread per worker when chunks run in n_jobs > 1 threads: threaded BLAS inside threaded
+    # chunks oversubscribes the cores (a 3-4x slower matrix product on a busy 2-core machine)
+    with one_blas_thread(when=n_jobs > 1):
+        out, flows = _run(frame, ps, ss, eco, draws, steps, v, interval, chunk_size, return_cash_flows, n_jobs,
+                          budget)
     result = pd.DataFrame(out, index=frame.index.rename("customer_id"))
     result = result[[c for c in CLV_COLUMNS if c in result.columns]]
     result.attrs.update({
@@ -309,6 +381,7 @@ def forecast_clv(summary: pd.DataFrame, purchase, spend, *, horizon: int, period
         "discount_timing": "end of period", "interval": interval, "interval_kind": _INTERVAL_KIND,
         "n_draws": draws.n_draws, "point_estimate": draws.point_kind, "purchase_model": draws.labels[0],
         "spend_model": draws.labels[1] if len(draws.labels) > 1 else ss.name, "alive_period": _ALIVE_PERIOD,
+        "max_memory": budget.bytes,
         **{f"economics.{k}": d for k, d in eco.describe().items()},
         "churn_probability": "1 - P(alive at the end of the horizon | history)",
     })
@@ -330,7 +403,7 @@ def forecast_clv(summary: pd.DataFrame, purchase, spend, *, horizon: int, period
 
 
 def _run(frame, ps: PurchaseSource, ss: SpendSource, eco: Economics, draws: _Draws, steps, v, interval,
-         chunk_size, want_flows: bool, n_jobs: int = 1):
+         chunk_size, want_flows: bool, n_jobs: int = 1, budget: _Budget | None = None):
     """Compute every output per distinct customer input, chunk by chunk, then expand.
 
     1. Customers with identical inputs (history, covariates, spend inputs, economics) have
@@ -338,9 +411,12 @@ def _run(frame, ps: PurchaseSource, ss: SpendSource, eco: Economics, draws: _Dra
     2. Distinct rows are sorted by their (x, T, covariates) group, so each chunk touches few
        groups; every "given alive" factor is computed once per group (groups x draws x periods).
     3. Per chunk, P(alive now), spend and the economics are combined draw by draw in
-       (customers x draws) blocks of about ``_BLOCK`` elements; the group factors stay
-       (groups x draws), so memory never holds customers x draws x periods.
+       (customers x draws) blocks sized from the memory budget; the group factors stay
+       (groups x draws), so memory never holds customers x draws x periods. Calls into the
+       model's math take at most ``budget.math`` elements (``PurchaseSource.block``).
     """
+    budget = budget or _Budget(None, n_jobs)
+    ps.block = budget.math
     N = len(frame)
     K = len(steps)
     S = draws.S
@@ -357,12 +433,13 @@ def _run(frame, ps: PurchaseSource, ss: SpendSource, eco: Economics, draws: _Dra
     x, t_x, T, ext = x_all[ufirst], tx_all[ufirst], T_all[ufirst], ext_all[ufirst]
     m_u, co_u = eco.margin[ufirst], eco.cost_per_order[ufirst]
     ca_u, R_u = eco.cost_per_active_period[ufirst], eco.retention_cost[ufirst]
+    p_ctx = ps.p_alive_context(draws.purchase, t_x, T)
     # groups share every "given alive" factor: (x, T, covariates), and t_x when the model's future depends on it
     gfirst, ginv = unique_rows(np.column_stack([x, T] + ([t_x] if ps.recency_ahead else []) + [ext]))
     order = np.argsort(ginv, kind="stable")
     evaluate = ps.group_evaluator(draws.purchase, x[gfirst], T[gfirst], steps, v, n_jobs, full=want_flows)
     if chunk_size is None:
-        chunk_size = max(1, _BLOCK // (S * (K if want_flows else 1)))
+        chunk_size = max(1, budget.held // (S * (K if want_flows else 1)))
 
     names = ["p_alive", "churn_probability", "p_alive_at_horizon", "p_no_purchase_in_horizon", "expected_purchases",
              "expected_spend", "expected_revenue", "expected_margin", "clv"]
@@ -375,7 +452,7 @@ def _run(frame, ps: PurchaseSource, ss: SpendSource, eco: Economics, draws: _Dra
     flows = {c: np.empty(U * L) for c in CASH_FLOW_COLUMNS if c != "customer_id"} if want_flows else None
     has_active, has_ret = eco.has_active_cost, eco.has_retention_cost
     fast = ps.has_fast_factors(draws.purchase)
-    group_block = max(1, _BLOCK // (S * K)) if (want_flows or not fast) else max(1, _BLOCK // S)
+    group_block = max(1, budget.math // (S * K)) if (want_flows or not fast) else max(1, budget.math // S)
 
     def process(rows: np.ndarray) -> None:
         with np.errstate(over="ignore", invalid="ignore"):   # non-finite results are reported once, below
@@ -410,7 +487,7 @@ def _run(frame, ps: PurchaseSource, ss: SpendSource, eco: Economics, draws: _Dra
         pkey_first, pkey_inv = unique_rows(np.column_stack([x[rows], t_x[rows], T[rows], ext[rows]]))
         prow = fr[pkey_first]
         Pc = draws.purchase.for_rows(prow)
-        pa = ps.p_alive(Pc, x_all[prow], tx_all[prow], T_all[prow])
+        pa = ps.p_alive(Pc, x_all[prow], tx_all[prow], T_all[prow], p_ctx)
         pa = np.broadcast_to(pa, (len(prow), S))
         if len(prow) < len(rows) or np.any(pkey_inv != np.arange(len(rows))):
             pa = pa[pkey_inv]   # back to the chunk's row order
@@ -533,7 +610,7 @@ def _fill_flows(flows, rows, pa, spend, dE, H, m, co, ca, R, v, steps, draws: _D
 def residual_clv(summary: pd.DataFrame, purchase, spend, *, discount_rate: float, margin, margin_by=None,
                  cost_per_order=0.0, retention_cost=0.0, time_unit: str | None = None,
                  interval: float | None = 0.9, n_draws: int | None = None, random_state=None,
-                 chunk_size: int | None = None) -> pd.DataFrame:
+                 chunk_size: int | None = None, max_memory=None) -> pd.DataFrame:
     """Infinite-horizon (residual) CLV from the closed-form DERT, for Pareto/NBD and BG/BB.
 
     ``clv = (margin * spend - cost_per_order) * DERT - retention_cost`` with
@@ -549,6 +626,10 @@ def residual_clv(summary: pd.DataFrame, purchase, spend, *, discount_rate: float
     Pareto/NBD within the factor ``1 + d`` of one period's discounting, see
     :mod:`clvmodels.forecast.discount`). A cost per active period has no closed form here: use
     :func:`forecast_clv` with a long horizon.
+
+    ``max_memory`` (bytes or a size such as ``"512MB"``; default :data:`DEFAULT_MAX_MEMORY`) bounds
+    the working memory as in :func:`forecast_clv`; ``chunk_size`` (customers per chunk) defaults to
+    what it allows.
 
     Returns a DataFrame by customer_id with ``p_alive``, ``dert``, ``expected_spend``, ``clv``
     and (with ``interval``) ``clv_lower``/``clv_upper`` (uncertainty of the expected value, as in
@@ -604,17 +685,20 @@ def residual_clv(summary: pd.DataFrame, purchase, spend, *, discount_rate: float
     x, t_x, T = (frame[c].to_numpy(dtype=np.float64) for c in (xcol, txcol, Tcol))
     ext = ps.covariate_matrix(frame)
     ext = np.empty((N, 0)) if ext is None else ext
-    size = chunk_size or max(1, _BLOCK // S)
+    budget = _Budget(max_memory)
+    ps.block = budget.math
+    size = chunk_size or max(1, budget.held // S)
     names = ["p_alive", "dert", "expected_spend", "clv"]
     out = {k: np.empty(N) for k in names}
     if draws.has_interval:
         out["clv_lower"], out["clv_upper"] = np.empty(N), np.empty(N)
         q = [(1.0 - interval) / 2.0, (1.0 + interval) / 2.0]
+    p_ctx = ps.p_alive_context(draws.purchase, t_x, T)
     for rows in _customer_chunks(np.arange(N), size):
         ufirst, uinv = unique_rows(np.column_stack([x[rows], t_x[rows], T[rows], ext[rows]]))
         urows = rows[ufirst]
         Pc = draws.purchase.for_rows(urows)
-        pa_u = np.broadcast_to(ps.p_alive(Pc, x[urows], t_x[urows], T[urows]), (len(urows), S))
+        pa_u = np.broadcast_to(ps.p_alive(Pc, x[urows], t_x[urows], T[urows], p_ctx), (len(urows), S))
         de = np.broadcast_to(ps.dert(Pc, x[urows], t_x[urows], T[urows], d, pa=pa_u), (len(urows), S))[uinv]
         pa = pa_u[uinv]
         Ps = draws.spend.for_rows(rows) if draws.spend is not None else None
@@ -637,7 +721,7 @@ def residual_clv(summary: pd.DataFrame, purchase, spend, *, discount_rate: float
                                            else f"continuously compounded rate per {unit!r}"),
         "interval": interval, "interval_kind": _INTERVAL_KIND, "n_draws": draws.n_draws,
         "point_estimate": draws.point_kind, "purchase_model": draws.labels[0],
-        "spend_model": draws.labels[1] if len(draws.labels) > 1 else ss.name,
+        "spend_model": draws.labels[1] if len(draws.labels) > 1 else ss.name, "max_memory": budget.bytes,
         **{f"economics.{k}": dd for k, dd in eco.describe().items() if k != "cost_per_active_period"},
     })
     _check_output(result, "residual_clv")

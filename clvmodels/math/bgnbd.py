@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-from .special import log_bg_mean_purchases, per_unique
+from .special import log_bg_mean_purchases, per_unique, weighted_rows
 
 __all__ = [
     "p_alive_ahead", "p_no_purchase_ahead", "p_alive_grid", "alive_factors",
@@ -286,12 +286,7 @@ class FamilyRows:
     _CHUNK = 1 << 15
 
     def __init__(self, x, t_x, T, weights, shift=0, blas=False):
-        x, t_x, T, w = (np.asarray(v, dtype=np.float64).ravel() for v in (x, t_x, T, weights))
-        if not x.size == t_x.size == T.size == w.size:
-            raise ValueError("x, t_x, T and weights must have the same length")
-        keep = w != 0
-        if not keep.all():
-            x, t_x, T, w = x[keep], t_x[keep], T[keep], w[keep]
+        x, t_x, T, w = weighted_rows(x, t_x, T, weights)
         if x.size > 1 and not np.all(x[1:] >= x[:-1]):
             order = np.argsort(x, kind="stable")
             x, t_x, T, w = x[order], t_x[order], T[order], w[order]

@@ -50,7 +50,8 @@ from ..errors import CLVWarning, InvalidValueError
 from .special import check_positive as _check_positive
 
 __all__ = [
-    "dert_grid", "p_alive_ahead", "p_no_purchase_ahead", "log_tail_integral",
+    "loglik_and_grad", "weighted_evaluator", "weighted_loglik_and_grad", "alive_factors", "p_alive_grid",
+    "p_alive_context", "dert_grid", "p_alive_ahead", "p_no_purchase_ahead", "log_tail_integral",
     "loglik",
     "p_alive",
     "conditional_expected_purchases",
@@ -68,6 +69,16 @@ _LEVELS = (0.0, 1.0, 3.0, 6.0, 10.0, 15.0, 21.0, 28.0, 36.0, 45.0, 55.0)
 _KINK_OFFSETS = (0.0, -0.5, 0.5, -2.0, 2.0, -6.0, 6.0, -20.0, 20.0, -60.0, 60.0, -200.0, 200.0)
 _CF_Y_MIN = 1e-3      # below this distance of z from 1 the continued fraction is too slow
 _CF_MAXIT = 3000
+# elements per call of the quadrature: its temporaries hold ~1,100 nodes per element (~2 MB per
+# array at 256 elements), so callers' blocks of millions of elements are fed to it in pieces
+_QUAD_CHUNK = 256
+
+
+def _in_chunks(fn, n: int, chunk: int = _QUAD_CHUNK) -> np.ndarray:
+    """``concatenate([fn(slice) for slices of range(n)])``: bounds the memory of ``fn``'s temporaries."""
+    if n <= chunk:
+        return fn(slice(0, n))
+    return np.concatenate([fn(slice(i, min(n, i + chunk))) for i in range(0, n, chunk)])
 
 
 # --------------------------------------------------------------------------------------------
@@ -123,7 +134,7 @@ def _softplus(x):
 
 def log_integral_concave(h: Callable[[np.ndarray], np.ndarray], dh: Callable[[np.ndarray], np.ndarray],
                          lo: np.ndarray, hi: np.ndarray, guess: np.ndarray,
-                         kinks: tuple[np.ndarray, ...] = ()) -> np.ndarray:
+                         kinks: tuple[np.ndarray, ...] = (), return_nodes: bool = False) -> np.ndarray:
     """log of ``int_lo^hi exp(h(u)) du`` for a concave ``h``, vectorised over a flat batch.
 
     ``h(u)`` and ``dh(u)`` take ``u`` of shape ``(n, k)`` (one row per batch element) and
@@ -133,7 +144,10 @@ def log_integral_concave(h: Callable[[np.ndarray], np.ndarray], dh: Callable[[np
     55 below its maximum on either side, so steep and flat parts of the integrand are both
     resolved and the truncated tails are below ``exp(-55)`` of the peak. ``kinks`` are points
     (arrays of shape (n,)) where the slope of ``h`` changes quickly (e.g. the centre of a
-    softplus term); panel edges are graded geometrically around each of them.
+    softplus term); panel edges are graded geometrically around each of them. With
+    ``return_nodes=True`` the quadrature itself is returned instead, ``(nodes, terms, hmax)``:
+    nodes (n, m) and ``terms = log(weight) + h(node) - hmax`` (n, m), so that the integral is
+    ``exp(hmax) * sum(exp(terms))`` and moments ``int g exp(h)`` are weighted sums of ``g(nodes)``.
 
     Examples
     --------
@@ -155,7 +169,7 @@ def log_integral_concave(h: Callable[[np.ndarray], np.ndarray], dh: Callable[[np
     u0 = np.asarray(guess, dtype=np.float64).reshape(-1)
     n = u0.size
     if n == 0:
-        return np.empty(0)
+        return (np.empty((0, 0)), np.empty((0, 0)), np.empty(0)) if return_nodes else np.empty(0)
     H = lambda u: h(u[:, None])[:, 0]  # noqa: E731 - tiny adapters to 1-D
     D = lambda u: dh(u[:, None])[:, 0]  # noqa: E731
 
@@ -186,31 +200,33 @@ def log_integral_concave(h: Callable[[np.ndarray], np.ndarray], dh: Callable[[np
     mode = np.clip(0.5 * (left + right), lo, hi)
     hmax = H(mode)
 
-    # 2) level points on either side of the mode
-    def level_point(level: float, side: float) -> np.ndarray:
-        bound = lo if side < 0 else hi
-        target = hmax - level
-        inside = np.isfinite(bound) & (H(np.where(np.isfinite(bound), bound, mode)) >= target)
-        near = mode.copy()
-        far = mode + side
-        stp = np.ones(n)
-        for _ in range(80):
-            far = np.where(side < 0, np.maximum(far, lo), np.minimum(far, hi))
-            need = (H(far) > target) & ~inside
-            if not need.any():
-                break
-            near = np.where(need, far, near)
-            far = np.where(need, far + side * stp, far)
-            stp = np.where(need, stp * 2.0, stp)
-        for _ in range(60):
-            mid = 0.5 * (near + far)
-            above = H(mid) > target
-            near = np.where(above, mid, near)
-            far = np.where(above, far, mid)
-        return np.where(inside, bound, 0.5 * (near + far))
-
-    edges_left = [level_point(lv, -1.0) for lv in _LEVELS[1:]]
-    edges_right = [level_point(lv, +1.0) for lv in _LEVELS[1:]]
+    # 2) level points on either side of the mode, every level and side at once (columns): one call of
+    #    h per bracketing / bisection step instead of one per level and side
+    side = np.repeat([-1.0, 1.0], len(_LEVELS) - 1)[None, :]                   # (1, L)
+    drop = np.tile(_LEVELS[1:], 2)[None, :]
+    bound = np.where(side < 0, lo[:, None], hi[:, None])                      # (n, L)
+    target = hmax[:, None] - drop
+    finite = np.isfinite(bound)
+    inside = finite & (h(np.where(finite, bound, mode[:, None])) >= target)
+    near = np.broadcast_to(mode[:, None], bound.shape).copy()
+    far = near + side
+    stp = np.ones(bound.shape)
+    for _ in range(80):
+        far = np.where(side < 0, np.maximum(far, lo[:, None]), np.minimum(far, hi[:, None]))
+        need = (h(far) > target) & ~inside
+        if not need.any():
+            break
+        near = np.where(need, far, near)
+        far = np.where(need, far + side * stp, far)
+        stp = np.where(need, stp * 2.0, stp)
+    for _ in range(60):
+        mid = 0.5 * (near + far)
+        above = h(mid) > target
+        near = np.where(above, mid, near)
+        far = np.where(above, far, mid)
+    levels = np.where(inside, bound, 0.5 * (near + far))
+    edges_left = list(levels[:, :len(_LEVELS) - 1].T)
+    edges_right = list(levels[:, len(_LEVELS) - 1:].T)
     outer_lo, outer_hi = edges_left[-1], edges_right[-1]
     edges = [mode, *edges_left, *edges_right]
     for kink in kinks:
@@ -226,6 +242,8 @@ def log_integral_concave(h: Callable[[np.ndarray], np.ndarray], dh: Callable[[np
     with np.errstate(divide="ignore"):
         logw = np.log(half)[:, :, None] + np.log(_GL_WEIGHTS)[None, None, :]
     terms = np.where(half[:, :, None] > 0, vals + logw, -np.inf).reshape(n, -1)
+    if return_nodes:   # the quadrature itself: nodes and log(weight * exp(h - hmax)), (n, P*G) each
+        return nodes.reshape(n, -1), terms, hmax
     top = np.max(terms, axis=1)
     top = np.where(np.isfinite(top), top, 0.0)
     with np.errstate(divide="ignore"):
@@ -325,7 +343,8 @@ def log_hyp2f1_1(b, c, z, y=None):
     if quad.size:
         bq, cq, yq = b[quad], c[quad], y[quad]
         logy = np.log(yq)
-        out[quad] = np.log(cq - 1.0) + (cq - bq - 1.0) * logy + _log_j_quad(bq, cq, logy)
+        out[quad] = (np.log(cq - 1.0) + (cq - bq - 1.0) * logy
+                     + _in_chunks(lambda sl: _log_j_quad(bq[sl], cq[sl], logy[sl]), quad.size))
     return out.reshape(shape)
 
 
@@ -495,19 +514,23 @@ def p_purchases(r, alpha, s, beta, n, t):
         pos = t > 0
         second = np.full(n.size, -np.inf)
         if pos.any():
-            rr, aa, ss, bb, nn = r[pos], alpha[pos], s[pos], beta[pos], n[pos]
-            la, lb = np.log(aa)[:, None], np.log(bb)[:, None]
-            n1, rn, s1 = (nn + 1.0)[:, None], (rr + nn)[:, None], (ss + 1.0)[:, None]
+            rr, aa, ss, bb, nn, tt = r[pos], alpha[pos], s[pos], beta[pos], n[pos], t[pos]
 
-            def h(u):
-                return n1 * u - rn * np.logaddexp(la, u) - s1 * np.logaddexp(lb, u)
+            def piece(sl):
+                la, lb = np.log(aa[sl])[:, None], np.log(bb[sl])[:, None]
+                n1, rn, s1 = (nn[sl] + 1.0)[:, None], (rr[sl] + nn[sl])[:, None], (ss[sl] + 1.0)[:, None]
 
-            def dh(u):
-                return n1 - rn / (1.0 + np.exp(la - u)) - s1 / (1.0 + np.exp(lb - u))
+                def h(u):
+                    return n1 * u - rn * np.logaddexp(la, u) - s1 * np.logaddexp(lb, u)
 
-            logK = log_integral_concave(h, dh, np.full(nn.size, -np.inf), np.log(t[pos]),
-                                        np.minimum(np.log(t[pos]), 0.5 * (la + lb)[:, 0]),
-                                        kinks=(la[:, 0], lb[:, 0]))
+                def dh(u):
+                    return n1 - rn / (1.0 + np.exp(la - u)) - s1 / (1.0 + np.exp(lb - u))
+
+                lt = np.log(tt[sl])
+                return log_integral_concave(h, dh, np.full(lt.size, -np.inf), lt,
+                                            np.minimum(lt, 0.5 * (la + lb)[:, 0]), kinks=(la[:, 0], lb[:, 0]))
+
+            logK = _in_chunks(piece, nn.size)
             second[pos] = log_nb[pos] + rr * np.log(aa) + np.log(ss) + ss * np.log(bb) + logK
     val = np.exp(np.minimum(np.logaddexp(first, second), 0.0)).reshape(shape)
     return _out(_finite(val, "p_purchases"))
@@ -551,36 +574,67 @@ def _log_h_cf(s, zz):
     return np.log(zz) - logf, done
 
 
+_H_SERIES_GAP = 1e-3   # distance of s from a whole number below which the series of h cancels too much
+
+
+def _log_h_series(s, z):
+    """log h(s, z) for 0 < z < 1 and s < 10 not within _H_SERIES_GAP of a whole number, from
+    ``Gamma(1-s, z) = Gamma(1-s) - sum_k (-1)^k z^(1-s+k) / (k! (1-s+k))`` (DLMF 8.7.3):
+    ``h = e^z [z^s Gamma(1-s) - sum_k (-1)^k z^(k+1) / (k! (1-s+k))]``. The terms fall like z^k/k!
+    (24 of them reach 1e-17 at z = 1); the two parts cancel by at most a factor ~1/(distance of s
+    from a whole number), i.e. up to 3 digits at the gap."""
+    from scipy.special import gamma as _gamma
+
+    acc = np.zeros(z.size)
+    term = z.copy()                       # (-1)^k z^(k+1) / k!
+    for k in range(40):
+        acc += term / (1.0 - s + k)
+        term = term * (-z / (k + 1.0))
+        if np.all(np.abs(term) <= 1e-18 * np.abs(acc)):
+            break
+    head = np.exp(s * np.log(z)) * _gamma(1.0 - s)
+    return z + np.log(head - acc)
+
+
 def log_dert_h(s, z):
     """log h(s, z) with ``h = z^s e^z Gamma(1-s, z) = z U(1, 2-s, z) = int_0^inf e^-u (1+u/z)^-s du``.
 
     ``U(s, s, z) = e^z Gamma(1-s, z)`` is the confluent hypergeometric function of FHL (2005b)
-    eq. (2). Continued fraction where it converges fast, otherwise the (log-concave in log u)
-    integral; never ``scipy.special.hyperu``.
+    eq. (2). Continued fraction where it converges fast (z >= 1 or s >= 10), the series of the
+    incomplete gamma function for z < 1 (:func:`_log_h_series`), and the (log-concave in log u)
+    integral where s is within 1e-3 of a whole number; never ``scipy.special.hyperu``.
     """
     s, z = np.broadcast_arrays(np.asarray(s, dtype=np.float64), np.asarray(z, dtype=np.float64))
     shape = s.shape
     s, z = np.ravel(s).copy(), np.ravel(z).copy()
     out = np.empty(s.size)
     cf = (z >= 1.0) | (s >= 10.0)
+    ser = ~cf & (np.abs(s - np.round(s)) > _H_SERIES_GAP) & (z > 0)
     idx = np.flatnonzero(cf)
-    quad = np.flatnonzero(~cf)
+    quad = np.flatnonzero(~cf & ~ser)
+    if ser.any():
+        out[ser] = _log_h_series(s[ser], z[ser])
     if idx.size:
         val, ok = _log_h_cf(s[idx], z[idx])
         out[idx] = val
         quad = np.concatenate([quad, idx[~ok]])
     if quad.size:
-        s2, lz = s[quad][:, None], np.log(z[quad])[:, None]
+        sq, lzq = s[quad], np.log(z[quad])
 
-        def h(v):
-            return v - np.exp(v) - s2 * _softplus(v - lz)
+        def piece(sl):
+            s2, lz = sq[sl][:, None], lzq[sl][:, None]
 
-        def dh(v):
-            return 1.0 - np.exp(v) - s2 / (1.0 + np.exp(lz - v))
+            def h(v):
+                return v - np.exp(v) - s2 * _softplus(v - lz)
 
-        k = quad.size
-        out[quad] = log_integral_concave(h, dh, np.full(k, -np.inf), np.full(k, np.inf),
-                                         np.minimum(lz[:, 0], 0.0), kinks=(lz[:, 0], np.zeros(k)))
+            def dh(v):
+                return 1.0 - np.exp(v) - s2 / (1.0 + np.exp(lz - v))
+
+            k = s2.shape[0]
+            return log_integral_concave(h, dh, np.full(k, -np.inf), np.full(k, np.inf),
+                                        np.minimum(lz[:, 0], 0.0), kinks=(lz[:, 0], np.zeros(k)))
+
+        out[quad] = _in_chunks(piece, quad.size)
     return out.reshape(shape)
 
 
@@ -685,7 +739,8 @@ def p_no_purchase_ahead(r, alpha, s, beta, x, T, t):
         P0 = s beta'^s alpha'^r' I(r', alpha', s+1, beta'; 0)
              + r' alpha'^r' beta'^s I(r'+1, alpha', s, beta'; t),
 
-    with ``I(pA, A, pB, B; tau) = int_tau^inf (A+u)^-pA (B+u)^-pB du`` (:func:`log_tail_integral`).
+    with ``I(pA, A, pB, B; tau) = int_tau^inf (A+u)^-pA (B+u)^-pB du`` (:func:`log_tail_integral`;
+    evaluated through the 2F1 series of :mod:`clvmodels.math._pnbdfast`, its quadrature near z = 1).
     At t = 0 the two terms are E[mu/(lambda+mu)] + E[lambda/(lambda+mu)] = 1.
 
     Examples
@@ -697,23 +752,129 @@ def p_no_purchase_ahead(r, alpha, s, beta, x, T, t):
     >>> float(paretonbd.p_no_purchase_ahead(0.553, 10.578, 0.606, 11.669, 2, 38.86, 0.0))   # t = 0: certain
     1.0
     """
+    from ._pnbdfast import log_g
+
     r, alpha, s, beta, x, T, t = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64)
                                                        for v in (r, alpha, s, beta, x, T, t)))
+    shape = r.shape
+    r, alpha, s, beta, x, T, t = (np.ravel(v) for v in (r, alpha, s, beta, x, T, t))
     rp, ap, bp = r + x, alpha + T, beta + T
-    head = s * np.log(bp) + rp * np.log(ap)
-    never = np.log(s) + head + log_tail_integral(rp, ap, s + 1.0, bp, 0.0)
-    later = np.log(rp) + head + log_tail_integral(rp + 1.0, ap, s, bp, t)
+    # I(p1, A, p2, B; tau) = (A+tau)^-p1 (B+tau)^(1-p2) G(p1, log(A+tau), p2, log(B+tau)) (the 2F1
+    # factor of clvmodels.math._pnbdfast): the first term is s G(r', log a', s+1, log b') exactly
+    la, lb = np.log(ap), np.log(bp)
+    lat, lbt = np.log(ap + t), np.log(bp + t)
+    never = np.log(s) + log_g(rp, la, s + 1.0, lb, 0)[0]
+    later = (np.log(rp) + rp * (la - lat) - lat + s * (lb - lbt) + lbt
+             + log_g(rp + 1.0, lat, s, lbt, 0)[0])
     out = np.exp(np.minimum(np.logaddexp(never, later), 0.0))
+    out[t == 0] = 1.0                                         # the two terms add up to 1 (to rounding)
+    out = out.reshape(shape)
     return out[()] if out.ndim == 0 else out
 
 
-def dert_grid(r, alpha, s, beta, x, t_x, T, delta, p_alive_now=None):
+def p_alive_context(r, alpha, s, beta, t_x, T):
+    """A cache for :func:`p_alive_grid` over many calls with the same per-draw parameters
+    (vectors (S,) or (1, S)) and customers whose recency and age lie within those of ``t_x`` and
+    ``T`` (e.g. the chunks of a forecast): it keeps the Chebyshev interpolants of the 2F1 factor
+    per frequency (:class:`clvmodels.math._pnbdfast.PAliveContext`).
+
+    Examples
+    --------
+    >>> from clvmodels.math import paretonbd
+    >>> r, alpha, s, beta = ([v] for v in (0.553, 10.578, 0.606, 11.669))
+    >>> x, t_x, T = np.array([2.0, 1.0, 0.0]), np.array([30.43, 1.71, 0.0]), np.array([38.86, 38.86, 38.86])
+    >>> ctx = paretonbd.p_alive_context(r, alpha, s, beta, t_x, T)
+    >>> paretonbd.p_alive_grid(r, alpha, s, beta, x, t_x, T, context=ctx).round(4).tolist()
+    [[0.8692], [0.168], [0.2953]]
+    """
+    from ._pnbdfast import PAliveContext
+
+    t_x, T = np.asarray(t_x, dtype=np.float64), np.asarray(T, dtype=np.float64)
+    return PAliveContext(r, alpha, s, beta, float(min(t_x.min(), T.min())), float(max(t_x.max(), T.max())))
+
+
+def p_alive_grid(r, alpha, s, beta, x, t_x, T, block=262_144, context=None):
+    """:func:`p_alive` for n customers (``x, t_x, T`` of shape (n,)) and S parameter columns
+    (``r, alpha, s, beta`` of shape (1, S) or (n, S)) as an (n, S) array.
+
+    ``P(alive) = 1 / Q`` with ``Q = 1 - s G(T) + s e^D G(t_x)``, ``D = (r+x) log((alpha+T)/(alpha+t_x))
+    + s log((beta+T)/(beta+t_x))`` and G the 2F1 factor of the likelihood's F (FHL note eqs. 18-19;
+    :mod:`clvmodels.math._pnbdfast`), evaluated once per distinct (x, T) and (x, t_x) of a block
+    by its series (the quadrature where z > 0.9). Customers are taken ``block // S`` at a time,
+    which bounds the temporaries (about 16 arrays of ``block`` elements); customers with
+    t_x = T have Q = 1 (P(alive) = 1). With per-draw parameters (1, S) and many customers,
+    ``log G`` at t_x comes from Chebyshev interpolants in ``log(tau + c)`` per frequency and draw
+    (one matrix product per block; :func:`clvmodels.math._pnbdfast.p_alive_shared`), checked to
+    converge to ~1e-15 of their scale, else it is evaluated directly. ``context``
+    (:func:`p_alive_context`) keeps those interpolants across calls.
+
+    Examples
+    --------
+    Two parameter draws (columns) for three customers (rows); the first column is :func:`p_alive`:
+
+    >>> from clvmodels.math import paretonbd
+    >>> r, alpha = np.array([[0.553, 0.55]]), np.array([[10.578, 10.5]])
+    >>> s, beta = np.array([[0.606, 0.6]]), np.array([[11.669, 11.5]])
+    >>> x, t_x, T = np.array([2.0, 1.0, 0.0]), np.array([30.43, 1.71, 0.0]), np.array([38.86, 38.86, 38.86])
+    >>> paretonbd.p_alive_grid(r, alpha, s, beta, x, t_x, T).round(4).tolist()
+    [[0.8692, 0.8699], [0.168, 0.1682], [0.2953, 0.2962]]
+    """
+    from ._pnbdfast import log_g, p_alive_shared
+
+    r, alpha, s, beta = (np.atleast_2d(np.asarray(v, dtype=np.float64)) for v in (r, alpha, s, beta))
+    x, t_x, T = (np.asarray(v, dtype=np.float64).ravel() for v in (x, t_x, T))
+    n, S = x.size, max(v.shape[1] for v in (r, alpha, s, beta))
+    shared = all(v.shape[0] == 1 for v in (r, alpha, s, beta))
+    out = np.ones((n, S))
+    rows = max(1, int(block) // S)
+    with np.errstate(all="ignore"):
+        if shared:   # per-draw parameters: interpolants in tau shared by every customer
+            gap = np.flatnonzero(t_x < T)
+            if gap.size:
+                vecs = [np.broadcast_to(v, (1, S))[0] for v in (r, alpha, s, beta)]
+                out[gap] = p_alive_shared(*vecs, x[gap], t_x[gap], T[gap], block=block, context=context)
+            return out
+        for b0 in range(0, n, rows):
+            gap = b0 + np.flatnonzero(t_x[b0:b0 + rows] < T[b0:b0 + rows])
+            if gap.size == 0:
+                continue
+            xb, tb, Tb = x[gap], t_x[gap], T[gap]
+            P = [np.broadcast_to(v, (1, S)) if shared else np.broadcast_to(v, (n, S))[gap] for v in (r, alpha, s, beta)]
+            m = gap.size
+            if shared:   # once per distinct (x, tau) of the block
+                keys, inv = np.unique(np.concatenate([np.column_stack([xb, Tb]), np.column_stack([xb, tb])]),
+                                      axis=0, return_inverse=True)
+                inv = inv.ravel()
+                kx, kt, kp = keys[:, 0:1], keys[:, 1:2], [v for v in P]
+            else:
+                kx, kt = np.concatenate([xb, xb])[:, None], np.concatenate([Tb, tb])[:, None]
+                inv = np.arange(2 * m)
+                kp = [np.concatenate([v, v]) for v in P]
+            rr, aa, ss, bb = kp
+            lA = np.log(aa + kt)
+            lB = np.log(bb + kt)
+            p1 = np.broadcast_to(rr + kx, lA.shape)
+            p2 = np.broadcast_to(ss + 1.0, lA.shape)
+            lg = log_g(p1, lA, p2, lB, 0)[0].reshape(lA.shape)
+            iT, it = inv[:m], inv[m:]
+            rb, sb = P[0], P[2]
+            D = (rb + xb[:, None]) * (lA[iT] - lA[it]) + sb * (lB[iT] - lB[it])
+            lgT = lg[iT]
+            log_a = np.log1p(-np.minimum(sb * np.exp(lgT), 1.0))
+            D += np.log(sb)
+            D += lg[it]
+            out[gap] = np.exp(-np.logaddexp(log_a, D))
+    return out
+
+
+def dert_grid(r, alpha, s, beta, x, t_x, T, delta, p_alive_now=None, block=2_000_000):
     """:func:`dert` for n customers and S per-draw parameter columns, as an (n, S) array.
 
     ``r, alpha, s, beta`` are (1, S); ``x, t_x, T`` (n,). DERT (FHL 2005, "RFM and CLV", eq. 2)
     factorises as P(alive) (r+x)/(alpha+T) E[1/(mu+delta) | alive at T], and the last factor
     depends on T only: it is taken from :func:`dert` once per distinct T (at x = 0, t_x = T, where
-    P(alive) = 1 exactly). ``p_alive_now`` (n, S), when already known, is reused.
+    P(alive) = 1 exactly). ``p_alive_now`` (n, S), when already known, is reused. ``block`` bounds
+    the elements (distinct T x S) of one call of :func:`dert` (and of :func:`p_alive_grid`).
 
     Examples
     --------
@@ -729,9 +890,123 @@ def dert_grid(r, alpha, s, beta, x, t_x, T, delta, p_alive_now=None):
     """
     with np.errstate(all="ignore"):
         uT, ti = np.unique(T, return_inverse=True)
-        ref = np.asarray(dert(r, alpha, s, beta, 0.0, uT[:, None], uT[:, None], delta), dtype=np.float64)
-        mu_part = ref * (alpha + uT[:, None]) / r                      # E[1/(mu+delta) | alive], (distinct T, S)
+        S = max(np.shape(v)[-1] if np.ndim(v) else 1 for v in (r, alpha, s, beta))
+        step = max(1, int(block) // S)
+        mu_part = np.empty((uT.size, S))
+        for i in range(0, uT.size, step):
+            u = uT[i:i + step, None]
+            ref = np.asarray(dert(r, alpha, s, beta, 0.0, u, u, delta), dtype=np.float64)
+            mu_part[i:i + step] = ref * (alpha + u) / r                # E[1/(mu+delta) | alive], (distinct T, S)
         if p_alive_now is None:
-            p_alive_now = np.asarray(p_alive(r, alpha, s, beta, x[:, None], t_x[:, None], T[:, None]),
-                                     dtype=np.float64)
+            p_alive_now = p_alive_grid(r, alpha, s, beta, x, t_x, T, block=block)
         return p_alive_now * (r + x[:, None]) / (alpha + T[:, None]) * mu_part[ti]
+
+
+# ----------------------------------------------------------------------------------------------
+# analytic derivatives of the likelihood (the optimiser's kernels; see clvmodels.math._pnbdfast)
+
+
+def loglik_and_grad(r, alpha, s, beta, x, t_x, T):
+    """Per-customer log-likelihood (FHL note eqs. 17-19) and its analytic gradient with respect to
+    (r, alpha, s, beta), for scalar parameters and 1-D data.
+
+    Returns ``(ll, grad)`` with ``grad`` of shape ``(4, n)``. Writing the likelihood as
+    ``C e1 Q`` with ``e1 = (alpha+T)^-(r+x) (beta+T)^-s`` and ``Q = 1 - s G(T) + s e^D G(t_x)``
+    (``F(tau) = (alpha+tau)^-(r+x) (beta+tau)^-s G(tau)``, ``D = log(e1(t_x) / e1(T))``), the
+    derivatives of the 2F1 in G are its series differentiated term by term (digamma-type sums),
+    or moments of the quadrature where the series converges slowly
+    (:mod:`clvmodels.math._pnbdfast`).
+
+    Examples
+    --------
+    >>> from clvmodels.math import paretonbd
+    >>> x, t_x, T = np.array([2, 1, 0]), np.array([30.43, 1.71, 0.0]), np.array([38.86, 38.86, 38.86])
+    >>> ll, grad = paretonbd.loglik_and_grad(0.553, 10.578, 0.606, 11.669, x, t_x, T)
+    >>> ll.round(4).tolist(), grad.shape                          # the values of loglik
+    ([-9.5543, -4.4502, -0.521], (4, 3))
+    >>> grad[:, 0].round(4).tolist()                              # d/d(r, alpha, s, beta), customer 1
+    [0.9237, -0.0001, -1.2366, 0.0369]
+    """
+    from ._pnbdfast import row_loglik
+
+    _check_positive(r=r, alpha=alpha, s=s, beta=beta)
+    _check_data(x=x, t_x=t_x, T=T)
+    ll, grad, _ = row_loglik(r, alpha, s, beta, x, t_x, T, order=1)
+    return ll, grad
+
+
+def weighted_evaluator(x, t_x, T, weights, blas=False):
+    """Rows prepared for repeated weighted evaluations: ``ev(r, alpha, s, beta, order)`` gives the
+    total log-likelihood (order 0), its gradient (1) and Hessian (2) in one pass over the rows
+    (:class:`clvmodels.math._pnbdfast.ParetoRows`: the 2F1 terms once per distinct (x, tau) of a
+    chunk, none for customers with t_x = T).
+
+    Examples
+    --------
+    >>> import clvmodels as clv
+    >>> from clvmodels.math import paretonbd
+    >>> s = clv.datasets.cdnow_summary()
+    >>> ev = paretonbd.weighted_evaluator(s["frequency"], s["recency"], s["T"], np.ones(len(s)))
+    >>> round(float(ev(0.553, 10.578, 0.606, 11.669, order=0)), 1)      # FHL note: -9595.0
+    -9595.0
+    >>> total, grad, hess = ev(0.553, 10.578, 0.606, 11.669, order=2)
+    >>> np.sqrt(np.diag(np.linalg.inv(-hess))).round(3).tolist()      # standard errors of r, alpha, s, beta
+    [0.048, 0.842, 0.187, 6.189]
+    """
+    from ._pnbdfast import ParetoRows
+
+    _check_data(x=x, t_x=t_x, T=T)
+    return ParetoRows(x, t_x, T, weights, blas=blas)
+
+
+def weighted_loglik_and_grad(r, alpha, s, beta, x, t_x, T, weights):
+    """(sum_i w_i loglik_i, its gradient w.r.t. (r, alpha, s, beta)) for scalar parameters, 1-D data.
+
+    Examples
+    --------
+    Identical customers enter once with their count as weight:
+
+    >>> from clvmodels.math import paretonbd
+    >>> x, t_x, T = np.array([0.0, 2.0]), np.array([0.0, 30.43]), np.array([38.86, 38.86])
+    >>> total, grad = paretonbd.weighted_loglik_and_grad(0.553, 10.578, 0.606, 11.669, x, t_x, T, np.array([3.0, 1.0]))
+    >>> round(float(total), 4), grad.shape
+    (-11.1174, (4,))
+    >>> round(float(paretonbd.loglik(0.553, 10.578, 0.606, 11.669, [0, 0, 0, 2], [0, 0, 0, 30.43], 38.86).sum()), 4)
+    -11.1174
+    """
+    return weighted_evaluator(x, t_x, T, weights)(r, alpha, s, beta, order=1)
+
+
+def alive_factors(r, alpha, s, beta, x, T, steps, weights=None, keep_full=False, block=2_000_000):
+    """The forecasting layer's "given alive" factors for many draws, (x, T) groups and period ends,
+    in closed form (:class:`clvmodels.math._pnbdfast.PNBDAliveFactors`).
+
+    ``r, alpha, s, beta`` are per-draw vectors (S,); ``steps`` the K period ends t. Calling the
+    result with groups ``(xg, Tg)`` returns ``(G, H)`` of shape (groups, S, K) with, given alive at T
+    (lambda ~ Gamma(r+x, alpha+T), mu ~ Gamma(s, beta+T)),
+
+    * ``G = E[X(T, T+t) | alive] = (r+x)/(alpha+T) (beta+T)/(s-1) [1 - ((beta+T)/(beta+T+t))^(s-1)]``
+      (``(r+x)/(alpha+T) (beta+T) log(1 + t/(beta+T))`` at s = 1), and
+    * ``H = P(alive at T+t | alive at T) = ((beta+T)/(beta+T+t))^s`` (:func:`p_alive_ahead`).
+
+    ``block`` bounds the elements of one temporary of :meth:`~clvmodels.math._pnbdfast.PNBDAliveFactors.reduced`.
+
+    Examples
+    --------
+    One draw (the CDNOW estimates), the customer x = 2, t_x = 30.43, T = 38.86, periods ending 13
+    and 39 weeks ahead: ``G`` times P(alive now) is :func:`conditional_expected_purchases` (1.455 at
+    39 weeks) and ``H`` is :func:`p_alive_ahead`:
+
+    >>> from clvmodels.math import paretonbd
+    >>> fac = paretonbd.alive_factors([0.553], [10.578], [0.606], [11.669], np.array([2.0]), np.array([38.86]),
+    ...                               np.array([13.0, 39.0]))
+    >>> G, H = fac(np.array([2.0]), np.array([38.86]))
+    >>> G.shape                                                   # (groups, draws, periods)
+    (1, 1, 2)
+    >>> p_now = paretonbd.p_alive(0.553, 10.578, 0.606, 11.669, 2, 30.43, 38.86)
+    >>> (p_now * G[0, 0]).round(3).tolist(), H[0, 0].round(4).tolist()
+    ([0.543, 1.455], [0.8705, 0.7071])
+    """
+    from ._pnbdfast import PNBDAliveFactors
+
+    return PNBDAliveFactors(r, alpha, s, beta, x, T, steps, weights, keep_full=keep_full, block=block)

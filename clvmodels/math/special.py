@@ -642,3 +642,16 @@ def check_positive(**params) -> None:
         if bad.any():
             raise InvalidValueError(f"parameter {name} must be finite and > 0; got {int(bad.sum())} invalid value(s)",
                                     column=name, n_rows=int(bad.sum()))
+
+
+def weighted_rows(x, t_x, T, weights) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(x, t_x, T, weights)`` as flat float arrays without the rows of weight 0 (the prepared
+    weighted evaluators' input); InvalidValueError when their lengths differ."""
+    x, t_x, T, w = (np.asarray(v, dtype=np.float64).ravel() for v in (x, t_x, T, weights))
+    if not x.size == t_x.size == T.size == w.size:
+        raise InvalidValueError(f"x, t_x, T and weights must have the same length; got {x.size}, {t_x.size}, "
+                                f"{T.size} and {w.size}", column="weights")
+    keep = w != 0
+    if not keep.all():
+        x, t_x, T, w = x[keep], t_x[keep], T[keep], w[keep]
+    return x, t_x, T, w

@@ -65,8 +65,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
-from threadpoolctl import ThreadpoolController
 
+from .._threads import one_blas_thread
 from ..data.compression import compress_columns
 from ..data.summary import summary_time_unit
 from ..data.validation import validate_summary, validate_weights
@@ -81,16 +81,6 @@ __all__ = ["MLEModel", "check_horizon"]
 
 _ADVICE = ("Try: express T/recency in a coarser time unit (e.g. weeks instead of days), check the data "
            "(duplicated or implausible customers), or pass initial_params={...} to start elsewhere.")
-_THREADPOOLS: list[ThreadpoolController] = []  # created at the first fit, then reused
-
-
-def _one_blas_thread():
-    """Context limiting BLAS to one thread. The controller is built once: building one scans the
-    loaded libraries (~3 ms, a sixth of a CDNOW fit); its ``limit`` afterwards costs ~10 us. (BLAS
-    libraries loaded after the first fit are not seen; numpy's and scipy's load with this module.)"""
-    if not _THREADPOOLS:
-        _THREADPOOLS.append(ThreadpoolController())
-    return _THREADPOOLS[0].limit(limits=1, user_api="blas")
 
 
 class MLEModel(BaseEstimator):
@@ -338,7 +328,7 @@ class MLEModel(BaseEstimator):
         optimiser only does tiny vector operations, and on a busy machine OpenBLAS' thread
         hand-offs made a CDNOW fit 5x slower.
         """
-        with _one_blas_thread():
+        with one_blas_thread():
             return self._fit(summary, weights)
 
     def _check_settings(self) -> None:

@@ -28,9 +28,17 @@ import numpy as np
 from scipy import linalg, optimize, special
 
 __all__ = ["LogLik", "ParameterTransform", "Objective", "Optimum", "maximize_loglik", "minimize", "newton",
-           "theta_hessian", "covariance_from_hessian", "WARM_ROWS", "THETA_EDGE"]
+           "theta_hessian", "covariance_from_hessian", "WARM_ROWS", "THETA_EDGE", "RUNAWAY_FAR", "RUNAWAY_FACTOR",
+           "RUNAWAY_GAIN", "RUNAWAY_WINDOW"]
 
 THETA_EDGE = 30.0  # |log-parameter| beyond this means the estimate runs off to 0 or infinity
+# a run towards the edge: over RUNAWAY_WINDOW iterations a parameter (rescaled to its data scale) beyond
+# RUNAWAY_FAR (or below 1 / RUNAWAY_FAR) moved RUNAWAY_FACTOR times further out while the total
+# log-likelihood rose by less than RUNAWAY_GAIN: the likelihood is flat towards the edge
+RUNAWAY_FAR = 1e2
+RUNAWAY_FACTOR = 4.0
+RUNAWAY_GAIN = 1e-3
+RUNAWAY_WINDOW = 3
 WARM_ROWS = 50_000  # above this many distinct rows, warm-start from a sub-sample fit
 _WARM_GTOL = 1e-6  # gradient tolerance of that sub-sample fit
 _DEFER_STEP = 1e-6  # a Newton step this small is taken unevaluated: the final LL pass confirms it
@@ -205,8 +213,44 @@ class Objective:
         return (-np.asarray(g_nat, dtype=np.float64) / self.total_w + dpen) * self.pscale * self.tr.dparam_dtheta(theta)
 
 
-def minimize(objective: Objective, theta0, *, tol: float, max_iter: int, gtol: float | None = None):
+class _RunawayWatch:
+    """L-BFGS-B callback that stops a run towards the edge of the parameter space (see RUNAWAY_*):
+    there the likelihood is flat, the optimiser crawls (Pareto/NBD's s, beta -> infinity took ~100
+    evaluations, each costlier as beta / alpha grows) and there is no finite estimate to reach."""
+
+    def __init__(self, objective: Objective, names: Sequence[str]):
+        self.tr, self.total_w = objective.tr, objective.total_w
+        self.names = list(names) or [f"parameter {i}" for i in range(objective.n_par)]
+        self.open_up = ~objective.tr.finite                       # no upper bound
+        self.open_down = self.open_up & (objective.tr.lower == 0)  # may run to 0
+        self.history: list[tuple[np.ndarray, float]] = []
+        self.stopped: list[str] = []
+        self.gain = np.nan
+
+    def __call__(self, intermediate_result):
+        self.history.append((np.array(intermediate_result.x, dtype=np.float64), float(intermediate_result.fun)))
+        if len(self.history) <= RUNAWAY_WINDOW:
+            return
+        (theta0, f0), (theta, f) = self.history[-1 - RUNAWAY_WINDOW], self.history[-1]
+        p0, p = self.tr.to_param(theta0), self.tr.to_param(theta)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = (self.open_up & (p >= RUNAWAY_FAR) & (p >= RUNAWAY_FACTOR * p0)) | \
+                  (self.open_down & (p <= 1.0 / RUNAWAY_FAR) & (p * RUNAWAY_FACTOR <= p0))
+        gain = (f0 - f) * self.total_w          # total log-likelihood gained over the window
+        if out.any() and np.isfinite(gain) and gain < RUNAWAY_GAIN:
+            self.stopped, self.gain = [n for n, o in zip(self.names, out) if o], gain
+            raise StopIteration
+
+
+def minimize(objective: Objective, theta0, *, tol: float, max_iter: int, gtol: float | None = None,
+             names: Sequence[str] = ()):
     """L-BFGS-B on ``objective`` (analytic gradient when it has one, else 3-point differences).
+
+    A run towards the edge of the parameter space is stopped (``success`` False, ``runaway`` the
+    parameters' ``names``): over ``RUNAWAY_WINDOW`` iterations a parameter at least ``RUNAWAY_FAR``
+    times its data scale (or below its inverse, for parameters bounded by 0) moved
+    ``RUNAWAY_FACTOR`` times further out while the total log-likelihood rose by less than
+    ``RUNAWAY_GAIN``.
 
     Examples
     --------
@@ -222,11 +266,17 @@ def minimize(objective: Objective, theta0, *, tol: float, max_iter: int, gtol: f
     """
     gtol = float(tol) if gtol is None else max(float(gtol), float(tol))
     opts = {"maxiter": int(max_iter), "gtol": gtol, "ftol": 1e-15, "maxcor": 10}
+    watch = _RunawayWatch(objective, names)
     with np.errstate(all="ignore"):
-        if objective.has_grad:
-            res = optimize.minimize(objective, theta0, jac=True, method="L-BFGS-B", options=opts)
-        else:
-            res = optimize.minimize(objective, theta0, jac="3-point", method="L-BFGS-B", options=opts)
+        res = optimize.minimize(objective, theta0, jac=True if objective.has_grad else "3-point", method="L-BFGS-B",
+                                options=opts, callback=watch)
+    res.runaway = watch.stopped
+    if watch.stopped:
+        res.success = False
+        res.message = (f"stopped: {', '.join(watch.stopped)} kept running towards infinity or 0 (x{RUNAWAY_FACTOR:g} "
+                       f"in {RUNAWAY_WINDOW} iterations) while the log-likelihood rose by {watch.gain:.2g} "
+                       f"< {RUNAWAY_GAIN:g}")
+        return res
     # L-BFGS-B reports "ABNORMAL" when it cannot improve any further at machine precision;
     # that is convergence if the gradient is essentially zero.
     if not res.success and np.all(np.isfinite(res.x)) and np.isfinite(res.fun):
@@ -521,8 +571,10 @@ def maximize_loglik(make_loglik: Callable[[tuple, np.ndarray], LogLik], data: tu
         sub = tuple(c[pick] for c in scaled)
         # (to |grad| < 1e-6 only: the sub-sample's optimum is itself ~1/sqrt(50,000) away from
         # the full one, and Newton's first step covers both; tighter costs iterations, not steps)
-        pre = minimize(objective(sub, uw[pick]), theta0, tol=tol, max_iter=max_iter, gtol=_WARM_GTOL)
-        if np.all(np.isfinite(pre.x)) and np.all(np.abs(pre.x) < THETA_EDGE):
+        pre = minimize(objective(sub, uw[pick]), theta0, tol=tol, max_iter=max_iter, gtol=_WARM_GTOL, names=names)
+        if pre.runaway:     # no Newton steps along a flat ridge: L-BFGS on the full data, watched the same way
+            theta0 = pre.x
+        elif np.all(np.isfinite(pre.x)) and np.all(np.abs(pre.x) < THETA_EDGE):
             theta0 = pre.x
             full = objective(scaled, uw)
             if full.hessian is not None:  # analytic Hessian: plain Newton steps on the full data
@@ -533,9 +585,9 @@ def maximize_loglik(make_loglik: Callable[[tuple, np.ndarray], LogLik], data: tu
                 H0 = theta_hessian(sub_obj, theta0) if sub_obj.has_grad else None
                 res = newton(full, theta0, tol=tol, H0=H0)
         if res is None or not (res.success or res.get("pending")):
-            res = minimize(full or objective(scaled, uw), theta0, tol=tol, max_iter=max_iter)
+            res = minimize(full or objective(scaled, uw), theta0, tol=tol, max_iter=max_iter, names=names)
     else:
-        res = minimize(objective(scaled, uw), theta0, tol=tol, max_iter=max_iter)
+        res = minimize(objective(scaled, uw), theta0, tol=tol, max_iter=max_iter, names=names)
 
     total_w = float(uw.sum())
     loglik = make_loglik(data, uw)    # in the data's own units
@@ -572,7 +624,8 @@ def maximize_loglik(make_loglik: Callable[[tuple, np.ndarray], LogLik], data: tu
             break
         # the unevaluated step did not land (unexpected): keep stepping with evaluations
         again = newton(full, res.x, tol=tol)
-        res = again if again is not None and again.success else minimize(full, res.x, tol=tol, max_iter=max_iter)
+        res = again if again is not None and again.success else minimize(full, res.x, tol=tol, max_iter=max_iter,
+                                                                          names=names)
 
     problems = []
     if not res.success:

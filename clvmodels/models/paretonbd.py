@@ -24,7 +24,10 @@ class ParetoNBD(MLEModel):
     Fit on an RFM summary (columns ``frequency``, ``recency``, ``T`` in one time unit); ``params_``
     holds r, alpha, s, beta (alpha and beta in the summary's time unit). See
     :class:`~clvmodels.models.base.MLEModel` for the settings (``penalizer_coef``,
-    ``initial_params``, ``max_iter``, ``tol``) and the fitted attributes.
+    ``initial_params``, ``max_iter``, ``tol``) and the fitted attributes. The optimiser gets the
+    log-likelihood with its analytic gradient and Hessian in one pass over the distinct rows
+    (:func:`clvmodels.math.paretonbd.weighted_evaluator`), and the covariance is the inverse of that
+    Hessian.
 
     Examples
     --------
