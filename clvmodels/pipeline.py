@@ -229,9 +229,11 @@ def _config(config) -> RunConfig:
     return config if isinstance(config, RunConfig) else load_config(config)[0]
 
 
-def _score(cfg: RunConfig, summary: pd.DataFrame, purchase, spend, *, intervals: bool = True) -> pd.DataFrame:
+def _score(cfg: RunConfig, summary: pd.DataFrame, purchase, spend, *, intervals: bool = True,
+           advance=None) -> pd.DataFrame:
     """Forecast, segment and attach the RFM summary; ``intervals=False`` skips the CLV interval (the
-    holdout check ranks by the point CLV only)."""
+    holdout check ranks by the point CLV only). ``advance(n)`` (a progress step's) is told of the
+    customers forecast, chunk by chunk."""
     from .forecast.clv import forecast_clv
     from .segments import rfm_scores, value_tiers
 
@@ -248,12 +250,27 @@ def _score(cfg: RunConfig, summary: pd.DataFrame, purchase, spend, *, intervals:
     fc = forecast_clv(summary, purchase, spend if spend is not None else 1.0, horizon=f.horizon, period=f.period,
                       discount_rate=f.discount_rate, margin=f.margin, cost_per_order=f.cost_per_order,
                       cost_per_active_period=f.cost_per_active_period, retention_cost=f.retention_cost,
-                      interval=interval, n_draws=f.n_draws, random_state=f.random_seed)
+                      interval=interval, n_draws=f.n_draws, random_state=f.random_seed,
+                      progress=None if advance is None else _customers_done(advance, len(summary)))
     tiers = value_tiers(fc, column="clv", vip=cfg.segments.vip, core=cfg.segments.core, by=cfg.segments.by)
     scores = fc.join(tiers.customers[["tier", "rank"]].rename(columns={"rank": "value_rank"}))
     monetary = "monetary_value" if "monetary_value" in summary.columns else None
     scores = scores.join(rfm_scores(summary, monetary=monetary))
     return scores.join(summary[[c for c in summary.columns if c not in scores.columns]])   # the RFM the scores used
+
+
+def _customers_done(advance, n_customers: int):
+    """forecast_clv's ``progress(done, total)`` over distinct rows as customers for a progress step
+    of ``n_customers``."""
+    told = 0
+
+    def report(done: int, total: int) -> None:
+        nonlocal told
+        now = n_customers if done >= total else int(n_customers * done / max(total, 1))
+        if now > told:
+            advance(now - told)
+            told = now
+    return report
 
 
 def _no_parameter_uncertainty(*models) -> str:
@@ -440,8 +457,8 @@ def run(config, *, write: bool = True, transactions=None, progress: Progress | N
             timings["refit_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    with progress.step(f"forecast {len(summary):,} customers"):
-        scores = _score(cfg, summary, purchase, spend)
+    with progress.step(f"forecast {len(summary):,} customers", total=len(summary)) as advance:
+        scores = _score(cfg, summary, purchase, spend, advance=advance)
     timings["forecast_s"] = time.perf_counter() - t0
     as_of = summary.calibration_end if summary.calibration_end is not None else summary.observation_end
     metadata = {"run_id": run_id, "as_of": str(as_of.date()),
@@ -607,10 +624,10 @@ class SavedRun:
             summary = rfm_summary(transactions, as_of, **_summary_options(self.config))
         return attach_covariates(self.config, summary, transactions)
 
-    def scores_for(self, summary: RFMSummary) -> pd.DataFrame:
+    def scores_for(self, summary: RFMSummary, advance=None) -> pd.DataFrame:
         """Forecast and segment ``summary`` with the saved models (nothing is fitted): the scores
-        table of a run, one row per customer."""
-        return _score(self.config, summary, self.purchase, self.spend)
+        table of a run, one row per customer (``advance(n)`` is told of the customers forecast)."""
+        return _score(self.config, summary, self.purchase, self.spend, advance=advance)
 
     def score(self, transactions, *, as_of=None, write: bool = True, output_dir=None,
               progress: Progress | None = None) -> RunResult:
@@ -632,8 +649,8 @@ class SavedRun:
         if summary.observation_end is None:
             raise ConfigError("the summary does not say which day it is as of: pass as_of (clv score --as-of)",
                               key="as_of")
-        with progress.step(f"score {len(summary):,} customers with the saved models"):
-            scores = self.scores_for(summary)
+        with progress.step(f"score {len(summary):,} customers with the saved models", total=len(summary)) as advance:
+            scores = self.scores_for(summary, advance)
         metadata = {"run_id": run_id, "as_of": str(summary.observation_end.date()),
                     "scored_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                     "model_version": f"clvmodels {__version__}: {self.manifest['purchase_model']['name']}"

@@ -230,7 +230,7 @@ def forecast_clv(summary: pd.DataFrame, purchase, spend, *, horizon: int, period
                  margin, margin_by: str | None = None, cost_per_order=0.0, cost_per_active_period=0.0,
                  retention_cost=0.0, time_unit: str | None = None, interval: float | None = 0.9,
                  n_draws: int | None = None, random_state=None, return_cash_flows: bool = False,
-                 chunk_size: int | None = None, n_jobs: int = 1, max_memory=None):
+                 chunk_size: int | None = None, n_jobs: int = 1, max_memory=None, progress=None):
     """Per-customer churn, expected purchases, revenue, margin and discounted CLV with intervals.
 
     Parameters
@@ -273,6 +273,9 @@ def forecast_clv(summary: pd.DataFrame, purchase, spend, *, horizon: int, period
         temporary is taken in blocks sized from it, whatever the number of customers, draws and
         periods, shared by the ``n_jobs`` threads. It does not cover the summary, the result
         (which grow with the number of customers only) or the cash flows (customers x periods).
+    progress : callable, optional
+        Called as ``progress(done, total)`` after each chunk of distinct customer rows (on the
+        calling thread, in order), e.g. to drive a progress bar; ``clv run`` shows it on a terminal.
 
     Returns
     -------
@@ -371,7 +374,7 @@ def forecast_clv(summary: pd.DataFrame, purchase, spend, *, horizon: int, period
     # chunks oversubscribes the cores (a 3-4x slower matrix product on a busy 2-core machine)
     with one_blas_thread(when=n_jobs > 1):
         out, flows = _run(frame, ps, ss, eco, draws, steps, v, interval, chunk_size, return_cash_flows, n_jobs,
-                          budget)
+                          budget, progress)
     result = pd.DataFrame(out, index=frame.index.rename("customer_id"))
     result = result[[c for c in CLV_COLUMNS if c in result.columns]]
     result.attrs.update({
@@ -403,7 +406,7 @@ def forecast_clv(summary: pd.DataFrame, purchase, spend, *, horizon: int, period
 
 
 def _run(frame, ps: PurchaseSource, ss: SpendSource, eco: Economics, draws: _Draws, steps, v, interval,
-         chunk_size, want_flows: bool, n_jobs: int = 1, budget: _Budget | None = None):
+         chunk_size, want_flows: bool, n_jobs: int = 1, budget: _Budget | None = None, progress=None):
     """Compute every output per distinct customer input, chunk by chunk, then expand.
 
     1. Customers with identical inputs (history, covariates, spend inputs, economics) have
@@ -544,15 +547,24 @@ def _run(frame, ps: PurchaseSource, ss: SpendSource, eco: Economics, draws: _Dra
                         R_u[rows][:, None], v, steps, draws, has_ret)
 
     chunks = list(_customer_chunks(order, chunk_size))
+    done = 0
+
+    def finished(rows) -> None:
+        nonlocal done
+        done += len(rows)
+        if progress is not None:
+            progress(done, U)
+
     if n_jobs > 1 and len(chunks) > 1:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=n_jobs) as pool:
-            for _ in pool.map(process, chunks):
-                pass
+            for rows, _ in zip(chunks, pool.map(process, chunks)):
+                finished(rows)
     else:
         for rows in chunks:
             process(rows)
+            finished(rows)
 
     full = {k: a[uinv] for k, a in out.items()}
     if want_flows:

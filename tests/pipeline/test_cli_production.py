@@ -127,6 +127,7 @@ def test_progress_is_live_on_a_terminal_and_absent_in_a_pipe(tmp_path):
                  "write the run folder", "deliver to file"):
         assert step in terminal, step
     assert "\x1b[" in terminal                     # a live display redraws with control sequences
+    assert "2357/2357" in terminal                  # the forecast step counts customers, chunk by chunk
 
     piped = clv("run", str(path), cwd=tmp_path)
     assert piped.returncode == 0
