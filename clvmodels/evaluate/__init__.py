@@ -10,7 +10,11 @@
   tidy ``.table`` and ``.to_json()``.
 * :func:`compare_models` - BG/NBD, Pareto/NBD, MBG/NBD (and Bayesian variants, covariate models,
   anything with the model interface) fitted on the same calibration data and ranked on the
-  holdout, with a recommended model and the reason, next to a :class:`GradientBoostingBaseline`.
+  holdout (or by BIC / AIC, or on a time split inside the calibration period), with a recommended
+  model, the reason and whether it is clearly better (:class:`Recommendation`), next to a
+  :class:`GradientBoostingBaseline`.
+* :mod:`.bootstrap` - paired bootstrap over customers: intervals for the holdout metrics and for
+  the differences between models (:func:`paired_bootstrap`, :func:`loglik_bootstrap`).
 * :func:`tracking` - weekly / cumulative cohort repeat purchases, actual vs model.
 * :mod:`.metrics` - the metric functions themselves (pure, array in, numbers out).
 * :func:`add_first_purchase_value` - the first purchase's value as a covariate / feature.
@@ -18,9 +22,10 @@
 
 from __future__ import annotations
 
-from . import metrics
+from . import bootstrap, metrics
 from .baseline import GradientBoostingBaseline
-from .compare import DEFAULT_CRITERIA, ModelComparison, compare_models
+from .bootstrap import PairedBootstrap, loglik_bootstrap, paired_bootstrap
+from .compare import CRITERIA, DEFAULT_CRITERIA, ModelComparison, Recommendation, compare_models
 from .evaluation import METRIC_DESCRIPTIONS, HoldoutEvaluation, evaluate
 from .features import add_first_purchase_value, first_purchase_value
 from .tracking import repeat_purchase_log, tracking, tracking_metrics
@@ -31,7 +36,12 @@ __all__ = [
     "METRIC_DESCRIPTIONS",
     "compare_models",
     "ModelComparison",
+    "Recommendation",
     "DEFAULT_CRITERIA",
+    "CRITERIA",
+    "paired_bootstrap",
+    "loglik_bootstrap",
+    "PairedBootstrap",
     "GradientBoostingBaseline",
     "tracking",
     "tracking_metrics",
@@ -39,4 +49,5 @@ __all__ = [
     "add_first_purchase_value",
     "first_purchase_value",
     "metrics",
+    "bootstrap",
 ]
