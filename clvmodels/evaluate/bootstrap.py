@@ -20,7 +20,7 @@ metric is a weighted statistic of per-customer values: sums ``x @ w`` for the er
 squares and cross-products (MAE, RMSE, aggregate error, Pearson correlation), and for the top-share
 capture the weights summed over the customers' fixed ranking. Resamples are processed in chunks of
 at most ``max_elements`` counts (resamples x customers), as matrix products: memory stays bounded
-and there is no Python loop over customers or resamples. BLAS runs on one thread here: these
+and there is no Python loop over customers (a resample's counts are one ``bincount``). BLAS runs on one thread here: these
 products are small, and on a busy machine thread hand-offs made them ten times slower.
 """
 

@@ -66,7 +66,7 @@ from ..errors import CLVError, CLVWarning, ConfigError, DataDroppedWarning, NotF
 from ..protocols import require_purchase_model, require_spend_model
 from .baseline import GradientBoostingBaseline
 from .bootstrap import BOOTSTRAP_METRICS, PairedBootstrap, loglik_bootstrap, paired_bootstrap
-from .evaluation import HoldoutEvaluation, _clean, evaluate
+from .evaluation import METRIC_DESCRIPTIONS, HoldoutEvaluation, _clean, evaluate
 
 __all__ = ["CRITERIA", "DEFAULT_CRITERIA", "ModelComparison", "Recommendation", "compare_models"]
 
@@ -484,13 +484,15 @@ def _phrase(evidence, pct: float) -> str:
 
 
 def _statement(best: str, verdicts: dict[str, tuple[str, list]], boot: PairedBootstrap | None, where: str,
-               support: float | None) -> tuple[bool, str]:
-    """(clear, the sentences saying how sure the choice of ``best`` is)."""
+               support: float | None, unassessed: str = "") -> tuple[bool, str]:
+    """(clear, the sentences saying how sure the choice of ``best`` is); ``unassessed``: why the
+    resamples could not be used when they were drawn."""
     if not verdicts:
         return True, f"{best} is the only probabilistic model ranked."
-    if boot is None:
-        return False, ("How sure the choice is was not assessed (n_boot=0, or no criterion that the bootstrap "
-                       "recomputes): pass n_boot=1000 for intervals.")
+    if boot is None or all(v == NOT_ASSESSED for v, _ in verdicts.values()):
+        why = unassessed or "n_boot=0"
+        return False, (f"How sure the choice is was not assessed ({why}): the recommendation is not called clear"
+                       + ("; pass n_boot=1000 for intervals." if why == "n_boot=0" else "."))
     pct = 100 * boot.interval
     head = (f"Paired bootstrap over the {boot.n_customers:,} customers ({boot.n_boot} resamples, {pct:g}% "
             f"intervals, differences other model - {best}): ")
@@ -505,9 +507,13 @@ def _statement(best: str, verdicts: dict[str, tuple[str, list]], boot: PairedBoo
         else:
             shown = next((e for e in ev if e[0] in ("mae", "bic", "aic")), ev[0])
             lo, hi, margin = shown[2], shown[3], shown[5]
-            why = ("within resampling noise" if lo <= 0 <= hi else
-                   f"not clearly larger than the smallest difference that counts "
-                   f"({_fmt(shown[0], margin, diff=True).lstrip('+')})")
+            if not (np.isfinite(lo) and np.isfinite(hi)):
+                why = "undefined on the resamples"
+            elif lo <= 0 <= hi:
+                why = "within resampling noise"
+            else:
+                why = (f"not clearly larger than the smallest difference that counts "
+                       f"({_fmt(shown[0], margin, diff=True).lstrip('+')})")
             parts.append(f"the difference to {other} in {_phrase(shown, pct)} is {why}"
                          + ("" if len(ev) == 1 else ", and no criterion tells them apart"))
     clear = all(v == CLEAR for v, _ in verdicts.values())
@@ -525,6 +531,34 @@ def _statement(best: str, verdicts: dict[str, tuple[str, list]], boot: PairedBoo
     if support is not None:
         text += f" {best} ranks first in {100 * support:.0f}% of the resamples."
     return clear, text
+
+
+def _note_undefined(boot: PairedBootstrap, split: str, notes: list[str]) -> None:
+    """A note for each metric and model defined on the full sample but not on some resamples (e.g. a
+    correlation of a resample in which every outcome is the same): its interval uses the others."""
+    defined = np.isfinite(boot.values)                       # (metrics, models)
+    missing = (~np.isfinite(boot.replicates)).sum(axis=0)    # (metrics, models)
+    for i, j in zip(*np.nonzero(defined & (missing > 0))):
+        notes.append(f"{split}: {boot.metrics[i]} of {boot.models[j]} is undefined in {int(missing[i, j])} of "
+                     f"{boot.n_boot} resamples; its interval uses the others.")
+
+
+def _note_missing_intervals(iv: pd.DataFrame, best: str, notes: list[str]) -> None:
+    """Say why an interval or a difference is NaN (a metric undefined in every resample, or undefined
+    for the recommended model), with a :class:`CLVWarning`."""
+    for (split, metric), group in iv.groupby(["split", "metric"], sort=False):
+        no_interval = group.loc[group[["lower", "upper"]].isna().any(axis=1), "model"].tolist()
+        no_diff = group.loc[group[["diff", "diff_lower", "diff_upper"]].isna().any(axis=1), "model"].tolist()
+        if not no_interval and not no_diff:
+            continue
+        parts = []
+        if no_interval:
+            parts.append(f"no interval for {', '.join(map(str, no_interval))} (undefined in every resample)")
+        if no_diff:
+            parts.append(f"no difference to {best} for {', '.join(map(str, no_diff))} (undefined for one of them)")
+        text = f"{split}: {metric}: " + "; ".join(parts) + "; those cells of .intervals are NaN."
+        notes.append(text)
+        warnings.warn(f"compare_models: {text}", CLVWarning, stacklevel=4)
 
 
 # ---- the time split --------------------------------------------------------------------------------
@@ -564,13 +598,24 @@ def _time_split_summary(summary, transactions, split_at) -> RFMSummary:
 # ---- scoring on a split -----------------------------------------------------------------------------
 def _score(split, purchase: Mapping[str, Any], spend, base, transactions, tracking: bool, common, notes):
     """Evaluate fitted purchase models (and the baseline) on the holdout of ``split``:
-    (rows, evaluations, baseline names)."""
+    (rows, evaluations, baseline names). A model that cannot be scored (e.g. its predictions are NaN
+    for some customers) is left out with a note and a :class:`CLVWarning`; when no model can be
+    scored, the first model's error is raised."""
     evaluations: dict[str, HoldoutEvaluation] = {}
     rows: dict[str, dict[str, Any]] = {}
+    first_error: CLVError | None = None
     for label, model in purchase.items():
-        ev = evaluate(split, model, spend, transactions=transactions if tracking else None, name=label, **common)
+        try:
+            ev = evaluate(split, model, spend, transactions=transactions if tracking else None, name=label, **common)
+        except CLVError as exc:
+            first_error = first_error or exc
+            notes.append(f"{label}: not scored ({exc}); left out of the comparison.")
+            warnings.warn(f"compare_models: {label} could not be scored: {exc}", CLVWarning, stacklevel=3)
+            continue
         evaluations[label] = ev
         rows[label] = {"kind": "probabilistic", **ev.metrics}
+    if not evaluations:
+        raise first_error
     names: list[str] = []
     if base is not None:
         label = f"Gradient boosting ({base.strategy})"
@@ -643,6 +688,47 @@ def _information(fitted: Mapping[str, Any], summary, notes, needed: bool):
     return out
 
 
+def _check_criteria(criteria) -> tuple[tuple[str, str], ...]:
+    """``criteria`` as a tuple of (metric, direction) pairs; a :class:`ConfigError` names what is wrong
+    (a metric :func:`evaluate` does not compute, a direction other than "abs" / "min" / "max")."""
+    if isinstance(criteria, (str, bytes)) or not hasattr(criteria, "__iter__"):
+        raise ConfigError(f"criteria must be a list of (metric, direction) pairs, got {criteria!r}", key="criteria")
+    out = []
+    for item in criteria:
+        if isinstance(item, (str, bytes)) or not hasattr(item, "__len__") or len(item) != 2:
+            raise ConfigError(f"criteria must be (metric, direction) pairs, e.g. ('mae', 'min'); got {item!r}",
+                              key="criteria")
+        metric, direction = item
+        if metric not in METRIC_DESCRIPTIONS:
+            raise ConfigError(f"criteria: {metric!r} is not a holdout metric; use one of "
+                              f"{sorted(METRIC_DESCRIPTIONS)}", key="criteria")
+        if direction not in ("abs", "min", "max"):
+            raise ConfigError(f"criteria: the direction of {metric!r} must be 'abs', 'min' or 'max', got "
+                              f"{direction!r}", key="criteria")
+        out.append((str(metric), str(direction)))
+    if not out:
+        raise ConfigError("criteria is empty: give at least one (metric, direction) pair", key="criteria")
+    return tuple(out)
+
+
+def _check_bootstrap_settings(n_boot, interval, random_state, min_difference) -> None:
+    """Typed errors for the bootstrap settings, before anything is fitted."""
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 0:
+        raise ConfigError(f"n_boot must be a whole number >= 0 (0: no bootstrap), got {n_boot!r}", key="n_boot")
+    if n_boot:
+        if isinstance(interval, bool) or not isinstance(interval, (int, float, np.floating)) \
+                or not 0.0 < float(interval) < 1.0:
+            raise ConfigError(f"interval must be in (0, 1), e.g. 0.95, got {interval!r}", key="interval")
+        try:
+            np.random.default_rng(random_state)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"random_state must be None, a whole number or a numpy Generator, got "
+                              f"{random_state!r}", key="random_state") from exc
+    if isinstance(min_difference, bool) or not isinstance(min_difference, (int, float, np.integer, np.floating)) \
+            or not (math.isfinite(min_difference) and min_difference >= 0):
+        raise ConfigError(f"min_difference must be a number >= 0, got {min_difference!r}", key="min_difference")
+
+
 def compare_models(summary: pd.DataFrame, models: Mapping[str, Any] | None = None, *,
                    transactions=None, spend_model="auto", baseline="auto", bayes=False,
                    criteria=DEFAULT_CRITERIA, top_share: float = 0.1, period: str | None = None,
@@ -671,7 +757,11 @@ def compare_models(summary: pd.DataFrame, models: Mapping[str, Any] | None = Non
         ``transactions`` is given), True/False, or a configured baseline instance. It needs a
         scored period (a holdout or the time split).
     criteria : ``[(metric, "abs"|"min"|"max"), ...]`` ranked on the scored period; a missing revenue
-        criterion falls back to ``purchases_top_capture``.
+        criterion falls back to ``purchases_top_capture``. A metric :func:`evaluate` does not compute
+        or another direction is refused (:class:`ConfigError`, before anything is fitted), as are
+        bad ``n_boot``, ``interval``, ``random_state`` and ``min_difference`` values. A model that
+        cannot be fitted or scored (e.g. NaN predictions) is left out with a note and a
+        :class:`CLVWarning`; a metric undefined for a model or on some resamples is named in the notes.
     criterion : how the models are judged (see :mod:`clvmodels.evaluate.compare`):
         ``"holdout"`` (the summary's holdout), ``"time_split"`` (refit on the first part of the
         calibration period and score on the rest; needs ``transactions``), ``"bic"`` or ``"aic"``
@@ -756,12 +846,10 @@ def compare_models(summary: pd.DataFrame, models: Mapping[str, Any] | None = Non
         notes.append("bayes=True is ignored when models are given: add Bayesian models to `models`.")
     if not models:
         raise ConfigError("no models to compare", key="models")
-    if criterion not in CRITERIA:
+    if not isinstance(criterion, str) or criterion not in CRITERIA:
         raise ConfigError(f"criterion={criterion!r}; use one of {list(CRITERIA)}", key="criterion")
-    if n_boot and not 0.0 < float(interval) < 1.0:
-        raise ConfigError(f"interval must be in (0, 1), e.g. 0.95, got {interval!r}", key="interval")
-    if not (np.isfinite(min_difference) and min_difference >= 0):
-        raise ConfigError(f"min_difference must be >= 0, got {min_difference!r}", key="min_difference")
+    criteria = _check_criteria(criteria)
+    _check_bootstrap_settings(n_boot, interval, random_state, min_difference)
     has_holdout = all(c in summary.columns for c in HOLDOUT_COLUMNS)
     if criterion == "auto":
         criterion = "holdout" if has_holdout else "bic"
@@ -775,7 +863,6 @@ def compare_models(summary: pd.DataFrame, models: Mapping[str, Any] | None = Non
                           "with frequency_holdout and duration_holdout; without a holdout use criterion='bic', "
                           "'aic' or 'time_split'", key="criterion")
     by_ic = criterion in ("bic", "aic")
-    criteria = tuple((m, d) for m, d in criteria)
     # revenue is scored when the scored period has amounts (the time split's has them when the log has)
     has_money = "monetary_value" in summary.columns
     if criterion == "time_split":
@@ -823,7 +910,10 @@ def compare_models(summary: pd.DataFrame, models: Mapping[str, Any] | None = Non
         rows, evaluations, baseline_names = _score(inner, {k: m for k, (m, _) in inner_fits.items()}, inner_spend,
                                                    base, transactions, tracking, common, notes)
         for label, (_, seconds) in inner_fits.items():
-            rows[label]["fit_seconds"] = seconds
+            if label in rows:
+                rows[label]["fit_seconds"] = seconds
+        # a model not fitted or not scored on the time split is not judged: left out (the notes say why)
+        fitted = {k: m for k, m in fitted.items() if k in rows}
         notes.append(f"time split: the models were refitted on the {len(inner):,} customers acquired by "
                      f"{inner.calibration_end.date()} with their purchases up to then, and scored on their purchases "
                      f"after it, up to {inner.observation_end.date()}"
@@ -831,8 +921,9 @@ def compare_models(summary: pd.DataFrame, models: Mapping[str, Any] | None = Non
     elif has_holdout:
         split_name = "holdout"
         rows, evaluations, baseline_names = _score(summary, fitted, spend, base, transactions, tracking, common, notes)
-        for label, (_, seconds) in fits.items():
-            rows[label]["fit_seconds"] = seconds
+        fitted = {k: m for k, m in fitted.items() if k in rows}
+        for label in fitted:
+            rows[label]["fit_seconds"] = fits[label][1]
     else:
         rows = {label: {"kind": "probabilistic", "fit_seconds": seconds} for label, (_, seconds) in fits.items()}
         if base is not None:
@@ -848,6 +939,12 @@ def compare_models(summary: pd.DataFrame, models: Mapping[str, Any] | None = Non
     table.index.name = "model"
     if evaluations:
         table = _rank(table, criteria)
+        for metric, _ in criteria:
+            undefined = [str(n) for n in table.index if f"rank_{metric}" in table.columns
+                         and not np.isfinite(table.loc[n, metric])]
+            if undefined:
+                notes.append(f"{metric} is undefined (NaN) for {', '.join(undefined)} (e.g. a correlation of "
+                             "constant predictions): ranked last on it.")
     if by_ic:
         if not info:
             raise ConfigError(f"criterion={criterion!r} needs models with a per-customer log_likelihood(summary) "
@@ -868,12 +965,13 @@ def compare_models(summary: pd.DataFrame, models: Mapping[str, Any] | None = Non
 
     intervals = []
     holdout_boot = ic_boot = None
+    unassessed = ""        # why the verdict could not use the resamples (besides n_boot=0)
     if n_boot:
         if evaluations:
             holdout_boot = paired_bootstrap({k: ev.predictions for k, ev in evaluations.items()}, n_boot=n_boot,
                                             interval=interval, random_state=random_state, top_share=top_share)
-            ordered = holdout_boot.table(reference=best if best in holdout_boot.models else None)
-            intervals.append(ordered.assign(split=split_name))
+            intervals.append(holdout_boot.table(reference=best).assign(split=split_name))
+            _note_undefined(holdout_boot, split_name, notes)
         if by_ic:
             ic_boot = loglik_bootstrap({k: info[k][0] for k in prob}, {k: info[k][1] for k in prob}, n_boot=n_boot,
                                        interval=interval, random_state=random_state)
@@ -885,6 +983,7 @@ def compare_models(summary: pd.DataFrame, models: Mapping[str, Any] | None = Non
         iv_table = iv_table.assign(_order=iv_table["model"].map(order))
         iv_table = iv_table.sort_values(["split", "metric", "_order"], kind="stable").drop(columns="_order")
         iv_table = iv_table[["split"] + [c for c in iv_table.columns if c != "split"]].reset_index(drop=True)
+        _note_missing_intervals(iv_table, best, notes)
 
     if by_ic:
         used = [(criterion, "min")]
@@ -911,11 +1010,13 @@ def compare_models(summary: pd.DataFrame, models: Mapping[str, Any] | None = Non
             notes.append(f"not resampled (not a function of per-customer values): {', '.join(skipped)}; the verdict "
                          "uses the other criteria.")
         boot = holdout_boot
+        if n_boot and boot is not None and not used:
+            unassessed = "none of the ranking criteria is one the bootstrap recomputes"
         reason = _reason(table, best, criteria, baseline_names,
                          where="holdout" if criterion == "holdout" else "time-split")
     verdicts = _verdicts(boot, best, others, used, float(min_difference))
     support = _support(boot, best, prob, used)
-    clear, statement = _statement(best, verdicts, boot, where, support)
+    clear, statement = _statement(best, verdicts, boot, where, support, unassessed)
     reason = f"{reason} {statement}"
     recommendation = Recommendation(model=best, criterion=criterion, clear=clear, reason=reason,
                                     versus={k: v for k, (v, _) in verdicts.items()}, support=support,

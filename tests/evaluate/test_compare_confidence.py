@@ -293,3 +293,105 @@ def test_criterion_is_checked(bgnbd_rfm):
     assert e.value.key == "criterion"
     with pytest.raises(ConfigError, match="criterion='loo'"):
         compare_models(bgnbd_rfm, {"BG/NBD": clv.BGNBD()}, criterion="loo")
+
+
+# ---- typed errors, models that cannot be scored, undefined metrics --------------------------------------
+class _MustNotFit(clv.BGNBD):
+    def fit(self, summary, *args, **kwargs):
+        raise AssertionError("a bad argument must be refused before anything is fitted")
+
+
+@pytest.mark.parametrize(("kwargs", "key", "match"), [
+    ({"n_boot": -1}, "n_boot", "n_boot"),
+    ({"n_boot": 10.5}, "n_boot", "n_boot"),
+    ({"n_boot": True}, "n_boot", "n_boot"),
+    ({"interval": 1.0}, "interval", "interval"),
+    ({"random_state": "seed"}, "random_state", "random_state"),
+    ({"min_difference": -0.1}, "min_difference", "min_difference"),
+    ({"min_difference": "1%"}, "min_difference", "min_difference"),
+    ({"criteria": [("mea", "min")]}, "criteria", "'mea' is not a holdout metric"),
+    ({"criteria": [("mae", "lowest")]}, "criteria", "'abs', 'min' or 'max'"),
+    ({"criteria": "mae"}, "criteria", "pairs"),
+    ({"criteria": []}, "criteria", "empty"),
+    ({"criterion": None}, "criterion", "criterion"),
+])
+def test_bad_arguments_are_refused_before_fitting(pareto_split, kwargs, key, match):
+    with pytest.raises(ConfigError, match=match) as e:
+        compare_models(pareto_split, {"BG/NBD": _MustNotFit()}, **kwargs)
+    assert e.value.key == key
+
+
+def test_criteria_the_bootstrap_does_not_recompute_are_not_called_clear(pareto_split, pareto_fit):
+    # a rank correlation is not a weighted sum of per-customer values: nothing resampled, so no verdict
+    cmp = compare_models(pareto_split, {"BG/NBD": clv.BGNBD(), "Pareto/NBD": pareto_fit}, n_boot=50,
+                         criteria=[("purchases_spearman", "max")])
+    other = next(n for n in cmp.table.index if n != cmp.recommended)
+    assert cmp.recommendation.clear is False and cmp.recommendation.versus == {other: "not assessed"}
+    assert "none of the ranking criteria is one the bootstrap recomputes" in cmp.reason
+    assert any(n.startswith("not resampled") and "purchases_spearman" in n for n in cmp.notes)
+    assert cmp.intervals is not None and "mae" in set(cmp.intervals["metric"])    # intervals are still shown
+
+
+class _NaNForHeavyBuyers(clv.ParetoNBD):
+    """A Pareto/NBD whose conditional expectation is NaN for customers with more than 10 repeat purchases
+    (as a numerically broken model would give)."""
+
+    @property
+    def math(self):
+        from clvmodels.math import paretonbd
+
+        def conditional_expected_purchases(*args):
+            out = paretonbd.conditional_expected_purchases(*args)
+            x = np.broadcast_to(args[4], np.shape(out))
+            return np.where(x > 10, np.nan, out)
+
+        return type("BrokenMath", (), {**{k: staticmethod(getattr(paretonbd, k)) for k in dir(paretonbd)
+                                          if callable(getattr(paretonbd, k)) and not k.startswith("_")},
+                                       "conditional_expected_purchases": staticmethod(conditional_expected_purchases)})
+
+
+def test_a_model_that_cannot_be_scored_is_left_out_with_a_warning(pareto_split, pareto_fit):
+    heavy = int((pareto_split["frequency"] > 10).sum())
+    assert heavy > 0
+    broken = _NaNForHeavyBuyers.from_params(**pareto_fit.params_.to_dict())
+    with pytest.warns(clv.errors.CLVWarning, match="broken could not be scored"):
+        cmp = compare_models(pareto_split, {"broken": broken, "BG/NBD": clv.BGNBD(), "Pareto/NBD": pareto_fit},
+                             n_boot=100)
+    assert list(cmp.table.index) == ["Pareto/NBD", "BG/NBD"] and "broken" not in cmp.models
+    assert any(n.startswith("broken: not scored") and f"{heavy} value(s)" in n for n in cmp.notes)
+    assert set(cmp.intervals["model"]) == {"Pareto/NBD", "BG/NBD"}
+    assert not cmp.intervals[["value", "lower", "upper", "diff", "diff_lower", "diff_upper"]].isna().any().any()
+    with pytest.raises(clv.errors.DataValidationError, match="NaN"), pytest.warns(clv.errors.CLVWarning):
+        compare_models(pareto_split, {"broken": broken}, n_boot=10)     # nothing left: the model's own error
+
+
+def test_metrics_undefined_on_some_resamples_are_said(pareto_split, pareto_fit):
+    # eight customers, one of whom buys in the holdout: a resample without them has constant outcomes,
+    # so no correlation; (7/8)^8 = 34% of the resamples
+    buyers = pareto_split.index[pareto_split["frequency_holdout"] > 0]
+    idle = pareto_split.index[pareto_split["frequency_holdout"] == 0]
+    tiny = pareto_split.loc[list(buyers[:1]) + list(idle[:7])]
+    p = pareto_fit.params_
+    other = clv.ParetoNBD.from_params(r=p["r"], alpha=p["alpha"], s=2 * p["s"], beta=p["beta"])
+    cmp = compare_models(tiny, {"Pareto/NBD": pareto_fit, "other": other}, n_boot=200, random_state=0)
+    notes = [n for n in cmp.notes if "correlation of" in n and "undefined in" in n]
+    assert len(notes) == 2
+    missing = int(notes[0].split("undefined in ")[1].split(" of")[0])
+    assert 0.2 * 200 < missing < 0.5 * 200
+    corr = cmp.intervals[cmp.intervals["metric"] == "correlation"]
+    assert corr[["lower", "upper"]].notna().all().all()
+
+
+class _NeedsALongHistory(clv.BGNBD):
+    def fit(self, summary, *args, **kwargs):
+        if summary["T"].max() < 30:
+            raise clv.errors.CLVError("needs 30 weeks of history")
+        return super().fit(summary, *args, **kwargs)
+
+
+def test_a_model_not_fitted_on_the_time_split_is_left_out(bgnbd_log, bgnbd_rfm):
+    with pytest.warns(clv.errors.CLVWarning, match="short could not be fitted on the first part of the time split"):
+        cmp = compare_models(bgnbd_rfm, {"short": _NeedsALongHistory(), "MBG/NBD": clv.MBGNBD(), "BG/NBD": clv.BGNBD()},
+                             transactions=bgnbd_log, criterion="time_split", baseline=False, n_boot=50)
+    assert set(cmp.table.index) == {"MBG/NBD", "BG/NBD"} and set(cmp.models) == {"MBG/NBD", "BG/NBD"}
+    assert any(n.startswith("short: not fitted on the first part of the time split") for n in cmp.notes)
