@@ -644,6 +644,12 @@ def _fit_all(models: Mapping[str, Any], summary, notes, *, refit: bool, what: st
             warnings.warn(f"compare_models: {label} could not be fitted{what}: {exc}", CLVWarning, stacklevel=3)
             continue
         out[label] = (model, time.perf_counter() - t0)
+        if getattr(model, "converged_", True) is False:
+            boundary = list((getattr(model, "fit_info_", None) or {}).get("boundary") or [])
+            notes.append(f"{label}: the fit{what} did not converge"
+                         + (f" (no finite maximum-likelihood estimate: {', '.join(boundary)} ran to the edge; it is "
+                            "scored as the limiting model)" if boundary else "")
+                         + "; its standard errors are not usable.")
     return out
 
 

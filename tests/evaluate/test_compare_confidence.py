@@ -395,3 +395,12 @@ def test_a_model_not_fitted_on_the_time_split_is_left_out(bgnbd_log, bgnbd_rfm):
                              transactions=bgnbd_log, criterion="time_split", baseline=False, n_boot=50)
     assert set(cmp.table.index) == {"MBG/NBD", "BG/NBD"} and set(cmp.models) == {"MBG/NBD", "BG/NBD"}
     assert any(n.startswith("short: not fitted on the first part of the time split") for n in cmp.notes)
+
+
+def test_a_fit_without_a_finite_estimate_is_named_in_the_notes(pareto_split, pareto_fit):
+    # as a Pareto/NBD fit on a short window whose s, beta run to infinity reports itself (models/base.py)
+    limit = clv.ParetoNBD.from_params(**pareto_fit.params_.to_dict())
+    limit.converged_, limit.fit_info_ = False, {"boundary": ["s", "beta"]}
+    cmp = compare_models(pareto_split, {"limit": limit, "Pareto/NBD": pareto_fit}, n_boot=20)
+    assert any(n.startswith("limit: the fit did not converge") and "s, beta ran to the edge" in n for n in cmp.notes)
+    assert not any(n.startswith("Pareto/NBD: the fit") for n in cmp.notes)
