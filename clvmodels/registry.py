@@ -46,7 +46,8 @@ class ModelSpec:
     label : the name in tables and reports.
     role : ``"purchase"`` or ``"spend"``.
     mle, bayes : ``"module:Class"`` of the maximum-likelihood / Bayesian implementation, or None.
-    compare : fitted by default in :func:`clvmodels.compare_models`.
+    compare : fitted by default in :func:`clvmodels.compare_models` (when the summary has its
+        ``summary_options``; otherwise left out with a note).
     summary : the summary it reads: ``"continuous"`` (frequency, recency, T) or ``"opportunities"``
         (frequency, recency, n_periods).
     summary_options : options of :func:`clvmodels.rfm_summary` its fit needs switched on, each adding a
@@ -77,8 +78,9 @@ MODELS: dict[str, ModelSpec] = {spec.key: spec for spec in (
     ModelSpec("paretonbd", "Pareto/NBD", "purchase", "clvmodels.models.paretonbd:ParetoNBD",
               "clvmodels.bayes.paretonbd:ParetoNBD", compare=True),
     ModelSpec("bgbb", "BG/BB", "purchase", "clvmodels.models.bgbb:BGBB", None, summary="opportunities"),
-    ModelSpec("bgcnbd", "BG/CNBD-k", "purchase", "clvmodels.models.cnbdk:BGCNBDk", None, summary_options=("litt",)),
-    ModelSpec("mbgcnbd", "MBG/CNBD-k", "purchase", "clvmodels.models.cnbdk:MBGCNBDk", None,
+    ModelSpec("bgcnbd", "BG/CNBD-k", "purchase", "clvmodels.models.cnbdk:BGCNBDk", None, compare=True,
+              summary_options=("litt",)),
+    ModelSpec("mbgcnbd", "MBG/CNBD-k", "purchase", "clvmodels.models.cnbdk:MBGCNBDk", None, compare=True,
               summary_options=("litt",)),
     ModelSpec("gammagamma", "Gamma-Gamma", "spend", "clvmodels.models.gammagamma:GammaGamma",
               "clvmodels.bayes.gammagamma:GammaGamma"),

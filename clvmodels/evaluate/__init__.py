@@ -8,11 +8,11 @@
   Hardie & Lee 2005), spend calibration, and the ranking quality of the predicted value (top-decile
   capture of holdout revenue, Spearman, Gini / lift). Returns a :class:`HoldoutEvaluation` with a
   tidy ``.table`` and ``.to_json()``.
-* :func:`compare_models` - BG/NBD, Pareto/NBD, MBG/NBD (and Bayesian variants, covariate models,
-  anything with the model interface) fitted on the same calibration data and ranked on the
-  holdout (or by BIC / AIC, or on a time split inside the calibration period), with a recommended
-  model, the reason and whether it is clearly better (:class:`Recommendation`), next to a
-  :class:`GradientBoostingBaseline`.
+* :func:`compare_models` - BG/NBD, Pareto/NBD, MBG/NBD, the (M)BG/CNBD-k on a summary with ``litt``
+  (and Bayesian variants, covariate models, anything with the model interface) fitted on the same
+  calibration data and ranked on the holdout (or by BIC / AIC, or on a time split inside the
+  calibration period), with a recommended model, the reason and whether it is clearly better
+  (:class:`Recommendation`), next to a :class:`GradientBoostingBaseline`.
 * :mod:`.bootstrap` - paired bootstrap over customers: intervals for the holdout metrics and for
   the differences between models (:func:`paired_bootstrap`, :func:`loglik_bootstrap`).
 * :func:`tracking` - weekly / cumulative cohort repeat purchases, actual vs model.

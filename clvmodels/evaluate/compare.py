@@ -14,8 +14,9 @@ Three ways to judge the models (``criterion``):
 ``"bic"`` / ``"aic"``
     No scoring period at all: the Bayesian (Schwarz 1978) or Akaike (1974) information criterion
     of each model's calibration log-likelihood, ``BIC = k ln(n) - 2 LL`` and ``AIC = 2 k - 2 LL``
-    with ``k`` parameters and ``n`` customers. Needs models with a per-customer
-    ``log_likelihood(summary)`` (every maximum-likelihood model).
+    with ``k`` parameters (the (M)BG/CNBD-k's k counts as one more when the fit chose it) and ``n``
+    customers. Needs models with a per-customer ``log_likelihood(summary)`` (every maximum-likelihood
+    model).
 
 ``"auto"`` (default) is ``"holdout"`` when the summary has holdout columns, else ``"bic"``.
 
@@ -331,20 +332,35 @@ def _fitted(model, summary, require=require_purchase_model):
     return require(model)
 
 
-def _default_models(bayes: bool | Mapping) -> dict[str, Any]:
-    """The registry's comparison models (MLE; with ``bayes``, their Bayesian variants too)."""
-    out = {}
+def _default_models(bayes: bool | Mapping, summary, notes: list[str]) -> dict[str, Any]:
+    """The registry's comparison models (MLE; with ``bayes``, their Bayesian variants too). A model
+    whose fit needs a summary option the summary was built without (the (M)BG/CNBD-k's ``litt``) is
+    left out, and the notes say how to include it."""
+    options = getattr(summary, "options", None)
+
+    def has(option: str) -> bool:
+        return option in summary.columns or getattr(options, option, False) is True
+
+    out, lacking = {}, {}
     for key in registry.keys("purchase"):
         spec = registry.get(key)
-        if spec.compare:
-            out[spec.label] = registry.build(key)
+        if not spec.compare:
+            continue
+        missing = [o for o in spec.summary_options if not has(o)]
+        if missing:
+            lacking.setdefault(", ".join(f"{o}=True" for o in missing), []).append(spec.label)
+            continue
+        out[spec.label] = registry.build(key)
+    for option, labels in lacking.items():
+        notes.append(f"{' and '.join(labels)} left out: {'they need' if len(labels) > 1 else 'it needs'} a summary "
+                     f"built with {option} (clv.calibration_holdout(..., {option}) or clv.rfm_summary(..., {option})).")
     if bayes:
         kwargs = dict(bayes) if isinstance(bayes, Mapping) else {}
         kwargs.setdefault("progressbar", False)
         method = kwargs.pop("sampler", "nuts")
         for key in registry.keys("purchase"):
             spec = registry.get(key)
-            if spec.compare and spec.bayes is not None:
+            if spec.compare and spec.bayes is not None and spec.label in out:
                 out[f"{spec.label} (Bayes)"] = registry.build(key, method, **kwargs)
     return out
 
@@ -690,7 +706,10 @@ def _information(fitted: Mapping[str, Any], summary, notes, needed: bool):
                 notes.append(f"{label}: its log-likelihood is not finite for every customer; left out of the "
                              "information criteria.")
             continue
-        out[label] = (ll, len(model.param_names))
+        n_params = len(model.param_names)
+        if len((getattr(model, "fit_info_", None) or {}).get("k_search") or []) > 1:
+            n_params += 1     # the (M)BG/CNBD-k's k, chosen by likelihood: one more estimated parameter
+        out[label] = (ll, n_params)
     return out
 
 
@@ -750,8 +769,9 @@ def compare_models(summary: pd.DataFrame, models: Mapping[str, Any] | None = Non
         / ``"time_split"``, a plain summary (:func:`clvmodels.rfm_summary`).
     models : ``{name: estimator}``; unfitted estimators are cloned and fitted on ``summary``,
         fitted ones are used as they are. Any :class:`~clvmodels.protocols.PurchaseModel` works.
-        Default: the registry's comparison models (:mod:`clvmodels.registry`: BG/NBD, MBG/NBD and
-        Pareto/NBD by maximum likelihood).
+        Default: the registry's comparison models (:mod:`clvmodels.registry`: BG/NBD, MBG/NBD,
+        Pareto/NBD, and BG/CNBD-k and MBG/CNBD-k when the summary was built with ``litt=True``, by
+        maximum likelihood).
     bayes : with the default models, also fit their Bayesian variants; ``True`` or a dict of
         settings for them (e.g. ``{"draws": 500, "chains": 2}`` or ``{"sampler": "advi"}``).
     spend_model : ``"auto"`` (a Gamma-Gamma with its defaults when the summary has
@@ -847,7 +867,7 @@ def compare_models(summary: pd.DataFrame, models: Mapping[str, Any] | None = Non
     """
     notes: list[str] = []
     if models is None:
-        models = _default_models(bayes)
+        models = _default_models(bayes, summary, notes)
     elif bayes:
         notes.append("bayes=True is ignored when models are given: add Bayesian models to `models`.")
     if not models:

@@ -404,3 +404,54 @@ def test_a_fit_without_a_finite_estimate_is_named_in_the_notes(pareto_split, par
     cmp = compare_models(pareto_split, {"limit": limit, "Pareto/NBD": pareto_fit}, n_boot=20)
     assert any(n.startswith("limit: the fit did not converge") and "s, beta ran to the edge" in n for n in cmp.notes)
     assert not any(n.startswith("Pareto/NBD: the fit") for n in cmp.notes)
+
+
+# ---- the (M)BG/CNBD-k in the default comparison --------------------------------------------------------
+def simulate_regular_log(n: int, k: int, *, r: float, alpha: float, a: float, b: float, weeks: float,
+                         birth_weeks: float, seed: int) -> pd.DataFrame:
+    """Transaction log of the BG/CNBD-k (Reutterer, Platzer & Schroeder 2021): Erlang-k inter-purchase
+    times (Gamma(k) with rate lambda ~ Gamma(r, alpha), as clvmodels.simulate.cnbdk), dropout with
+    p ~ Beta(a, b) after each repeat purchase; first purchases uniform over ``birth_weeks``."""
+    rng = np.random.default_rng(seed)
+    lam, p = rng.gamma(r, 1.0 / alpha, n), rng.beta(a, b, n)
+    t = rng.uniform(0.0, birth_weeks, n)
+    who, when = [np.arange(n)], [t.copy()]
+    alive = np.ones(n, dtype=bool)
+    while alive.any():
+        t = t + rng.gamma(k, 1.0, n) / lam
+        alive &= t < weeks
+        who.append(np.flatnonzero(alive))
+        when.append(t[alive])
+        alive &= rng.uniform(size=n) >= p
+    who, when = np.concatenate(who), np.concatenate(when)
+    return pd.DataFrame({"customer_id": who,
+                         "date": START + pd.to_timedelta(np.floor(when * 7).astype(np.int64), unit="D")})
+
+
+def test_the_cnbdk_models_join_the_default_comparison_with_litt(cdnow_sample_tx, cdnow_sample_cal):
+    without = compare_models(cdnow_sample_cal, spend_model=None, n_boot=0)
+    assert set(without.table.index) == {"BG/NBD", "MBG/NBD", "Pareto/NBD"}
+    assert any(n.startswith("BG/CNBD-k and MBG/CNBD-k left out: they need a summary built with litt=True")
+               for n in without.notes)
+    cal = clv.calibration_holdout(cdnow_sample_tx, calibration_end="1997-09-30", observation_end="1998-06-30",
+                                  time_unit="W", litt=True)
+    cmp = compare_models(cal, spend_model=None, criterion="bic", n_boot=200)
+    tab = cmp.table
+    assert set(tab.index) == {"BG/NBD", "MBG/NBD", "Pareto/NBD", "BG/CNBD-k", "MBG/CNBD-k"}
+    # CDNOW sample: MBG/CNBD-k picks k = 1 with LL -9582.1 (BTYDplus, issue 14), i.e. the MBG/NBD itself;
+    # the k chosen by likelihood counts as a fifth parameter in BIC
+    assert cmp.models["MBG/CNBD-k"].k_ == 1 and tab.loc["MBG/CNBD-k", "n_params"] == 5
+    assert tab.loc["MBG/CNBD-k", "loglik"] == pytest.approx(-9582.1, abs=0.05)
+    assert tab.loc["MBG/CNBD-k", "loglik"] == pytest.approx(tab.loc["MBG/NBD", "loglik"], abs=1e-6)
+    assert tab.loc["MBG/CNBD-k", "bic"] == pytest.approx(tab.loc["MBG/NBD", "bic"] + math.log(len(cal)), abs=1e-6)
+    assert not cmp.recommendation.clear       # four-parameter models within a few BIC points of each other
+
+
+def test_bic_without_a_holdout_picks_the_regular_model_on_regular_data():
+    log = simulate_regular_log(2000, 3, r=1.5, alpha=3.0, a=0.8, b=2.5, weeks=39, birth_weeks=8, seed=5)
+    rfm = clv.rfm_summary(log, observation_end=_day(39), amount_col=None, litt=True)
+    cmp = compare_models(rfm, {"BG/NBD": clv.BGNBD(), "BG/CNBD-k": clv.BGCNBDk(max_k=5)}, n_boot=300)
+    assert cmp.criterion == "bic" and cmp.recommended == "BG/CNBD-k" and cmp.models["BG/CNBD-k"].k_ == 3
+    assert cmp.recommendation.clear and cmp.recommendation.versus == {"BG/NBD": "clearly better"}
+    iv = cmp.intervals.set_index(["metric", "model"])
+    assert iv.loc[("bic", "BG/NBD"), "diff_lower"] > 2
