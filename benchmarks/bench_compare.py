@@ -8,19 +8,23 @@ Part ``accuracy`` (issue 14, "must show"): ``compare_models`` on
   positive spend) and the temporal gradient-boosting baseline;
 * **simulated regular data** - transaction logs of the BG/CNBD-k process (Platzer & Reutterer 2016;
   Reutterer, Platzer & Schroeder 2021): inter-purchase times Erlang-k with mean ``1 / lambda``,
-  ``lambda ~ Gamma(r, alpha)``, dropout after each repeat purchase with ``p ~ Beta(a, b)``; first purchases
-  uniform over the first 12 weeks, 39 + 39 weeks, ``k = 1`` (the BG/NBD itself: a control), 2 and 3.
+  ``lambda ~ Gamma(r, alpha)`` (r = 0.85, alpha = 4 per week: the same purchase rates for every k; in the
+  parametrization of ``clvmodels.simulate.cnbdk`` and the models, alpha = 4 / k), dropout after each repeat
+  purchase with ``p ~ Beta(0.8, 2.4)``; first purchases uniform over the first 12 weeks, 39 + 39 weeks,
+  ``k = 1`` (the BG/NBD itself: a control), 2 and 3, 5,000 customers each.
+
+Summaries are built with ``litt=True``, so the registry's comparison models include BG/CNBD-k and MBG/CNBD-k
+(k chosen by likelihood over 1..8).
 
 For each data set: MAE, RMSE, aggregate error, correlation and top-decile capture of every model with 95%
 paired-bootstrap intervals over customers (1,000 seeded resamples), the paired difference to the recommended
 model, the verdict (``clearly better`` / ``not distinguishable`` / ``trade-off``), and what the two
 holdout-free criteria recommend: BIC on the calibration data, and a time split inside the calibration period.
 
-*Which models*: the registry's comparison models (``clvmodels.registry``, ``compare=True``; today BG/NBD,
-MBG/NBD, Pareto/NBD) - so a model registered with ``compare=True`` (BG/CNBD-k, MBG/CNBD-k, being built
-elsewhere) is in the next run with no change here. ``--models`` picks registry keys instead, ``key:method``
-for a Bayesian one (e.g. ``--models bgnbd,bgcnbd,mbgcnbd,paretoggg:nuts``); ``--bayes-draws`` sets their
-draws.
+*Which models*: the registry's comparison models (``clvmodels.registry``, ``compare=True``: BG/NBD, MBG/NBD,
+Pareto/NBD, BG/CNBD-k, MBG/CNBD-k), so a model registered with ``compare=True`` later is in the next run with
+no change here. ``--models`` picks registry keys instead, ``key:method`` for a Bayesian one (e.g. Pareto/GGG,
+once registered: ``--models bgnbd,bgcnbd,mbgcnbd,paretoggg:nuts``); ``--bayes-draws`` sets their draws.
 
 Part ``timing``: ``paired_bootstrap`` (nine holdout metrics) and ``loglik_bootstrap`` (log-likelihood,
 AIC, BIC) for ``--customers`` simulated customers x ``--n-boot`` resamples x three models; peak memory is
@@ -95,7 +99,8 @@ def datasets(which: list[str]):
     for key in which:
         if key in ("cdnow-sample", "cdnow"):
             tx = clv.datasets.cdnow_transactions(sample=key == "cdnow-sample")
-            cal = clv.calibration_holdout(tx, calibration_end=CAL_END, observation_end=OBS_END, time_unit="W")
+            cal = clv.calibration_holdout(tx, calibration_end=CAL_END, observation_end=OBS_END, time_unit="W",
+                                          litt=True)
             name = f"CDNOW {'sample' if key == 'cdnow-sample' else 'master'} ({len(cal):,} customers)"
             yield name, tx, cal, clv.GammaGamma(nonpositive_spend="population")
         elif key == "regular":
@@ -104,7 +109,7 @@ def datasets(which: list[str]):
                 end_cal = START + pd.Timedelta(days=39 * 7 - 1)
                 end_obs = START + pd.Timedelta(days=78 * 7 - 1)
                 cal = clv.calibration_holdout(tx, calibration_end=end_cal, observation_end=end_obs, amount_col=None,
-                                              time_unit="W")
+                                              time_unit="W", litt=True)
                 label = "k = 1, exponential: BG/NBD data" if k == 1 else f"k = {k}, regular"
                 yield f"Simulated BG/CNBD-k ({label}; {len(cal):,} customers)", tx, cal, None
         else:
@@ -187,7 +192,9 @@ def accuracy(name, tx, cal, spend, models, n_boot: int, time_split: bool = True)
              "|---|" + "---|" * (len(shown) + 1)]
     for model in cmp.table.index:
         bic = by_bic.table["bic"].get(model, np.nan)
-        lines.append(f"| {model} | " + " | ".join(_cell(iv, m, model) for m, _ in shown) +
+        k = getattr(cmp.models.get(model), "k_", None)
+        label = model if k is None else f"{model} (k = {k})"
+        lines.append(f"| {label} | " + " | ".join(_cell(iv, m, model) for m, _ in shown) +
                      f" | {'-' if not np.isfinite(bic) else f'{bic:,.1f}'} |")
     lines += ["", f"Difference to the recommended model ({cmp.recommended}), model - {cmp.recommended}, with 95% "
               "paired interval (aggregate error: difference of the absolute errors, in points; negative MAE / RMSE / "
