@@ -172,7 +172,7 @@ def accuracy(name, tx, cal, spend, models, n_boot: int, time_split: bool = True)
                              baseline=GradientBoostingBaseline(strategy="temporal"), criterion="holdout")
         seconds = time.perf_counter() - t0
         # the holdout-free criteria: BIC of the same fits (a summary without its holdout columns) ...
-        plain = pd.DataFrame(cal[["frequency", "recency", "T"]])
+        plain = pd.DataFrame(cal[[c for c in ("frequency", "recency", "T", "litt") if c in cal.columns]])
         t0 = time.perf_counter()
         by_bic = compare_models(plain, {k: cmp.models[k] for k in cmp.models if cmp.table.loc[k, "kind"]
                                         == "probabilistic"}, criterion="bic", n_boot=n_boot, random_state=0)

@@ -700,11 +700,17 @@ def _information(fitted: Mapping[str, Any], summary, notes, needed: bool):
                 notes.append(f"{label}: its likelihood is of other data ({', '.join(model.input_columns)}); left "
                              "out of the information criteria.")
             continue
-        ll = pd.Series(fn(summary)).reindex(summary.index).to_numpy(dtype=np.float64)
+        # a failure or a non-finite value is said whether or not the criterion needs it: the table's
+        # loglik / aic / bic cells of the model stay empty
+        try:
+            ll = pd.Series(fn(summary)).reindex(summary.index).to_numpy(dtype=np.float64)
+        except CLVError as exc:      # e.g. the (M)BG/CNBD-k on a summary without litt
+            notes.append(f"{label}: no log-likelihood on this summary ({exc}); left out of the information "
+                         "criteria.")
+            continue
         if not np.all(np.isfinite(ll)):
-            if needed:
-                notes.append(f"{label}: its log-likelihood is not finite for every customer; left out of the "
-                             "information criteria.")
+            notes.append(f"{label}: its log-likelihood is not finite for every customer; left out of the "
+                         "information criteria.")
             continue
         n_params = len(model.param_names)
         if len((getattr(model, "fit_info_", None) or {}).get("k_search") or []) > 1:

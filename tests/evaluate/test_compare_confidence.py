@@ -455,3 +455,15 @@ def test_bic_without_a_holdout_picks_the_regular_model_on_regular_data():
     assert cmp.recommendation.clear and cmp.recommendation.versus == {"BG/NBD": "clearly better"}
     iv = cmp.intervals.set_index(["metric", "model"])
     assert iv.loc[("bic", "BG/NBD"), "diff_lower"] > 2
+
+
+def test_a_likelihood_that_cannot_be_computed_is_left_out_of_bic(cdnow_sample_tx):
+    # fitted on a summary with litt, asked for BIC on one without: the model says what it needs, the
+    # comparison goes on without it
+    cal = clv.calibration_holdout(cdnow_sample_tx, calibration_end="1997-09-30", observation_end="1998-06-30",
+                                  time_unit="W", litt=True)
+    fitted = {"BG/NBD": clv.BGNBD().fit(cal), "BG/CNBD-k": clv.BGCNBDk(k=2).fit(cal)}
+    plain = pd.DataFrame(cal[["frequency", "recency", "T"]])
+    cmp = compare_models(plain, fitted, criterion="bic", n_boot=50)
+    assert cmp.recommended == "BG/NBD" and cmp.recommendation.versus == {}
+    assert any(n.startswith("BG/CNBD-k: no log-likelihood on this summary") and "litt=True" in n for n in cmp.notes)
