@@ -365,9 +365,14 @@ def _default_models(bayes: bool | Mapping, summary, notes: list[str]) -> dict[st
     return out
 
 
+#: relative difference below which two values of a criterion tie (floating-point noise of equal models)
+_TIE = 1e-9
+
+
 def _rank(table: pd.DataFrame, criteria) -> pd.DataFrame:
     """Rank the probabilistic models among themselves on each criterion (1 = best, ties share
-    the better rank); a baseline row gets the rank it would take among them."""
+    the better rank; values within rounding of each other tie, as do a model and its special case,
+    e.g. the BG/CNBD-k at k = 1 and the BG/NBD); a baseline row gets the rank it would take among them."""
     used = []
     prob = (table["kind"] == "probabilistic").to_numpy()
     for metric, direction in criteria:
@@ -375,7 +380,8 @@ def _rank(table: pd.DataFrame, criteria) -> pd.DataFrame:
             continue
         key = _key(table[metric].astype(float).to_numpy(), direction)
         ref = key[prob]
-        table[f"rank_{metric}"] = [1.0 + float(np.sum(ref < k)) for k in key]
+        table[f"rank_{metric}"] = [1.0 + float(np.sum(ref < k - _TIE * abs(k))) if np.isfinite(k)
+                                   else 1.0 + float(np.sum(np.isfinite(ref))) for k in key]
         used.append(metric)
     if not used:
         raise ConfigError("none of the ranking criteria could be computed", key="criteria")
@@ -985,7 +991,12 @@ def compare_models(summary: pd.DataFrame, models: Mapping[str, Any] | None = Non
         sort = [criterion] + (["mean_rank"] if "mean_rank" in table.columns else [])
         table = table.sort_values(sort, kind="stable", na_position="last")
     else:
-        table = table.sort_values(["mean_rank", "mae"], kind="stable")
+        # ties of the mean rank: the lower MAE, then (equal within rounding) the model with fewer parameters
+        mae = table["mae"].astype(float)
+        order = pd.DataFrame({"mean_rank": table["mean_rank"], "mae": mae.round(int(-np.log10(_TIE))),
+                              "n_params": table.get("n_params", pd.Series(np.nan, index=table.index))})
+        table = table.loc[order.sort_values(["mean_rank", "mae", "n_params"], kind="stable",
+                                            na_position="last").index]
     lead = ["kind"] + [m for m, _ in criteria if m in table.columns] + (["mean_rank"] if evaluations else [])
     table = table[lead + [c for c in table.columns if c not in lead]]
     table.index.name = "model"

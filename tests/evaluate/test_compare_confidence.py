@@ -467,3 +467,18 @@ def test_a_likelihood_that_cannot_be_computed_is_left_out_of_bic(cdnow_sample_tx
     cmp = compare_models(plain, fitted, criterion="bic", n_boot=50)
     assert cmp.recommended == "BG/NBD" and cmp.recommendation.versus == {}
     assert any(n.startswith("BG/CNBD-k: no log-likelihood on this summary") and "litt=True" in n for n in cmp.notes)
+
+
+def test_a_model_and_its_special_case_tie_and_the_simpler_is_recommended(cdnow_sample_tx):
+    # the BG/CNBD-k choosing k = 1 is the BG/NBD: their metrics differ in the last bits only, so they tie
+    # on every rank, and the model with fewer parameters (k was estimated) comes first, whichever is given first
+    cal = clv.calibration_holdout(cdnow_sample_tx, calibration_end="1997-09-30", observation_end="1998-06-30",
+                                  time_unit="W", litt=True)
+    cmp = compare_models(cal, {"BG/CNBD-k": clv.BGCNBDk(max_k=2), "BG/NBD": clv.BGNBD()}, spend_model=None,
+                         n_boot=100)
+    tab = cmp.table
+    assert cmp.models["BG/CNBD-k"].k_ == 1 and list(tab["n_params"]) == [4, 5]
+    ranks = [c for c in tab.columns if c.startswith("rank_")]
+    assert (tab.loc["BG/NBD", ranks] == 1.0).all() and (tab.loc["BG/CNBD-k", ranks] == 1.0).all()
+    assert list(tab.index) == ["BG/NBD", "BG/CNBD-k"] and cmp.recommended == "BG/NBD"
+    assert cmp.recommendation.versus == {"BG/CNBD-k": "not distinguishable"}
