@@ -112,18 +112,20 @@ def outcome(fn, source, **kw):
         return type(exc)
 
 
-def three_ways(tx: pd.DataFrame, layout: str, **kw) -> list:
-    """The outcomes of the pandas engine, DuckDB on the frame and DuckDB on a file (CSV for text dates,
-    Parquet for tz-aware ones); a calibration / holdout summary when ``kw`` has ``calibration_end``."""
+def three_ways(tx: pd.DataFrame, layout: str, with_file: bool = True, **kw) -> list:
+    """The outcomes of the pandas engine, DuckDB on the frame and (``with_file``) DuckDB on a file (CSV for
+    text dates, Parquet for tz-aware ones); a calibration / holdout summary when ``kw`` has ``calibration_end``."""
     fn = clv.calibration_holdout if "calibration_end" in kw else clv.rfm_summary
+    got = [outcome(fn, tx, engine="pandas", **kw), outcome(fn, tx, engine="duckdb", **kw)]
+    if not with_file:
+        return got
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / ("tx.parquet" if layout != "text" else "tx.csv")
         if layout != "text":
             tx.to_parquet(path, index=False)
         else:
             tx.to_csv(path, index=False)
-        return [outcome(fn, tx, engine="pandas", **kw), outcome(fn, tx, engine="duckdb", **kw),
-                outcome(fn, str(path), engine="duckdb", **kw)]
+        return got + [outcome(fn, str(path), engine="duckdb", **kw)]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -133,16 +135,8 @@ def three_ways(tx: pd.DataFrame, layout: str, **kw) -> list:
 def test_engines_agree_on_random_logs(rows, kw, layout, zone, ids):
     tx = make_log(rows, layout, zone, ids)
     before = tx.copy(deep=True)
-    fn = clv.calibration_holdout if "calibration_end" in kw else clv.rfm_summary
-    got = [outcome(fn, tx, engine="pandas", **kw), outcome(fn, tx, engine="duckdb", **kw)]
-    if ids != "mixed":  # a file holds one kind of id: a CSV's are all text, then typed by all their values
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / ("tx.parquet" if layout != "text" else "tx.csv")
-            if layout != "text":
-                tx.to_parquet(path, index=False)
-            else:
-                tx.to_csv(path, index=False)
-            got.append(outcome(fn, str(path), engine="duckdb", **kw))
+    # a file holds one kind of id (a CSV's are all text, then typed by all their values): no file for mixed ids
+    got = three_ways(tx, layout, with_file=ids != "mixed", **kw)
     pd.testing.assert_frame_equal(tx, before)
     if isinstance(got[0], type):
         assert got[1:] == [got[0]] * (len(got) - 1), got
