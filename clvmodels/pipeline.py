@@ -84,7 +84,15 @@ def _load_transactions(cfg: RunConfig):
     if cfg.data.source == "sql":
         return _read_sql(cfg)
     if cfg.data.source == "table":
-        return spark_session(cfg).table(cfg.data.table)
+        spark = spark_session(cfg)
+        try:
+            return spark.table(cfg.data.table)
+        except Exception as exc:   # pyspark's AnalysisException (its module differs between Spark versions)
+            if type(exc).__name__ != "AnalysisException":
+                raise
+            message = " ".join(str(exc).split())[:300]
+            raise ConfigError(f"data.table: Spark cannot read table {cfg.data.table!r}: {message}",
+                              key="data.table") from None
     path = Path(cfg.data.source)
     if not path.exists():
         raise ConfigError(f"data.source: file {str(path)!r} does not exist", key="data.source")

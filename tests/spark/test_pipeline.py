@@ -72,6 +72,13 @@ def test_a_spark_table_is_a_source(files, spark, tmp_path, monkeypatch):
     np.testing.assert_allclose(scores(got).to_numpy(float), scores(want).to_numpy(float), rtol=1e-10, atol=1e-10)
 
 
+def test_a_missing_spark_table_names_the_key(spark, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="data.table: Spark cannot read table 'no_such_table'") as err:
+        pipeline.run(config("table", "spark", table="no_such_table"), write=False)
+    assert err.value.key == "data.table"
+
+
 def test_the_data_layer_reads_a_spark_frame_and_refuses_what_it_cannot(files, spark):
     root, log = files
     sdf = spark.read.parquet(str(root / "log_parquet"))
