@@ -61,3 +61,19 @@ def test_million_row_log_engines_agree(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataDroppedWarning)
         assert_same(a, clv.rfm_summary(str(path), observation_end="2021-06-30", returns="net", merge="D"))
+
+
+def on_every_engine(tx, tmp_path, fn=clv.rfm_summary, **kw):
+    """The summary by the pandas engine, DuckDB on the frame and DuckDB on a file; all must agree."""
+    aware = isinstance(tx["date"].dtype, pd.DatetimeTZDtype)
+    path = tmp_path / ("tx.parquet" if aware else "tx.csv")
+    if aware:
+        tx.to_parquet(path, index=False)
+    else:
+        tx.to_csv(path, index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataDroppedWarning)
+        out = [fn(tx, engine="pandas", **kw), fn(tx, engine="duckdb", **kw), fn(str(path), **kw)]
+    for other in out[1:]:
+        assert_same(out[0], other)
+    return out[0]

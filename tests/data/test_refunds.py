@@ -18,6 +18,7 @@ from clvmodels.errors import ConfigError, DataDroppedWarning, MissingColumnError
 from clvmodels.pipeline import build_summary
 
 from .test_engines import assert_same
+from .test_engines import on_every_engine as engines_agree
 
 ROWS = [  # customer, date, amount, order
     ("a", "2024-01-01", 50.0, "o1"),
@@ -40,16 +41,10 @@ def log(rows=ROWS) -> pd.DataFrame:
 
 
 def on_every_engine(tx, tmp_path, fn=clv.rfm_summary, **kw):
-    path = tmp_path / "tx.csv"
-    tx.to_csv(path, index=False)
+    """The shared engine-agreement check, with returns='match' and days unless said otherwise."""
     kw.setdefault("returns", "match")
     kw.setdefault("time_unit", "D")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DataDroppedWarning)
-        out = [fn(tx, engine="pandas", **kw), fn(tx, engine="duckdb", **kw), fn(str(path), **kw)]
-    for other in out[1:]:
-        assert_same(out[0], other)
-    return out[0]
+    return engines_agree(tx, tmp_path, fn, **kw)
 
 
 def test_late_refund_is_netted_against_the_purchase_before_it(tmp_path):

@@ -18,7 +18,7 @@ from clvmodels.config import load_config
 from clvmodels.errors import ConfigError, DataDroppedWarning, InvalidValueError
 from clvmodels.pipeline import build_summary
 
-from .test_engines import assert_same
+from .test_engines import assert_same, on_every_engine
 
 ZONES = [None, "Europe/Berlin", "America/New_York", "UTC", "Asia/Kolkata"]
 
@@ -27,22 +27,6 @@ def summarise(tx, **kw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataDroppedWarning)
         return clv.rfm_summary(tx, **kw)
-
-
-def on_every_engine(tx, tmp_path, fn=clv.rfm_summary, **kw):
-    """The summary by the pandas engine, DuckDB on the frame and DuckDB on a file; all must agree."""
-    aware = isinstance(tx["date"].dtype, pd.DatetimeTZDtype)
-    path = tmp_path / ("tx.parquet" if aware else "tx.csv")
-    if aware:
-        tx.to_parquet(path, index=False)
-    else:
-        tx.to_csv(path, index=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DataDroppedWarning)
-        out = [fn(tx, engine="pandas", **kw), fn(tx, engine="duckdb", **kw), fn(str(path), **kw)]
-    for other in out[1:]:
-        assert_same(out[0], other)
-    return out[0]
 
 
 def dst_log() -> pd.DataFrame:
