@@ -33,13 +33,14 @@ namespaces of these functions, in the signatures of :class:`clvmodels.protocols.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from functools import partial
 
 import numpy as np
 from scipy import special
 
-from ..errors import InvalidValueError
+from ..errors import CLVWarning, InvalidValueError
 from .bgbb import log_gamma_ratio
 from .bgnbd import _alive_ahead as _bg_alive_ahead
 from .special import log_bg_mean_purchases
@@ -50,8 +51,9 @@ __all__ = [
     "ahead_given_alive", "draw_future_purchases", "CNBDkMath", "BG", "MBG",
 ]
 
-_TERMS_BLOCK = 256         # the widest block of future purchases summed in one vectorised step
-_MAX_TERMS = 200_000      # a series needing more future purchases gives NaN (k > 1; k = 1 has closed forms)
+_TERMS_BLOCK = 256         # the widest first blocks of future purchases summed in one vectorised step
+_BLOCK_CELLS = 1 << 21     # a block of a long series grows to at most this many event counts (16 MB a row)
+_MAX_TERMS = 10_000_000   # a series needing more future purchases gives NaN and a CLVWarning (k > 1)
 _SERIES_RTOL = 1e-17
 
 
@@ -297,7 +299,10 @@ def _future_sums(k: int, j, R, u, a, bp):
     ratio) times the ratios (R+i) z/(i+1), and every tail is the regularised incomplete beta after the block
     plus a sum of pmf values: sums of positive terms, so each tail is accurate relative to itself (~1e-14).
     Blocks continue until the rest is provably below 1e-17 of S1: past the mode the pmf ratios are at most
-    c = max(z, (R+m) z/(m+1)) < 1, so the terms left after the block sum to at most P(N >= m) / (1 - c^k).
+    c = max(z, (R+m) z/(m+1)) < 1, and rho decreases, so the terms left after the block sum to at most
+    rho_{n-1} P(N >= m) / (1 - c^k) with n the block's last purchase. A long series' blocks grow with what it
+    has summed, up to 2^21 event counts. A series that needs more than 10 million future purchases (its
+    negative binomial mean alone says so, or it has not converged by then) is NaN, with a CLVWarning.
     Arguments are 1-D arrays (j whole); memory is bounded (rows are processed in chunks).
     """
     size = R.size
@@ -313,11 +318,16 @@ def _future_sums(k: int, j, R, u, a, bp):
     mean = R * u
     need = (mean + 8.0 * np.sqrt(mean * (1.0 + u)) + 6.0 + j) / k
     width = np.clip(2.0 ** np.ceil(np.log2(np.maximum(need, 1.0))), 4, _TERMS_BLOCK)
+    widest = max(_TERMS_BLOCK, _BLOCK_CELLS // k)
+    n0[pending[mean[pending] / k > _MAX_TERMS]] = np.inf     # past the cap before its bulk: no need to sum
     while pending.size:
         if np.any(n0[pending] > _MAX_TERMS):
             stop = pending[n0[pending] > _MAX_TERMS]
             S1[stop] = S2[stop] = np.nan
             pending = pending[n0[pending] <= _MAX_TERMS]
+            warnings.warn(f"{stop.size} future-purchase series of the CNBD-k forecast need more than {_MAX_TERMS:,} "
+                          "future purchases (a purchase rate and horizon far outside any real log): NaN for "
+                          "those customers", CLVWarning, stacklevel=4)
             continue
         done = np.zeros(pending.size, dtype=bool)
         for w in np.unique(width[pending]):
@@ -327,7 +337,10 @@ def _future_sums(k: int, j, R, u, a, bp):
                 sel = mine[c0:c0 + rows]
                 done[sel] = _future_block(k, int(w), pending[sel], j, R, z, log_z, log_q, a, bp, n0, log_rho, S1, S2)
         pending = pending[~done]
-        width[pending] = np.minimum(2 * width[pending], _TERMS_BLOCK)
+        # a long series' blocks grow with what it has summed (a quarter of it), so its cost stays linear
+        # in its length with few vectorised steps
+        grow = np.maximum(_TERMS_BLOCK, 2.0 ** np.floor(np.log2(np.maximum(n0[pending] / 4.0, 1.0))))
+        width[pending] = np.minimum(2 * width[pending], np.minimum(grow, widest))
     return S1, S2
 
 
@@ -357,7 +370,8 @@ def _future_block(k, w, idx, j, R, z, log_z, log_q, a, bp, n0, log_rho, S1, S2):
     n0[idx] += w
     c = np.maximum(zz[:, 0], (RR[:, 0] + m_after) * zz[:, 0] / (m_after + 1.0))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        rest = np.where(c < 1.0, T_after / (1.0 - c ** k), np.inf)
+        # every later term is rho_{n-1} P(N >= nk-j) with rho_{n-1} <= rho at the block's end (rho decreases)
+        rest = np.where(c < 1.0, np.exp(log_rho[idx]) * T_after / (1.0 - c ** k), np.inf)
     return rest <= _SERIES_RTOL * S1[idx]
 
 
@@ -415,7 +429,7 @@ def conditional_expected_purchases(k, r, alpha, a, b, x, t_x, T, t, *, dropout_a
     given alive in phase j, the n-th future purchase needs nk-j Poisson events (a negative binomial
     count under lambda's posterior Gamma(r+kx+j, alpha+T)) and n-1 survived tosses. Exact: the series
     is summed until the rest is below 1e-17 of the sum (relative error ~1e-14; its cost grows with the
-    expected number of future Poisson events, NaN beyond 200,000 future purchases), and with k = 1 it is
+    expected number of future Poisson events, NaN and a CLVWarning beyond 10 million future purchases), and with k = 1 it is
     the closed form of Fader, Hardie & Lee (2005, eq. 10) / Batislam et al. (2007). BTYDplus'
     ``xbgcnbd.ConditionalExpectedTransactions`` approximates it (a BG/NBD form with alpha scaled by k,
     rescaled to the cohort's unconditional expectation).

@@ -5,6 +5,7 @@ individual-level model, tests/math/cnbdk_mpref.py) and simulation."""
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 import mpmath as mp
@@ -18,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import bgfamily_mpref as bgref  # noqa: E402
 import cnbdk_mpref as ref  # noqa: E402
 
-from clvmodels.errors import InvalidValueError  # noqa: E402
+from clvmodels.errors import CLVWarning, InvalidValueError  # noqa: E402
 from clvmodels.math import bgnbd, cnbdk, mbgnbd  # noqa: E402
 from clvmodels.math.special import log_bg_mean_purchases  # noqa: E402
 from clvmodels.simulate import cnbdk as simulate  # noqa: E402
@@ -359,6 +360,20 @@ def test_draws_of_future_purchases():
         assert (np.abs(share - act) < 4 * np.sqrt(act * (1 - act) / len(draws)) + 1e-12).all()
 
 
+def test_a_long_series_is_summed_not_given_up():
+    # found by the property test below in CI: 23 purchases at time 0 of a 0.03-week history, forecast 184
+    # weeks ahead, needs ~200,000 future purchases of the series (the old cap gave NaN without a warning)
+    case = (2, 1.0, 0.03125, 1.0, 1.0, 23, 0.0, 0.03125)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CLVWarning)
+        ce = cnbdk.conditional_expected_purchases(*case, 184.0)
+        ahead = cnbdk.p_alive_ahead(*case[:6], case[7], 184.0, t_x=0.0)
+    pa = cnbdk.p_alive(*case)
+    assert np.isfinite(ce) and 0 < ce < 69_000 * pa and 0 < ahead < 1
+    # the same sums with a shorter horizon grow with it (expected purchases increase in t)
+    assert cnbdk.conditional_expected_purchases(*case, 100.0) < ce
+
+
 pos = st.floats(1e-2, 1e2)
 
 
@@ -370,10 +385,19 @@ def test_properties(k, r, alpha, a, b, x, T, frac, t, s):
     kw = {"dropout_at_zero": s}
     ll = cnbdk.loglik(k, r, alpha, a, b, x, t_x, T, 0.0, **kw)
     pa = cnbdk.p_alive(k, r, alpha, a, b, x, t_x, T, **kw)
-    ce = cnbdk.conditional_expected_purchases(k, r, alpha, a, b, x, t_x, T, t, **kw)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CLVWarning)
+        ce = cnbdk.conditional_expected_purchases(k, r, alpha, a, b, x, t_x, T, t, **kw)
+        ahead = cnbdk.p_alive_ahead(k, r, alpha, a, b, x, T, t, t_x=t_x, **kw)
     act = cnbdk.p_active(k, r, alpha, a, b, x, t_x, T, t, **kw)
-    ahead = cnbdk.p_alive_ahead(k, r, alpha, a, b, x, T, t, t_x=t_x, **kw)
-    assert np.isfinite(ll) and 0 <= pa <= 1 and 0 <= act <= pa + 1e-12 and 0 <= ahead <= 1
+    assert np.isfinite(ll) and 0 <= pa <= 1 and 0 <= act <= pa + 1e-12
+    # the series of future purchases is summed up to 10 million of them; beyond (tens of purchases per time
+    # unit for hundreds of units) the value is NaN with a warning, never silently
+    expected_events = (r + k * x + k) * t / (alpha + T)
+    if np.isnan(ce) or np.isnan(ahead):
+        assert expected_events / k > 1e6 and any("10,000,000 future purchases" in str(w.message) for w in caught)
+        return
+    assert not caught and 0 <= ahead <= 1
     assert np.isfinite(ce) and ce >= 0 and ce >= act - 1e-9       # at least one purchase with P(active)
 
 
