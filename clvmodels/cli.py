@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 
@@ -64,6 +65,17 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(f"clvmodels {__version__}\n")
         return 0
     quiet = getattr(args, "quiet", False)
+    before = os.environ.get("CLVMODELS_QUIET")
+    if quiet:       # errors only, also from a Spark session the run starts (clvmodels.spark.start_session)
+        os.environ["CLVMODELS_QUIET"] = "1"
+    try:
+        return _main(args, quiet)
+    finally:
+        if quiet and before is None:
+            os.environ.pop("CLVMODELS_QUIET", None)
+
+
+def _main(args, quiet: bool) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore" if quiet else "always", CLVWarning)
         if quiet:

@@ -72,7 +72,10 @@ def start_session(conf: dict[str, str] | None = None, app_name: str = "clvmodels
     """The Spark session to work in: the active one, else one started with ``conf`` (e.g.
     ``{"spark.master": "local[4]", "spark.driver.memory": "8g"}``; without ``spark.master``, the
     ``SPARK_MASTER`` environment variable, else local on every core), with Spark's console progress bar
-    off. A run config's ``data.engine: spark`` starts its session with this (``data.spark_conf``).
+    off and its logging at WARN to stderr (ERROR under ``clv ... --quiet``, which sets ``CLVMODELS_QUIET=1``),
+    without the "unable to load native-hadoop library" warning every machine without Hadoop's native libraries
+    prints (a ``spark.driver.extraJavaOptions`` in ``conf`` or a ``SPARK_CONF_DIR`` keeps your own log4j2
+    set-up). The JVM's own start-up line about incubator modules is not Spark's logging and still shows. A run config's ``data.engine: spark`` starts its session with this (``data.spark_conf``).
 
     Examples
     --------
@@ -83,8 +86,50 @@ def start_session(conf: dict[str, str] | None = None, app_name: str = "clvmodels
     """
     builder = pyspark_sql().SparkSession.builder.config("spark.ui.showConsoleProgress", "false")
     conf = dict(conf or {})
+    if "spark.driver.extraJavaOptions" not in conf and "SPARK_CONF_DIR" not in os.environ:
+        quiet = os.environ.get("CLVMODELS_QUIET") == "1"
+        builder = builder.config("spark.driver.extraJavaOptions",
+                                 f"-Dlog4j2.configurationFile=file:{_log4j2_file('error' if quiet else 'warn')}")
+        if quiet and "spark.log.level" not in conf:
+            builder = builder.config("spark.log.level", "ERROR")     # once started, errors only
     for key, value in conf.items():
         builder = builder.config(key, value)
     if not conf.get("spark.master") and "PYSPARK_SUBMIT_ARGS" not in os.environ:
         builder = builder.master(os.environ.get("SPARK_MASTER", "local[*]"))
     return builder.appName(app_name).getOrCreate()
+
+
+_LOG4J2 = """\
+# written by clvmodels.spark.start_session: Spark's warnings and errors to stderr, no start-up noise
+rootLogger.level = warn
+rootLogger.appenderRef.stderr.ref = stderr
+appender.stderr.type = Console
+appender.stderr.name = stderr
+appender.stderr.target = SYSTEM_ERR
+appender.stderr.layout.type = PatternLayout
+appender.stderr.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex
+logger.native.name = org.apache.hadoop.util.NativeCodeLoader
+logger.native.level = error
+logger.utils.name = org.apache.spark.util.Utils
+logger.utils.level = {level}
+"""
+
+
+def _log4j2_file(level: str) -> str:
+    """The log4j2 configuration of the sessions :func:`start_session` starts (a file in the temp directory)."""
+    import tempfile
+
+    text = _LOG4J2.replace("{level}", level)
+    user = os.getuid() if hasattr(os, "getuid") else 0
+    path = os.path.join(tempfile.gettempdir(), f"clvmodels-log4j2-{level}-{user}.properties")
+    try:
+        with open(path) as fh:
+            if fh.read() == text:
+                return path
+    except OSError:
+        pass
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+    return path

@@ -45,7 +45,8 @@ import pandas as pd
 from ..data.rfm import window_ends
 from ..data.summary import (NET_TOLERANCE, US_PER_DAY, DropReport, RFMSummary, SummaryOptions, nothing_left,
                             resolve_calibration_end)
-from ..data.transactions import TZ_OFFSET_PATTERN, format_without_offset, missing_columns_error, needed_columns
+from ..data.transactions import (TZ_OFFSET_PATTERN, format_without_offset, large_amounts, missing_columns_error,
+                                 needed_columns)
 from ..errors import ConfigError, DataValidationError, InvalidValueError, describe_culprits
 from ._session import FACTS_KEY, functions, json_safe, pyspark_sql, read_facts, require_frame, session
 
@@ -448,6 +449,8 @@ def _load(df, end, cal_end, opts: SummaryOptions) -> _Log:
     aggs += [_n(F, cond).alias(name) for name, cond, *_ in checks.items]
     aggs += [_n(F, ~window).alias("after"), _n(F, window & (F.col("a") < 0)).alias("negative"),
              _n(F, window & (F.col("a") <= 0)).alias("nonpositive")]
+    if opts.amount_col:       # of every row, as the other engines do: their sums must stay finite
+        aggs.append(F.sum(F.abs(F.col("a"))).alias("abs_total"))
     got = parsed.agg(*aggs).collect()[0].asDict()
     if got["n"] == 0:
         raise DataValidationError("transactions are empty: no rows to summarise", n_rows=0)
@@ -459,6 +462,13 @@ def _load(df, end, cal_end, opts: SummaryOptions) -> _Log:
             ids = _examples(parsed.where(cond))
             raise cls(f"column {column!r}: {n} row(s) {message}; example customer ids {describe_culprits(ids)}",
                       column=column, n_rows=n, examples=ids)
+
+    too_large = large_amounts(float(got["abs_total"] or 0.0), int(got["n"])) if opts.amount_col else None
+    if too_large:
+        culprits = parsed.where(F.abs(F.col("a")) >= too_large[0])
+        n, ids = culprits.count(), _examples(culprits)
+        raise InvalidValueError(f"column {opts.amount_col!r}: {n} row(s) {too_large[1]}; example customer ids "
+                                f"{describe_culprits(ids)}", column=opts.amount_col, n_rows=n, examples=ids)
 
     report = DropReport(n_rows=int(got["n"]))
     if end is None:

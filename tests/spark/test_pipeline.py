@@ -122,6 +122,9 @@ def test_clv_run_and_clv_score_with_the_spark_engine(files, tmp_path):
     proc = subprocess.run(cli + ["run", "spark.yaml", "--quiet"], cwd=tmp_path, capture_output=True, text=True,
                           timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    # --quiet is errors only, Spark's log included (the JVM's own line about incubator modules is not Spark's log)
+    spark_lines = [line for line in proc.stderr.splitlines() if "incubator modules" not in line]
+    assert spark_lines == [] and proc.stdout == ""
     (folder,) = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
     delivered = pd.read_csv(tmp_path / "drop" / f"{folder.name}.csv", dtype={"customer_id": str})
     assert {"7", "07", "007"} <= set(delivered["customer_id"])

@@ -118,6 +118,8 @@ ERRORS = {   # a change that breaks one rule for customer '002' -> the column th
     "negative-amount": (lambda f: f.assign(amount=[10.0, 5.0, -7.0, 1.0]), {}, "amount"),
     "after-observation-end": (lambda f: f.assign(date=["2024-01-01", "2024-01-05", "2024-02-03", "2024-01-04"]),
                               {"observation_end": "2024-01-31", "after_observation_end": "error"}, "date"),
+    # amounts whose sums would overflow (hardening issue, item 11): refused naming the customer, not summed to inf
+    "amounts-past-1e300": (lambda f: f.assign(amount=[10.0, 5.0, 1.5e308, 1.0]), {}, "amount"),
 }
 
 
