@@ -5,6 +5,7 @@ anything is written."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import sqlalchemy
 
 import clvmodels as clv
 import clvmodels.spark as cs
@@ -60,6 +62,8 @@ fc = cs.forecast_clv(sdf.mapInPandas(flaky, sdf.schema), bg, gg, horizon=6, peri
                      margin=0.3, interval=None, time_unit="W")
 receipt = cs.to_file(fc, sys.argv[1], "cdnow-retry")
 print("ROWS", receipt.rows)
+# the same through a SQL table (PostgreSQL when the suite has one): the staging job fails and is retried too
+print("SQL", cs.to_sql(fc, sys.argv[2], "clv_retry", "cdnow-retry").rows)
 spark.stop()
 """
 
@@ -67,7 +71,8 @@ spark.stop()
 @pytest.mark.slow
 def test_a_failed_partition_is_retried_without_duplicating_rows(scored, tmp_path):
     _, _, _, want = scored
-    proc = subprocess.run([sys.executable, "-c", RETRY_JOB, str(tmp_path)], capture_output=True, text=True,
+    url = _database(tmp_path)
+    proc = subprocess.run([sys.executable, "-c", RETRY_JOB, str(tmp_path), url], capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "injected executor failure" in proc.stderr            # the first attempt did fail, and Spark retried
@@ -79,6 +84,61 @@ def test_a_failed_partition_is_retried_without_duplicating_rows(scored, tmp_path
     manifest = json.loads((tmp_path / "cdnow-retry.parquet.manifest.json").read_text())
     assert manifest["rows"] == len(want)
     assert sum(size for _, size in manifest["parts"]) > 0
+    assert proc.stderr.count("injected executor failure") >= 2 and f"SQL {len(want)}" in proc.stdout
+    in_db = _rows(url, "clv_retry", "cdnow-retry")
+    assert len(in_db) == len(want) and in_db["customer_id"].is_unique
+    np.testing.assert_allclose(in_db.set_index("customer_id").loc[want.index, "clv"], want["clv"], rtol=1e-10)
+    assert _rows(url, "clv_retry__clv_staging", "cdnow-retry").empty     # the staged rows were moved
+
+
+def _database(tmp_path) -> str:
+    """A fresh table space: PostgreSQL when CLV_TEST_POSTGRES_URL is set (as .ci/run does), else SQLite."""
+    url = os.environ.get("CLV_TEST_POSTGRES_URL")
+    if not url:
+        return f"sqlite:///{tmp_path / 'crm.db'}"
+    engine = sqlalchemy.create_engine(url)
+    with engine.begin() as conn:    # every run of this test starts without the tables of an earlier one
+        for name in ("clv_retry", "clv_retry__clv_staging", "clv_retry__clv_parts"):
+            conn.execute(sqlalchemy.text(f"DROP TABLE IF EXISTS {name}"))
+        if sqlalchemy.inspect(conn).has_table("clv_exports"):
+            conn.execute(sqlalchemy.text("DELETE FROM clv_exports WHERE table_name = 'clv_retry'"))
+    engine.dispose()
+    return url
+
+
+def _rows(url: str, table: str, run_id: str) -> pd.DataFrame:
+    engine = sqlalchemy.create_engine(url)
+    with engine.connect() as conn:
+        out = pd.read_sql_query(sqlalchemy.text(f"SELECT * FROM {table} WHERE run_id = :r"), conn, params={"r": run_id})
+    engine.dispose()
+    return out
+
+
+def test_a_partition_staged_before_a_crash_is_not_staged_again(spark, scored, tmp_path):
+    """A driver that died after the executors staged (or a retried attempt of a partition that committed): the
+    next to_sql finds the partitions committed, stages nothing again and delivers every customer once."""
+    from clvmodels.spark.export import _sample_table, _stage_partition
+
+    sdf, bg, gg, want = scored
+    fc = cs.forecast_clv(sdf, bg, gg, **SETTINGS, time_unit="W").cache()
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    first = cs.to_sql(fc, url, "scores", "r0")                 # creates the tables
+    assert first.rows == len(want)
+    # stage run r1 by hand, as the executors do, and stop before the driver's transaction
+    from clvmodels.spark.export import _check
+    rows, checksum = _check(fc, __import__("pyspark.sql.functions", fromlist=["col"]))
+    sample = _sample_table(fc)
+    kinds = (tuple(sample.names), tuple(sample.kinds), sample.id_kind)
+    staged = fc.mapInPandas(_stage_partition(url, "scores", None, "clv_exports", kinds, "r1", checksum, 100), "n long")
+    assert sum(r["n"] for r in staged.collect()) == rows == len(want)
+    receipt = cs.to_sql(fc, url, "scores", "r1")
+    assert not receipt.already_delivered and receipt.rows == len(want)
+    got = _rows(url, "scores", "r1")
+    assert len(got) == len(want) and got["customer_id"].is_unique
+    assert _rows(url, "scores__clv_staging", "r1").empty
+    with pytest.raises(ExportConflictError, match="different table"):
+        cs.to_sql(fc.withColumn("clv", fc["clv"] + 1.0), url, "scores", "r1")
+    assert cs.to_sql(fc.repartition(5), url, "scores", "r1").already_delivered
 
 
 def test_the_same_run_again_is_a_no_op_and_another_table_a_conflict(spark, scored, tmp_path):
