@@ -33,7 +33,8 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_rfm import OBS_END, _status_kb, make_log  # noqa: E402  (one synthetic log for the data benchmarks)
+from bench_rfm import OBS_END, _status_kb  # noqa: E402
+from bench_scaling import make_log  # noqa: E402  (a log simulated from BG/NBD + Gamma-Gamma: finite MLEs)
 
 FORECAST = dict(horizon=12, period="M", discount_rate=0.10, margin=0.30, interval=None)
 
@@ -131,9 +132,8 @@ def main() -> None:
     for rows in args.rows or [1_000_000]:
         with tempfile.TemporaryDirectory() as tmp:
             data = Path(tmp) / "log.parquet"
-            make_log(data, rows, max(1, rows // 10))
-            # Spark reads no nanosecond Parquet timestamps: store microseconds (the dates are whole days)
-            pd.read_parquet(data).to_parquet(data, index=False, coerce_timestamps="us")
+            # about 2.36 transactions a customer; timestamps in microseconds (Spark reads no nanosecond Parquet)
+            rows = make_log(data, max(1, round(rows / 2.36)))
             results = {}
             for name in ("duckdb", "spark"):
                 proc = subprocess.run([sys.executable, __file__, "--child", name, str(data), args.driver_memory],
@@ -158,7 +158,8 @@ def main() -> None:
               f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, "
               f"Java {_java_version()}; clvmodels {clvmodels.__version__}, pyspark {pyspark.__version__}, "
               f"pandas {pd.__version__}, numpy {np.__version__}. Each engine runs in a fresh process on the same "
-              f"Parquet log (a customer per 10 rows); start is Spark's session start-up (not in the total). Fit: "
+              f"Parquet log (simulated from BG/NBD + Gamma-Gamma with the CDNOW parameters, about 2.4 rows a customer, as in "
+              f"bench_scaling.py); start is Spark's session start-up (not in the total). Fit: "
               f"BG/NBD + Gamma-Gamma (Spark: on compressed rows); score: 12-month CLV of every customer. Command: "
               f"`python benchmarks/bench_spark.py {' '.join(f'--rows {r}' for r in args.rows or [1_000_000])} "
               f"--record`.\n\n")
