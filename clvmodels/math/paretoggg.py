@@ -34,166 +34,18 @@ All public functions broadcast numpy arrays.
 
 from __future__ import annotations
 
-import math
-import threading
-
 import numpy as np
 
 from ..errors import InvalidValueError
 
 __all__ = ["log_incomplete_gamma", "loglik", "p_alive", "draw_remaining_gap", "draw_future_purchases"]
 
-_lock = threading.Lock()
-_kernels = None
-
-
-def _jit(fn):
-    import numba
-
-    try:
-        return numba.njit(nogil=True, cache=True)(fn)
-    except RuntimeError:          # no writable cache directory: compile in memory
-        return numba.njit(nogil=True, cache=False)(fn)
-
-
 def kernels():
-    """The scalar numba kernels (compiled once per process), as a namespace with ``log_pq``,
-    ``loglik1``, ``log_palive1`` and the array loops; used by the sampler too."""
-    global _kernels
-    if _kernels is not None:
-        return _kernels
-    with _lock:
-        if _kernels is None:
-            _kernels = _compile()
-    return _kernels
+    """The numba kernels (:mod:`clvmodels.math._pgggfast`, compiled on first use and cached on disk); the
+    sampler uses them too."""
+    from . import _pgggfast
 
-
-def _compile():
-    import types
-
-    tiny = 1e-300
-    eps = 1e-16
-
-    @_jit
-    def log1mexp(u):
-        # log(1 - exp(u)) for u <= 0 (Maechler 2012's two branches)
-        if u > -0.6931471805599453:
-            return math.log(-math.expm1(u))
-        return math.log1p(-math.exp(u))
-
-    @_jit
-    def log_pq(a, z):
-        """(log P(a, z), log Q(a, z)): regularised lower / upper incomplete gamma, a > 0, z >= 0."""
-        if z <= 0.0:
-            return -np.inf, 0.0
-        if math.isinf(z):
-            return 0.0, -np.inf
-        lpre = a * math.log(z) - z - math.lgamma(a)
-        if z < a + 1.0:
-            # P = z^a e^-z / Gamma(a + 1) * sum_n z^n / ((a + 1) ... (a + n))
-            total = 1.0
-            term = 1.0
-            ap = a
-            for _ in range(100000):
-                ap += 1.0
-                term *= z / ap
-                total += term
-                if term < total * eps:
-                    break
-            lp = lpre - math.log(a) + math.log(total)
-            if lp > 0.0:
-                lp = 0.0
-            return lp, log1mexp(lp)
-        # Q = z^a e^-z / Gamma(a) * 1 / (z + 1 - a - 1 (1 - a) / (z + 3 - a - 2 (2 - a) / ...)), modified Lentz
-        b = z + 1.0 - a
-        c = 1.0 / tiny
-        d = 1.0 / b
-        h = d
-        for i in range(1, 100000):
-            an = -i * (i - a)
-            b += 2.0
-            d = an * d + b
-            if abs(d) < tiny:
-                d = tiny
-            c = b + an / c
-            if abs(c) < tiny:
-                c = tiny
-            d = 1.0 / d
-            delta = d * c
-            h *= delta
-            if abs(delta - 1.0) < eps:
-                break
-        lq = lpre + math.log(h)
-        if lq > 0.0:
-            lq = 0.0
-        return log1mexp(lq), lq
-
-    @_jit
-    def log_bracket(k, klam, mu, d):
-        # log(1 - (k lambda / (k lambda + mu))^k P(k, (k lambda + mu) d)), as log(Q + P (1 - ratio^k))
-        if d <= 0.0:
-            return 0.0
-        lp, lq = log_pq(k, (klam + mu) * d)
-        la = -k * math.log1p(mu / klam)                  # log ratio^k <= 0
-        if la == 0.0:
-            return lq
-        lc = log1mexp(la)
-        hi = max(lq, lp + lc)
-        if hi == -np.inf:
-            return -np.inf
-        return hi + math.log(math.exp(lq - hi) + math.exp(lp + lc - hi))
-
-    @_jit
-    def loglik1(k, lam, mu, x, tx, T, litt, lgk):
-        """The log-likelihood of one customer; ``lgk`` = lgamma(k) (passed in: the sampler caches it)."""
-        klam = k * lam
-        ll = (k - 1.0) * litt - klam * tx - mu * tx
-        if x > 0.0:
-            ll += x * (k * math.log(klam) - lgk)
-        return ll + log_bracket(k, klam, mu, T - tx)
-
-    @_jit
-    def log_palive1(k, lam, mu, x, tx, T):
-        d = T - tx
-        if d <= 0.0:
-            return 0.0
-        klam = k * lam
-        _, lq = log_pq(k, klam * d)
-        out = -mu * d + lq - log_bracket(k, klam, mu, d)
-        return min(out, 0.0)
-
-    @_jit
-    def loglik_arr(k, lam, mu, x, tx, T, litt, out):
-        for i in range(out.shape[0]):
-            out[i] = loglik1(k[i], lam[i], mu[i], x[i], tx[i], T[i], litt[i], math.lgamma(k[i]))
-
-    @_jit
-    def log_palive_arr(k, lam, mu, x, tx, T, out):
-        for i in range(out.shape[0]):
-            out[i] = log_palive1(k[i], lam[i], mu[i], x[i], tx[i], T[i])
-
-    @_jit
-    def log_pq_arr(a, z, lp, lq):
-        for i in range(lp.shape[0]):
-            lp[i], lq[i] = log_pq(a[i], z[i])
-
-    @_jit
-    def future_counts(seed, k, rate, first, life, horizon, out):
-        # purchases in (0, horizon] of a renewal process whose first gap is ``first`` and later gaps
-        # Gamma(k, rate), stopped at ``life``; numba's generator is per thread, seeded here
-        np.random.seed(seed)
-        for i in range(out.shape[0]):
-            end = min(life[i], horizon[i])
-            when = first[i]
-            n = 0
-            while when <= end:
-                n += 1
-                when += np.random.gamma(k[i], 1.0 / rate[i])
-            out[i] = n
-
-    return types.SimpleNamespace(log1mexp=log1mexp, log_pq=log_pq, log_bracket=log_bracket, loglik1=loglik1,
-                                 log_palive1=log_palive1, loglik_arr=loglik_arr, log_palive_arr=log_palive_arr,
-                                 log_pq_arr=log_pq_arr, future_counts=future_counts)
+    return _pgggfast
 
 
 def _flat(*args):
@@ -341,7 +193,9 @@ def draw_future_purchases(k, lam, mu, x, t_x, T, t, rng, *, alive=None):
 
     Alive at T with :func:`p_alive` (or as given by the boolean ``alive``); if alive, the remaining
     lifetime is Exponential(mu) (memoryless), the next purchase comes after the current gap conditioned on
-    exceeding T - t_x (:func:`draw_remaining_gap`), later ones after fresh Gamma(k, k lam) gaps.
+    exceeding T - t_x (a truncated Gamma drawn by exact rejection in numba, like :func:`draw_remaining_gap`),
+    later ones after fresh Gamma(k, k lam) gaps. ``rng`` seeds numba's generator, so a seeded ``rng`` gives
+    the same counts.
     All arguments broadcast to one shape; returns float counts of that shape.
 
     Examples
@@ -364,11 +218,11 @@ def draw_future_purchases(k, lam, mu, x, t_x, T, t, rng, *, alive=None):
     out = np.zeros(k.shape)
     idx = np.flatnonzero(alive & (t > 0))
     if idx.size:
-        first = draw_remaining_gap(k[idx], lam[idx], T[idx] - t_x[idx], rng)
+        fast = kernels()
         life = rng.exponential(size=idx.size) / mu[idx]
         counts = np.empty(idx.size)
-        seed = int(rng.integers(2**31 - 1))
-        kernels().future_counts(seed, np.ascontiguousarray(k[idx]), np.ascontiguousarray(k[idx] * lam[idx]),
-                                first, life, np.ascontiguousarray(t[idx]), counts)
+        fast.seed(int(rng.integers(2**31 - 1)))
+        fast.future_counts(np.ascontiguousarray(k[idx]), np.ascontiguousarray(k[idx] * lam[idx]),
+                           np.ascontiguousarray(T[idx] - t_x[idx]), life, np.ascontiguousarray(t[idx]), counts)
         out[idx] = counts
     return out.reshape(shape)
