@@ -12,7 +12,9 @@ With them, the history is x + 1 complete Gamma(k, k lambda) gaps and an exponent
 constraint that no purchase falls in (t_x, T]: G > T - t_x if alive, G > R if gone. Integrating G and R out
 again gives the likelihood of :mod:`clvmodels.math.paretoggg`. One sweep:
 
-1. per customer, (alive, R) given G and mu: R ~ Exp(mu), truncated to (0, G) when G <= T - t_x;
+1. per customer, (alive, R) given G with mu integrated out: R ~ Lomax(s, beta + t_x), truncated to (0, G)
+   when G <= T - t_x (mu never enters another step, so it is integrated out of the whole sampler and drawn
+   from its Gamma full conditional for the output);
 2. G given k, lambda and (alive, R): Gamma(k, k lambda) truncated below at T - t_x (alive) or R (gone), by
    rejection (plain below the mean; beyond it a translated exponential proposal, Robert 1995);
 3. log k given lambda and the x + 1 gaps: slice sampling (Neal 2003) with a per-customer width learnt in
@@ -24,7 +26,7 @@ again gives the likelihood of :mod:`clvmodels.math.paretoggg`. One sweep:
    (log(gamma k) - psi(t)) / sqrt(psi'(t)) stays fixed (adaptive Metropolis: the proposal learns the pair's
    covariance in warm-up);
 6. (s, beta) with every mu integrated out (closed form given alive / R), slice sampling on log s and
-   log(s / beta); then every mu from Gamma(s + gone, beta + time alive).
+   log(s / beta); then every mu from Gamma(s + gone, beta + time alive) (output only).
 
 The population pairs are sampled with the customers' values integrated out wherever that has a closed form,
 which is what makes them mix (a plain Gibbs step given 10,000 customer values barely moves them).
@@ -228,17 +230,20 @@ def run(seed, x, tx, T, litt, logk, lam, mu, gap, hyp, prior_m, prior_s, prior_a
         for i in range(n):
             d = T[i] - tx[i]
             kk = math.exp(logk[i])
-            # 1. alive / dropout time given the current gap: the remaining life R ~ Exp(mu), truncated below
-            # the gap when the next purchase would have fallen inside (t_x, T]
+            # 1. alive / dropout time given the current gap, with mu integrated out: the remaining life R after
+            # t_x is Lomax(s, beta + t_x) (P(R > r) = ((beta + t_x) / (beta + t_x + r))^s), truncated to R < G
+            # when the next purchase would have fallen inside (t_x, T]
+            b_ = hyp[5] + tx[i]
+            s_ = hyp[4]
             if gap[i] > d:
-                r_ = np.random.exponential(1.0 / mu[i])
+                r_ = b_ * math.expm1(-math.log(1.0 - np.random.random()) / s_)
                 alive[i] = r_ > d
                 rem[i] = r_
             else:
                 alive[i] = False
-                rem[i] = -math.log1p(np.random.random() * math.expm1(-mu[i] * gap[i])) / mu[i]
-                if rem[i] > gap[i]:
-                    rem[i] = gap[i]
+                tail = -math.expm1(-s_ * math.log1p(gap[i] / b_))          # P(R < G)
+                r_ = b_ * math.expm1(-math.log1p(-np.random.random() * tail) / s_)
+                rem[i] = min(r_, gap[i])
             # 2. the current gap G ~ Gamma(k, k lambda) beyond what was seen: G > T - t_x if alive, G > R if gone
             cut = d if alive[i] else rem[i]
             rate = kk * lam[i]
@@ -353,8 +358,9 @@ def run(seed, x, tx, T, litt, logk, lam, mu, gap, hyp, prior_m, prior_s, prior_a
                             hchol[mv, 0] = math.sqrt(caa)
                             hchol[mv, 1] = cab / hchol[mv, 0]
                             hchol[mv, 2] = math.sqrt(cbb - cab * cab / caa)
-        # 6. (s, beta) with every mu integrated out given the alive / dropout states, then each mu from its
-        # full conditional Gamma(s + gone_i, beta + time alive_i)
+        # 6. (s, beta) with every mu integrated out given the alive / dropout states (mu is integrated out of
+        # the whole sampler); each mu is drawn from its full conditional Gamma(s + gone_i, beta + time alive_i)
+        # for the output only
         for i in range(n):
             if alive[i]:
                 cnt[i] = 0.0
