@@ -41,7 +41,19 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..math._pgggfast import _jit, trunc_gamma
+from ..math.paretoggg import kernels
+
+trunc_gamma = kernels().trunc_gamma
+
+
+def _jit(fn):
+    import numba
+
+    # the on-disk cache needs a writable __pycache__ or user cache directory: without one, compile in memory
+    try:
+        return numba.njit(nogil=True, cache=True)(fn)
+    except RuntimeError:
+        return numba.njit(nogil=True, cache=False)(fn)
 
 __all__ = ["run_chains", "warm_up_compiler", "HYPER_NAMES"]
 

@@ -84,8 +84,8 @@ def log_incomplete_gamma(a, z):
     >>> lp, lq = paretoggg.log_incomplete_gamma([2.0, 0.5], [1.5, 3.0])
     >>> bool(np.allclose(np.exp(lp), special.gammainc([2.0, 0.5], [1.5, 3.0]), rtol=1e-13, atol=0))
     True
-    >>> round(float(paretoggg.log_incomplete_gamma(3.0, 2000.0)[1]), 3)     # Q underflows in linear space
-    -1985.489
+    >>> round(float(paretoggg.log_incomplete_gamma(3.0, 2000.0)[1]), 2)     # Q underflows in linear space
+    -1985.49
     """
     _check_params(a=a)
     z = np.asarray(z, dtype=np.float64)
@@ -144,7 +144,7 @@ def p_alive(k, lam, mu, x, t_x, T):
 
     >>> from clvmodels.math import paretoggg
     >>> paretoggg.p_alive([1.0, 8.0, 8.0], 0.5, 0.05, 10, [30.0, 30.0, 34.0], 34.0).round(3).tolist()
-    [0.907, 0.065, 1.0]
+    [0.578, 0.08, 1.0]
     """
     _check_params(k=k, lam=lam, mu=mu)
     _check_data(x, t_x, T)
@@ -203,9 +203,10 @@ def draw_future_purchases(k, lam, mu, x, t_x, T, t, rng, *, alive=None):
     >>> import numpy as np
     >>> from clvmodels.math import paretoggg
     >>> rng = np.random.default_rng(0)
-    >>> n = paretoggg.draw_future_purchases(3.0, 1.0, 1e-9, 5, 5.0, 5.0, np.full(4000, 10.0), rng)
-    >>> round(float(n.mean()), 1)      # alive, regular (k = 3), one purchase per unit of time, just bought
-    9.7
+    >>> n = paretoggg.draw_future_purchases(3.0, 1.0, 1e-9, 5, 5.0, 5.0, np.full(20000, 10.0), rng)
+    >>> # alive, regular (k = 3), one purchase per unit of time, just bought: E[N(10)] ~ 10 - (1 - 1/k) / 2
+    >>> bool(abs(n.mean() - 9.67) < 0.1)
+    True
     """
     k, lam, mu, x, t_x, T, t = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64)
                                                      for v in (k, lam, mu, x, t_x, T, t)))
