@@ -60,6 +60,9 @@ __all__ = ["run_chains", "warm_up_compiler", "HYPER_NAMES"]
 HYPER_NAMES = ("t", "gamma", "r", "alpha", "s", "beta")
 _LO = np.array([-9.0, -40.0, -40.0])     # bounds of log k (k <= 10^4: beyond, k is a clock), log lambda, log mu
 _HI = np.array([9.2, 25.0, 25.0])
+# customer draws are stored as float32: kept inside its normal range (a rate below 1e-37 is 0 in any time unit)
+_F32_TINY = 1e-37
+_F32_BIG = 1e37
 
 
 @_jit
@@ -416,9 +419,9 @@ def run(seed, x, tx, T, litt, logk, lam, mu, gap, hyp, prior_m, prior_s, prior_a
             for j in range(6):
                 out_hyp[kept, j] = hyp[j]
             for i in range(n):
-                out_k[kept, i] = math.exp(logk[i])
-                out_lam[kept, i] = lam[i]
-                out_mu[kept, i] = mu[i]
+                out_k[kept, i] = min(max(math.exp(logk[i]), _F32_TINY), _F32_BIG)
+                out_lam[kept, i] = min(max(lam[i], _F32_TINY), _F32_BIG)
+                out_mu[kept, i] = min(max(mu[i], _F32_TINY), _F32_BIG)
                 out_alive[kept, i] = alive[i]
             kept += 1
     for mv in range(2):

@@ -168,10 +168,23 @@ def seed(value):
 def future_counts(k, rate, elapsed, life, horizon, out):
     """Purchases in (0, horizon] of a renewal process with Gamma(k, rate) gaps whose current gap has lasted
     ``elapsed`` already (its remainder drawn from the truncated Gamma), stopped at ``life``. Uses numba's
-    generator of the calling thread (seed it with :func:`seed`)."""
+    generator of the calling thread (seed it with :func:`seed`). Beyond 10^5 expected purchases the count is
+    drawn from the renewal central limit (mean end/m + (cv^2 - 1)/2, variance end cv^2/m, m = k/rate the
+    mean gap, cv^2 = 1/k) instead of gap by gap."""
     for i in range(out.shape[0]):
         end = min(life[i], horizon[i])
         when = trunc_gamma(k[i], rate[i] * elapsed[i]) / rate[i] - elapsed[i]
+        if when > end:
+            out[i] = 0.0
+            continue
+        m = k[i] / rate[i]
+        if (end - when) / m > 1e5:
+            cv2 = 1.0 / k[i]
+            span = end - when
+            mean = 1.0 + span / m + 0.5 * (cv2 - 1.0)
+            sd = math.sqrt(span * cv2 / m)
+            out[i] = max(1.0, math.floor(mean + sd * np.random.standard_normal() + 0.5))
+            continue
         n = 0
         while when <= end:
             n += 1
