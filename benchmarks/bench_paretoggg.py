@@ -97,7 +97,7 @@ def to_markdown(rows: list[dict], compile_s: float, args) -> str:
              f"Machine: {_machine()}. Versions: {_versions()}.",
              f"Command: `python benchmarks/bench_paretoggg.py {' '.join(sys.argv[1:])}`. Wall time is `fit` (sampling "
              "with chains in parallel threads, InferenceData, diagnostics); numba's one-off compilation "
-             f"({compile_s:.1f} s on a cold cache, then loaded from disk) is excluded. ESS is the minimum bulk ESS "
+             f"(about 10 s on a cold cache; here {compile_s:.1f} s, compiled or loaded from numba's disk cache) is excluded. ESS is the minimum bulk ESS "
              "over t, gamma, r, alpha, s, beta.", "",
              "| customers | wall s | sampling s | min bulk ESS (param) | ESS / s | max R-hat | truth in 95% | "
              "vs BTYDplus (published ~1.2 h / 1,000) | posterior means |",
