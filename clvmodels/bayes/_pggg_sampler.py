@@ -1,7 +1,7 @@
 """The Pareto/GGG MCMC: a data-augmentation Gibbs sampler written for numba, one chain per call (``nogil``:
 chains run in parallel threads).
 
-Every step draws from a closed-form conditional, so no incomplete gamma function is evaluated while sampling.
+Every step draws from a closed-form conditional; only the alive/dropout step evaluates incomplete gamma functions.
 Besides each customer's k, lambda and mu, the state holds two latent quantities per customer (the
 augmentation that removes the integrals of the likelihood):
 
@@ -12,9 +12,9 @@ With them, the history is x + 1 complete Gamma(k, k lambda) gaps and an exponent
 constraint that no purchase falls in (t_x, T]: G > T - t_x if alive, G > R if gone. Integrating G and R out
 again gives the likelihood of :mod:`clvmodels.math.paretoggg`. One sweep:
 
-1. per customer, (alive, R) given G with mu integrated out: R ~ Lomax(s, beta + t_x), truncated to (0, G)
-   when G <= T - t_x (mu never enters another step, so it is integrated out of the whole sampler and drawn
-   from its Gamma full conditional for the output);
+1. per customer, (alive, R) given k, lambda, mu with G integrated out: alive with the closed-form P(alive) of
+   :mod:`clvmodels.math.paretoggg`; if gone, R (the time from t_x to the dropout) by rejection sampling from
+   the cheaper of two envelopes (a truncated exponential, or the equilibrium density of the gaps);
 2. G given k, lambda and (alive, R): Gamma(k, k lambda) truncated below at T - t_x (alive) or R (gone), by
    rejection (plain below the mean; beyond it a translated exponential proposal, Robert 1995);
 3. log k given lambda and the x + 1 gaps: slice sampling (Neal 2003) with a per-customer width learnt in
@@ -26,7 +26,7 @@ again gives the likelihood of :mod:`clvmodels.math.paretoggg`. One sweep:
    (log(gamma k) - psi(t)) / sqrt(psi'(t)) stays fixed (adaptive Metropolis: the proposal learns the pair's
    covariance in warm-up);
 6. (s, beta) with every mu integrated out (closed form given alive / R), slice sampling on log s and
-   log(s / beta); then every mu from Gamma(s + gone, beta + time alive) (output only).
+   log(s / beta); then every mu from Gamma(s + gone, beta + time alive).
 
 The population pairs are sampled with the customers' values integrated out wherever that has a closed form,
 which is what makes them mix (a plain Gibbs step given 10,000 customer values barely moves them).
@@ -43,7 +43,10 @@ import numpy as np
 
 from ..math.paretoggg import kernels
 
-trunc_gamma = kernels().trunc_gamma
+_K = kernels()
+trunc_gamma = _K.trunc_gamma
+log_pq = _K.log_pq
+log_palive1 = _K.log_palive1
 
 
 def _jit(fn):
@@ -84,6 +87,33 @@ def trigamma(x):
         x += 1.0
     f = 1.0 / (x * x)
     return out + 1.0 / x + f / 2.0 + (1.0 / x) * f * (1.0 / 6 - f * (1.0 / 30 - f * (1.0 / 42 - f / 30)))
+
+
+@_jit
+def draw_dropout_gap(k, lam, mu, d):
+    # u in (0, d) with density proportional to mu e^(-mu u) Q(k, k lam u): the time from the last purchase to
+    # the dropout of a customer gone before T. Rejection sampling from the envelope of smaller mass: e^(-mu u)
+    # truncated to (0, d) (accepted with probability Q(k, k lam u)), or the equilibrium density of the gaps,
+    # proportional to Q(k, k lam u) (u = W V, W ~ Gamma(k + 1, k lam), V uniform; accepted with probability
+    # e^(-mu u), u > d rejected)
+    klam = k * lam
+    z_exp = -math.expm1(-mu * d) / mu
+    _, lq1 = log_pq(k, klam * d)
+    lp2, _ = log_pq(k + 1.0, klam * d)
+    z_eq = d * math.exp(lq1) + math.exp(lp2) / lam
+    for _ in range(10000000):
+        if z_exp <= z_eq:
+            u = -math.log1p(np.random.random() * math.expm1(-mu * d)) / mu
+            if u > d:
+                u = d
+            _, lq = log_pq(k, klam * u)
+            if math.log(1.0 - np.random.random()) < lq:
+                return u
+        else:
+            u = np.random.gamma(k + 1.0, 1.0 / klam) * np.random.random()
+            if u < d and np.random.random() < math.exp(-mu * u):
+                return u
+    return d * np.random.random()
 
 
 @_jit
@@ -245,20 +275,14 @@ def run(seed, x, tx, T, litt, logk, lam, mu, gap, hyp, prior_m, prior_s, prior_a
         for i in range(n):
             d = T[i] - tx[i]
             kk = math.exp(logk[i])
-            # 1. alive / dropout time given the current gap, with mu integrated out: the remaining life R after
-            # t_x is Lomax(s, beta + t_x) (P(R > r) = ((beta + t_x) / (beta + t_x + r))^s), truncated to R < G
-            # when the next purchase would have fallen inside (t_x, T]
-            b_ = hyp[5] + tx[i]
-            s_ = hyp[4]
-            if gap[i] > d:
-                r_ = b_ * math.expm1(-math.log(1.0 - np.random.random()) / s_)
-                alive[i] = r_ > d
-                rem[i] = r_
-            else:
+            # 1. alive at T, or the dropout time, given (k, lambda, mu) with the current gap integrated out: alive
+            # with the closed-form P(alive); if gone, the time from t_x to the dropout by rejection sampling
+            if d > 0.0 and math.log(1.0 - np.random.random()) >= log_palive1(kk, lam[i], mu[i], x[i], tx[i], T[i]):
                 alive[i] = False
-                tail = -math.expm1(-s_ * math.log1p(gap[i] / b_))          # P(R < G)
-                r_ = b_ * math.expm1(-math.log1p(-np.random.random() * tail) / s_)
-                rem[i] = min(r_, gap[i])
+                rem[i] = draw_dropout_gap(kk, lam[i], mu[i], d)
+            else:
+                alive[i] = True
+                rem[i] = d
             # 2. the current gap G ~ Gamma(k, k lambda) beyond what was seen: G > T - t_x if alive, G > R if gone
             cut = d if alive[i] else rem[i]
             rate = kk * lam[i]
@@ -373,9 +397,8 @@ def run(seed, x, tx, T, litt, logk, lam, mu, gap, hyp, prior_m, prior_s, prior_a
                             hchol[mv, 0] = math.sqrt(caa)
                             hchol[mv, 1] = cab / hchol[mv, 0]
                             hchol[mv, 2] = math.sqrt(cbb - cab * cab / caa)
-        # 6. (s, beta) with every mu integrated out given the alive / dropout states (mu is integrated out of
-        # the whole sampler); each mu is drawn from its full conditional Gamma(s + gone_i, beta + time alive_i)
-        # for the output only
+        # 6. (s, beta) with every mu integrated out given the alive / dropout states, then each mu from its full
+        # conditional Gamma(s + gone_i, beta + time alive_i)
         for i in range(n):
             if alive[i]:
                 cnt[i] = 0.0
