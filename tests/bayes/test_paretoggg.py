@@ -172,6 +172,7 @@ def test_same_seed_same_draws_and_netcdf_round_trip(tmp_path):
     np.testing.assert_array_equal(a.idata_.posterior["r"].to_numpy(), b.idata_.posterior["r"].to_numpy())
     np.testing.assert_array_equal(a.idata_.posterior["mu"].to_numpy(), b.idata_.posterior["mu"].to_numpy())
     path = a.save(tmp_path / "pggg.nc")
+    assert type(clv.load_model(path)) is ParetoGGG and type(clv.bayes.load(path)) is ParetoGGG
     loaded = ParetoGGG.load(path)
     assert loaded.get_params() == a.get_params()
     pd.testing.assert_series_equal(loaded.params_, a.params_)
