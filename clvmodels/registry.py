@@ -184,7 +184,9 @@ def spec_of(model: Any) -> ModelSpec | None:
 def class_by_name(name: str, bayes: bool) -> type | None:
     """The registered class called ``name`` (a Bayesian one with ``bayes``), or None.
 
-    The MLE ``ShiftedBetaGeo`` (not in :data:`MODELS`) is found too, so saved models of it load.
+    The MLE ``ShiftedBetaGeo`` and the Bayesian ``ParetoGGG`` (not in :data:`MODELS`: no MLE
+    counterpart, and not a :class:`~clvmodels.protocols.PurchaseModel`) are found too, so saved models of
+    them load.
 
     Examples
     --------
@@ -192,6 +194,8 @@ def class_by_name(name: str, bayes: bool) -> type | None:
     'clvmodels.bayes.bgnbd'
     >>> class_by_name("ShiftedBetaGeo", bayes=False).__module__, class_by_name("MBGNBD", bayes=True)
     ('clvmodels.models.sbg', None)
+    >>> class_by_name("ParetoGGG", bayes=True).__module__
+    'clvmodels.bayes.paretoggg'
     """
     for spec in MODELS.values():
         path = spec.bayes if bayes else spec.mle
@@ -199,6 +203,8 @@ def class_by_name(name: str, bayes: bool) -> type | None:
             return _import(path)
     if not bayes and name == "ShiftedBetaGeo":
         return _import("clvmodels.models.sbg:ShiftedBetaGeo")
+    if bayes and name == "ParetoGGG":
+        return _import("clvmodels.bayes.paretoggg:ParetoGGG")
     return None
 
 

@@ -5,7 +5,7 @@ and imports PyMC only when a model is built or fitted, so ``import clvmodels.bay
 light. Public names:
 
 * :class:`BGNBD` (with optional purchase/dropout covariates), :class:`ParetoNBD`,
-  :class:`GammaGamma`;
+  :class:`GammaGamma`; :class:`ParetoGGG` (Platzer & Reutterer 2016, with its own numba Gibbs sampler);
 * :func:`load` (any saved Bayesian model), :func:`simulate_bgnbd`;
 * :class:`SamplingDiagnosticWarning`, :data:`DEFAULT_THRESHOLDS`; :func:`load_priors`.
 """
@@ -16,8 +16,9 @@ from .base import load
 from .bgnbd import BGNBD, simulate_bgnbd
 from .diagnostics import DEFAULT_THRESHOLDS, SamplingDiagnosticWarning
 from .gammagamma import GammaGamma
+from .paretoggg import ParetoGGG
 from .paretonbd import ParetoNBD
 from .priors import load_priors
 
-__all__ = ["BGNBD", "ParetoNBD", "GammaGamma", "load", "simulate_bgnbd", "SamplingDiagnosticWarning",
+__all__ = ["BGNBD", "ParetoNBD", "GammaGamma", "ParetoGGG", "load", "simulate_bgnbd", "SamplingDiagnosticWarning",
            "DEFAULT_THRESHOLDS", "load_priors"]

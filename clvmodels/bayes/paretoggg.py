@@ -1,0 +1,443 @@
+"""Bayesian Pareto/GGG (Platzer & Reutterer 2016): Pareto/NBD-style dropout with Gamma-distributed,
+possibly regular, inter-purchase times, and gamma heterogeneity of the regularity k, the purchase rate
+lambda and the dropout rate mu across customers.
+
+The model (P & R 2016, "Ticking away the moments: timing regularity helps to better predict customer
+activity", Marketing Science 35(5)): customer i's inter-purchase times are Gamma(k_i, k_i lambda_i) (mean
+1 / lambda_i; k_i = 1 is the Poisson process of the Pareto/NBD, larger k_i more regular), the lifetime after
+the first purchase is Exponential(mu_i), and k_i ~ Gamma(t, gamma), lambda_i ~ Gamma(r, alpha),
+mu_i ~ Gamma(s, beta) (shape, rate). It reads the summary columns ``frequency``, ``recency``, ``T`` and
+``litt`` (the sum of the logs of the inter-purchase times: ``clv.rfm_summary(..., litt=True)``).
+
+The posterior is sampled by the model's own MCMC (:mod:`._pggg_sampler`: data-augmentation Gibbs in
+numba, chains in parallel threads), not by PyMC; the result is an ArviZ ``InferenceData`` like the other
+Bayesian models', with the six population parameters and every customer's k, lambda, mu (dim
+``customer_id``), checked with the same diagnostics (R-hat, bulk/tail ESS of the population parameters).
+
+Predictions are for the fitted customers (the posterior of each customer's k, lambda, mu conditions on
+that customer's history): P(alive) in closed form per draw (:func:`clvmodels.math.paretoggg.p_alive`),
+future purchases simulated per draw (:func:`clvmodels.math.paretoggg.draw_future_purchases`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..data.summary import summary_time_unit
+from ..data.validation import LITT_COLUMN, validate_summary
+from ..errors import ConfigError, ConvergenceWarning, DataValidationError, MissingColumnError, describe_culprits
+from ..math import paretoggg as _math
+from ..models.base import check_horizon
+from .base import BayesModel
+from .diagnostics import check_thresholds, run_diagnostics
+
+__all__ = ["ParetoGGG"]
+
+_SHAPE = {"dist": "LogNormal", "mu": 0.0, "sigma": 2.0}
+_RATE = {"dist": "Gamma", "alpha": 0.01, "beta": 0.001}
+_CHUNK = 4_000_000          # (draws x customers) elements handled at once by the predictions
+
+
+def _whole(value, key: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ConfigError(f"{key} must be an integer >= {minimum}, got {value!r}", key=key)
+    return int(value)
+
+
+class ParetoGGG(BayesModel):
+    """Bayesian Pareto/GGG, sampled by a fast data-augmentation Gibbs sampler (numba).
+
+    Parameters
+    ----------
+    priors : mapping or YAML path, optional
+        Overrides of the default priors, per parameter. The shapes ``t``, ``r``, ``s`` take
+        ``{"dist": "LogNormal", "mu": ..., "sigma": ...}``, the rates ``gamma``, ``alpha``, ``beta``
+        ``{"dist": "Gamma", "alpha": ..., "beta": ...}`` (conjugate with the sampler's updates).
+        Defaults: shapes LogNormal(0, 2) (median 1, 95% in (0.02, 50)); rates Gamma(0.01, 0.001), nearly
+        flat on the log scale up to ~1000 (so in any time unit). With thousands of customers the data
+        dominate both.
+    draws, tune, chains, thin : int
+        Kept draws per chain (after thinning), warm-up sweeps, chains (default 2), keep every
+        ``thin``-th sweep.
+    cores : int, optional
+        Chains run at the same time (threads; default: the machine's cores, at most ``chains``).
+    random_seed : int, optional
+        Seeds every chain (the same seed gives the same draws).
+    diagnostics : dict, optional
+        Thresholds of :mod:`clvmodels.bayes.diagnostics` (R-hat, ESS) checked after the fit.
+
+    Attributes
+    ----------
+    idata_ : arviz.InferenceData
+        ``posterior``: ``t, gamma, r, alpha, s, beta`` (chain, draw) and ``k, lambda, mu`` (chain, draw,
+        customer_id); ``observed_data``: the summary fitted.
+    diagnostics_, diagnostic_problems_ : R-hat / ESS table of the population parameters, and the
+        problems found (each also warned as a ``SamplingDiagnosticWarning``).
+    sampling_time_ : float
+        Wall seconds of the sampler (compilation excluded: numba compiles once and caches on disk).
+
+    Examples
+    --------
+    >>> import clvmodels as clv
+    >>> from clvmodels.simulate import paretoggg as sim
+    >>> data = sim.simulate(9.0, 3.0, 1.5, 3.0, 0.6, 30.0, 52.0, n_customers=300, random_state=1)
+    >>> model = clv.bayes.ParetoGGG(draws=200, tune=200, random_seed=1)
+    >>> model.default_priors()["t"], model.default_priors()["beta"]
+    ({'dist': 'LogNormal', 'mu': 0.0, 'sigma': 2.0}, {'dist': 'Gamma', 'alpha': 0.01, 'beta': 0.001})
+    >>> model.fit(data)                                               # doctest: +SKIP
+    >>> model.summary()                # t, gamma, r, alpha, s, beta   # doctest: +SKIP
+    >>> model.p_alive().mean(("chain", "draw"))   # per customer_id   # doctest: +SKIP
+    >>> model.expected_purchases(t=26).mean(("chain", "draw"))        # doctest: +SKIP
+    """
+
+    param_names = ("t", "gamma", "r", "alpha", "s", "beta")
+    _default_priors = {"t": _SHAPE, "gamma": _RATE, "r": _SHAPE, "alpha": _RATE, "s": _SHAPE, "beta": _RATE}
+    math = _math
+    sampler = "gibbs"
+    customer_names = ("k", "lambda", "mu")
+
+    def __init__(self, priors=None, draws: int = 1000, tune: int = 500, chains: int = 2, thin: int = 1,
+                 cores: int | None = None, random_seed: int | None = None, diagnostics: dict | None = None):
+        self.priors = priors
+        self.draws = draws
+        self.tune = tune
+        self.chains = chains
+        self.thin = thin
+        self.cores = cores
+        self.random_seed = random_seed
+        self.diagnostics = diagnostics
+
+    # ---- settings ----------------------------------------------------------------------------
+    def _check_settings(self) -> dict[str, dict[str, Any]]:
+        _whole(self.draws, "draws", 1)
+        _whole(self.tune, "tune", 0)
+        _whole(self.chains, "chains", 1)
+        _whole(self.thin, "thin", 1)
+        if self.cores is not None:
+            _whole(self.cores, "cores", 1)
+        check_thresholds(self.diagnostics)
+        priors = self.priors_in_force()
+        for name, spec in priors.items():
+            want = ("LogNormal", ("mu", "sigma")) if name in ("t", "r", "s") else ("Gamma", ("alpha", "beta"))
+            if spec.get("dist") != want[0] or set(spec) - {"dist"} != set(want[1]):
+                raise ConfigError(f"priors.{name}: {type(self).__name__} takes a {want[0]} prior with "
+                                  f"{list(want[1])} for {name!r}, got {spec}", key=f"priors.{name}")
+            vals = {k: float(spec[k]) for k in want[1]}
+            positive = [k for k in want[1] if not (k == "mu" or vals[k] > 0)]
+            if positive or not all(np.isfinite(list(vals.values()))):
+                raise ConfigError(f"priors.{name}: {spec} needs finite values with {want[1][-1]} > 0",
+                                  key=f"priors.{name}")
+        return priors
+
+    # ---- data --------------------------------------------------------------------------------
+    def _validate(self, summary: pd.DataFrame) -> pd.DataFrame:
+        if isinstance(summary, pd.DataFrame) and LITT_COLUMN not in summary.columns:
+            raise MissingColumnError(
+                f"{type(self).__name__} needs the column {LITT_COLUMN!r} (the sum of the log inter-purchase times, "
+                "the regularity statistic): build the summary with litt=True, e.g. "
+                "clv.rfm_summary(transactions, ..., litt=True) or clv.calibration_holdout(..., litt=True)",
+                column=LITT_COLUMN)
+        return validate_summary(summary, litt=True, columns=self.input_columns)
+
+    def build_model(self, summary: pd.DataFrame, weights=None):
+        """Not available: the Pareto/GGG is sampled by its own Gibbs sampler, not a PyMC model."""
+        raise NotImplementedError(f"{type(self).__name__} has no PyMC model: its sampler is "
+                                  "clvmodels.bayes._pggg_sampler (call fit)")
+
+    # ---- fitting -----------------------------------------------------------------------------
+    def fit(self, summary: pd.DataFrame, weights=None) -> ParetoGGG:
+        """Sample the posterior given an RFM summary with ``litt``; returns ``self``.
+
+        ``weights`` are not supported (every customer has latent parameters of its own): passing them is
+        a ConfigError.
+
+        Examples
+        --------
+        >>> import clvmodels as clv
+        >>> from clvmodels.simulate import paretoggg as sim
+        >>> data = sim.simulate(9.0, 3.0, 1.5, 3.0, 0.6, 30.0, 52.0, n_customers=200, random_state=1)
+        >>> model = clv.bayes.ParetoGGG(draws=100, tune=100, random_seed=2)
+        >>> model.fit(data.drop(columns="litt"))
+        Traceback (most recent call last):
+            ...
+        clvmodels.errors.MissingColumnError: ParetoGGG needs the column 'litt' (the sum of the log ...
+        >>> model.fit(data).idata_.posterior["k"].dims                 # doctest: +SKIP
+        ('chain', 'draw', 'customer_id')
+        """
+        import arviz as az
+
+        from . import _pggg_sampler
+
+        priors = self._check_settings()
+        if weights is not None:
+            raise ConfigError(f"{type(self).__name__} does not take weights: every customer has its own latent "
+                              "k, lambda, mu; pass one row per customer", key="weights")
+        thresholds = check_thresholds(self.diagnostics)
+        frame = self._validate(summary)
+        self.time_unit_ = summary_time_unit(summary)
+        self.n_obs_ = int(len(frame))
+        x, tx, T, litt = (frame[c].to_numpy(dtype=np.float64) for c in ("frequency", "recency", "T", LITT_COLUMN))
+        if not np.any(T > 0):
+            raise DataValidationError("every customer has T = 0: there is no observation period to learn from",
+                                      column="T")
+        cores = self.cores if self.cores is not None else (os.cpu_count() or 1)
+        chains, draws = int(self.chains), int(self.draws)
+        seed_seq = np.random.SeedSequence(self.random_seed)
+        _pggg_sampler.warm_up_compiler()
+        start = time.perf_counter()
+        out = _pggg_sampler.run_chains(x, tx, T, litt, chains=chains, tune=int(self.tune), draws=draws,
+                                       thin=int(self.thin), seed_seq=seed_seq, priors=priors, cores=int(cores))
+        self.sampling_time_ = time.perf_counter() - start
+        ids = frame.index.to_numpy()
+        if ids.dtype == object:
+            ids = frame.index.astype(str).to_numpy()
+        posterior: dict[str, np.ndarray] = {name: out["hyper"][:, :, j] for j, name in enumerate(self.param_names)}
+        for name in self.customer_names:
+            posterior[name] = out[name]
+        idata = az.from_dict(posterior=posterior, coords={"customer_id": ids},
+                             dims={name: ["customer_id"] for name in self.customer_names})
+        idata.posterior.attrs["clvmodels_interweave_acceptance"] = [float(a) for a in out["acceptance"].ravel()]
+        idata.posterior.attrs["clvmodels_sampling_seconds"] = float(self.sampling_time_)
+        self._attach(idata, frame, None)
+        self.idata_ = idata
+        self.diagnostics_, self.diagnostic_problems_ = run_diagnostics(
+            idata, list(self.param_names), thresholds, warn=True, stacklevel=3)
+        return self
+
+    # ---- per-customer draws ------------------------------------------------------------------
+    def _fitted_rows(self, summary: pd.DataFrame | None) -> tuple[pd.DataFrame, np.ndarray]:
+        """The fitted histories of the customers asked for (all when ``summary`` is None) and their
+        positions in the posterior; customers not fitted, or whose history differs from the fitted one,
+        are a DataValidationError naming them."""
+        self.check_fitted()
+        fitted = self._observed_frame()
+        if summary is None:
+            return fitted, np.arange(len(fitted))
+        frame = validate_summary(summary, columns=self.input_columns)
+        self._check_time_unit(summary)
+        ids = frame.index
+        lookup = fitted.index
+        if ids.dtype == object and lookup.dtype != object:
+            lookup = lookup.astype(str)
+        elif lookup.dtype == object and ids.dtype != object:
+            ids = ids.astype(str)
+        pos = lookup.get_indexer(ids)
+        missing = pos < 0
+        if missing.any():
+            bad = frame.index[missing]
+            raise DataValidationError(
+                f"{int(missing.sum())} customer(s) were not in the summary the model was fitted on, e.g. "
+                f"{describe_culprits(bad)}: the Pareto/GGG predicts from each customer's own posterior; refit "
+                "with them", column="customer_id", n_rows=int(missing.sum()), examples=list(bad[:5]))
+        fit_part = fitted.iloc[pos]
+        changed = np.zeros(len(frame), dtype=bool)
+        for c in self.input_columns:
+            changed |= ~np.isclose(frame[c].to_numpy(), fit_part[c].to_numpy(), rtol=1e-9, atol=1e-9)
+        if changed.any():
+            bad = frame.index[changed]
+            raise DataValidationError(
+                f"{int(changed.sum())} customer(s) have a history (frequency, recency, T) that differs from the one "
+                f"fitted, e.g. {describe_culprits(bad)}: the posterior conditions on the fitted history; refit on "
+                "the new summary", column="frequency", n_rows=int(changed.sum()), examples=list(bad[:5]))
+        return fit_part.set_axis(frame.index), pos
+
+    def _draws(self, draws_per_chain: int | None):
+        post = self.idata_.posterior
+        if draws_per_chain is not None:
+            k = _whole(draws_per_chain, "draws_per_chain", 1)
+            n = int(post.sizes["draw"])
+            if k < n:
+                post = post.isel(draw=np.unique(np.linspace(0, n - 1, k).round().astype(int)))
+        return post
+
+    def _per_customer_draws(self, fn, summary, name: str, draws_per_chain: int | None):
+        """``fn(k, lam, mu, x, t_x, T)`` on (S, chunk) arrays -> DataArray (chain, draw, customer_id)."""
+        import xarray as xr
+
+        frame, pos = self._fitted_rows(summary)
+        post = self._draws(draws_per_chain)
+        C, D = int(post.sizes["chain"]), int(post.sizes["draw"])
+        S, N = C * D, len(frame)
+        out = np.empty((S, N))
+        x, tx, T = (frame[c].to_numpy(dtype=np.float64) for c in self.input_columns)
+        step = max(1, _CHUNK // max(S, 1))
+        arrays = {c: post[c] for c in self.customer_names}
+        for start in range(0, N, step):
+            sl = slice(start, min(N, start + step))
+            idx = pos[sl]
+            k, lam, mu = (arrays[c].isel(customer_id=idx).to_numpy().astype(np.float64).reshape(S, -1)
+                          for c in self.customer_names)
+            out[:, sl] = fn(k, lam, mu, x[None, sl], tx[None, sl], T[None, sl])
+        bad = ~np.isfinite(out)
+        if bad.any():
+            warnings.warn(f"{name}: {int(bad.sum())} value(s) are not finite", ConvergenceWarning, stacklevel=3)
+        return xr.DataArray(out.reshape(C, D, N), dims=("chain", "draw", "customer_id"),
+                            coords={"chain": post["chain"].to_numpy(), "draw": post["draw"].to_numpy(),
+                                    "customer_id": frame.index.to_numpy()}, name=name)
+
+    # ---- predictions -------------------------------------------------------------------------
+    def p_alive(self, summary: pd.DataFrame | None = None, *, draws_per_chain: int | None = None):
+        """P(alive at T | history) per draw and customer: DataArray ``(chain, draw, customer_id)``.
+
+        Closed form given each draw's k, lambda, mu (:func:`clvmodels.math.paretoggg.p_alive`); its mean
+        over the draws is the posterior P(alive). ``summary``: the fitted customers to predict (all when
+        None); customers not fitted are a DataValidationError naming them.
+
+        Examples
+        --------
+        >>> import clvmodels as clv
+        >>> model = clv.bayes.ParetoGGG(random_seed=1)
+        >>> model.p_alive()
+        Traceback (most recent call last):
+            ...
+        clvmodels.errors.NotFittedError: ParetoGGG is not fitted yet: call fit(summary) or load(path) first
+        >>> model.fit(data).p_alive().mean(("chain", "draw"))          # doctest: +SKIP
+        """
+        return self._per_customer_draws(lambda k, lam, mu, x, tx, T: _math.p_alive(k, lam, mu, x, tx, T),
+                                        summary, "p_alive", draws_per_chain)
+
+    def _future(self, summary, t, draws_per_chain, random_seed, n_sims, kind: str):
+        t = check_horizon(t, "t")
+        n_sims = _whole(n_sims, "n_sims", 1)
+        rng = np.random.default_rng(random_seed)
+
+        def fn(k, lam, mu, x, tx, T):
+            k, lam, mu, x, tx, T = np.broadcast_arrays(k, lam, mu, x, tx, T)
+            pa = _math.p_alive(k, lam, mu, x, tx, T)
+            if kind == "draw":
+                return _math.draw_future_purchases(k, lam, mu, x, tx, T, t, rng)
+            total = np.zeros(k.shape)
+            for _ in range(n_sims):
+                n = _math.draw_future_purchases(k, lam, mu, x, tx, T, t, rng, alive=True)
+                total += n if kind == "expected" else (n > 0)
+            return pa * total / n_sims
+
+        return self._per_customer_draws(fn, summary, kind if kind != "draw" else "future_purchases",
+                                        draws_per_chain)
+
+    def expected_purchases(self, summary: pd.DataFrame | None = None, t: float = 1.0, *,
+                           draws_per_chain: int | None = None, n_sims: int = 1, random_seed=None):
+        """Expected purchases in (T, T + t] per draw and customer: DataArray ``(chain, draw, customer_id)``.
+
+        Per draw: P(alive) (closed form) times the mean of ``n_sims`` simulated purchase counts of a
+        customer alive at T with that draw's k, lambda, mu (the alive/dead coin is averaged exactly, only
+        the purchase times are simulated; there is no closed form for a Gamma renewal process). The mean over
+        draws estimates E[X(T, T+t) | history]; its Monte Carlo error shrinks with draws x ``n_sims``. A
+        simulated future costs ~1 microsecond per expected purchase: thin with ``draws_per_chain`` for large
+        bases.
+
+        Examples
+        --------
+        >>> import clvmodels as clv
+        >>> clv.bayes.ParetoGGG().expected_purchases(t=-1)
+        Traceback (most recent call last):
+            ...
+        clvmodels.errors.NotFittedError: ParetoGGG is not fitted yet: call fit(summary) or load(path) first
+        >>> model.fit(data).expected_purchases(t=26).mean(("chain", "draw"))   # doctest: +SKIP
+        """
+        self.check_fitted()
+        return self._future(summary, t, draws_per_chain, random_seed, n_sims, "expected")
+
+    def p_active(self, summary: pd.DataFrame | None = None, t: float = 1.0, *, draws_per_chain: int | None = None,
+                 n_sims: int = 1, random_seed=None):
+        """P(at least one purchase in (T, T + t]) per draw and customer (P & R 2016's P(active)): P(alive)
+        times the share of ``n_sims`` simulated futures of a customer alive at T with a purchase.
+
+        Examples
+        --------
+        >>> import clvmodels as clv
+        >>> clv.bayes.ParetoGGG().p_active(t=4)
+        Traceback (most recent call last):
+            ...
+        clvmodels.errors.NotFittedError: ParetoGGG is not fitted yet: call fit(summary) or load(path) first
+        """
+        self.check_fitted()
+        return self._future(summary, t, draws_per_chain, random_seed, n_sims, "active")
+
+    def posterior_predictive(self, summary: pd.DataFrame | None = None, t: float = 1.0, *,
+                             draws_per_chain: int | None = None, random_seed=None):
+        """Posterior predictive purchase counts in (T, T + t]: one simulated future per draw and customer,
+        DataArray ``(chain, draw, customer_id)`` (alive drawn with P(alive); if alive, the current gap
+        conditioned on exceeding T - t_x, later gaps Gamma(k, k lambda), remaining life Exponential(mu)).
+
+        Examples
+        --------
+        >>> import clvmodels as clv
+        >>> clv.bayes.ParetoGGG().posterior_predictive(t=4)
+        Traceback (most recent call last):
+            ...
+        clvmodels.errors.NotFittedError: ParetoGGG is not fitted yet: call fit(summary) or load(path) first
+        """
+        self.check_fitted()
+        return self._future(summary, t, draws_per_chain, random_seed, 1, "draw")
+
+    def customer_summary(self, summary: pd.DataFrame | None = None, t: float = 1.0, *, interval: float = 0.9,
+                         n_sims: int = 1, random_seed=None) -> pd.DataFrame:
+        """Per-customer table: posterior means of k, lambda, mu, P(alive), expected purchases in (T, T + t]
+        with the central ``interval`` of the posterior predictive count.
+
+        Examples
+        --------
+        >>> import clvmodels as clv
+        >>> clv.bayes.ParetoGGG().customer_summary(t=4)
+        Traceback (most recent call last):
+            ...
+        clvmodels.errors.NotFittedError: ParetoGGG is not fitted yet: call fit(summary) or load(path) first
+        """
+        self.check_fitted()
+        if not 0.0 < float(interval) < 1.0:
+            raise ConfigError(f"interval must be in (0, 1), got {interval!r}", key="interval")
+        frame, pos = self._fitted_rows(summary)
+        post = self.idata_.posterior
+        out = pd.DataFrame(index=frame.index)
+        for c in self.customer_names:
+            out[c] = post[c].isel(customer_id=pos).mean(("chain", "draw")).to_numpy()
+        out["p_alive"] = self.p_alive(summary).mean(("chain", "draw")).to_numpy()
+        rng = np.random.default_rng(random_seed)
+        out["expected_purchases"] = self.expected_purchases(summary, t, n_sims=n_sims,
+                                                            random_seed=rng).mean(("chain", "draw")).to_numpy()
+        pp = self.posterior_predictive(summary, t, random_seed=rng)
+        lo, hi = (1 - float(interval)) / 2, (1 + float(interval)) / 2
+        q = pp.quantile([lo, hi], ("chain", "draw")).to_numpy()
+        out["purchases_lower"], out["purchases_upper"] = q[0], q[1]
+        return out
+
+    # ---- predictive checks -------------------------------------------------------------------
+    def _simulate_frequency(self, params: dict[str, np.ndarray], T: np.ndarray, rng) -> np.ndarray:
+        """Repeat purchases in (0, T] of new customers drawn from the population (draws x customers)."""
+        shape = np.broadcast_shapes(params["t"].shape, np.shape(T)[-1:])
+        t_, g_, r_, a_, s_, b_ = (np.broadcast_to(params[n], shape) for n in self.param_names)
+        T = np.broadcast_to(np.asarray(T, dtype=np.float64), shape)
+        k = np.maximum(rng.gamma(t_, 1.0 / g_), 1e-6)
+        lam = np.maximum(rng.gamma(r_, 1.0 / a_), 1e-12)
+        mu = np.maximum(rng.gamma(s_, 1.0 / b_), 1e-300)
+        life = rng.exponential(size=shape) / mu
+        counts = np.empty(k.size)
+        fast = _math.kernels()
+        fast.seed(int(rng.integers(2**31 - 1)))
+        fast.future_counts(np.ascontiguousarray(k).ravel(), np.ascontiguousarray(k * lam).ravel(),
+                           np.zeros(k.size), np.ascontiguousarray(life).ravel(), np.ascontiguousarray(T).ravel(),
+                           counts)
+        return counts.reshape(shape)
+
+    def sample_prior(self, summary: pd.DataFrame, n_draws: int = 500, random_seed=None):
+        """Not available (the priors are not a PyMC model here); see :meth:`default_priors`.
+
+        Examples
+        --------
+        >>> import clvmodels as clv
+        >>> clv.bayes.ParetoGGG().default_priors()["r"]
+        {'dist': 'LogNormal', 'mu': 0.0, 'sigma': 2.0}
+        """
+        raise NotImplementedError(f"{type(self).__name__} draws no prior samples; its priors are "
+                                  f"{self.priors_in_force()}")
+
+    def prior_predictive_check(self, summary: pd.DataFrame, **kwargs):
+        """Not available for the Pareto/GGG (see :meth:`sample_prior`)."""
+        self.sample_prior(summary)
