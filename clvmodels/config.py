@@ -53,7 +53,7 @@ from pydantic import (
 )
 
 from . import registry
-from .errors import ConfigError
+from .errors import CLVError, ConfigError
 from .export.auth import env_references, expand_env, redact_url  # noqa: F401 - part of this module's API
 
 __all__ = ["RunConfig", "load_config", "apply_overrides", "parse_yaml", "env_references", "expand_env", "redact_url",
@@ -199,6 +199,11 @@ class ModelSpec(_Strict):
     priors: dict[str, dict[str, Any]] | None = Field(
         None, description="Bayesian priors per parameter, as in the model's default_priors(), e.g. "
                           "{r: {dist: Gamma, alpha: 2, beta: 4}}")
+    options: dict[str, Any] | None = Field(
+        None, description="settings of the model's own constructor, e.g. {k: 2} (a fixed k) or {max_k: 4} (k chosen "
+                          "by likelihood over 1..4) for bgcnbd / mbgcnbd; checked against the model before any work. "
+                          "Settings the config gives elsewhere (penalizer, sampler, priors, covariates, "
+                          "nonpositive_spend) are refused here")
 
     @field_validator("priors")
     @classmethod
@@ -235,9 +240,9 @@ class ModelsConfig(_Strict):
     method: Literal["mle", "map", "advi", "nuts"] = Field("mle", description="how the models are fitted by "
                                                                              "default: mle, map, advi or nuts")
     purchase: str | ModelSpec = Field("bgnbd", validate_default=True, description=f"purchase model: one of {list(registry.keys('purchase'))}"
-                                                           ", or {name, method, priors}")
+                                                           ", or {name, method, priors, options}")
     spend: str | ModelSpec | None = Field("gammagamma", validate_default=True, description=f"spend model: one of "
-                                          f"{list(registry.keys('spend'))}, or {{name, method, priors}}, or null "
+                                          f"{list(registry.keys('spend'))}, or {{name, method, priors, options}}, or null "
                                           "(CLV then counts orders: spend 1 per order)")
     penalizer: float = Field(0.0, ge=0.0, description="mle: L2 penalty on the parameters (0: the plain MLE)")
     nonpositive_spend: Literal["error", "zero", "population"] = Field(
@@ -264,6 +269,8 @@ class ModelsConfig(_Strict):
             raise ValueError(str(exc)) from None
         if spec.priors and method == "mle":
             raise ValueError("priors need a Bayesian method (map, advi or nuts), not mle")
+        if spec.options:
+            _check_options(spec, method, role)
         return spec
 
     @model_validator(mode="after")
@@ -281,6 +288,34 @@ class ModelsConfig(_Strict):
         """The fitting method of the purchase or spend model."""
         spec = getattr(self, role)
         return spec.method or self.method
+
+
+# constructor settings a run config gives in its own keys, never in models.<role>.options
+_SET_ELSEWHERE = {"penalizer_coef": "models.penalizer", "priors": "models.<role>.priors",
+                  "nonpositive_spend": "models.nonpositive_spend", "purchase_covariates": "models.covariates",
+                  "dropout_covariates": "models.covariates", "sampler": "models.<role>.method",
+                  "progressbar": "the CLI (--quiet)", **{k: f"models.sampler.{k}" for k in (
+                      "draws", "tune", "chains", "target_accept", "advi_iterations")}, "random_seed": "models.sampler.seed"}
+
+
+def _check_options(spec: ModelSpec, method: str, role: str) -> None:
+    """``spec.options`` are settings of the model class's constructor with values it accepts."""
+    import inspect
+
+    cls = registry.model_class(spec.name, method)
+    accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self" and p not in _SET_ELSEWHERE]
+    for key in spec.options:
+        if key in _SET_ELSEWHERE:
+            raise ValueError(f"options.{key}: set it with {_SET_ELSEWHERE[key].replace('<role>', role)}, not in options")
+        if key not in accepted:
+            raise ValueError(f"options.{key}: {cls.__name__} ({method}) has no setting {key!r}; its settings: {accepted}")
+    try:
+        model = cls(**spec.options)
+        check = getattr(model, "_check_settings", None)
+        if check is not None:
+            check()
+    except (CLVError, ValueError, TypeError) as exc:
+        raise ValueError(f"options: {' '.join(str(exc).split())}") from None
 
 
 def _registered(value: str, role: str) -> str:

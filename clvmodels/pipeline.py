@@ -330,6 +330,7 @@ def build_models(cfg: RunConfig, progressbar: bool = False) -> tuple:
                                 dropout_covariates=list(m.covariates.dropout) or None)
         if role == "spend":
             settings["nonpositive_spend"] = m.nonpositive_spend
+        settings.update(spec.options or {})       # the model's own settings (checked by the config)
         out.append(registry.build(spec.name, method, **settings))
     return tuple(out)
 

@@ -38,3 +38,26 @@ def test_run_with_mbgcnbd(tmp_path, monkeypatch):
     tx = datasets.cdnow_transactions(sample=True)
     scored = pipeline.load_run(folder).score(tx[tx["date"] <= "1998-03-31"], write=False)
     assert len(scored.scores) == 2357 and np.isfinite(scored.scores["clv"]).all()
+
+
+def test_model_options_fix_k_and_are_checked_before_any_work(tmp_path):
+    """models.purchase.options reach the model's constructor: {k: 2} fixes k (the fit reports k = 2 where the
+    likelihood picks 1 on CDNOW); a setting the model lacks, a bad value, or one the config gives elsewhere is a
+    ConfigError naming models.purchase, before any data is read."""
+    import pytest
+
+    from clvmodels.config import load_config
+    from clvmodels.errors import ConfigError
+
+    base = {"name": "k2", "data": {"source": "cdnow_sample"}, "summary": {"time_unit": "W"},
+            "models": {"spend": None}, "forecast": {"horizon": 3, "interval": None}, "output": {"report": False}}
+    cfg, _ = load_config({**base, "models": {"purchase": {"name": "bgcnbd", "options": {"k": 2}}, "spend": None}})
+    purchase, _ = pipeline.build_models(cfg)
+    assert purchase.k == 2 and purchase.max_k == 8
+    result = pipeline.run(cfg, write=False)
+    assert result.manifest["purchase_model"]["params"]["k"] == 2
+    for options, message in (({"kk": 2}, "has no setting 'kk'"), ({"k": 0}, "k"), ({"max_k": 2.5}, "max_k"),
+                             ({"penalizer_coef": 0.1}, "set it with models.penalizer")):
+        with pytest.raises(ConfigError, match="models.purchase") as err:
+            load_config({**base, "models": {"purchase": {"name": "mbgcnbd", "options": options}, "spend": None}})
+        assert message in str(err.value)
