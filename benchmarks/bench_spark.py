@@ -33,6 +33,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from _common import record  # noqa: E402
 from bench_rfm import OBS_END, _status_kb  # noqa: E402
 from bench_scaling import make_log  # noqa: E402  (a log simulated from BG/NBD + Gamma-Gamma: finite MLEs)
 
@@ -166,8 +167,7 @@ def main() -> None:
     text = header + "\n".join(lines) + "\n\nChecks: " + "; ".join(checks) + ".\n"
     sys.stdout.write(text)
     if args.record:
-        with open(HERE / "RESULTS.md", "a") as fh:
-            fh.write(text)
+        record("## Spark (local mode) vs DuckDB", text.strip())
 
 
 def _java_version() -> str:
