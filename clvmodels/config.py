@@ -311,7 +311,7 @@ def _check_options(spec: ModelSpec, method: str, role: str) -> None:
             raise ValueError(f"options.{key}: {cls.__name__} ({method}) has no setting {key!r}; its settings: {accepted}")
     try:
         model = cls(**spec.options)
-        check = getattr(model, "_check_settings", None)
+        check = getattr(model, "check_settings", None)      # the models' public settings check
         if check is not None:
             check()
     except (CLVError, ValueError, TypeError) as exc:

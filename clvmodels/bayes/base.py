@@ -126,6 +126,20 @@ class BayesModel(BaseEstimator):
         return _priors.merge_priors(self.default_priors(), _priors.load_priors(self.priors), type(self).__name__)
 
     # ---- settings -------------------------------------------------------------------------
+    def check_settings(self) -> None:
+        """Raise the typed error a fit would raise for a bad setting, without fitting (e.g. a config check).
+
+        Examples
+        --------
+        >>> import clvmodels as clv
+        >>> try:
+        ...     clv.bayes.BGNBD(chains=0).check_settings()
+        ... except clv.errors.ConfigError as exc:
+        ...     print(exc)
+        chains must be a positive integer, got 0
+        """
+        self._check_settings()
+
     def _check_settings(self) -> None:
         if self.sampler not in _SAMPLERS:
             raise ConfigError(f"sampler must be one of {list(_SAMPLERS)}, got {self.sampler!r}", key="sampler")

@@ -102,7 +102,7 @@ def to_sql(table: pd.DataFrame | ExportTable, url_or_engine: str | Engine, table
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size!r}")
     prepared = prepare_table(table)
     check_run_column(prepared, run_id)
-    _check_id_length(prepared)
+    check_id_length(prepared)
     own_engine = not isinstance(url_or_engine, Engine)
     try:
         engine = sa.create_engine(url_or_engine) if own_engine else url_or_engine
@@ -115,7 +115,11 @@ def to_sql(table: pd.DataFrame | ExportTable, url_or_engine: str | Engine, table
             engine.dispose()
 
 
-def _check_id_length(prepared: ExportTable) -> None:
+# The helpers below (not in __all__) are shared with the Spark SQL sink (clvmodels.spark.to_sql), which
+# delivers into the same tables and ledger.
+
+def check_id_length(prepared: ExportTable) -> None:
+    """An InvalidValueError naming the text ids longer than the SQL id column (255 characters)."""
     if prepared.id_kind != "text" or prepared.n_rows == 0:
         return
     lengths = np.fromiter(map(len, prepared.ids), dtype=np.int64, count=prepared.n_rows)
@@ -128,8 +132,9 @@ def _check_id_length(prepared: ExportTable) -> None:
             n_rows=len(culprits), examples=culprits)
 
 
-def _tables(prepared: ExportTable, table_name: str, schema: str | None,
-            ledger_table: str) -> tuple[sa.Table, sa.Table]:
+def table_definitions(prepared: ExportTable, table_name: str, schema: str | None,
+                      ledger_table: str) -> tuple[sa.Table, sa.Table]:
+    """The target table and the ledger (SQLAlchemy tables, not created) for a table shaped like ``prepared``."""
     md = sa.MetaData(schema=schema)
     target = sa.Table(
         table_name, md,
@@ -152,7 +157,7 @@ def _tables(prepared: ExportTable, table_name: str, schema: str | None,
 
 def _deliver(prepared: ExportTable, engine: Engine, table_name: str, run_id: str, schema: str | None,
              ledger_table: str, chunk_size: int) -> ExportReceipt:
-    target, ledger = _tables(prepared, table_name, schema, ledger_table)
+    target, ledger = table_definitions(prepared, table_name, schema, ledger_table)
     qualified = f"{schema}.{table_name}" if schema else table_name
     destination = f"{redact_url(engine.url.render_as_string(hide_password=False))}#{qualified}"
     where = sa.and_(ledger.c.run_id == run_id, ledger.c.table_name == qualified)
@@ -162,7 +167,7 @@ def _deliver(prepared: ExportTable, engine: Engine, table_name: str, run_id: str
     def receipt(already: bool, delivered_at: Any) -> ExportReceipt:
         return ExportReceipt(run_id=run_id, target="sql", destination=destination, rows=prepared.n_rows,
                              checksum=prepared.checksum, already_delivered=already,
-                             delivered_at=_iso_utc(delivered_at), details=details)
+                             delivered_at=iso_utc(delivered_at), details=details)
 
     def check_ledger(conn: Connection) -> ExportReceipt | None:
         row = conn.execute(sa.select(ledger.c.checksum, ledger.c.n_rows, ledger.c.delivered_at)
@@ -180,7 +185,7 @@ def _deliver(prepared: ExportTable, engine: Engine, table_name: str, run_id: str
 
     try:
         with engine.connect() as conn:
-            _ensure_tables(conn, target, ledger, prepared, qualified)
+            ensure_tables(conn, target, ledger, prepared, qualified)
             delivered_at = dt.datetime.now(dt.timezone.utc)
             try:
                 with conn.begin():
@@ -214,14 +219,14 @@ def _deliver(prepared: ExportTable, engine: Engine, table_name: str, run_id: str
         raise ExportError(
             f"SQL delivery of run {run_id!r} to {qualified!r} was rolled back: the table already holds "
             f"rows with this run_id that the ledger {ledger_table!r} does not record (inserted by "
-            f"hand?); delete them or use a new run_id. Database said: {_short(exc)}") from exc
+            f"hand?); delete them or use a new run_id. Database said: {short_error(exc)}") from exc
     except SQLAlchemyError as exc:
         raise ExportError(
             f"SQL delivery of run {run_id!r} to {qualified!r} failed and was rolled back (nothing "
-            f"committed): {_short(exc)}") from exc
+            f"committed): {short_error(exc)}") from exc
 
 
-def _ensure_tables(conn: Connection, target: sa.Table, ledger: sa.Table, prepared: ExportTable,
+def ensure_tables(conn: Connection, target: sa.Table, ledger: sa.Table, prepared: ExportTable,
                    qualified: str) -> None:
     """Create missing tables (own transaction); check existing ones have the needed columns."""
     for tbl in (ledger, target):
@@ -254,7 +259,7 @@ def _ensure_tables(conn: Connection, target: sa.Table, ledger: sa.Table, prepare
                 f"{[c.name for c in tbl.columns]}. Add them (ALTER TABLE) or export to a new table.")
 
 
-def _iso_utc(value: Any) -> str | None:
+def iso_utc(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, str):
@@ -264,7 +269,7 @@ def _iso_utc(value: Any) -> str | None:
     return value.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
 
 
-def _short(exc: SQLAlchemyError, limit: int = 400) -> str:
+def short_error(exc: SQLAlchemyError, limit: int = 400) -> str:
     orig = getattr(exc, "orig", None)
     text = f"{type(orig).__name__}: {orig}" if orig is not None else f"{type(exc).__name__}: {exc}"
     text = " ".join(text.split())

@@ -331,6 +331,21 @@ class MLEModel(BaseEstimator):
         with one_blas_thread():
             return self._fit(summary, weights)
 
+    def check_settings(self) -> None:
+        """Raise the typed error a fit would raise for a bad setting, without fitting (e.g. a config check).
+
+        Examples
+        --------
+        >>> import clvmodels as clv
+        >>> clv.BGNBD(penalizer_coef=0.1).check_settings()               # fine: returns None
+        >>> try:
+        ...     clv.BGNBD(max_iter=0).check_settings()
+        ... except clv.errors.ConfigError as exc:
+        ...     print(exc)
+        BGNBD(max_iter=0): max_iter must be a whole number >= 1
+        """
+        self._check_settings()
+
     def _check_settings(self) -> None:
         """The estimator's settings, checked when fitting (they may be set after construction)."""
         for name, ok, what in (("penalizer_coef", lambda v: v >= 0, "a finite number >= 0"),

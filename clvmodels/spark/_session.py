@@ -72,7 +72,7 @@ def start_session(conf: dict[str, str] | None = None, app_name: str = "clvmodels
     """The Spark session to work in: the active one, else one started with ``conf`` (e.g.
     ``{"spark.master": "local[4]", "spark.driver.memory": "8g"}``; without ``spark.master``, the
     ``SPARK_MASTER`` environment variable, else local on every core), with Spark's console progress bar
-    off and its logging at WARN to stderr (ERROR under ``clv ... --quiet``, which sets ``CLVMODELS_QUIET=1``),
+    off and its logging at WARN to stderr (ERROR under the CLI's ``--quiet``, which sets ``CLVMODELS_QUIET=1``),
     without the "unable to load native-hadoop library" warning every machine without Hadoop's native libraries
     prints (a ``spark.driver.extraJavaOptions`` in ``conf`` or a ``SPARK_CONF_DIR`` keeps your own log4j2
     set-up). The JVM's own start-up line about incubator modules is not Spark's logging and still shows. A run config's ``data.engine: spark`` starts its session with this (``data.spark_conf``).

@@ -203,9 +203,9 @@ def _sample_table(sdf):
 def _sql_tables(sample, table_name: str, schema: str | None, ledger_table: str):
     import sqlalchemy as sa
 
-    from ..export.sql import _tables
+    from ..export.sql import table_definitions
 
-    target, ledger = _tables(sample, table_name, schema, ledger_table)
+    target, ledger = table_definitions(sample, table_name, schema, ledger_table)
     md = target.metadata
     staging = sa.Table(f"{table_name}{STAGING_SUFFIX}", md, sa.Column("part", sa.Integer, nullable=False),
                        *(sa.Column(c.name, c.type, nullable=False) for c in target.columns))
@@ -316,7 +316,7 @@ def to_sql(sdf, url: str, table_name: str, run_id: str, *, schema: str | None = 
     from sqlalchemy.exc import SQLAlchemyError
 
     from ..export.auth import expand_env, redact_url
-    from ..export.sql import _check_id_length, _ensure_tables, _iso_utc, _short
+    from ..export.sql import check_id_length, ensure_tables, iso_utc, short_error
 
     require_frame(sdf, "sdf")
     run_id = check_run_id(run_id)
@@ -330,7 +330,7 @@ def to_sql(sdf, url: str, table_name: str, run_id: str, *, schema: str | None = 
     if sample.id_kind == "text":
         long_ids = sdf.where(F.length("customer_id") > 255)
         if long_ids.limit(1).count():
-            _check_id_length(_sample_table(long_ids))
+            check_id_length(_sample_table(long_ids))
     url = expand_env(url, "url")
     kinds = (tuple(sample.names), tuple(sample.kinds), sample.id_kind)
     target, ledger, staging, parts = _sql_tables(_Kinds(*kinds), table_name, schema, ledger_table)
@@ -343,7 +343,7 @@ def to_sql(sdf, url: str, table_name: str, run_id: str, *, schema: str | None = 
 
     def receipt(already: bool, delivered_at) -> ExportReceipt:
         return ExportReceipt(run_id=run_id, target="sql", destination=destination, rows=rows, checksum=checksum,
-                             already_delivered=already, delivered_at=_iso_utc(delivered_at), details=details)
+                             already_delivered=already, delivered_at=iso_utc(delivered_at), details=details)
 
     def delivered(conn):
         row = conn.execute(sa.select(ledger.c.checksum, ledger.c.n_rows, ledger.c.delivered_at).where(where)).first()
@@ -359,7 +359,7 @@ def to_sql(sdf, url: str, table_name: str, run_id: str, *, schema: str | None = 
 
     try:
         with engine.connect() as conn:
-            _ensure_tables(conn, target, ledger, sample, qualified)
+            ensure_tables(conn, target, ledger, sample, qualified)
             with conn.begin():
                 for tbl in (staging, parts):
                     tbl.create(conn, checkfirst=True)
@@ -397,6 +397,6 @@ def to_sql(sdf, url: str, table_name: str, run_id: str, *, schema: str | None = 
         return receipt(False, delivered_at)
     except SQLAlchemyError as exc:
         raise ExportError(f"SQL delivery of run {run_id!r} to {qualified!r} from Spark failed (the run is not "
-                          f"delivered; run it again): {_short(exc)}") from exc
+                          f"delivered; run it again): {short_error(exc)}") from exc
     finally:
         engine.dispose()

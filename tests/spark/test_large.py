@@ -13,7 +13,7 @@ import clvmodels.spark as cs
 
 from .test_rfm import assert_same
 
-ROWS, CUSTOMERS = 1_200_000, 150_000
+ROWS, CUSTOMERS = 1_000_000, 120_000
 SETTINGS = dict(horizon=12, period="M", discount_rate=0.1, margin=0.3, interval=None, time_unit="W")
 
 
