@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import settings
+
+# A Spark session started in the tests (by the spark fixture or a docstring example's cs.start_session(), whichever
+# comes first in a worker) allows 3 attempts per task, so tests/spark/test_export.py can fail a task and watch Spark
+# retry it in this process (local[N] alone never retries).
+os.environ.setdefault("SPARK_MASTER", "local[2,3]")
 
 # Property tests draw the same examples on every machine and run (a seed pins the data): a failure found by
 # hypothesis' random search once becomes a regression test of its own, and CI never fails on luck. Run

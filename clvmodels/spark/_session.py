@@ -80,7 +80,7 @@ def start_session(conf: dict[str, str] | None = None, app_name: str = "clvmodels
     Examples
     --------
     >>> import clvmodels.spark as cs
-    >>> spark = cs.start_session({"spark.master": "local[1]", "spark.ui.enabled": "false"})
+    >>> spark = cs.start_session({"spark.ui.enabled": "false"})
     >>> spark.createDataFrame([("007", 1.0)], ["customer_id", "amount"]).count()
     1
     """

@@ -64,9 +64,8 @@ def compressed_summary(sdf, columns: Sequence[str] | None = None, *, weights: st
 
     Examples
     --------
-    >>> from pyspark.sql import SparkSession
     >>> import clvmodels as clv, clvmodels.spark as cs
-    >>> spark = SparkSession.builder.master("local[1]").getOrCreate()
+    >>> spark = cs.start_session()     # the active session, or a local one
     >>> cdnow = clv.datasets.cdnow_summary().reset_index()
     >>> sdf = spark.createDataFrame(cdnow[["customer_id", "frequency", "recency", "T"]])
     >>> small = cs.compressed_summary(sdf, time_unit="W")
@@ -116,9 +115,8 @@ def fit(model, sdf, *, weights: str | None = None, time_unit: str | None = None)
 
     Examples
     --------
-    >>> from pyspark.sql import SparkSession
     >>> import clvmodels as clv, clvmodels.spark as cs
-    >>> spark = SparkSession.builder.master("local[1]").getOrCreate()
+    >>> spark = cs.start_session()     # the active session, or a local one
     >>> sdf = spark.createDataFrame(clv.datasets.cdnow_summary().reset_index())
     >>> gg = cs.fit(clv.GammaGamma(), sdf, time_unit="W")            # Fader & Hardie (2013): 6.25, 3.74, 15.44
     >>> gg.params_.round(2).tolist(), gg.n_obs_

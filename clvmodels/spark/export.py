@@ -126,7 +126,7 @@ def to_file(sdf, directory: str | Path, run_id: str, format: str = "parquet", *,
     --------
     >>> import tempfile
     >>> import clvmodels.spark as cs
-    >>> spark = cs.start_session({"spark.master": "local[1]", "spark.ui.enabled": "false"})
+    >>> spark = cs.start_session({"spark.ui.enabled": "false"})
     >>> scores = spark.createDataFrame([("007", 12.5), ("012", 3.25)], ["customer_id", "clv"])
     >>> drop = tempfile.mkdtemp()
     >>> first = cs.to_file(scores, drop, "cdnow-2026")
@@ -302,7 +302,7 @@ def to_sql(sdf, url: str, table_name: str, run_id: str, *, schema: str | None = 
     --------
     >>> import os, tempfile
     >>> import clvmodels.spark as cs
-    >>> spark = cs.start_session({"spark.master": "local[1]", "spark.ui.enabled": "false"})
+    >>> spark = cs.start_session({"spark.ui.enabled": "false"})
     >>> scores = spark.createDataFrame([("007", 12.5), ("012", 3.25)], ["customer_id", "clv"])
     >>> db = "sqlite:///" + os.path.join(tempfile.mkdtemp(), "crm.db")
     >>> first = cs.to_sql(scores, db, "clv_scores", "run-1")

@@ -94,9 +94,8 @@ def rfm_summary(df, observation_end=None, time_unit: str = "W", *, customer_col:
     Examples
     --------
     >>> import warnings
-    >>> from pyspark.sql import SparkSession
     >>> import clvmodels.spark as cs
-    >>> spark = SparkSession.builder.master("local[1]").getOrCreate()
+    >>> spark = cs.start_session()     # the active session, or a local one
     >>> tx = spark.createDataFrame([("007", "2024-01-01", 10.0), ("007", "2024-01-01", 5.0),
     ...                             ("007", "2024-01-15", 20.0), ("042", "2024-01-08", 7.5)],
     ...                            ["customer_id", "date", "amount"])
@@ -127,9 +126,8 @@ def calibration_holdout(df, calibration_end, observation_end=None, time_unit: st
 
     Examples
     --------
-    >>> from pyspark.sql import SparkSession
     >>> import clvmodels.spark as cs
-    >>> spark = SparkSession.builder.master("local[1]").getOrCreate()
+    >>> spark = cs.start_session()     # the active session, or a local one
     >>> tx = spark.createDataFrame([("a", "2024-01-01", 10.0), ("a", "2024-01-10", 20.0),
     ...                             ("a", "2024-02-05", 30.0), ("b", "2024-01-03", 5.0)],
     ...                            ["customer_id", "date", "amount"])
@@ -196,9 +194,8 @@ def summary_facts(sdf) -> SparkSummaryFacts | None:
 
     Examples
     --------
-    >>> from pyspark.sql import SparkSession
     >>> import clvmodels.spark as cs
-    >>> spark = SparkSession.builder.master("local[1]").getOrCreate()
+    >>> spark = cs.start_session()     # the active session, or a local one
     >>> tx = spark.createDataFrame([(1, "2024-01-01"), (1, "2024-01-08")], ["customer_id", "date"])
     >>> facts = cs.summary_facts(cs.rfm_summary(tx, time_unit="D", amount_col=None))
     >>> facts.time_unit, str(facts.observation_end.date()), facts.options.amount_col
@@ -218,9 +215,8 @@ def to_pandas(sdf) -> RFMSummary:
 
     Examples
     --------
-    >>> from pyspark.sql import SparkSession
     >>> import clvmodels.spark as cs
-    >>> spark = SparkSession.builder.master("local[1]").getOrCreate()
+    >>> spark = cs.start_session()     # the active session, or a local one
     >>> tx = spark.createDataFrame([("a", "2024-01-01", 10.0), ("a", "2024-01-15", 20.0)],
     ...                            ["customer_id", "date", "amount"])
     >>> rfm = cs.to_pandas(cs.rfm_summary(tx, time_unit="W"))

@@ -162,9 +162,8 @@ def forecast_clv(sdf, purchase, spend, *, time_unit: str | None = None, random_s
 
     Examples
     --------
-    >>> from pyspark.sql import SparkSession
     >>> import clvmodels as clv, clvmodels.spark as cs
-    >>> spark = SparkSession.builder.master("local[1]").getOrCreate()
+    >>> spark = cs.start_session()     # the active session, or a local one
     >>> sdf = spark.createDataFrame(clv.datasets.cdnow_summary().loc[[1, 2, 3]].reset_index())
     >>> bg = clv.BGNBD.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426, time_unit="W")
     >>> gg = clv.GammaGamma.from_params(p=6.25, q=3.74, v=15.44)
@@ -212,9 +211,8 @@ def score(sdf, model, *, t: float | None = None, time_unit: str | None = None, m
 
     Examples
     --------
-    >>> from pyspark.sql import SparkSession
     >>> import clvmodels as clv, clvmodels.spark as cs
-    >>> spark = SparkSession.builder.master("local[1]").getOrCreate()
+    >>> spark = cs.start_session()     # the active session, or a local one
     >>> sdf = spark.createDataFrame(clv.datasets.cdnow_summary().loc[[1, 2]].reset_index())
     >>> bg = clv.BGNBD.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426, time_unit="W")
     >>> rows = cs.score(sdf, bg, t=39, time_unit="W").orderBy("customer_id").collect()

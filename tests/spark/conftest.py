@@ -24,14 +24,14 @@ def _skip_reason() -> str | None:
 
 @pytest.fixture(scope="session")
 def spark():
-    """``local[2]``, two shuffle partitions, no UI, UTC session time zone. Left running at the end, so that
+    """``local[2,3]`` (two cores, three attempts per task), two shuffle partitions, no UI, UTC session time zone. Left running at the end, so that
     the docstring examples run later in the same process reuse it."""
     reason = _skip_reason()
     if reason:
         pytest.skip(reason)
     from pyspark.sql import SparkSession
 
-    session = (SparkSession.builder.master("local[2]").appName("clvmodels-tests")
+    session = (SparkSession.builder.master(os.environ.get("SPARK_MASTER", "local[2,3]")).appName("clvmodels-tests")
                .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
                .config("spark.sql.shuffle.partitions", "2").config("spark.default.parallelism", "2")
                .config("spark.sql.session.timeZone", "UTC").getOrCreate())

@@ -25,7 +25,10 @@ def big(tmp_path_factory):
     who = rng.integers(0, CUSTOMERS, ROWS)
     start = rng.integers(0, 700, CUSTOMERS)[who]
     seconds = (start + rng.exponential(150, ROWS)).clip(max=3 * 365 - 1) * 86_400 + rng.integers(0, 86_400, ROWS)
-    amount = np.round(rng.gamma(2.0, 25.0, ROWS), 2)
+    # spend varies between customers (Gamma-Gamma's assumption: its MLE is finite, so both fits find the same
+    # optimum; amounts alike for everyone would send q, v to infinity and the fits stop wherever they flatten)
+    nu = rng.gamma(3.7, 1 / 15.4, CUSTOMERS)[who]
+    amount = np.round(rng.gamma(6.25, 1 / nu), 2) + 0.01
     amount[rng.random(ROWS) < 0.01] = 0.0
     refund = rng.random(ROWS) < 0.02
     amount[refund] = -np.round(amount[refund] / 2, 2)
