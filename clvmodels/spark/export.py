@@ -287,6 +287,8 @@ def to_sql(sdf, url: str, table_name: str, run_id: str, *, schema: str | None = 
         once it is delivered)
     chunk_size : rows per insert on an executor
 
+    SQLite (one writer at a time) is staged by a single task; other databases by every partition at once.
+
     Returns
     -------
     ExportReceipt (``target="sql"``) with ``details`` ``table``, ``ledger_table``, ``partitions`` and
@@ -373,7 +375,10 @@ def to_sql(sdf, url: str, table_name: str, run_id: str, *, schema: str | None = 
                     conn.execute(sa.delete(parts).where(parts.c.run_id == run_id))
         T = pyspark_sql().types
         stage = _stage_partition(url, table_name, schema, ledger_table, kinds, run_id, checksum, int(chunk_size))
-        staged = sdf.mapInPandas(stage, T.StructType([T.StructField("n", T.LongType())]))
+        # SQLite has one writer at a time: its partitions are staged by one task, not by transactions waiting on
+        # (or deadlocking over) the file's lock
+        rows_in = sdf.coalesce(1) if engine.dialect.name == "sqlite" else sdf
+        staged = rows_in.mapInPandas(stage, T.StructType([T.StructField("n", T.LongType())]))
         counts = [int(r["n"]) for r in staged.collect()]
         details["partitions"] = len(counts)
         delivered_at = dt.datetime.now(dt.timezone.utc)
