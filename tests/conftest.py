@@ -43,3 +43,20 @@ def synthetic_log(n_rows: int, n_customers: int, seed: int = 0, start="2020-01-0
 @pytest.fixture
 def small_log() -> pd.DataFrame:
     return synthetic_log(5_000, 400, seed=1)
+
+
+@pytest.fixture
+def serve():
+    """``serve(fake)`` starts a loopback CRM fake of ``tests/export/crm_fakes.py`` on 127.0.0.1 (a ``Running``);
+    every fake stops at the end of the test. Used by the pandas and the Spark HTTP sinks' tests."""
+    from tests.export.crm_fakes import Running
+
+    running = []
+
+    def start(fake):
+        running.append(Running(fake))
+        return running[-1]
+
+    yield start
+    for r in running:
+        r.stop()

@@ -93,7 +93,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -112,7 +111,7 @@ from .presets import (
     DEFAULT_BATCH_SIZE,
     HUBSPOT_MAX_BATCH,
     check_preset,
-    generic_body,
+    generic_batch_body,
     hubspot_body,
     salesforce_csv,
     salesforce_job,
@@ -120,7 +119,7 @@ from .presets import (
 from .receipt import ExportReceipt, utc_now
 from .table import ExportTable, check_run_column, check_run_id, prepare_table
 
-__all__ = ["RETRY_STATUS", "to_http"]
+__all__ = ["RETRY_STATUS", "to_http", "HttpTarget", "BatchSender"]
 
 RETRY_STATUS = frozenset({408, 429, *range(500, 600)})
 _ANSWER_EXCERPT = 300
@@ -193,48 +192,28 @@ def to_http(table: pd.DataFrame | ExportTable, url: str, run_id: str, *, preset:
     clvmodels.export.errors.ExportError: environment variable 'CLV_UNSET_TOKEN_VAR' (used by header 'Authorization') is not set; ...
     """
     run_id = check_run_id(run_id)
-    endpoint = safe_url(url)
-    options = check_preset(preset, preset_options)
-    batch_size = _batch_size(preset, batch_size)
-    if max_retries < 0 or backoff < 0 or max_backoff < 0 or max_elapsed <= 0 or timeout <= 0:
-        raise ValueError("max_retries, backoff and max_backoff must be >= 0; max_elapsed and timeout > 0")
-    jobs_url = _salesforce_jobs_url(url, options["api_version"]) if preset == "salesforce_bulk" else None
-    send_headers = resolve_headers(headers, auth)  # a missing variable fails here: nothing sent or written
-    secrets = send_headers.secrets | url_secrets(url)
+    target = HttpTarget.check(url, preset=preset, preset_options=preset_options, batch_size=batch_size,
+                              headers=headers, auth=auth, timeout=timeout, max_retries=max_retries, backoff=backoff,
+                              max_backoff=max_backoff, max_elapsed=max_elapsed)
     prepared = prepare_table(table)
     check_run_column(prepared, run_id)
-    if options.get("fields"):
-        unknown = [c for c in options["fields"] if c not in prepared.names]
-        if unknown:
-            raise ValueError(f"preset option fields names columns the table does not have: {unknown} "
-                             f"(columns: {list(prepared.names)})")
-    path = _ledger_location(ledger_dir, ledger_path, run_id, _ledger_key(url, preset, options))
-    if preset == "generic":
-        total = max(1, math.ceil(prepared.n_rows / batch_size))
-    else:  # a CRM has no notion of a run: nothing to say for an empty table
-        total = math.ceil(prepared.n_rows / batch_size)
-    url_hash = hashlib.sha256(url.encode()).hexdigest()
+    target.check_fields(prepared.names)
+    path = target.ledger_location(ledger_dir, ledger_path, run_id)
+    batch_size = target.batch_size
+    total = target.total_batches(prepared.n_rows)
 
     with locked(path.parent):
         state = read_json(path, "HTTP export ledger")
         if state is None:
             remove_stale_temps(path)
-            state = {
-                "format_version": 1, "run_id": run_id, "endpoint": endpoint, "endpoint_sha256": url_hash,
-                "preset": preset, "preset_options": options,
-                "checksum": prepared.checksum, "rows": prepared.n_rows, "batch_size": batch_size,
-                "total_batches": total, "acknowledged": [], "started_at": utc_now(),
-                "completed_at": None, "clvmodels_version": __version__,
-            }
-            if preset == "salesforce_bulk":
-                state["jobs"] = {}
+            state = target.new_ledger(run_id, prepared.checksum, prepared.n_rows, total)
             write_json(path, state)  # the checksum is on disk before the first byte is sent
         else:
-            _check_resumable(state, path, run_id, url_hash, prepared, batch_size, preset, options)
+            target.check_ledger(state, path, run_id, prepared.checksum, prepared.n_rows)
 
         def receipt(already: bool, sent: int, attempts: int) -> ExportReceipt:
             return ExportReceipt(
-                run_id=run_id, target="http", destination=endpoint, rows=prepared.n_rows,
+                run_id=run_id, target="http", destination=target.endpoint, rows=prepared.n_rows,
                 checksum=prepared.checksum, already_delivered=already, delivered_at=state["completed_at"],
                 details={"ledger": str(path), "preset": preset, "batch_size": batch_size,
                          "batches_total": total, "batches_sent": sent,
@@ -244,34 +223,15 @@ def to_http(table: pd.DataFrame | ExportTable, url: str, run_id: str, *, preset:
             return receipt(True, 0, 0)
 
         acked = {int(b) for b in state.get("acknowledged", [])}
-        own_client = client is None
-        http = httpx.Client(timeout=timeout, follow_redirects=False) if own_client else client
-        sender = _Sender(http, send_headers, secrets, _Policy(max_retries, backoff, max_backoff, max_elapsed),
-                         state, path)
-        sent = requests = 0
+        sender = target.sender(client, state=state, ledger=path)
+        sent = 0
         try:
             for batch in range(total):
                 if batch in acked:
                     continue
                 start, stop = batch * batch_size, min((batch + 1) * batch_size, prepared.n_rows)
-                budget = _Budget(sender, f"batch {batch} of {total} (rows {start}..{stop - 1}) of run {run_id!r}",
-                                 batch)
-                try:
-                    if preset == "generic":
-                        body = _json(generic_body(prepared, run_id, batch, batch_size))
-                        sender.until_ok("POST", url, body, {"Content-Type": "application/json",
-                                                            "Idempotency-Key": f"{run_id}:{batch}"}, budget)
-                    elif preset == "hubspot":
-                        body = _json(hubspot_body(prepared, options["id_property"], start, stop, options["fields"]))
-                        sender.until_ok("POST", url, body, {"Content-Type": "application/json",
-                                                            "Accept": "application/json"}, budget,
-                                        accept=_hubspot_accept)
-                    else:
-                        csv = salesforce_csv(prepared, options["external_id_field"], start, stop,
-                                             options["fields"]).encode("utf-8")
-                        _salesforce_batch(sender, jobs_url, options, csv, batch, budget)
-                finally:
-                    requests += budget.requests
+                sender.send(prepared, batch, f"batch {batch} of {total} (rows {start}..{stop - 1}) of run {run_id!r}",
+                            run_id=run_id, total_batches=total, start=start, stop=stop)
                 sent += 1
                 acked.add(batch)
                 state["acknowledged"] = sorted(acked)
@@ -282,9 +242,160 @@ def to_http(table: pd.DataFrame | ExportTable, url: str, run_id: str, *, preset:
                 state["completed_at"] = utc_now()
                 write_json(path, state)
         finally:
-            if own_client:
-                http.close()
-        return receipt(False, sent, requests)
+            sender.close()
+        return receipt(False, sent, sender.requests)
+
+
+@dataclass(frozen=True)
+class HttpTarget:
+    """A checked HTTP delivery target: endpoint, preset and options, batch size, resolved headers and retry
+    policy. What :func:`to_http` and :func:`clvmodels.spark.to_http` share: the checks of their arguments,
+    the ledger's location and content, and :class:`BatchSender`.
+
+    Build it with :meth:`check`, which raises what :func:`to_http` documents for bad settings (a missing
+    environment variable included) before anything is sent or written.
+
+    Examples
+    --------
+    >>> t = HttpTarget.check("https://crm.example.com/scores?key=abc", batch_size=500)
+    >>> t.endpoint, t.batch_size, t.total_batches(1001), t.total_batches(0)
+    ('https://crm.example.com/scores', 500, 3, 1)
+    >>> HttpTarget.check("https://api.hubapi.com/crm/v3/objects/contacts/batch/upsert", preset="hubspot",
+    ...                  preset_options={"id_property": "clv_id"}, batch_size=5000).batch_size   # HubSpot's cap
+    100
+    """
+
+    url: str
+    endpoint: str
+    preset: str
+    options: dict[str, Any]
+    batch_size: int
+    headers: ResolvedHeaders
+    secrets: frozenset[str]
+    policy: _Policy
+    timeout: float
+    jobs_url: str | None
+
+    @classmethod
+    def check(cls, url: str, *, preset: str = "generic", preset_options: Mapping[str, Any] | None = None,
+              batch_size: int | None = None, headers: Mapping[str, str] | None = None,
+              auth: Mapping[str, Any] | None = None, timeout: float = 30.0, max_retries: int = 5,
+              backoff: float = 0.5, max_backoff: float = 30.0, max_elapsed: float = 300.0) -> HttpTarget:
+        endpoint = safe_url(url)
+        options = check_preset(preset, preset_options)
+        size = _batch_size(preset, batch_size)
+        if max_retries < 0 or backoff < 0 or max_backoff < 0 or max_elapsed <= 0 or timeout <= 0:
+            raise ValueError("max_retries, backoff and max_backoff must be >= 0; max_elapsed and timeout > 0")
+        jobs_url = _salesforce_jobs_url(url, options["api_version"]) if preset == "salesforce_bulk" else None
+        resolved = resolve_headers(headers, auth)  # a missing variable fails here: nothing sent or written
+        return cls(url, endpoint, preset, options, size, resolved, resolved.secrets | url_secrets(url),
+                   _Policy(int(max_retries), float(backoff), float(max_backoff), float(max_elapsed)), float(timeout),
+                   jobs_url)
+
+    def check_fields(self, names) -> None:
+        """A ValueError when the preset option ``fields`` names a column the table does not have."""
+        if self.options.get("fields"):
+            unknown = [c for c in self.options["fields"] if c not in list(names)]
+            if unknown:
+                raise ValueError(f"preset option fields names columns the table does not have: {unknown} "
+                                 f"(columns: {list(names)})")
+
+    def total_batches(self, n_rows: int) -> int:
+        """Batches of a table of ``n_rows`` rows: a generic receiver hears of an empty run (one batch without
+        records); a CRM has no notion of a run (no batch)."""
+        total = -(-int(n_rows) // self.batch_size)
+        return max(1, total) if self.preset == "generic" else total
+
+    @property
+    def url_sha256(self) -> str:
+        return hashlib.sha256(self.url.encode()).hexdigest()
+
+    def ledger_location(self, ledger_dir: str | Path | None, ledger_path: str | Path | None, run_id: str) -> Path:
+        """The ledger file of ``run_id`` at this target (``ledger_path``, or a name in ``ledger_dir``)."""
+        return _ledger_location(ledger_dir, ledger_path, run_id, _ledger_key(self.url, self.preset, self.options))
+
+    def new_ledger(self, run_id: str, checksum: str, rows: int, total: int, **extra: Any) -> dict[str, Any]:
+        """The ledger of a delivery that starts now (nothing acknowledged)."""
+        state = {"format_version": 1, "run_id": run_id, "endpoint": self.endpoint, "endpoint_sha256": self.url_sha256,
+                 "preset": self.preset, "preset_options": self.options, "checksum": checksum, "rows": int(rows),
+                 "batch_size": self.batch_size, "total_batches": int(total), "acknowledged": [],
+                 "started_at": utc_now(), "completed_at": None, "clvmodels_version": __version__, **extra}
+        if self.preset == "salesforce_bulk":
+            state["jobs"] = {}
+        return state
+
+    def check_ledger(self, state: dict[str, Any], path: Path, run_id: str, checksum: str, rows: int) -> None:
+        """Raise unless the delivery the ledger records can be resumed (or found complete) by this call."""
+        _check_resumable(state, path, run_id, self.url_sha256, checksum, rows, self.batch_size, self.preset,
+                         self.options)
+
+    def sender(self, client: httpx.Client | None = None, *, state: dict[str, Any] | None = None,
+               ledger: Path | None = None) -> BatchSender:
+        """A :class:`BatchSender` to this target (its own client unless ``client`` is given)."""
+        return BatchSender(self, client, state=state, ledger=ledger)
+
+
+class BatchSender:
+    """Delivers batches to an :class:`HttpTarget` one at a time, with :func:`to_http`'s retries, redaction and
+    Salesforce job handling. The caller keeps account of what was acknowledged: :func:`to_http` in its ledger
+    (given here, the Salesforce job ids are saved to it as they are made), :func:`clvmodels.spark.to_http` on the
+    driver from what its executors' senders (without a ledger) report.
+
+    Examples
+    --------
+    >>> sender = HttpTarget.check("http://127.0.0.1:9/scores", max_retries=0, timeout=1).sender()
+    >>> table = prepare_table(pd.DataFrame({"clv": [1.5]}, index=pd.Index(["007"], name="customer_id")))
+    >>> try:                                  # port 9 (discard) is closed here: the batch is not acknowledged
+    ...     sender.send(table, 0, "batch 0 of run 'r1'", run_id="r1", total_batches=1)
+    ... except DeliveryError as exc:
+    ...     print(exc.batch, str(exc)[:48])
+    0 batch 0 of run 'r1' was not acknowledged after 1
+    >>> sender.requests
+    1
+    >>> sender.close()
+    """
+
+    def __init__(self, target: HttpTarget, client: httpx.Client | None = None, *,
+                 state: dict[str, Any] | None = None, ledger: Path | None = None):
+        self.target = target
+        self._own = client is None
+        http = httpx.Client(timeout=target.timeout, follow_redirects=False) if client is None else client
+        self._sender = _Sender(http, target.headers, target.secrets, target.policy,
+                               {} if state is None else state, ledger)
+        #: HTTP requests made so far
+        self.requests = 0
+
+    def send(self, table: ExportTable, batch: int, what: str, *, run_id: str, total_batches: int,
+             start: int = 0, stop: int | None = None, total_rows: int | None = None,
+             checksum: str | None = None) -> None:
+        """Deliver rows ``start:stop`` of ``table`` as batch ``batch`` (of ``total_batches``, the run's); ``what``
+        names it in errors. ``total_rows`` and ``checksum`` are the run's (default: ``table``'s), as the generic
+        body tells them. Returns once the receiver acknowledged the batch; :class:`DeliveryError` otherwise."""
+        t, stop = self.target, table.n_rows if stop is None else stop
+        budget = _Budget(self._sender, what, batch)
+        try:
+            if t.preset == "generic":
+                body = _json(generic_batch_body(run_id, batch, total_batches,
+                                                table.n_rows if total_rows is None else int(total_rows),
+                                                table.checksum if checksum is None else checksum,
+                                                table.records(start, stop)))
+                self._sender.until_ok("POST", t.url, body, {"Content-Type": "application/json",
+                                                            "Idempotency-Key": f"{run_id}:{batch}"}, budget)
+            elif t.preset == "hubspot":
+                body = _json(hubspot_body(table, t.options["id_property"], start, stop, t.options["fields"]))
+                self._sender.until_ok("POST", t.url, body, {"Content-Type": "application/json",
+                                                            "Accept": "application/json"}, budget,
+                                      accept=_hubspot_accept)
+            else:
+                csv = salesforce_csv(table, t.options["external_id_field"], start, stop,
+                                     t.options["fields"]).encode("utf-8")
+                _salesforce_batch(self._sender, t.jobs_url, t.options, csv, batch, budget)
+        finally:
+            self.requests += budget.requests
+
+    def close(self) -> None:
+        if self._own:
+            self._sender.http.close()
 
 
 @dataclass(frozen=True)
@@ -299,7 +410,7 @@ class _Sender:
     """Sends requests with the resolved headers and turns answers into redacted outcomes."""
 
     def __init__(self, http: httpx.Client, headers: ResolvedHeaders, secrets: frozenset[str], policy: _Policy,
-                 state: dict[str, Any], path: Path):
+                 state: dict[str, Any], path: Path | None):
         self.http = http
         self.headers = headers
         self.secrets = secrets
@@ -310,7 +421,8 @@ class _Sender:
         self.window = _ANSWER_EXCERPT + 3 * longest + 16   # enough to redact a secret cut by the excerpt
 
     def save(self) -> None:
-        write_json(self.path, self.state)
+        if self.path is not None:      # a sender without a ledger (a Spark executor's) keeps the state in memory
+            write_json(self.path, self.state)
 
     def redact(self, text: str) -> str:
         return redact(text, self.secrets)
@@ -549,7 +661,7 @@ def _ledger_location(ledger_dir: str | Path | None, ledger_path: str | Path | No
     return path
 
 
-def _check_resumable(state: dict[str, Any], path: Path, run_id: str, url_hash: str, prepared: ExportTable,
+def _check_resumable(state: dict[str, Any], path: Path, run_id: str, url_hash: str, checksum: str, rows: int,
                      batch_size: int, preset: str, options: dict[str, Any]) -> None:
     if state.get("run_id") != run_id or state.get("endpoint_sha256") != url_hash:
         raise ExportError(
@@ -561,14 +673,14 @@ def _check_resumable(state: dict[str, Any], path: Path, run_id: str, url_hash: s
             f"ledger {path.name} records run {run_id!r} with preset {was_preset!r} and options "
             f"{was_options!r}; resume it with the same preset and options (this call: {preset!r}, "
             f"{options!r}), or export under a new run_id")
-    if state.get("checksum") != prepared.checksum:
+    if state.get("checksum") != checksum:
         delivered = "was delivered" if state.get("completed_at") else "was partly delivered"
         raise ExportConflictError(
             f"run {run_id!r} {delivered} to {state.get('endpoint')!r} with a different table (ledger "
             f"{path.name}: checksum {state.get('checksum')}, {state.get('rows')} rows; this table: "
-            f"checksum {prepared.checksum}, {prepared.n_rows} rows). A delivered run must not change: "
+            f"checksum {checksum}, {rows} rows). A delivered run must not change: "
             f"export under a new run_id.",
-            run_id=run_id, expected=str(state.get("checksum")), actual=prepared.checksum)
+            run_id=run_id, expected=str(state.get("checksum")), actual=checksum)
     if state.get("batch_size") != batch_size:
         raise ExportError(
             f"ledger {path.name} was written with batch_size={state.get('batch_size')}; resume run "

@@ -52,7 +52,7 @@ import pandas as pd
 from .table import ExportTable, prepare_table
 
 __all__ = ["DEFAULT_BATCH_SIZE", "HUBSPOT_MAX_BATCH", "PRESETS", "SALESFORCE_API_VERSION", "as_text", "check_preset",
-           "generic_body", "hubspot_body", "salesforce_csv", "salesforce_job"]
+           "generic_body", "generic_batch_body", "hubspot_body", "salesforce_csv", "salesforce_job"]
 
 PRESETS = ("generic", "hubspot", "salesforce_bulk")
 #: HubSpot's CRM batch endpoints take at most 100 inputs per request.
@@ -204,8 +204,21 @@ def generic_body(table: pd.DataFrame | ExportTable, run_id: str, batch: int, bat
     table = prepare_table(table)
     total = max(1, -(-table.n_rows // batch_size))
     start, stop = batch * batch_size, min((batch + 1) * batch_size, table.n_rows)
-    return {"run_id": run_id, "batch": batch, "total_batches": total, "total_rows": table.n_rows,
-            "batch_rows": stop - start, "checksum": table.checksum, "records": table.records(start, stop)}
+    return generic_batch_body(run_id, batch, total, table.n_rows, table.checksum, table.records(start, stop))
+
+
+def generic_batch_body(run_id: str, batch: int, total_batches: int, total_rows: int, checksum: str,
+                       records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The generic preset's body from its parts: for a sender that cuts the batches itself (the Spark sink
+    cuts them per partition, :func:`clvmodels.spark.to_http`).
+
+    Examples
+    --------
+    >>> generic_batch_body("run-1", 2, 3, 2001, "abc", [{"customer_id": "c9", "clv": 1.0}])["batch_rows"]
+    1
+    """
+    return {"run_id": run_id, "batch": batch, "total_batches": total_batches, "total_rows": total_rows,
+            "batch_rows": len(records), "checksum": checksum, "records": records}
 
 
 def hubspot_body(table: pd.DataFrame | ExportTable, id_property: str, start: int = 0, stop: int | None = None,

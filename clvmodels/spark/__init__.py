@@ -10,8 +10,8 @@ without it they raise a :class:`~clvmodels.errors.ConfigError` saying how to ins
   them as weights;
 * :func:`forecast_clv` / :func:`score` - the fitted model travels to the executors and every partition
   is scored with ``mapInPandas`` by the same code as :func:`clvmodels.forecast_clv`;
-* :func:`to_file` / :func:`to_sql` - the scores delivered to a file drop or a SQL table by the executors,
-  exactly once per run, without collecting them on the driver.
+* :func:`to_file` / :func:`to_sql` / :func:`to_http` - the scores delivered to a file drop, a SQL table or
+  an HTTP endpoint / CRM API by the executors, exactly once per run, without collecting them on the driver.
 
 :func:`start_session` starts (or finds) the session to work in; :func:`summary_facts` reads the time unit, dates, options and drop report a Spark summary carries;
 :func:`to_pandas` collects a small one as an :class:`~clvmodels.RFMSummary`.
@@ -22,9 +22,9 @@ from __future__ import annotations
 from ._session import start_session
 from .compression import compressed_summary, fit
 from .rfm import SparkSummaryFacts, calibration_holdout, rfm_summary, summary_facts, to_pandas
-from .export import to_file, to_sql
+from .export import to_file, to_http, to_sql
 from .scoring import forecast_clv, score
 
 __all__ = ["rfm_summary", "calibration_holdout", "summary_facts", "SparkSummaryFacts", "to_pandas",
-           "compressed_summary", "fit", "forecast_clv", "score", "to_file", "to_sql",
+           "compressed_summary", "fit", "forecast_clv", "score", "to_file", "to_sql", "to_http",
            "start_session"]

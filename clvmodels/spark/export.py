@@ -52,7 +52,7 @@ from ..export.receipt import ExportReceipt, utc_now
 from ..export.table import check_run_id
 from ._session import functions, json_safe, pyspark_sql, require_frame
 
-__all__ = ["to_file", "to_sql"]
+__all__ = ["to_file", "to_sql", "to_http"]
 
 MANIFEST_SUFFIX = ".manifest.json"
 _FORMATS = ("parquet", "csv")
@@ -405,3 +405,231 @@ def to_sql(sdf, url: str, table_name: str, run_id: str, *, schema: str | None = 
                           f"delivered; run it again): {short_error(exc)}") from exc
     finally:
         engine.dispose()
+
+
+# ----------------------------------------------------------------------------------------------
+# HTTP: batches cut and sent by the executors, the ledger kept by the driver
+
+BUCKET_COLUMN = "__clv_bucket"
+
+
+def _bucket_count(rows: int, batch_size: int) -> int:
+    """Hash buckets for ``rows`` rows: a bucket's mean size sits four standard deviations below ``batch_size``,
+    so that a bucket rarely needs a second, small batch."""
+    import math
+
+    target = max(1.0, batch_size - 4.0 * math.sqrt(batch_size))
+    return max(1, math.ceil(rows / target))
+
+
+def _batch_plan(counts: dict[int, int], batch_size: int) -> tuple[dict[int, int], int]:
+    """Each bucket's first batch number (buckets in order, ``ceil(count / batch_size)`` batches each) and the
+    number of batches."""
+    offsets, total = {}, 0
+    for bucket in sorted(counts):
+        offsets[bucket] = total
+        total += -(-int(counts[bucket]) // batch_size)
+    return offsets, total
+
+
+def _send_partition(target, run_id: str, total: int, rows: int, checksum: str, offsets: dict, acked: frozenset,
+                    accumulator):
+    """The function every partition runs (``mapInPandas``): its buckets' batches, each bucket sorted by customer,
+    sent in order; acknowledged batch numbers are added to ``accumulator`` (and yielded with their requests)."""
+    def run(batches):
+        import pandas as pd
+
+        from ..export.table import prepare_table
+
+        frames = [b for b in batches if len(b)]
+        if not frames:
+            return
+        part = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        size = target.batch_size
+        sender = target.sender()
+        try:
+            for bucket, rows_of in part.groupby(BUCKET_COLUMN, sort=True):
+                rows_of = rows_of.drop(columns=BUCKET_COLUMN).sort_values("customer_id", kind="stable")
+                table = prepare_table(rows_of.set_index("customer_id"))
+                for j, start in enumerate(range(0, table.n_rows, size)):
+                    batch = offsets[int(bucket)] + j
+                    if batch in acked:
+                        continue
+                    stop = min(start + size, table.n_rows)
+                    before = sender.requests
+                    sender.send(table, batch, f"batch {batch} of {total} (bucket {int(bucket)}, {stop - start} rows) "
+                                f"of run {run_id!r}", run_id=run_id, total_batches=total, start=start, stop=stop,
+                                total_rows=rows, checksum=checksum)
+                    accumulator.add(frozenset([batch]))
+                    yield pd.DataFrame({"batch": [batch], "requests": [sender.requests - before]})
+        finally:
+            sender.close()
+    return run
+
+
+def _delivery_failure(exc: BaseException, secrets) -> tuple[str, int | None]:
+    """The clvmodels error inside a failed Spark job's message (the executor's traceback), redacted."""
+    import re
+
+    from ..export.auth import redact
+
+    text = str(exc)
+    found = re.findall(r"clvmodels\.export\.errors\.(?:DeliveryError|ExportError): (.+)", text)
+    message = found[-1].strip() if found else " ".join(text.split())[:400]
+    batch = re.search(r"batch (\d+) of \d+", message)
+    return redact(message, secrets), (int(batch.group(1)) if batch else None)
+
+
+def to_http(sdf, url: str, run_id: str, *, preset: str = "generic", preset_options=None, ledger_dir=None,
+            ledger_path=None, batch_size: int | None = None, headers=None, auth=None, timeout: float = 30.0,
+            max_retries: int = 5, backoff: float = 0.5, max_backoff: float = 30.0,
+            max_elapsed: float = 300.0) -> ExportReceipt:
+    """Deliver the Spark DataFrame ``sdf`` to an HTTP endpoint or CRM API in batches sent by the executors,
+    exactly once per run in the sense of :func:`clvmodels.export.to_http` (its presets, receiver contract,
+    retries, redaction and ledger), without collecting the table.
+
+    How it differs from the pandas sink, and why:
+
+    * **Batches.** Rows go to ``B`` hash buckets of ``customer_id`` (Spark's ``xxhash64``; ``B`` chosen from the
+      row count so a bucket holds a little less than ``batch_size`` rows on average); a bucket, sorted by
+      customer, is cut into batches of at most ``batch_size`` rows, numbered bucket by bucket. The numbering
+      depends only on the table, never on its partitioning, so a retried task or a re-run resends a batch under
+      the same ``Idempotency-Key`` (``<run_id>:<batch>``) with the same records. Batches are smaller than
+      ``batch_size`` on average (about ``batch_size - 4 sqrt(batch_size)`` rows) and arrive in no set order;
+      the generic body's ``total_batches`` / ``total_rows`` / ``checksum`` are the run's (the checksum is the
+      order-free Spark checksum of :func:`to_file`, ``checksum_kind: spark-xxhash64-sum``).
+    * **Ledger.** Kept by the driver (``ledger_dir`` / ``ledger_path`` on the driver's file system): written
+      before the Spark job (checksum, batches), then with every batch the executors acknowledged (reported to
+      the driver through an accumulator, so a job that fails still records what its finished tasks
+      delivered) and its completion. A re-run resumes after the acknowledged batches; an acknowledgement lost
+      with a failed task means that batch is sent again under its key, which the receiver's deduplication (or a
+      CRM's upsert by id) makes harmless, as for the pandas sink after a crash.
+    * **Credentials.** Headers are resolved on the driver (``${VAR}`` / ``auth.token_env`` from its
+      environment) and travel to the executors inside the task, as Spark ships any closure: on a cluster, use
+      Spark's RPC encryption (``spark.network.crypto.enabled``) for them. They never reach the ledger, the
+      receipt or an error message.
+
+    A task whose batch is refused or never acknowledged fails with :class:`~clvmodels.export.DeliveryError`;
+    Spark retries the task (``spark.task.maxFailures``) and, once the job fails, this call raises a
+    DeliveryError naming the batch, with the ledger holding every batch acknowledged so far.
+
+    Parameters are those of :func:`clvmodels.export.to_http` (``sdf`` a Spark DataFrame with a unique
+    ``customer_id`` column in place of the pandas table; no ``client``: each executor makes its own).
+
+    Returns
+    -------
+    ExportReceipt (``target="http"``) whose ``details`` hold ``ledger``, ``preset``, ``batch_size``,
+    ``buckets``, ``batches_total``, ``batches_sent``, ``batches_resumed``, ``requests`` and ``checksum_kind``.
+
+    Examples
+    --------
+    Bad settings fail on the driver before Spark runs anything:
+
+    >>> import clvmodels.spark as cs
+    >>> spark = cs.start_session({"spark.ui.enabled": "false"})
+    >>> scores = spark.createDataFrame([("007", 12.5), ("012", 3.25)], ["customer_id", "clv"])
+    >>> cs.to_http(scores, "https://crm.example.com/scores", "run-1", ledger_dir=".",
+    ...            auth={"type": "bearer", "token_env": "CLV_UNSET_TOKEN_VAR"})
+    Traceback (most recent call last):
+    ...
+    clvmodels.export.errors.ExportError: environment variable 'CLV_UNSET_TOKEN_VAR' (used by header 'Authorization') is not set; ...
+    """
+    from ..export.errors import DeliveryError
+    from ..export.http import HttpTarget
+
+    require_frame(sdf, "sdf")
+    run_id = check_run_id(run_id)
+    target = HttpTarget.check(url, preset=preset, preset_options=preset_options, batch_size=batch_size,
+                              headers=headers, auth=auth, timeout=timeout, max_retries=max_retries, backoff=backoff,
+                              max_backoff=max_backoff, max_elapsed=max_elapsed)
+    if "run_id" in sdf.columns:
+        raise DataValidationError("the table to export has a column 'run_id'; the run id is given by the run_id "
+                                  "argument (drop or rename the column)", column="run_id")
+    target.check_fields([c for c in sdf.columns if c != "customer_id"])
+    path = target.ledger_location(ledger_dir, ledger_path, run_id)
+    F = functions()
+    rows, checksum = _check(sdf, F)
+    buckets = _bucket_count(rows, target.batch_size)
+    keyed = sdf.withColumn(BUCKET_COLUMN, F.pmod(F.xxhash64(F.col("customer_id")), F.lit(buckets)).cast("int"))
+    counts = {int(r[0]): int(r[1]) for r in keyed.groupBy(BUCKET_COLUMN).count().collect()}
+    offsets, total = _batch_plan(counts, target.batch_size)
+    empty_run = target.preset == "generic" and rows == 0        # one batch without records tells the receiver
+    if empty_run:
+        total = 1
+    extra = {"checksum_kind": "spark-xxhash64-sum", "batching": "spark-hash-buckets", "buckets": buckets}
+
+    with locked(path.parent):
+        state = read_json(path, "HTTP export ledger")
+        if state is None:
+            state = target.new_ledger(run_id, checksum, rows, total, **extra)
+            write_json(path, state)       # the checksum is on disk before the first byte is sent
+        else:
+            target.check_ledger(state, path, run_id, checksum, rows)
+
+        def receipt(already: bool, sent: int, requests: int) -> ExportReceipt:
+            return ExportReceipt(
+                run_id=run_id, target="http", destination=target.endpoint, rows=rows, checksum=checksum,
+                already_delivered=already, delivered_at=state["completed_at"],
+                details={"ledger": str(path), "preset": target.preset, "batch_size": target.batch_size,
+                         "buckets": buckets, "batches_total": total, "batches_sent": sent,
+                         "batches_resumed": total - sent if not already else 0, "requests": requests,
+                         "checksum_kind": "spark-xxhash64-sum"})
+
+        if state.get("completed_at"):
+            return receipt(True, 0, 0)
+        acked = frozenset(int(b) for b in state.get("acknowledged", []))
+
+        def record(now) -> None:
+            state["acknowledged"] = sorted(acked | set(now))
+            if len(state["acknowledged"]) >= total:
+                state["completed_at"] = utc_now()
+            write_json(path, state)
+
+        if empty_run:
+            if 0 not in acked:
+                from ..export.table import prepare_table
+
+                sender = target.sender()
+                try:
+                    sender.send(prepare_table(_empty_frame(sdf)), 0, f"batch 0 of 1 (no rows) of run {run_id!r}",
+                                run_id=run_id, total_batches=1, total_rows=0, checksum=checksum)
+                finally:
+                    sender.close()
+                record({0})
+                return receipt(False, 1, sender.requests)
+            record(set())
+            return receipt(False, 0, 0)
+
+        spark = sdf.sparkSession
+        accumulator = spark.sparkContext.accumulator(frozenset(), _SetParam())
+        parallel = max(1, min(buckets, max(spark.sparkContext.defaultParallelism, -(-rows // 200_000))))
+        T = pyspark_sql().types
+        send = _send_partition(target, run_id, total, rows, checksum, offsets, acked, accumulator)
+        job = keyed.repartition(parallel, BUCKET_COLUMN).mapInPandas(
+            send, T.StructType([T.StructField("batch", T.LongType()), T.StructField("requests", T.LongType())]))
+        try:
+            sent = job.collect()
+        except Exception as exc:        # the job failed: keep what finished tasks acknowledged, say which batch
+            record(accumulator.value)
+            message, batch = _delivery_failure(exc, target.secrets)
+            done = len(state["acknowledged"])
+            raise DeliveryError(f"HTTP delivery of run {run_id!r} from Spark stopped: {message} ({done} of {total} "
+                                f"batches acknowledged in ledger {path.name}; fix the cause and run the export again "
+                                "to resume)", batch=batch) from None
+        record({int(r["batch"]) for r in sent} | set(accumulator.value))
+        return receipt(False, len(sent), sum(int(r["requests"]) for r in sent))
+
+
+def _empty_frame(sdf):
+    """The (empty) table ``sdf`` as pandas, indexed by ``customer_id``."""
+    return sdf.limit(0).toPandas().set_index("customer_id")
+
+
+class _SetParam:
+    """Accumulates the sets of batch numbers the tasks acknowledged (their union)."""
+
+    def zero(self, value):
+        return frozenset()
+
+    def addInPlace(self, a, b):     # noqa: N802 - pyspark's AccumulatorParam protocol
+        return frozenset(a) | frozenset(b)

@@ -21,7 +21,7 @@ from clvmodels.export import DeliveryError, ExportError
 from clvmodels.export import http as http_mod
 
 from .conftest import make_scores
-from .crm_fakes import Faults, GenericFake, HubSpotFake, Running, SalesforceFake
+from .crm_fakes import Faults, GenericFake, HubSpotFake, SalesforceFake
 
 PRESETS = ("generic", "hubspot", "salesforce_bulk")
 COLUMNS = list(make_scores(3).columns)
@@ -51,17 +51,6 @@ def client():
         yield c
 
 
-@pytest.fixture
-def serve():
-    running: list[Running] = []
-
-    def start(fake):
-        running.append(Running(fake))
-        return running[-1]
-
-    yield start
-    for r in running:
-        r.stop()
 
 
 def make_fake(preset, fields=None, **kw):
