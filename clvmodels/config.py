@@ -284,6 +284,12 @@ class ModelsConfig(_Strict):
             raise ValueError("priors need a Bayesian method (map, advi, nuts or gibbs), not mle")
         if spec.options:
             _check_options(spec, method, role)
+        elif spec.priors:
+            # the model's own check of its priors (e.g. the Pareto/GGG's conjugate families), before any work
+            try:
+                registry.model_class(spec.name, method)(priors=spec.priors).check_settings()
+            except (CLVError, ValueError, TypeError) as exc:
+                raise ValueError(f"priors: {' '.join(str(exc).split())}") from None
         return spec
 
     @model_validator(mode="after")
@@ -323,7 +329,7 @@ def _check_options(spec: ModelSpec, method: str, role: str) -> None:
         if key not in accepted:
             raise ValueError(f"options.{key}: {cls.__name__} ({method}) has no setting {key!r}; its settings: {accepted}")
     try:
-        model = cls(**spec.options)
+        model = cls(**spec.options, **({"priors": spec.priors} if spec.priors else {}))
         check = getattr(model, "check_settings", None)      # the models' public settings check
         if check is not None:
             check()
