@@ -56,8 +56,8 @@ class ModelSpec:
     summary_options : options of :func:`clvmodels.rfm_summary` its fit needs switched on, each adding a
         column of the same name (``("litt",)`` for the (M)BG/CNBD-k and the Pareto/GGG); the pipeline builds
         its summaries so.
-    bayes_methods : the methods its Bayesian implementation is fitted by: PyMC's ``("nuts", "advi",
-        "map")``, or ``("gibbs",)`` for a model with its own sampler (the Pareto/GGG).
+    bayes_methods : the methods its Bayesian implementation is fitted by: PyMC's
+        ``("nuts", "advi", "map")``, or ``("gibbs",)`` for a model with its own sampler (the Pareto/GGG).
 
     Examples
     --------
