@@ -13,7 +13,7 @@ Example (``configs/cdnow.yaml``)::
       observation_end: 1998-06-30   # after calibration_end: the rest is a holdout for evaluation
       time_unit: W
     models:
-      purchase: bgnbd            # a purchase model of clvmodels.registry: bgnbd | mbgnbd | paretonbd
+      purchase: bgnbd            # a purchase model of clvmodels.registry: bgnbd | mbgnbd | paretonbd | ...
       spend: gammagamma          # or null: CLV then counts orders (spend 1 per order)
       nonpositive_spend: zero    # repeat buyers whose purchases were all free: error | zero | population
     forecast:
@@ -194,8 +194,10 @@ class ModelSpec(_Strict):
     """One model of the run: a registry name and how it is fitted."""
 
     name: str = Field(description="a model of clvmodels.registry")
-    method: Literal["mle", "map", "advi", "nuts"] | None = Field(
-        None, description="mle (maximum likelihood), or a Bayesian fit: map, advi or nuts; default: models.method")
+    method: Literal["mle", "map", "advi", "nuts", "gibbs"] | None = Field(
+        None, description="mle (maximum likelihood), or a Bayesian fit: map, advi or nuts (PyMC), or gibbs (the "
+                          "Pareto/GGG's own Gibbs sampler, its only method); default: models.method, or the "
+                          "model's only method when it has one (paretoggg: gibbs)")
     priors: dict[str, dict[str, Any]] | None = Field(
         None, description="Bayesian priors per parameter, as in the model's default_priors(), e.g. "
                           "{r: {dist: Gamma, alpha: 2, beta: 4}}")
@@ -219,9 +221,15 @@ class ModelSpec(_Strict):
 
 
 class SamplerConfig(_Strict):
-    draws: int = Field(1000, ge=1, description="posterior draws per chain (nuts), or draws from the advi fit")
-    tune: int = Field(1000, ge=0, description="nuts: tuning steps per chain")
-    chains: int = Field(4, ge=1, description="nuts: chains")
+    """The Bayesian sampler's settings. The defaults are NUTS's; ``gibbs`` (the Pareto/GGG) takes ``draws``,
+    ``tune``, ``chains`` and ``seed`` too, but uses its own defaults (tuned to clear the diagnostics) for
+    each of draws / tune / chains the config does not set; its thinning is ``models.purchase.options.thin``."""
+
+    draws: int = Field(1000, ge=1, description="posterior draws per chain (nuts, gibbs: kept after thinning), or "
+                                               "draws from the advi fit; gibbs: its own default unless set")
+    tune: int = Field(1000, ge=0, description="nuts: tuning steps per chain; gibbs: warm-up sweeps (its own "
+                                              "default unless set)")
+    chains: int = Field(4, ge=1, description="nuts, gibbs: chains (gibbs: its own default unless set)")
     target_accept: float = Field(0.8, gt=0.0, lt=1.0, description="nuts: target acceptance rate of the step-size "
                                                                   "adaptation (raise it toward 0.95 when divergences are reported)")
     advi_iterations: int = Field(20_000, ge=1, description="advi: optimisation steps of the variational fit")
@@ -237,8 +245,9 @@ class CovariatesConfig(_Strict):
 
 
 class ModelsConfig(_Strict):
-    method: Literal["mle", "map", "advi", "nuts"] = Field("mle", description="how the models are fitted by "
-                                                                             "default: mle, map, advi or nuts")
+    method: Literal["mle", "map", "advi", "nuts", "gibbs"] = Field(
+        "mle", description="how the models are fitted by default: mle, map, advi or nuts (gibbs: the Pareto/GGG's "
+                           "sampler, which no other model has; give it as models.purchase.method)")
     purchase: str | ModelSpec = Field("bgnbd", validate_default=True, description=f"purchase model: one of {list(registry.keys('purchase'))}"
                                                            ", or {name, method, priors, options}")
     spend: str | ModelSpec | None = Field("gammagamma", validate_default=True, description=f"spend model: one of "
@@ -262,15 +271,25 @@ class ModelsConfig(_Strict):
         role = info.field_name
         spec = ModelSpec(name=value) if isinstance(value, str) else ModelSpec.model_validate(value)
         _registered(spec.name, role)
+        methods = registry.get(spec.name).methods
+        if spec.method is None and len(methods) == 1:
+            # a model with one method (the Pareto/GGG: gibbs) uses it whatever models.method says
+            spec = spec.model_copy(update={"method": methods[0]})
         method = spec.method or info.data.get("method", "mle")
         try:
             registry.model_class(spec.name, method)
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
         if spec.priors and method == "mle":
-            raise ValueError("priors need a Bayesian method (map, advi or nuts), not mle")
+            raise ValueError("priors need a Bayesian method (map, advi, nuts or gibbs), not mle")
         if spec.options:
             _check_options(spec, method, role)
+        elif spec.priors:
+            # the model's own check of its priors (e.g. the Pareto/GGG's conjugate families), before any work
+            try:
+                registry.model_class(spec.name, method)(priors=spec.priors).check_settings()
+            except (CLVError, ValueError, TypeError) as exc:
+                raise ValueError(f"priors: {' '.join(str(exc).split())}") from None
         return spec
 
     @model_validator(mode="after")
@@ -310,7 +329,7 @@ def _check_options(spec: ModelSpec, method: str, role: str) -> None:
         if key not in accepted:
             raise ValueError(f"options.{key}: {cls.__name__} ({method}) has no setting {key!r}; its settings: {accepted}")
     try:
-        model = cls(**spec.options)
+        model = cls(**spec.options, **({"priors": spec.priors} if spec.priors else {}))
         check = getattr(model, "check_settings", None)      # the models' public settings check
         if check is not None:
             check()

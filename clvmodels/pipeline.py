@@ -320,6 +320,12 @@ def build_models(cfg: RunConfig, progressbar: bool = False) -> tuple:
         settings: dict = {}
         if method == "mle":
             settings["penalizer_coef"] = m.penalizer
+        elif method == "gibbs":
+            # the Pareto/GGG's own sampler: the config's draws / tune / chains when it sets them, else the
+            # model's defaults (the NUTS defaults of models.sampler are not its)
+            sm = m.sampler
+            given = {k: getattr(sm, k) for k in ("draws", "tune", "chains") if k in sm.model_fields_set}
+            settings.update(random_seed=sm.seed, priors=spec.priors, **given)
         else:
             sm = m.sampler
             settings.update(draws=sm.draws, tune=sm.tune, chains=sm.chains, target_accept=sm.target_accept,

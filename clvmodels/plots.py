@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import CLVError, DataValidationError, MissingColumnError
+from .errors import CLVError, ConfigError, DataValidationError, MissingColumnError
 
 __all__ = [
     "plot_period_transactions",
@@ -223,6 +223,13 @@ def plot_conditional_expectations(evaluation, *, ax=None):
 
 def _rf_grid(model, T, max_frequency, max_recency, kind, t):
     from .forecast.predict import Predictor
+    from .protocols import CustomerDrawsModel
+
+    if isinstance(model, CustomerDrawsModel):
+        raise ConfigError(f"{type(model).__name__} predicts the customers it was fitted on, from each one's own "
+                          "posterior (their inter-purchase times included), not hypothetical (frequency, recency) "
+                          "cells: plot its forecasts instead (plot_clv_intervals, plot_clv_distribution)",
+                          key="model")
 
     f = np.arange(max_frequency + 1, dtype=np.float64)
     r = np.arange(int(np.floor(max_recency)) + 1, dtype=np.float64)

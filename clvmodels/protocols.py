@@ -20,6 +20,32 @@ A purchase model
 * ``customer_parameters(params, covariates)`` - maps population parameters to each customer's
   (identity without covariates).
 
+A purchase model with per-customer posteriors
+---------------------------------------------
+Some models have no population-level formula for a customer's future: the Pareto/GGG
+(:class:`clvmodels.bayes.ParetoGGG`) samples every fitted customer's own latent k, lambda, mu, and
+its future purchases (a Gamma renewal process) have no closed form. Such a model implements
+:class:`CustomerDrawsModel` instead of ``math``: ``param_names``, ``input_columns``, ``time_axis``,
+``covariate_columns``, ``time_unit_``, ``check_fitted()``, ``parameter_draws(...)`` as above, and
+
+* ``customer_draws(summary, steps, *, n_draws=None, random_state=None)`` - a :class:`CustomerDraws`
+  for the customers of ``summary`` (a block of rows: the forecast calls it chunk by chunk, so its
+  memory stays within ``forecast_clv``'s ``max_memory``): per customer and draw, P(alive now), and
+  given alive now the expected cumulative purchases and P(alive) at each ``steps`` (the forecast's
+  period ends, in the model's time unit), and P(no purchase up to the last step). Draw ``j`` is draw
+  ``j`` of ``parameter_draws(n_draws)`` (both thinned by :func:`thin_index`), so a Bayesian spend
+  model's draws pair with it as with any other model. Customers it cannot predict (for the
+  Pareto/GGG: not in the fitted summary, or with another history) are a
+  :class:`~clvmodels.errors.DataValidationError` naming them.
+
+Optionally, for the population curves of the evaluation and the plots:
+``new_customer_purchases(t, *, n_draws=None, random_state=None)`` (``(S, len(t))``: E[X(t)] of a
+customer born at 0, per draw) and ``new_customer_count_probabilities(T, max_frequency, *,
+n_draws=None, random_state=None)`` (``(S, len(T), max_frequency + 1)``: P(X(T) = n), the last bin
+open). :func:`require_purchase_model` accepts either kind; :func:`clvmodels.forecast_clv`,
+:func:`clvmodels.evaluate.evaluate` and the plots ask a :class:`CustomerDrawsModel` through these
+methods and never read its ``math``.
+
 A spend model
 -------------
 ``param_names``, ``input_columns`` (e.g. ``("frequency", "monetary_value")``), ``math`` (a
@@ -57,9 +83,23 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["PurchaseModel", "SpendModel", "PurchaseMath", "SpendMath", "ParameterDraws", "TIME_AXES",
-           "require_purchase_model", "require_spend_model"]
+           "CustomerDraws", "CustomerDrawsModel", "thin_index", "require_purchase_model", "require_spend_model"]
 
 TIME_AXES = ("continuous", "opportunities")
+
+
+def thin_index(total: int, n: int | None) -> np.ndarray:
+    """Positions of at most ``n`` of ``total`` draws, evenly spaced (all when ``n`` is None or not smaller):
+    how :meth:`ParameterDraws.thinned` and :meth:`CustomerDrawsModel.customer_draws` pick draws.
+
+    Examples
+    --------
+    >>> thin_index(5, 3).tolist(), thin_index(3, None).tolist()
+    ([0, 2, 4], [0, 1, 2])
+    """
+    if n is None or n >= total:
+        return np.arange(total)
+    return np.unique(np.linspace(0, total - 1, int(n)).round().astype(np.int64))
 
 
 @dataclass(frozen=True)
@@ -113,7 +153,7 @@ class ParameterDraws:
         S = self.n_draws
         if n is None or n >= S:
             return self
-        idx = np.unique(np.linspace(0, S - 1, int(n)).round().astype(np.int64))
+        idx = thin_index(S, n)
         return ParameterDraws({k: np.asarray(v)[idx] for k, v in self.draws.items()}, self.estimate, self.kind)
 
 
@@ -224,6 +264,71 @@ class PurchaseModel(Protocol):
                             covariates: np.ndarray | None = None) -> dict[str, np.ndarray]: ...
 
 
+@dataclass(frozen=True)
+class CustomerDraws:
+    """Per-customer draws of what a forecast needs, for a block of ``n`` customers, ``S`` draws and ``K``
+    steps (:meth:`CustomerDrawsModel.customer_draws`).
+
+    Attributes
+    ----------
+    p_alive : (n, S) P(alive now | history, draw).
+    expected_purchases : (n, S, K) E[X(T, T + steps[k]) | alive now, draw], cumulative (non-decreasing in k).
+    alive_ahead : (n, S, K) P(alive at T + steps[k] | alive now, draw).
+    no_purchase : (n, S) P(no purchase in (T, T + steps[-1]] | alive now, draw).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> d = CustomerDraws(np.ones((2, 3)), np.zeros((2, 3, 4)), np.ones((2, 3, 4)), np.ones((2, 3)))
+    >>> d.n_customers, d.n_draws, d.n_steps
+    (2, 3, 4)
+    """
+
+    p_alive: np.ndarray
+    expected_purchases: np.ndarray
+    alive_ahead: np.ndarray
+    no_purchase: np.ndarray
+
+    @property
+    def n_customers(self) -> int:
+        return int(self.p_alive.shape[0])
+
+    @property
+    def n_draws(self) -> int:
+        return int(self.p_alive.shape[1])
+
+    @property
+    def n_steps(self) -> int:
+        return int(self.expected_purchases.shape[2])
+
+
+@runtime_checkable
+class CustomerDrawsModel(Protocol):
+    """A fitted purchase model whose predictions come per customer and draw (see the module docstring):
+    the Pareto/GGG. The check is structural, like :class:`PurchaseModel`'s.
+
+    Examples
+    --------
+    >>> import clvmodels as clv
+    >>> isinstance(clv.bayes.ParetoGGG(), CustomerDrawsModel), isinstance(clv.BGNBD(), CustomerDrawsModel)
+    (True, False)
+    """
+
+    param_names: tuple[str, ...]
+    input_columns: tuple[str, ...]
+    time_axis: str
+
+    @property
+    def covariate_columns(self) -> tuple[str, ...]: ...
+
+    def check_fitted(self) -> None: ...
+
+    def parameter_draws(self, n_draws: int | None = None, random_state: Any = None) -> ParameterDraws: ...
+
+    def customer_draws(self, summary: pd.DataFrame, steps: np.ndarray, *, n_draws: int | None = None,
+                       random_state: Any = None) -> CustomerDraws: ...
+
+
 @runtime_checkable
 class SpendModel(Protocol):
     """A fitted spend model as the other layers see it (see the module docstring).
@@ -251,7 +356,8 @@ class SpendModel(Protocol):
 
 
 def require_purchase_model(model: Any, key: str = "purchase") -> PurchaseModel:
-    """``model`` if it implements :class:`PurchaseModel` (and is fitted), else a ConfigError naming ``key``.
+    """``model`` if it implements :class:`PurchaseModel` or :class:`CustomerDrawsModel` (and is fitted), else a
+    ConfigError naming ``key``.
 
     An unfitted model raises :class:`~clvmodels.errors.NotFittedError` (from its ``check_fitted``).
 
@@ -269,12 +375,14 @@ def require_purchase_model(model: Any, key: str = "purchase") -> PurchaseModel:
     """
     from .errors import ConfigError
 
-    if not isinstance(model, PurchaseModel) or not isinstance(model.math, PurchaseMath):
+    per_customer = isinstance(model, CustomerDrawsModel)
+    if not per_customer and (not isinstance(model, PurchaseModel) or not isinstance(model.math, PurchaseMath)):
         raise ConfigError(f"{key}={type(model).__name__} is not a purchase model: it needs param_names, "
                           "input_columns, time_axis, covariate_columns, math (p_alive, "
                           "conditional_expected_purchases, expected_purchases_new, p_alive_ahead, "
                           "p_no_purchase_ahead), check_fitted, parameter_draws and customer_parameters "
-                          "(clvmodels.protocols.PurchaseModel)", key=key)
+                          "(clvmodels.protocols.PurchaseModel), or customer_draws instead of math and "
+                          "customer_parameters (clvmodels.protocols.CustomerDrawsModel)", key=key)
     if model.time_axis not in TIME_AXES:
         raise ConfigError(f"{type(model).__name__}.time_axis={model.time_axis!r}; use one of {list(TIME_AXES)}",
                           key=key)

@@ -13,7 +13,7 @@ Examples
 --------
 >>> from clvmodels import registry
 >>> registry.keys("purchase")
-('bgnbd', 'mbgnbd', 'paretonbd', 'bgbb', 'bgcnbd', 'mbgcnbd')
+('bgnbd', 'mbgnbd', 'paretonbd', 'bgbb', 'bgcnbd', 'mbgcnbd', 'paretoggg')
 >>> registry.get("paretonbd").label
 'Pareto/NBD'
 >>> type(registry.build("bgnbd")).__name__
@@ -29,11 +29,14 @@ from typing import Any
 
 from .errors import CLVError, ConfigError
 
-__all__ = ["ModelSpec", "MODELS", "METHODS", "get", "keys", "model_class", "build", "spec_of", "class_by_name",
+__all__ = ["ModelSpec", "MODELS", "METHODS", "PYMC_METHODS", "get", "keys", "model_class", "build", "spec_of", "class_by_name",
            "load_model"]
 
-#: how a model is fitted: maximum likelihood, or a Bayesian sampler / approximation
-METHODS = ("mle", "nuts", "advi", "map")
+#: how a model is fitted: maximum likelihood, or a Bayesian sampler / approximation: PyMC's NUTS, ADVI or MAP
+#: (the PyMC models), or ``gibbs``, a model's own Gibbs sampler (the Pareto/GGG's data augmentation in numba)
+METHODS = ("mle", "nuts", "advi", "map", "gibbs")
+#: the Bayesian methods of a PyMC model (the default of :attr:`ModelSpec.bayes_methods`)
+PYMC_METHODS = ("nuts", "advi", "map")
 
 
 @dataclass(frozen=True)
@@ -51,13 +54,18 @@ class ModelSpec:
     summary : the summary it reads: ``"continuous"`` (frequency, recency, T) or ``"opportunities"``
         (frequency, recency, n_periods).
     summary_options : options of :func:`clvmodels.rfm_summary` its fit needs switched on, each adding a
-        column of the same name (``("litt",)`` for the (M)BG/CNBD-k); the pipeline builds its summaries so.
+        column of the same name (``("litt",)`` for the (M)BG/CNBD-k and the Pareto/GGG); the pipeline builds
+        its summaries so.
+    bayes_methods : the methods its Bayesian implementation is fitted by: PyMC's
+        ``("nuts", "advi", "map")``, or ``("gibbs",)`` for a model with its own sampler (the Pareto/GGG).
 
     Examples
     --------
     >>> spec = get("bgbb")
     >>> spec.label, spec.role, spec.mle, spec.bayes, spec.summary
     ('BG/BB', 'purchase', 'clvmodels.models.bgbb:BGBB', None, 'opportunities')
+    >>> get("paretoggg").methods, get("paretonbd").methods
+    (('gibbs',), ('mle', 'nuts', 'advi', 'map'))
     """
 
     key: str
@@ -69,6 +77,12 @@ class ModelSpec:
     summary: str = "continuous"
     features: tuple[str, ...] = ()
     summary_options: tuple[str, ...] = ()
+    bayes_methods: tuple[str, ...] = PYMC_METHODS
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        """Every method it can be fitted by (``"mle"`` first when it has a maximum-likelihood fit)."""
+        return (("mle",) if self.mle is not None else ()) + (self.bayes_methods if self.bayes is not None else ())
 
 
 MODELS: dict[str, ModelSpec] = {spec.key: spec for spec in (
@@ -82,6 +96,10 @@ MODELS: dict[str, ModelSpec] = {spec.key: spec for spec in (
               summary_options=("litt",)),
     ModelSpec("mbgcnbd", "MBG/CNBD-k", "purchase", "clvmodels.models.cnbdk:MBGCNBDk", None, compare=True,
               summary_options=("litt",)),
+    # Bayesian only, sampled by its own Gibbs sampler; its posterior is per fitted customer (the
+    # clvmodels.protocols.CustomerDrawsModel contract), so it predicts the customers it was fitted on
+    ModelSpec("paretoggg", "Pareto/GGG", "purchase", None, "clvmodels.bayes.paretoggg:ParetoGGG",
+              summary_options=("litt",), bayes_methods=("gibbs",)),
     ModelSpec("gammagamma", "Gamma-Gamma", "spend", "clvmodels.models.gammagamma:GammaGamma",
               "clvmodels.bayes.gammagamma:GammaGamma"),
 )}
@@ -93,7 +111,7 @@ def keys(role: str | None = None) -> tuple[str, ...]:
     Examples
     --------
     >>> keys()
-    ('bgnbd', 'mbgnbd', 'paretonbd', 'bgbb', 'bgcnbd', 'mbgcnbd', 'gammagamma')
+    ('bgnbd', 'mbgnbd', 'paretonbd', 'bgbb', 'bgcnbd', 'mbgcnbd', 'paretoggg', 'gammagamma')
     >>> keys("spend")
     ('gammagamma',)
     """
@@ -111,7 +129,7 @@ def get(key: str) -> ModelSpec:
     ...     get("bg/nbd")
     ... except ConfigError as exc:
     ...     print(exc)
-    unknown model 'bg/nbd'; registered models: ['bgnbd', 'mbgnbd', 'paretonbd', 'bgbb', 'bgcnbd', 'mbgcnbd', 'gammagamma']
+    unknown model 'bg/nbd'; registered models: ['bgnbd', 'mbgnbd', 'paretonbd', 'bgbb', 'bgcnbd', 'mbgcnbd', 'paretoggg', 'gammagamma']
     """
     spec = MODELS.get(key)
     if spec is None:
@@ -125,17 +143,23 @@ def _import(path: str) -> type:
 
 
 def model_class(key: str, method: str = "mle") -> type:
-    """The class implementing ``key`` with ``method`` ('mle', or a Bayesian 'nuts' / 'advi' / 'map').
+    """The class implementing ``key`` with ``method`` ('mle', a PyMC 'nuts' / 'advi' / 'map', or 'gibbs'
+    for a model with its own Gibbs sampler): one of the spec's :attr:`ModelSpec.methods`.
 
     Examples
     --------
     >>> model_class("paretonbd").__module__, model_class("paretonbd", "nuts").__module__
     ('clvmodels.models.paretonbd', 'clvmodels.bayes.paretonbd')
-    >>> try:
-    ...     model_class("mbgnbd", "nuts")
-    ... except ConfigError as exc:
-    ...     print(exc)
+    >>> model_class("paretoggg", "gibbs").__name__
+    'ParetoGGG'
+    >>> for key, method in (("mbgnbd", "nuts"), ("paretoggg", "mle"), ("paretoggg", "nuts")):
+    ...     try:
+    ...         model_class(key, method)
+    ...     except ConfigError as exc:
+    ...         print(exc)
     MBG/NBD has no Bayesian implementation (method='nuts')
+    Pareto/GGG has no maximum-likelihood implementation (method='mle'); it is fitted with method='gibbs'
+    Pareto/GGG is not fitted by method='nuts': it is sampled by its own Gibbs sampler, method='gibbs'
     """
     spec = get(key)
     if method not in METHODS:
@@ -143,12 +167,19 @@ def model_class(key: str, method: str = "mle") -> type:
     path = spec.mle if method == "mle" else spec.bayes
     if path is None:
         kind = "maximum-likelihood" if method == "mle" else "Bayesian"
-        raise ConfigError(f"{spec.label} has no {kind} implementation (method={method!r})", key="method")
+        hint = f"; it is fitted with method={spec.methods[0]!r}" if method == "mle" and spec.methods else ""
+        raise ConfigError(f"{spec.label} has no {kind} implementation (method={method!r}){hint}", key="method")
+    if method != "mle" and method not in spec.bayes_methods:
+        if spec.bayes_methods == ("gibbs",):
+            raise ConfigError(f"{spec.label} is not fitted by method={method!r}: it is sampled by its own Gibbs "
+                              "sampler, method='gibbs'", key="method")
+        raise ConfigError(f"{spec.label} is not fitted by method={method!r}: use one of {list(spec.bayes_methods)}",
+                          key="method")
     return _import(path)
 
 
 def build(key: str, method: str = "mle", **settings: Any):
-    """An unfitted model: ``model_class(key, method)(**settings)``; Bayesian methods set ``sampler``.
+    """An unfitted model: ``model_class(key, method)(**settings)``; the PyMC methods set ``sampler``.
 
     Examples
     --------
@@ -157,9 +188,11 @@ def build(key: str, method: str = "mle", **settings: Any):
     >>> bayes = build("bgnbd", "advi", draws=200)          # nothing is sampled until fit
     >>> type(bayes).__module__, bayes.sampler, bayes.draws
     ('clvmodels.bayes.bgnbd', 'advi', 200)
+    >>> build("paretoggg", "gibbs", draws=300).sampler
+    'gibbs'
     """
     cls = model_class(key, method)
-    if method != "mle":
+    if method in PYMC_METHODS:
         settings = {"sampler": method, **settings}
     return cls(**settings)
 
@@ -184,9 +217,8 @@ def spec_of(model: Any) -> ModelSpec | None:
 def class_by_name(name: str, bayes: bool) -> type | None:
     """The registered class called ``name`` (a Bayesian one with ``bayes``), or None.
 
-    The MLE ``ShiftedBetaGeo`` and the Bayesian ``ParetoGGG`` (not in :data:`MODELS`: no MLE
-    counterpart, and not a :class:`~clvmodels.protocols.PurchaseModel`) are found too, so saved models of
-    them load.
+    The MLE ``ShiftedBetaGeo`` (not in :data:`MODELS`: not a :class:`~clvmodels.protocols.PurchaseModel`)
+    is found too, so saved models of it load.
 
     Examples
     --------
@@ -203,8 +235,6 @@ def class_by_name(name: str, bayes: bool) -> type | None:
             return _import(path)
     if not bayes and name == "ShiftedBetaGeo":
         return _import("clvmodels.models.sbg:ShiftedBetaGeo")
-    if bayes and name == "ParetoGGG":
-        return _import("clvmodels.bayes.paretoggg:ParetoGGG")
     return None
 
 

@@ -37,11 +37,32 @@ from ..models.base import check_horizon
 from .base import BayesModel
 from .diagnostics import check_thresholds, run_diagnostics
 
-__all__ = ["ParetoGGG"]
+__all__ = ["ParetoGGG", "default_thin"]
 
 _SHAPE = {"dist": "LogNormal", "mu": 0.0, "sigma": 2.0}
 _RATE = {"dist": "Gamma", "alpha": 0.01, "beta": 0.001}
 _CHUNK = 4_000_000          # (draws x customers) elements handled at once by the predictions
+
+
+def default_thin(n_customers: int) -> int:
+    """The thinning of a fit with ``thin=None``: 3 up to 5,000 customers, 2 above (see :class:`ParetoGGG`).
+
+    Examples
+    --------
+    >>> default_thin(1_000), default_thin(10_000)
+    (3, 2)
+    """
+    return 3 if n_customers <= 5_000 else 2
+
+
+def _splitmix64(z: np.ndarray) -> np.ndarray:
+    """The splitmix64 finaliser (Steele, Lea & Flood 2014): well-mixed 64-bit values from consecutive ones."""
+    z = np.asarray(z, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        z = z + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
 
 
 def _whole(value, key: str, minimum: int) -> int:
@@ -62,9 +83,13 @@ class ParetoGGG(BayesModel):
         Defaults: shapes LogNormal(0, 2) (median 1, 95% in (0.02, 50)); rates Gamma(0.01, 0.001), nearly
         flat on the log scale up to ~1000 (so in any time unit). With thousands of customers the data
         dominate both.
-    draws, tune, chains, thin : int
-        Kept draws per chain (after thinning), warm-up sweeps, chains (default 2), keep every
-        ``thin``-th sweep.
+    draws, tune, chains : int
+        Kept draws per chain (after thinning), warm-up sweeps, chains (default 2).
+    thin : int, optional
+        Keep every ``thin``-th sweep. Default (None): 3 up to 5,000 customers, 2 above - the population
+        parameters' autocorrelation (worst for t and gamma on small data, r and beta on large data) needs it
+        for the default 2 x 1,000 draws to reach the diagnostics' bulk ESS of 400 (``benchmarks/RESULTS.md``,
+        Pareto/GGG), while a sweep over 10,000 customers stays about 20 ms per chain.
     cores : int, optional
         Chains run at the same time (threads; default: the machine's cores, at most ``chains``).
     random_seed : int, optional
@@ -102,7 +127,7 @@ class ParetoGGG(BayesModel):
     sampler = "gibbs"
     customer_names = ("k", "lambda", "mu")
 
-    def __init__(self, priors=None, draws: int = 1000, tune: int = 500, chains: int = 2, thin: int = 1,
+    def __init__(self, priors=None, draws: int = 1000, tune: int = 500, chains: int = 2, thin: int | None = None,
                  cores: int | None = None, random_seed: int | None = None, diagnostics: dict | None = None):
         self.priors = priors
         self.draws = draws
@@ -118,7 +143,8 @@ class ParetoGGG(BayesModel):
         _whole(self.draws, "draws", 1)
         _whole(self.tune, "tune", 0)
         _whole(self.chains, "chains", 1)
-        _whole(self.thin, "thin", 1)
+        if self.thin is not None:
+            _whole(self.thin, "thin", 1)
         if self.cores is not None:
             _whole(self.cores, "cores", 1)
         check_thresholds(self.diagnostics)
@@ -191,8 +217,9 @@ class ParetoGGG(BayesModel):
         seed_seq = np.random.SeedSequence(self.random_seed)
         _pggg_sampler.warm_up_compiler()
         start = time.perf_counter()
+        self.thin_ = int(self.thin) if self.thin is not None else default_thin(len(x))
         out = _pggg_sampler.run_chains(x, tx, T, litt, chains=chains, tune=int(self.tune), draws=draws,
-                                       thin=int(self.thin), seed_seq=seed_seq, priors=priors, cores=int(cores))
+                                       thin=self.thin_, seed_seq=seed_seq, priors=priors, cores=int(cores))
         self.sampling_time_ = time.perf_counter() - start
         ids = frame.index.to_numpy()
         if ids.dtype == object:
@@ -204,6 +231,7 @@ class ParetoGGG(BayesModel):
                              dims={name: ["customer_id"] for name in self.customer_names})
         idata.posterior.attrs["clvmodels_interweave_acceptance"] = [float(a) for a in out["acceptance"].ravel()]
         idata.posterior.attrs["clvmodels_sampling_seconds"] = float(self.sampling_time_)
+        idata.posterior.attrs["clvmodels_thin"] = self.thin_
         self._attach(idata, frame, None)
         self.idata_ = idata
         self.diagnostics_, self.diagnostic_problems_ = run_diagnostics(
@@ -407,6 +435,150 @@ class ParetoGGG(BayesModel):
         q = pp.quantile([lo, hi], ("chain", "draw")).to_numpy()
         out["purchases_lower"], out["purchases_upper"] = q[0], q[1]
         return out
+
+    # ---- the per-customer contract (clvmodels.protocols.CustomerDrawsModel) --------------------
+    def _thinned_draws(self, n_draws: int | None):
+        """(chain, draw) positions of the draws kept by ``parameter_draws(n_draws)`` (chains stacked)."""
+        from ..protocols import thin_index
+
+        post = self.idata_.posterior
+        C, D = int(post.sizes["chain"]), int(post.sizes["draw"])
+        if n_draws is not None:
+            _whole(n_draws, "n_draws", 1)
+        idx = thin_index(C * D, n_draws)
+        return idx // D, idx % D
+
+    def customer_draws(self, summary: pd.DataFrame, steps, *, n_draws: int | None = None, random_state=None):
+        """Per-customer draws for a forecast (:class:`clvmodels.protocols.CustomerDraws`): for the fitted
+        customers of ``summary`` and each kept posterior draw (draw j is draw j of ``parameter_draws(n_draws)``),
+
+        * P(alive now): closed form given the draw's k, lambda, mu (:func:`clvmodels.math.paretoggg.p_alive`);
+        * given alive now, the expected cumulative purchases at each of ``steps`` (time units after T, sorted):
+          one simulated path of purchase times per customer and draw (the current gap conditioned on exceeding
+          T - t_x, then Gamma(k, k lambda) gaps) with the exponential lifetime integrated out - a purchase at
+          T + u counts e^(-mu u) - so only the gaps are simulated (Rao-Blackwellised; unbiased for the draw's
+          expectation);
+        * P(alive at T + steps[k] | alive now) = e^(-mu steps[k]) exactly (the memoryless lifetime);
+        * P(no purchase up to steps[-1] | alive now) = 1 - 1{S_1 <= steps[-1]} e^(-mu S_1) given the path's
+          first purchase S_1.
+
+        The Monte Carlo error of a posterior mean over S draws is at most the posterior predictive sd of the
+        count over sqrt(S) (in practice smaller: the lifetime is integrated out). Customers not in the fitted
+        summary, or whose frequency / recency / T differ from the fitted ones, are a DataValidationError
+        naming them (the posterior conditions on each fitted customer's own history: refit to score others).
+
+        Examples
+        --------
+        >>> import clvmodels as clv
+        >>> clv.bayes.ParetoGGG().customer_draws(None, [4.0])
+        Traceback (most recent call last):
+            ...
+        clvmodels.errors.NotFittedError: ParetoGGG is not fitted yet: call fit(summary) or load(path) first
+        """
+        from ..errors import InvalidValueError
+        from ..protocols import CustomerDraws
+
+        self.check_fitted()
+        steps = np.atleast_1d(np.asarray(steps, dtype=np.float64))
+        if steps.ndim != 1 or steps.size == 0 or not np.all(np.isfinite(steps)) or np.any(steps <= 0) \
+                or np.any(np.diff(steps) < 0):
+            raise InvalidValueError(f"steps must be finite, > 0 and sorted, got {steps.tolist()[:5]}", column="steps")
+        frame, pos = self._fitted_rows(summary)
+        ci, di = self._thinned_draws(n_draws)
+        S, n, K = len(ci), len(frame), len(steps)
+        post = self.idata_.posterior
+
+        def values(name):
+            a = post[name].isel(customer_id=pos).to_numpy()                    # (C, D, n)
+            return np.ascontiguousarray(a[ci, di, :].T, dtype=np.float64)       # (n, S)
+
+        k, lam, mu = values("k"), values("lambda"), values("mu")
+        x, tx, T = (frame[c].to_numpy(dtype=np.float64)[:, None] for c in self.input_columns)
+        pa = _math.p_alive(k, lam, mu, x, tx, T)
+        # one stream per customer, from random_state and the customer's place in the fitted summary: a customer's
+        # draws are the same whichever block of customers they are asked in
+        base = np.uint64(np.random.default_rng(random_state).integers(2**63))
+        seeds = (_splitmix64(base + np.asarray(pos, dtype=np.uint64)) >> np.uint64(33)).astype(np.int64)
+        cum = np.empty((n * S, K))
+        nobuy = np.empty(n * S)
+        elapsed = np.broadcast_to(T - tx, (n, S))
+        _math.kernels().forecast_paths(k.ravel(), (k * lam).ravel(), mu.ravel(), np.ascontiguousarray(elapsed).ravel(),
+                                       steps, seeds, cum, nobuy)
+        ahead = np.exp(-mu[:, :, None] * steps[None, None, :])
+        return CustomerDraws(p_alive=pa, expected_purchases=cum.reshape(n, S, K), alive_ahead=ahead,
+                             no_purchase=nobuy.reshape(n, S))
+
+    def _population(self, n_draws: int | None, n_sims: int, rng):
+        """Population draws (thinned), each repeated ``n_sims`` times, with one (k, k lambda) per path."""
+        ci, di = self._thinned_draws(n_draws)
+        post = self.idata_.posterior
+        hyp = {name: post[name].to_numpy()[ci, di].astype(np.float64) for name in self.param_names}
+        S = len(ci)
+        rep = {name: np.repeat(v, n_sims) for name, v in hyp.items()}
+        k = np.maximum(rng.gamma(rep["t"], 1.0 / rep["gamma"]), 1e-6)
+        lam = np.maximum(rng.gamma(rep["r"], 1.0 / rep["alpha"]), 1e-12)
+        return S, k, k * lam, rep["s"], rep["beta"]
+
+    def new_customer_purchases(self, t, *, n_draws: int | None = 200, n_sims: int = 200, random_state=None):
+        """E[X(t)]: expected repeat purchases in (0, t] of a new customer (first purchase at 0), per posterior
+        draw: ``(S, len(t))``. Per draw, the mean over ``n_sims`` customers drawn from the population (k,
+        lambda) with the dropout rate integrated out exactly (a purchase at u counts (beta / (beta + u))^s), so
+        only the gaps are simulated; its Monte Carlo error shrinks with draws x ``n_sims`` (the cohort tracking of
+        :func:`clvmodels.evaluate.evaluate` averages over the draws).
+
+        Examples
+        --------
+        >>> import clvmodels as clv
+        >>> clv.bayes.ParetoGGG().new_customer_purchases([4.0])
+        Traceback (most recent call last):
+            ...
+        clvmodels.errors.NotFittedError: ParetoGGG is not fitted yet: call fit(summary) or load(path) first
+        """
+        self.check_fitted()
+        n_sims = _whole(n_sims, "n_sims", 1)
+        t = np.atleast_1d(np.asarray(t, dtype=np.float64))
+        if not np.all(np.isfinite(t) & (t >= 0)):
+            raise ConfigError("t must be finite and >= 0", key="t")
+        rng = np.random.default_rng(random_state)
+        S, k, rate, sh, beta = self._population(n_draws, n_sims, rng)
+        times, inv = np.unique(t, return_inverse=True)
+        out = np.zeros((S, len(times)))
+        fast = _math.kernels()
+        fast.seed(int(rng.integers(2**31 - 1)))
+        if times[-1] > 0:
+            fast.new_customer_paths(k, rate, sh, beta, times, np.repeat(np.arange(S), n_sims), out)
+        return (np.cumsum(out, axis=1) / n_sims)[:, inv.ravel()]
+
+    def new_customer_count_probabilities(self, T, max_frequency: int, *, n_draws: int | None = 100,
+                                         n_sims: int = 50, random_state=None) -> np.ndarray:
+        """P(X(T) = n) for new customers observed for ``T``, n = 0 .. max_frequency - 1 and the open bin
+        ``max_frequency``+, per posterior draw: ``(S, len(T), max_frequency + 1)``. Per draw and T, the mean over
+        ``n_sims`` customers drawn from the population (k, lambda), the dropout rate integrated out exactly (see
+        :meth:`new_customer_purchases`).
+
+        Examples
+        --------
+        >>> import clvmodels as clv
+        >>> clv.bayes.ParetoGGG().new_customer_count_probabilities([4.0], 7)
+        Traceback (most recent call last):
+            ...
+        clvmodels.errors.NotFittedError: ParetoGGG is not fitted yet: call fit(summary) or load(path) first
+        """
+        self.check_fitted()
+        n_sims = _whole(n_sims, "n_sims", 1)
+        max_frequency = _whole(max_frequency, "max_frequency", 1)
+        T = np.atleast_1d(np.asarray(T, dtype=np.float64))
+        if not np.all(np.isfinite(T) & (T >= 0)):
+            raise ConfigError("T must be finite and >= 0", key="T")
+        rng = np.random.default_rng(random_state)
+        S, k, rate, sh, beta = self._population(n_draws, n_sims * len(T), rng)
+        Tp = np.tile(np.repeat(T, n_sims), S)
+        group = np.repeat(np.arange(S * len(T)), n_sims)
+        out = np.zeros((S * len(T), max_frequency + 1))
+        fast = _math.kernels()
+        fast.seed(int(rng.integers(2**31 - 1)))
+        fast.new_customer_counts(k, rate, sh, beta, Tp, group, out)
+        return (out / n_sims).reshape(S, len(T), max_frequency + 1)
 
     # ---- predictive checks -------------------------------------------------------------------
     def _simulate_frequency(self, params: dict[str, np.ndarray], T: np.ndarray, rng) -> np.ndarray:

@@ -6,7 +6,9 @@ column per parameter draw (and, for models with a point estimate, the estimate i
 out as ``(rows, S)`` arrays so that the math functions broadcast customers/groups on the first axis,
 draws on the second and periods on a third. Everything about the future of a customer comes from
 the model's ``math`` namespace; its optional fast paths (``p_alive_grid``, ``alive_factors``,
-``dert_grid``, ``conditional_expected_spend_grid``) are used when present.
+``dert_grid``, ``conditional_expected_spend_grid``) are used when present. A model with per-customer
+posteriors (:class:`clvmodels.protocols.CustomerDrawsModel`, the Pareto/GGG) has no ``math`` the
+engine can use: :meth:`PurchaseSource.customer_draws` asks the model itself, block by block.
 """
 
 from __future__ import annotations
@@ -18,10 +20,28 @@ import pandas as pd
 
 from ..data.validation import validate_covariates, validate_summary
 from ..errors import CLVError, ConfigError, NotFittedError
-from ..protocols import ParameterDraws, require_purchase_model, require_spend_model
+from ..protocols import CustomerDraws, CustomerDrawsModel, ParameterDraws, require_purchase_model, require_spend_model
 from .economics import per_customer
 
-__all__ = ["ParamDraws", "PurchaseSource", "SpendSource", "purchase_source", "draw_parameters"]
+__all__ = ["ParamDraws", "PurchaseSource", "SpendSource", "purchase_source", "draw_parameters", "period_weights",
+           "reduce_periods"]
+
+
+def period_weights(steps: np.ndarray, v: np.ndarray) -> dict[str, tuple[str, np.ndarray]]:
+    """The weights over the K periods that reduce the cumulative expected purchases G_k and P(alive) H_k
+    (both given alive now) to what a forecast keeps: Gtot = G_K, Gdisc = sum_k v_k (G_k - G_(k-1)),
+    Hend = H_K, Adisc = sum_k v_k H_k, Acnt = sum_k H_k."""
+    K = len(steps)
+    w_disc = v - np.r_[v[1:], 0.0]          # sum_k v_k (G_k - G_(k-1)) = sum_k (v_k - v_(k+1)) G_k
+    e_K = np.zeros(K)
+    e_K[-1] = 1.0
+    return {"Gtot": ("G", e_K), "Gdisc": ("G", w_disc), "Hend": ("H", e_K), "Adisc": ("H", v),
+            "Acnt": ("H", np.ones(K))}
+
+
+def reduce_periods(G: np.ndarray, H: np.ndarray, weights) -> dict[str, np.ndarray]:
+    """(rows, S, K) arrays G, H -> name -> (rows, S) by :func:`period_weights`."""
+    return {name: (G if which == "G" else H) @ w for name, (which, w) in weights.items()}
 
 
 class ParamDraws:
@@ -82,7 +102,9 @@ class PurchaseSource:
 
     def __init__(self, model):
         self.model = require_purchase_model(model)
-        self.math = model.math
+        # per-customer posteriors (the Pareto/GGG): forecasts come from model.customer_draws, not from math
+        self.per_customer = isinstance(model, CustomerDrawsModel)
+        self.math = getattr(model, "math", None)
         self.names = tuple(model.param_names)
         self.columns = tuple(model.input_columns)   # (x, t_x, T) or (x, t_x, n)
         self.covariates = tuple(model.covariate_columns)
@@ -135,6 +157,28 @@ class PurchaseSource:
 
     def time_unit(self) -> str | None:
         return getattr(self.model, "time_unit_", None)
+
+    # ---- per-customer models ------------------------------------------------------------------
+    def customer_draws(self, frame: pd.DataFrame, steps: np.ndarray, n_draws: int | None, seed) -> CustomerDraws:
+        """The model's :class:`~clvmodels.protocols.CustomerDraws` for the customers of ``frame`` (a block),
+        checked for shape and finiteness (a model of your own gets a clear error, not a broadcast)."""
+        out = self.model.customer_draws(frame, steps, n_draws=n_draws, random_state=seed)
+        n, K = len(frame), len(steps)
+        S = out.p_alive.shape[1] if np.ndim(out.p_alive) == 2 else -1
+        shapes = {"p_alive": (n, S), "expected_purchases": (n, S, K), "alive_ahead": (n, S, K),
+                  "no_purchase": (n, S)}
+        for name, shape in shapes.items():
+            got = np.shape(getattr(out, name))
+            if got != shape or (n_draws is not None and S != n_draws):
+                raise CLVError(f"{self.name}.customer_draws returned {name} of shape {got}; expected {shape} "
+                               f"({n} customers, {n_draws} draws, {K} steps)")
+        return out
+
+    def check_customers(self, frame: pd.DataFrame, steps: np.ndarray) -> None:
+        """Ask the model for one draw of every customer at the last step (cheap): a customer it cannot
+        predict raises its typed error, naming them all, before any work."""
+        if self.per_customer and len(frame):
+            self.model.customer_draws(frame, steps[-1:], n_draws=1, random_state=0)
 
     # ---- math ------------------------------------------------------------------------------
     def _args(self, P: dict[str, np.ndarray], extra_dims: int = 0) -> list[np.ndarray]:
@@ -234,7 +278,7 @@ class PurchaseSource:
 
     # ---- fast paths --------------------------------------------------------------------------
     def has_fast_factors(self, draws: ParamDraws) -> bool:
-        return draws.per_draw and hasattr(self.math, "alive_factors")
+        return not self.per_customer and draws.per_draw and hasattr(self.math, "alive_factors")
 
     def group_evaluator(self, draws: ParamDraws, x_all: np.ndarray, T_all: np.ndarray, steps: np.ndarray,
                         v: np.ndarray, n_jobs: int = 1, full: bool = False):
@@ -251,15 +295,10 @@ class PurchaseSource:
         parameters and a math namespace offering ``alive_factors`` (BG/NBD, MBG/NBD: series +
         Chebyshev, error-controlled) that is used; everything else uses the model's own math.
         """
-        K = len(steps)
-        w_disc = v - np.r_[v[1:], 0.0]          # sum_k v_k (G_k - G_(k-1)) = sum_k (v_k - v_(k+1)) G_k
-        e_K = np.zeros(K)
-        e_K[-1] = 1.0
-        weights = {"Gtot": ("G", e_K), "Gdisc": ("G", w_disc), "Hend": ("H", e_K), "Adisc": ("H", v),
-                   "Acnt": ("H", np.ones(K))}
+        weights = period_weights(steps, v)
 
         def reduce(G, H):
-            return {name: (G if which == "G" else H) @ w for name, (which, w) in weights.items()}
+            return reduce_periods(G, H, weights)
 
         if self.has_fast_factors(draws):
             d = draws.params
@@ -287,7 +326,7 @@ class PurchaseSource:
 
     # ---- infinite horizon ------------------------------------------------------------------
     def has_dert(self) -> bool:
-        return hasattr(self.math, "dert")
+        return not self.per_customer and hasattr(self.math, "dert")
 
     def dert(self, P, x, t_x, T, rate: float, pa: np.ndarray | None = None) -> np.ndarray:
         """DERT (rows, S) from the model's closed form (its ``dert_grid`` with per-draw parameters

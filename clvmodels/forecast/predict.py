@@ -6,7 +6,10 @@ for the expected spend per purchase. :class:`Predictor` answers for every model 
 :class:`clvmodels.protocols.PurchaseModel` the same way: with the point estimate when the model has
 one (MLE), otherwise as the mean over its posterior draws (thinned to ``max_draws``): the posterior
 mean of the prediction, not the prediction at the posterior mean. Customers with identical inputs
-are computed once.
+are computed once. A model with per-customer posteriors (:class:`clvmodels.protocols.CustomerDrawsModel`,
+the Pareto/GGG) is asked through its ``customer_draws`` (customers in blocks of at most ~2 million
+customer x draw points, seeded: the same call gives the same numbers) and its optional
+``new_customer_purchases`` / ``new_customer_count_probabilities`` for the cohort curves.
 
 Examples
 --------
@@ -79,13 +82,30 @@ class Predictor:
     [0.432, 1.177, 2.172]
     """
 
-    def __init__(self, model, max_draws: int = 200):
+    def __init__(self, model, max_draws: int = 200, random_state=0):
         self.source = PurchaseSource(model)
         self.model = model
         self.max_draws = int(max_draws)
         self.params, self.method = _point_params(model, self.max_draws)
         self.S = len(next(iter(self.params.values())))
         self.cohort_method = self.method
+        self.random_state = random_state      # per-customer models simulate (seeded: repeatable)
+
+    def _customer_draws_mean(self, summary: pd.DataFrame, t: float, what: str) -> np.ndarray:
+        """Posterior mean of P(alive) or of E[X(T, T+t)] per customer from ``model.customer_draws``."""
+        ps = self.source
+        frame = ps.validate(summary)
+        steps = np.array([max(float(t), 1e-12)])
+        ps.check_customers(frame, steps)
+        out = np.empty(len(frame))
+        step = max(1, _POINT_BUDGET // self.S)
+        for s in range(0, len(frame), step):
+            cd = ps.customer_draws(frame.iloc[s:s + step], steps, self.S, self.random_state)
+            if what == "p_alive":
+                out[s:s + step] = cd.p_alive.mean(axis=1)
+            else:
+                out[s:s + step] = (cd.p_alive * cd.expected_purchases[:, :, -1]).mean(axis=1) if t > 0 else 0.0
+        return out
 
     # ---- per customer ---------------------------------------------------------------------
     def _per_customer(self, fn, summary: pd.DataFrame) -> np.ndarray:
@@ -118,12 +138,16 @@ class Predictor:
 
     def expected_purchases(self, summary: pd.DataFrame, t: float) -> np.ndarray:
         """E[X(T, T+t) | history] per customer (rows of ``summary``)."""
+        if self.source.per_customer:
+            return self._customer_draws_mean(summary, t, "expected_purchases")
         math = self.source.math
         return self._per_customer(lambda P, x, tx, T: math.conditional_expected_purchases(*self._args(P), x, tx, T, t),
                                   summary)
 
     def p_alive(self, summary: pd.DataFrame) -> np.ndarray:
         """P(alive now | history) per customer."""
+        if self.source.per_customer:
+            return self._customer_draws_mean(summary, 1.0, "p_alive")
         math = self.source.math
         return self._per_customer(lambda P, x, tx, T: math.p_alive(*self._args(P), x, tx, T), summary)
 
@@ -142,6 +166,16 @@ class Predictor:
         times = np.asarray(times, dtype=np.float64)
         ps = self.source
         math = ps.math
+        if ps.per_customer:
+            curve = getattr(self.model, "new_customer_purchases", None)
+            if curve is None:
+                raise CLVError(f"{type(self.model).__name__} has no new_customer_purchases(t): no cohort tracking")
+
+            def fn_new(t: np.ndarray) -> np.ndarray:
+                return np.asarray(curve(t, n_draws=self.max_draws, random_state=self.random_state),
+                                  dtype=np.float64).mean(axis=0)
+            self.cohort_method = "posterior mean over draws, new customers simulated (dropout integrated out)"
+            return _cohort_sum(fn_new, births, times)
         if not ps.covariates:
             P = self.model.customer_parameters(self.params, None)
             args = [P[k] for k in ps.names]      # (1, S)
@@ -189,6 +223,15 @@ class Predictor:
         repeat purchases in their calibration windows: ``sum_i P(X(T_i) = k)`` (Fader, Hardie & Lee
         2005, Figure 1; the open bin is the remainder)."""
         ps = self.source
+        if ps.per_customer:
+            probs_fn = getattr(self.model, "new_customer_count_probabilities", None)
+            if probs_fn is None:
+                raise CLVError(f"{type(self.model).__name__} has no new_customer_count_probabilities: no period "
+                               "histogram")
+            T = ps.validate(summary)[ps.columns[2]].to_numpy(dtype=np.float64)
+            uT, counts = np.unique(T, return_counts=True)
+            probs = np.asarray(probs_fn(uT, max_frequency, random_state=self.random_state), dtype=np.float64)
+            return counts.astype(np.float64) @ probs.mean(axis=0)
         fn = getattr(ps.math, "p_purchases", None)
         if fn is None:
             raise CLVError(f"{type(self.model).__name__}'s math has no p_purchases(n, t): no period histogram")

@@ -25,7 +25,7 @@ TRUTH = {"t": 9.0, "gamma": 3.0, "r": 1.5, "alpha": 3.0, "s": 0.6, "beta": 30.0}
 
 
 def _fit(data, **kw):
-    settings = dict(draws=400, tune=300, chains=2, random_seed=11)
+    settings = dict(draws=400, tune=300, chains=2, thin=1, random_seed=11)     # thin=1: the short chains of before
     settings.update(kw)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", clv.errors.ConvergenceWarning)      # short chains: R-hat / ESS warnings
