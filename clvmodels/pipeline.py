@@ -1066,3 +1066,10 @@ def redacted_config(cfg: RunConfig) -> dict:
             target["headers"] = {k: (v if v.strip().startswith("${") and v.strip().endswith("}") or
                                      "${" in v else "***") for k, v in target["headers"].items()}
     return raw
+
+
+# the steps a run with data.spark_mode: distributed (clvmodels.spark.runs) shares with this module, by public names
+summary_options, load_transactions, score_frame = _summary_options, _load_transactions, _score
+no_parameter_uncertainty, model_facts, model_suffix = _no_parameter_uncertainty, _model_facts, _suffix
+run_folder, hold_folder, atomic_write = _run_folder, _hold, _atomic_write
+destination, target_url = _where, _target_url

@@ -73,7 +73,7 @@ def is_distributed_folder(folder: Path) -> bool:
 
 
 def _options(cfg) -> dict:
-    opts = pl._summary_options(cfg)
+    opts = pl.summary_options(cfg)
     opts.pop("engine", None)
     if opts.pop("litt", False):
         raise ConfigError(f"data.spark_mode: distributed cannot fit {cfg.models.purchase.name}: its summary statistic "
@@ -129,7 +129,7 @@ def _evaluate(cfg, cal, purchase, spend):
               .limit(EVALUATION_SAMPLE).drop("_h"))
     sample = to_pandas(picked)
     COLLECTED.append(("evaluation sample", len(sample)))
-    scores = pl._score(cfg, sample, purchase, spend, intervals=False)
+    scores = pl.score_frame(cfg, sample, purchase, spend, intervals=False)
     ev = evaluate(sample, purchase, spend, score=scores["clv"], name=registry.get(cfg.models.purchase.name).label)
     metrics = json.loads(ev.to_json())
     metrics["sample"] = {"customers": len(sample), "of": int(n_cal), "complete": len(sample) == n_cal,
@@ -148,7 +148,7 @@ def _scores(cfg, summary, purchase, spend, persisted: list):
     f = cfg.forecast
     interval = f.interval
     if interval is not None:
-        unsure = pl._no_parameter_uncertainty(purchase, spend)
+        unsure = pl.no_parameter_uncertainty(purchase, spend)
         if unsure:
             warnings.warn(f"CLV intervals left out of this run's scores: {unsure}. The point forecasts are "
                           "delivered; forecast.interval: null says so in the config.", CLVWarning, stacklevel=4)
@@ -201,17 +201,17 @@ def _write_folder(cfg, run_id: str, scores, table, metrics, evaluation_table, ma
     root = Path(cfg.output.dir)
     final, tmp = root / run_id, root / f".{run_id}.partial"
     (tmp / "models").mkdir(parents=True, exist_ok=False)
-    lock = pl._hold(tmp)
+    lock = pl.hold_folder(tmp)
     try:
         (tmp / "config.yaml").write_text(yaml.safe_dump(pl.redacted_config(cfg), sort_keys=False))
-        purchase.save(tmp / "models" / f"purchase{pl._suffix(purchase)}")
+        purchase.save(tmp / "models" / f"purchase{pl.model_suffix(purchase)}")
         if spend is not None:
-            spend.save(tmp / "models" / f"spend{pl._suffix(spend)}")
+            spend.save(tmp / "models" / f"spend{pl.model_suffix(spend)}")
         if evaluated is not None:
             (tmp / "models" / "evaluation").mkdir()
-            evaluated[0].save(tmp / "models" / "evaluation" / f"purchase{pl._suffix(evaluated[0])}")
+            evaluated[0].save(tmp / "models" / "evaluation" / f"purchase{pl.model_suffix(evaluated[0])}")
             if evaluated[1] is not None:
-                evaluated[1].save(tmp / "models" / "evaluation" / f"spend{pl._suffix(evaluated[1])}")
+                evaluated[1].save(tmp / "models" / "evaluation" / f"spend{pl.model_suffix(evaluated[1])}")
         for fmt in cfg.output.formats:
             writer = scores.write.mode("overwrite")
             if fmt == "csv":
@@ -289,7 +289,7 @@ def run(cfg, notes: list, *, write: bool = True, transactions=None, progress=Non
     try:
         t0 = time.perf_counter()
         with progress.step("read the transactions and build the summary in Spark"):
-            tx = srfm.read_transactions(pl._load_transactions(cfg) if transactions is None else transactions, spark)
+            tx = srfm.read_transactions(pl.load_transactions(cfg) if transactions is None else transactions, spark)
             s = cfg.summary
             if s.calibration_end is not None:
                 summary = srfm.calibration_holdout(tx, s.calibration_end, s.observation_end, **opts)
@@ -333,8 +333,8 @@ def run(cfg, notes: list, *, write: bool = True, transactions=None, progress=Non
                         "scored_at": metadata["scored_at"], "fit_window": window, "evaluation_fit_window": eval_window},
             "evaluation_summary": eval_facts,
             "evaluation": None if not metrics else {"sample": metrics["sample"]},
-            "purchase_model": pl._model_facts(cfg, "purchase", purchase),
-            "spend_model": ({**pl._model_facts(cfg, "spend", spend), "nonpositive_spend": cfg.models.nonpositive_spend,
+            "purchase_model": pl.model_facts(cfg, "purchase", purchase),
+            "spend_model": ({**pl.model_facts(cfg, "spend", spend), "nonpositive_spend": cfg.models.nonpositive_spend,
                              "n_nonpositive_excluded": int(getattr(spend, "n_nonpositive_excluded_", 0))}
                             if spend is not None else None),
             "forecast": cfg.forecast.model_dump(mode="json"), "timings": timings, "notes": notes,
@@ -412,7 +412,7 @@ def deliver(folder, cfg=None, *, dry_run: bool = False, progress=None) -> list[d
     checked against the manifest's checksum, mapped and sent by the executors; receipts in ``exports.json``."""
     from . import export as sx
 
-    folder, saved = pl._run_folder(folder)
+    folder, saved = pl.run_folder(folder)
     cfg = cfg or saved
     if not cfg.export:
         return []
@@ -428,23 +428,23 @@ def deliver(folder, cfg=None, *, dry_run: bool = False, progress=None) -> list[d
     receipts = []
     for i, target in enumerate(cfg.export):
         if dry_run or target.dry_run:
-            receipts.append({"target": target.target, "destination": pl._where(target), "rows": rows, "dry_run": True})
+            receipts.append({"target": target.target, "destination": pl.destination(target), "rows": rows, "dry_run": True})
             continue
-        with progress.step(f"deliver to {target.target} {pl._where(target)} from Spark"):
+        with progress.step(f"deliver to {target.target} {pl.destination(target)} from Spark"):
             mapped = _mapped(table, target, i)
             if target.target == "file":
                 directory = Path(target.directory)
                 directory.mkdir(parents=True, exist_ok=True)
                 receipt = sx.to_file(mapped, directory, run_id, target.format)
             elif target.target == "sql":
-                receipt = sx.to_sql(mapped, pl._target_url(target, i), target.table, run_id)
+                receipt = sx.to_sql(mapped, pl.target_url(target, i), target.table, run_id)
             else:
                 mapped = mapped.drop("run_id") if "run_id" in mapped.columns else mapped
-                receipt = sx.to_http(mapped, pl._target_url(target, i), run_id, ledger_dir=folder,
+                receipt = sx.to_http(mapped, pl.target_url(target, i), run_id, ledger_dir=folder,
                                      batch_size=target.batch_size, preset=target.preset,
                                      preset_options=target.preset_options, headers=target.headers,
                                      auth=None if target.auth is None else target.auth.model_dump())
         receipts.append(receipt.to_dict())
     if not dry_run:
-        pl._atomic_write(folder / "exports.json", json.dumps(receipts, indent=2, default=str))
+        pl.atomic_write(folder / "exports.json", json.dumps(receipts, indent=2, default=str))
     return receipts

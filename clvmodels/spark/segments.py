@@ -80,14 +80,17 @@ def cumulative(sdf, order, *, weight: str | None = None, persisted: list | None 
     return out, n_done, w_done
 
 
-def _quantile_from(values_at, n: int, q: float) -> float:
-    """``numpy.quantile(values, q)`` (method "linear") from ``values_at(i)``, the i-th smallest value (0-based):
-    numpy's virtual index ``(n - 1) q``, its floor and the next index (clipped), and its ``_lerp``."""
+def _quantile_plan(n: int, q: float) -> tuple[int, int, np.float64]:
+    """numpy's ``method="linear"``: the virtual index ``(n - 1) q``, its floor and the next index (clipped to
+    ``[0, n - 1]``) and the weight ``gamma``."""
     virtual = np.float64(n - 1) * np.float64(q)
     prev = int(np.floor(virtual))
-    prev_c, next_c = min(max(prev, 0), n - 1), min(max(prev + 1, 0), n - 1)
-    gamma = np.float64(virtual - np.float64(prev))
-    a, b = np.float64(values_at(prev_c)), np.float64(values_at(next_c))
+    return min(max(prev, 0), n - 1), min(max(prev + 1, 0), n - 1), np.float64(virtual - np.float64(prev))
+
+
+def _lerp(a: float, b: float, gamma: np.float64) -> float:
+    """numpy's ``_lerp`` (the quantile's interpolation), step by step, so the result is numpy's to the bit."""
+    a, b = np.float64(a), np.float64(b)
     diff = b - a
     return float(b - diff * (1 - gamma)) if gamma >= 0.5 else float(a + diff * gamma)
 
@@ -103,9 +106,11 @@ def value_tiers(sdf, *, column: str = "clv", vip: float = 0.95, core: float = 0.
     F = functions()
     ranked, n, _ = cumulative(sdf, [F.col(column).desc(), F.col(tie).asc()], persisted=persisted)
     if by == "quantile":
-        def ascending(i: int) -> float:      # the i-th smallest value is at descending position n - 1 - i
-            return ranked.where(F.col(INDEX) == n - 1 - i).select(column).first()[0]
-        vip_thr, core_thr = _quantile_from(ascending, n, vip), _quantile_from(ascending, n, core)
+        plans = [_quantile_plan(n, q) for q in (vip, core)]
+        wanted = sorted({n - 1 - i for p in plans for i in p[:2]})   # the i-th smallest is at position n - 1 - i
+        got = {int(r[INDEX]): r[column] for r in ranked.where(F.col(INDEX).isin(wanted)).select(INDEX, column)
+               .collect()}
+        vip_thr, core_thr = (_lerp(got[n - 1 - lo], got[n - 1 - hi], gamma) for lo, hi, gamma in plans)
     else:
         vip_thr, core_thr = float(vip), float(core)
     l_vip, l_core, l_low, l_neg = TIER_LABELS
