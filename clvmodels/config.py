@@ -93,6 +93,13 @@ class DataConfig(_Strict):
         None, description="engine 'spark' only: settings of the Spark session the run starts, e.g. {spark.master: "
                           "'local[4]', spark.driver.memory: 8g}; default: the active session, or a local one on "
                           "every core")
+    spark_mode: Literal["collect", "distributed"] = Field(
+        "collect", description="engine 'spark' only: 'collect' (default) brings the per-customer summary to the driver "
+                               "and the run goes on as with the other engines (report.html included); 'distributed' "
+                               "keeps the per-customer data in Spark from summary to delivery: fits on the distinct "
+                               "histories, the holdout checked on a hash sample of at most 50,000 customers, scores, "
+                               "tiers and RFM scores computed and written by Spark, deliveries sent by the executors, "
+                               "no report.html (clvmodels.spark.runs)")
     timezone: str | None = Field(
         None, description="IANA zone (e.g. Europe/Berlin) whose local days count: timestamps with a UTC offset or a "
                           "zone are converted to it; naive ones are taken as local. null: each timestamp's own "
@@ -119,6 +126,8 @@ class DataConfig(_Strict):
                              "source: sql")
         if self.spark_conf is not None and self.engine != "spark":
             raise ValueError("data.spark_conf is for engine: spark; engine is " + repr(self.engine))
+        if self.spark_mode != "collect" and self.engine != "spark":
+            raise ValueError("data.spark_mode: distributed is for engine: spark; engine is " + repr(self.engine))
         return self
 
     @field_validator("timezone")
@@ -515,6 +524,13 @@ class RunConfig(_Strict):
                              "models.spend: null, and CLV counts orders (spend 1 per order)")
         if self.data.amount_col is None and self.summary.returns != "error":
             raise ValueError("summary.returns acts on amounts but data.amount_col is null")
+        cov = self.models.covariates
+        if self.data.spark_mode == "distributed" and (cov.purchase or cov.dropout):
+            raise ValueError("data.spark_mode: distributed does not join covariates (models.covariates) in Spark yet; "
+                             "use spark_mode: collect")
+        if self.data.spark_mode == "distributed" and self.tracking is not None:
+            raise ValueError("data.spark_mode: distributed does not log to MLflow (tracking needs the scores on the "
+                             "driver); use spark_mode: collect or drop tracking")
         return self
 
     def with_outputs_resolved(self, cwd: Path | None = None) -> RunConfig:

@@ -440,6 +440,10 @@ def run(config, *, write: bool = True, transactions=None, progress: Progress | N
     notes = preflight(cfg)
     if write:
         _remove_stale_partials(Path(cfg.output.dir))
+    if cfg.data.engine == "spark" and cfg.data.spark_mode == "distributed":   # per-customer data stays in Spark
+        from .spark import runs
+
+        return runs.run(cfg, notes, write=write, transactions=transactions, progress=progress)
     run_id = f"{cfg.name}-{dt.datetime.now(dt.timezone.utc).strftime('%Y%m%dT%H%M%S%fZ')}"
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -653,6 +657,10 @@ class SavedRun:
         customer with one purchase gets the model's prediction for a new customer). Returns a
         :class:`RunResult` whose folder (with ``write``) is ``<output_dir>/<run name>-score-<time>``.
         """
+        if self.config.data.engine == "spark" and self.config.data.spark_mode == "distributed":
+            from .spark import runs
+
+            return runs.score(self, transactions, as_of=as_of, write=write, output_dir=output_dir, progress=progress)
         progress = progress or Progress()
         cfg = self.config if output_dir is None else self.config.model_copy(
             update={"output": self.config.output.model_copy(update={"dir": str(Path(output_dir).resolve())})})
@@ -904,6 +912,10 @@ def deliver(folder: Path, cfg: RunConfig | None = None, *, dry_run: bool = False
     """
     folder, saved = _run_folder(folder)
     cfg = cfg or saved
+    if (folder / EXPORT_TABLE).is_dir():      # a folder of data.spark_mode: distributed: delivered from Spark
+        from .spark import runs
+
+        return runs.deliver(folder, cfg, dry_run=dry_run, progress=progress)
     if not cfg.export:
         return []
     plans = plan_delivery(folder, cfg)
@@ -1060,3 +1072,10 @@ def redacted_config(cfg: RunConfig) -> dict:
             target["headers"] = {k: (v if v.strip().startswith("${") and v.strip().endswith("}") or
                                      "${" in v else "***") for k, v in target["headers"].items()}
     return raw
+
+
+# the steps a run with data.spark_mode: distributed (clvmodels.spark.runs) shares with this module, by public names
+summary_options, load_transactions, score_frame = _summary_options, _load_transactions, _score
+no_parameter_uncertainty, model_facts, model_suffix = _no_parameter_uncertainty, _model_facts, _suffix
+run_folder, hold_folder, atomic_write = _run_folder, _hold, _atomic_write
+destination, target_url = _where, _target_url

@@ -13,6 +13,10 @@ without it they raise a :class:`~clvmodels.errors.ConfigError` saying how to ins
 * :func:`to_file` / :func:`to_sql` / :func:`to_http` - the scores delivered to a file drop, a SQL table or
   an HTTP endpoint / CRM API by the executors, exactly once per run, without collecting them on the driver.
 
+:mod:`clvmodels.spark.segments` computes value tiers and RFM scores of a Spark table (exactly the definitions of
+:mod:`clvmodels.segments`), and :mod:`clvmodels.spark.runs` is ``clv run`` / ``clv score`` / ``clv export`` with
+``data.spark_mode: distributed`` (the per-customer data stays in Spark from summary to delivery).
+
 :func:`start_session` starts (or finds) the session to work in; :func:`summary_facts` reads the time unit, dates, options and drop report a Spark summary carries;
 :func:`to_pandas` collects a small one as an :class:`~clvmodels.RFMSummary`.
 """
