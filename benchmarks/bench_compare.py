@@ -23,8 +23,9 @@ holdout-free criteria recommend: BIC on the calibration data, and a time split i
 
 *Which models*: the registry's comparison models (``clvmodels.registry``, ``compare=True``: BG/NBD, MBG/NBD,
 Pareto/NBD, BG/CNBD-k, MBG/CNBD-k), so a model registered with ``compare=True`` later is in the next run with
-no change here. ``--models`` picks registry keys instead, ``key:method`` for a Bayesian one (e.g. Pareto/GGG,
-once registered: ``--models bgnbd,bgcnbd,mbgcnbd,paretoggg:nuts``); ``--bayes-draws`` sets their draws.
+no change here. ``--models`` picks registry keys instead, ``key:method`` for a Bayesian one (e.g. Pareto/GGG:
+``--models bgnbd,bgcnbd,mbgcnbd,paretoggg:gibbs``, with its sampler's defaults); ``--bayes-draws`` sets the draws
+of the PyMC ones.
 
 Part ``timing``: ``paired_bootstrap`` (nine holdout metrics) and ``loglik_bootstrap`` (log-likelihood,
 AIC, BIC) for ``--customers`` simulated customers x ``--n-boot`` resamples x three models; peak memory is
@@ -124,8 +125,13 @@ def models_from(spec: str | None, draws: int) -> dict | None:
     for item in spec.split(","):
         key, _, method = item.strip().partition(":")
         method = method or "mle"
-        settings = {} if method == "mle" else {"draws": draws, "tune": draws, "chains": 2, "cores": 1,
-                                               "random_seed": 2024, "progressbar": False}
+        if method == "mle":
+            settings = {}
+        elif method == "gibbs":       # the Pareto/GGG's own sampler: its defaults (draws, warm-up, thinning), seeded
+            settings = {"random_seed": 2024}
+        else:
+            settings = {"draws": draws, "tune": draws, "chains": 2, "cores": 1, "random_seed": 2024,
+                        "progressbar": False}
         label = registry.get(key).label + ("" if method == "mle" else f" ({method})")
         out[label] = registry.build(key, method, **settings)
     return out

@@ -142,9 +142,21 @@ def _summary_lines(result) -> str:
                      f"({'already delivered' if receipt.get('already_delivered') else 'delivered'})")
     cols = [c for c in ("p_alive", "expected_purchases", "expected_spend", "clv", "clv_lower", "clv_upper", "tier")
             if c in result.scores.columns]
-    top = result.scores.sort_values("clv", ascending=False).head(5)[cols]
-    lines.append("top customers by CLV:\n" + top.round(3).to_string())
+    lines.append("top customers by CLV:\n" + _top_customers(result.scores, cols).round(3).to_string())
     return "\n".join(lines) + "\n"
+
+
+def _top_customers(scores, cols: list[str], n: int = 5):
+    """The ``n`` customers of highest CLV: from a pandas table, or from a Spark one (``data.spark_mode:
+    distributed``) by Spark, collecting those ``n`` rows only."""
+    import pandas as pd
+
+    if isinstance(scores, pd.DataFrame):
+        return scores.sort_values("clv", ascending=False).head(n)[cols]
+    from pyspark.sql import functions as F
+
+    top = scores.orderBy(F.col("clv").desc(), F.col("customer_id")).limit(n).select("customer_id", *cols)
+    return top.toPandas().set_index("customer_id")
 
 
 if __name__ == "__main__":  # pragma: no cover

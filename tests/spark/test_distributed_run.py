@@ -96,13 +96,14 @@ def test_a_distributed_run_scores_segments_and_delivers_as_the_duckdb_run(log_pa
     assert all(r["already_delivered"] for r in again)
 
 
-def test_clv_score_with_a_distributed_run_folder(log_parquet, spark, tmp_path, monkeypatch):
+def test_clv_score_with_a_distributed_run_folder(log_parquet, spark, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     cfg = config(log_parquet / "log_parquet", "spark", summary={"observation_end": "2024-03-31", "time_unit": "W",
                                                                  "returns": "match"})
     folder = pipeline.run(cfg).folder
     assert clv_cli.main(["score", str(folder), "--transactions", str(log_parquet / "log.csv"), "--as-of",
-                         "2023-12-31", "--output-dir", "scored", "--quiet"]) == 0
+                         "2023-12-31", "--output-dir", "scored"]) == 0
+    out = capsys.readouterr().out             # the summary a user reads: its top customers come from Spark's table
     (scored,) = (tmp_path / "scored").iterdir()
     assert json.loads((scored / "manifest.json").read_text())["scored_from"] == folder.name
     got = pd.read_parquet(scored / "export_table.parquet").set_index("customer_id").sort_index()
@@ -113,6 +114,8 @@ def test_clv_score_with_a_distributed_run_folder(log_parquet, spark, tmp_path, m
     assert list(got.index) == list(w.index) and (got["as_of"] == "2023-12-31").all()
     np.testing.assert_allclose(got[FLOATS].to_numpy(float), w[FLOATS].to_numpy(float), rtol=1e-10, atol=1e-10)
     assert (got["value_rank"] == w["value_rank"]).all() and (got["rfm_cell"] == w["rfm_cell"].astype(str)).all()
+    top = w.sort_values(["clv", "customer_id"] if "customer_id" in w.columns else "clv", ascending=False).index[0]
+    assert "top customers by CLV:" in out and str(top) in out.split("top customers by CLV:")[1]
 
 
 @pytest.mark.parametrize("change, key", [
