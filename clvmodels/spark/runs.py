@@ -56,7 +56,9 @@ from ..export.errors import ExportError
 from ..timeunits import days_per
 from ._session import functions
 
-__all__ = ["run", "score", "deliver", "is_distributed_folder", "EVALUATION_SAMPLE", "COLLECTED", "ENGINE"]
+# run / score / deliver are what clvmodels.pipeline.run, SavedRun.score and deliver (and so clv run / score / export)
+# call for a distributed config or folder: users reach them there, with the examples of those functions
+__all__ = ["is_distributed_folder", "EVALUATION_SAMPLE", "COLLECTED", "ENGINE"]
 
 #: customers of the calibration summary evaluated on the driver (the deterministic hash sample)
 EVALUATION_SAMPLE = 50_000
@@ -68,7 +70,19 @@ SCORES_FOLDER = "scores"
 
 
 def is_distributed_folder(folder: Path) -> bool:
-    """Whether a run folder was written by this path (its export table is a folder of part files)."""
+    """Whether a run folder was written by this path (its export table is a folder of part files).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> is_distributed_folder(folder)
+    False
+    >>> (folder / "export_table.parquet").mkdir()               # what the executors write: a folder of part files
+    >>> is_distributed_folder(folder)
+    True
+    """
     return (Path(folder) / pl.EXPORT_TABLE).is_dir()
 
 

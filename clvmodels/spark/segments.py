@@ -27,7 +27,7 @@ import numpy as np
 from ..segments import TIER_LABELS
 from ._session import functions, pyspark_sql
 
-__all__ = ["cumulative", "value_tiers", "rfm_scores"]
+__all__ = ["value_tiers", "rfm_scores"]
 
 INDEX, CUM = "_clv_index", "_clv_cum"
 
@@ -102,7 +102,24 @@ def value_tiers(sdf, *, column: str = "clv", vip: float = 0.95, core: float = 0.
 
     ``value_rank`` is 1 for the highest ``column``; ties go in ascending ``tie`` order (pandas' ``method="first"``
     on a summary sorted by customer id, as the pandas and DuckDB engines sort it). With ``by="quantile"`` the
-    thresholds are ``numpy.quantile`` of the values (linear), computed exactly from two looked-up values each."""
+    thresholds are ``numpy.quantile`` of the values (linear), computed exactly from two looked-up values each.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import clvmodels as clv
+    >>> import clvmodels.spark as cs
+    >>> from clvmodels.spark.segments import value_tiers
+    >>> spark = cs.start_session()     # the active session, or a local one
+    >>> fc = pd.DataFrame({"clv": [120.0, 35.5, 8.25, 0.0, -4.0]}, index=pd.Index(["007", "012", "019", "020", "031"],
+    ...                   name="customer_id"))
+    >>> tiers, thresholds = value_tiers(spark.createDataFrame(fc.reset_index()))
+    >>> [(r.customer_id, r.tier, r.value_rank) for r in tiers.orderBy("value_rank").collect()]
+    [('007', 'VIP', 1), ('012', 'core', 2), ('019', 'core', 3), ('020', 'low', 4), ('031', 'margin-negative', 5)]
+    >>> want = clv.segments.value_tiers(fc).customers              # the pandas definition
+    >>> want["tier"].tolist(), round(thresholds["vip"], 6) == round(float(fc["clv"].quantile(0.95)), 6)
+    (['VIP', 'core', 'core', 'low', 'margin-negative'], True)
+    """
     F = functions()
     ranked, n, _ = cumulative(sdf, [F.col(column).desc(), F.col(tie).asc()], persisted=persisted)
     if by == "quantile":
@@ -150,7 +167,21 @@ def _score_column(F, value_col, ends: list[float]):
 def rfm_scores(sdf, *, n_bins: int = 5, monetary: str | None = "monetary_value", persisted: list | None = None):
     """``sdf`` with ``recency_gap``, ``r_score``, ``f_score``, ``m_score`` (when ``monetary`` is a column),
     ``rfm_cell`` (``n_bins < 10``) and ``rfm_total``, as :func:`clvmodels.segments.rfm_scores` computes them
-    (exactly: see this module's docstring)."""
+    (exactly: see this module's docstring).
+
+    Examples
+    --------
+    >>> import clvmodels as clv
+    >>> import clvmodels.spark as cs
+    >>> from clvmodels.spark.segments import rfm_scores
+    >>> spark = cs.start_session()     # the active session, or a local one
+    >>> rfm = clv.datasets.cdnow_summary().iloc[:40]
+    >>> sdf = spark.createDataFrame(rfm.reset_index())
+    >>> got = rfm_scores(sdf, n_bins=3, monetary=None).toPandas().set_index("customer_id").sort_index()
+    >>> want = clv.segments.rfm_scores(rfm, n_bins=3, monetary=None)  # the pandas definition
+    >>> bool((got["rfm_cell"] == want["rfm_cell"].astype(str)).all()), bool((got["rfm_total"] == want["rfm_total"]).all())
+    (True, True)
+    """
     F = functions()
     work = sdf.withColumn("recency_gap", F.greatest(F.col("T") - F.col("recency"), F.lit(0.0)))
     work = work.withColumn("_r", -F.col("recency_gap")).withColumn("_f", F.col("frequency").cast("double"))

@@ -47,7 +47,11 @@ def test_a_distributed_run_scores_segments_and_delivers_as_the_duckdb_run(log_pa
     db = tmp_path / "crm.db"
     targets = [{"target": "file", "directory": "drop", "format": "parquet"}, {"target": "sql", "url": f"sqlite:///{db}", "table": "clv"}]
     if os.environ.get("CLV_TEST_POSTGRES_URL"):
-        targets.append({"target": "sql", "url": os.environ["CLV_TEST_POSTGRES_URL"], "table": "clv_dist_test"})
+        # as a user writes it: the password from the environment, so that `clv export` can deliver the folder again
+        pg = sa.engine.make_url(os.environ["CLV_TEST_POSTGRES_URL"])
+        monkeypatch.setenv("CLV_DIST_DB_PASSWORD", pg.password or "")
+        url = pg.set(password="PASSWORD").render_as_string(hide_password=False).replace("PASSWORD", "${CLV_DIST_DB_PASSWORD}")
+        targets.append({"target": "sql", "url": url, "table": "clv_dist_test"})
     runs.COLLECTED.clear()
     got = pipeline.run(config(log_parquet / "log_parquet", "spark", export=targets), write=True)
     want = pipeline.run(config(log_parquet / "log_parquet", "duckdb"), write=False)
@@ -85,7 +89,7 @@ def test_a_distributed_run_scores_segments_and_delivers_as_the_duckdb_run(log_pa
     dropped = pd.read_parquet(tmp_path / "drop" / f"{folder.name}.parquet")
     assert len(dropped) == len(w) and set(dropped["customer_id"]) == set(w.index)
     for target in targets[1:]:
-        engine = sa.create_engine(target["url"])
+        engine = sa.create_engine(os.path.expandvars(target["url"]))
         with engine.connect() as conn:
             n = conn.execute(sa.text(f"SELECT count(*) FROM {target['table']} WHERE run_id = :r"),
                              {"r": folder.name}).scalar()
