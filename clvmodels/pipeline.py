@@ -968,14 +968,8 @@ def _write(cfg: RunConfig, run_id: str, summary, scores, table, metrics, evaluat
     lock = _hold(tmp)     # while this process writes the folder; a crash releases it (stale, removable)
     try:
         (tmp / "config.yaml").write_text(yaml.safe_dump(redacted_config(cfg), sort_keys=False))
-        purchase.save(tmp / "models" / f"purchase{_suffix(purchase)}")
-        if spend is not None:
-            spend.save(tmp / "models" / f"spend{_suffix(spend)}")
-        if evaluated is not None and evaluated[1] is not purchase:   # the calibration fit the holdout checked
-            (tmp / "models" / "evaluation").mkdir()
-            evaluated[1].save(tmp / "models" / "evaluation" / f"purchase{_suffix(evaluated[1])}")
-            if evaluated[2] is not None:
-                evaluated[2].save(tmp / "models" / "evaluation" / f"spend{_suffix(evaluated[2])}")
+        checked = evaluated[1:] if evaluated is not None and evaluated[1] is not purchase else None
+        save_models(tmp, purchase, spend, checked)
         out = scores.copy()
         if "tier" in out:
             out["tier"] = out["tier"].astype(str)
@@ -985,11 +979,7 @@ def _write(cfg: RunConfig, run_id: str, summary, scores, table, metrics, evaluat
             else:
                 out.to_parquet(tmp / "scores.parquet")
         table.to_frame().to_parquet(tmp / EXPORT_TABLE, engine="pyarrow", index=True)
-        if metrics:
-            (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
-        if evaluation_table is not None:
-            evaluation_table.to_csv(tmp / "evaluation.csv", index=False)
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+        write_records(tmp, metrics, evaluation_table, manifest)
         if cfg.output.report:
             _report(tmp)
         tmp.rename(final)
@@ -999,6 +989,29 @@ def _write(cfg: RunConfig, run_id: str, summary, scores, table, metrics, evaluat
     finally:
         os.close(lock)
     return final
+
+
+def save_models(folder: Path, purchase, spend, evaluation: tuple | None = None) -> None:
+    """The fitted models into ``folder/models`` of a run folder being written (MLE as JSON, Bayesian as NetCDF);
+    ``evaluation`` = (purchase, spend) of the calibration fit the holdout checked, into ``models/evaluation``."""
+    purchase.save(folder / "models" / f"purchase{_suffix(purchase)}")
+    if spend is not None:
+        spend.save(folder / "models" / f"spend{_suffix(spend)}")
+    if evaluation is not None:
+        (folder / "models" / "evaluation").mkdir()
+        evaluation[0].save(folder / "models" / "evaluation" / f"purchase{_suffix(evaluation[0])}")
+        if evaluation[1] is not None:
+            evaluation[1].save(folder / "models" / "evaluation" / f"spend{_suffix(evaluation[1])}")
+
+
+def write_records(folder: Path, metrics: dict, evaluation_table, manifest: dict) -> None:
+    """``metrics.json`` (when there are metrics), ``evaluation.csv`` (when there is a table) and ``manifest.json``
+    of a run folder being written."""
+    if metrics:
+        (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    if evaluation_table is not None:
+        evaluation_table.to_csv(folder / "evaluation.csv", index=False)
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
 
 
 def _report(folder: Path) -> None:
@@ -1076,6 +1089,6 @@ def redacted_config(cfg: RunConfig) -> dict:
 
 # the steps a run with data.spark_mode: distributed (clvmodels.spark.runs) shares with this module, by public names
 summary_options, load_transactions, score_frame = _summary_options, _load_transactions, _score
-no_parameter_uncertainty, model_facts, model_suffix = _no_parameter_uncertainty, _model_facts, _suffix
+no_parameter_uncertainty, model_facts = _no_parameter_uncertainty, _model_facts
 run_folder, hold_folder, atomic_write = _run_folder, _hold, _atomic_write
 destination, target_url = _where, _target_url

@@ -218,14 +218,7 @@ def _write_folder(cfg, run_id: str, scores, table, metrics, evaluation_table, ma
     lock = pl.hold_folder(tmp)
     try:
         (tmp / "config.yaml").write_text(yaml.safe_dump(pl.redacted_config(cfg), sort_keys=False))
-        purchase.save(tmp / "models" / f"purchase{pl.model_suffix(purchase)}")
-        if spend is not None:
-            spend.save(tmp / "models" / f"spend{pl.model_suffix(spend)}")
-        if evaluated is not None:
-            (tmp / "models" / "evaluation").mkdir()
-            evaluated[0].save(tmp / "models" / "evaluation" / f"purchase{pl.model_suffix(evaluated[0])}")
-            if evaluated[1] is not None:
-                evaluated[1].save(tmp / "models" / "evaluation" / f"spend{pl.model_suffix(evaluated[1])}")
+        pl.save_models(tmp, purchase, spend, evaluated)
         for fmt in cfg.output.formats:
             writer = scores.write.mode("overwrite")
             if fmt == "csv":
@@ -239,11 +232,7 @@ def _write_folder(cfg, run_id: str, scores, table, metrics, evaluation_table, ma
                                     "rows": rows, "checksum": checksum, "checksum_kind": "spark-xxhash64-sum",
                                     "columns": [[c, t] for c, t in written.dtypes]}
         manifest["customers"] = rows
-        if metrics:
-            (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
-        if evaluation_table is not None:
-            evaluation_table.to_csv(tmp / "evaluation.csv", index=False)
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+        pl.write_records(tmp, metrics, evaluation_table, manifest)
         tmp.rename(final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
