@@ -1,0 +1,128 @@
+"""The Pareto/GGG sampler's collapsed updates (clvmodels.bayes._pggg_sampler), each against an independent
+computation: the incomplete beta function against scipy, the closed-form marginals of the population pairs
+against numerical integration (scipy.integrate.quad), and the exact joint draws of (lambda, G) and of the
+lifetime against importance sampling / the analytic truncated Lomax law.
+
+The closed forms (derived in the module docstring): with Z = lambda (alpha + k t_x) ~ Gamma(r + kx, 1) and
+Y = k lambda G ~ Gamma(k, 1), P(G > c) = P(Z / (Z + Y) < 1 / (1 + rho)) = I_{1/(1+rho)}(r + kx, k),
+rho = k c / (alpha + k t_x) (beta-gamma algebra); with mu ~ Gamma(s, beta) integrated out,
+E[e^(-mu t)] = (beta / (beta + t))^s. Seeds pin the draws; tolerances are Monte Carlo standard errors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import integrate, special, stats
+
+numba = pytest.importorskip("numba")
+S = pytest.importorskip("clvmodels.bayes._pggg_sampler")
+
+
+def _logs(rho):
+    l1p = math.log1p(rho)
+    return -l1p, math.log(rho) - l1p            # log x, log(1 - x) for x = 1 / (1 + rho)
+
+
+def test_incomplete_beta_matches_scipy_in_the_bulk_and_far_tails():
+    rng = np.random.default_rng(0)
+    worst = 0.0
+    for _ in range(4000):
+        a, b = math.exp(rng.uniform(-3, 7)), math.exp(rng.uniform(-3, 4))
+        rho = math.exp(rng.uniform(-10, 10))
+        li, lj = S.log_ibeta(a, b, *_logs(rho))
+        for got, ref in ((li, special.betainc(a, b, 1 / (1 + rho))), (lj, special.betaincc(a, b, 1 / (1 + rho)))):
+            if ref > 1e-250:
+                worst = max(worst, abs(math.expm1(got - math.log(ref))))
+    assert worst < 1e-8
+    assert S.log_ibeta(2.0, 3.0, -math.inf, 0.0) == (-math.inf, 0.0)
+
+
+@pytest.mark.parametrize("r, alpha, k, x, tx, c", [(0.55, 10.5, 1.0, 0.0, 0.0, 30.0), (1.5, 3.0, 3.0, 40.0, 50.0, 2.0),
+                                                   (0.6, 10.0, 0.5, 5.0, 30.0, 20.0), (1.5, 3.0, 3.0, 40.0, 50.0, 10.0)])
+def test_rate_marginal_equals_the_integral_over_lambda_and_the_current_gap(r, alpha, k, x, tx, c):
+    # pair_target(0, ...) for one customer minus its priors is log of
+    # int Gamma(lambda; r, alpha) lambda^(kx) e^(-k lambda t_x) Q(k, k lambda c) dlambda (the k-only factors aside)
+    ls, lm = math.log(r), math.log(r / alpha)
+    one = [np.array([v]) for v in (k * x, k * tx, k * c, k)]
+    ours = S.pair_target(0, ls, lm, *one, 0.0, 1e6, 0.0, 0.0) + 0.5 * (ls / 1e6) ** 2
+
+    def integrand(lam):
+        return math.exp(stats.gamma.logpdf(lam, r, scale=1 / alpha) + k * x * math.log(lam) - k * lam * tx
+                        + math.log(max(special.gammaincc(k, k * lam * c), 1e-300)))
+
+    mean = (r + k * x) / (alpha + k * tx)
+    val, err = integrate.quad(integrand, 0, 50 * mean + 50, points=[mean], limit=400, epsabs=0, epsrel=1e-11)
+    assert ours == pytest.approx(math.log(val), abs=1e-7)
+
+
+@pytest.mark.parametrize("s, beta, tx, g, d", [(0.6, 12.0, 10.0, 5.0, 20.0), (0.6, 12.0, 10.0, 25.0, 20.0),
+                                               (3.0, 1.5, 0.0, 2.0, 30.0), (0.2, 40.0, 30.0, 0.01, 9.0)])
+def test_dropout_marginal_equals_the_integral_over_mu(s, beta, tx, g, d):
+    # pair_target(1, ...): E over mu ~ Gamma(s, beta) of e^(-mu t_x) (1 - e^(-mu G)) if G <= d (gone before the
+    # next purchase), of e^(-mu t_x) otherwise
+    ls, lm = math.log(s), math.log(s / beta)
+    ours = S.pair_target(1, ls, lm, np.array([tx]), np.array([g if g <= d else -1.0]), np.array([tx]),
+                         np.array([tx]), 0.0, 1e6, 0.0, 0.0) + 0.5 * (ls / 1e6) ** 2
+
+    def integrand(mu):
+        keep = -math.expm1(-mu * g) if g <= d else 1.0
+        return stats.gamma.pdf(mu, s, scale=1 / beta) * math.exp(-mu * tx) * keep
+
+    val, _ = integrate.quad(integrand, 0, np.inf, limit=400, epsabs=0, epsrel=1e-11)
+    assert ours == pytest.approx(math.log(val), abs=1e-7)
+
+
+@numba.njit
+def _draw_many(seed, r, alpha, k, x, tx, c, out):
+    np.random.seed(seed)
+    for j in range(out.shape[0]):
+        out[j, 0], out[j, 1] = S.draw_rate_gap(r, alpha, k, x, tx, c)
+
+
+# one case per sampler of the truncated Beta variate: plain rejection (P(G > c) large), tangent envelope (a regular
+# heavy buyer silent for long: P tiny), power proposal (clumpy k < 1), inverse CDF (k < 1, P tiny, u not small)
+@pytest.mark.parametrize("r, alpha, k, x, tx, c", [(1.5, 3.0, 3.0, 40.0, 50.0, 2.0), (1.5, 3.0, 3.0, 40.0, 50.0, 10.0),
+                                                   (0.3, 2.0, 0.7, 30.0, 50.0, 40.0), (0.6, 10.0, 0.5, 5.0, 30.0, 20.0),
+                                                   (2.0, 0.5, 0.8, 60.0, 40.0, 9.0)])
+def test_joint_draw_of_rate_and_gap_matches_importance_sampling(r, alpha, k, x, tx, c):
+    a, e = r + k * x, alpha + k * tx
+    n = 100_000
+    out = np.empty((n, 2))
+    _draw_many(7, r, alpha, k, x, tx, c, out)
+    lam, gap = out[:, 0], out[:, 1]
+    assert np.all(gap >= c) and np.all(np.isfinite(out)) and np.all(lam > 0)
+    # reference: lambda ~ Gamma(a, e) weighted by Q(k, k lambda c); E[k lambda G | lambda] = k Q(k + 1, .) / Q(k, .)
+    rng = np.random.default_rng(1)
+    ref_lam = rng.gamma(a, 1 / e, 2_000_000)
+    z = k * ref_lam * c
+    w = special.gammaincc(k, z)
+    w /= w.sum()
+    ess_w = 1.0 / np.sum(w ** 2)
+    assert ess_w > 10_000
+    for ours, ref_values in ((lam, ref_lam), (k * lam * gap, k * special.gammaincc(k + 1, z) / special.gammaincc(k, z))):
+        ref = float(np.sum(w * ref_values))
+        sd = float(np.sqrt(np.sum(w * (ref_values - ref) ** 2)))
+        se = sd * math.sqrt(1 / n + 1 / ess_w)
+        assert abs(float(np.mean(ours)) - ref) < 5 * se + 1e-12, (float(np.mean(ours)), ref, se)
+
+
+@numba.njit
+def _lifetimes(seed, s, beta, tx, g, d, out):
+    np.random.seed(seed)
+    for j in range(out.shape[0]):
+        out[j] = S.draw_lifetime(s, beta, tx, g, d)
+
+
+@pytest.mark.parametrize("s, beta, tx, g, d", [(0.6, 12.0, 10.0, 5.0, 20.0), (0.6, 12.0, 10.0, 25.0, 20.0),
+                                               (4.0, 2.0, 3.0, 1.0, 9.0)])
+def test_lifetime_draws_follow_the_truncated_lomax_law(s, beta, tx, g, d):
+    # L has survival (beta / (beta + l))^s, conditioned on L > t_x and, when G <= d, on L < t_x + G
+    out = np.empty(50_000)
+    _lifetimes(3, s, beta, tx, g, d, out)
+    lo, hi = tx, (tx + g if g <= d else np.inf)
+    assert np.all((out >= lo) & (out <= hi))
+    surv = lambda v: (beta / (beta + v)) ** s            # noqa: E731
+    cdf = lambda v: (surv(lo) - surv(np.minimum(v, hi))) / (surv(lo) - (surv(hi) if np.isfinite(hi) else 0.0))  # noqa: E731
+    assert stats.kstest(out, cdf).pvalue > 1e-4
