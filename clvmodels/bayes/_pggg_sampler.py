@@ -66,8 +66,9 @@ __all__ = ["run_chains", "warm_up_compiler", "HYPER_NAMES"]
 HYPER_NAMES = ("t", "gamma", "r", "alpha", "s", "beta")
 _LO = np.array([-9.0, -40.0, -40.0])     # bounds of log k (k <= 10^4: beyond, k is a clock), log lambda, log mu
 _HI = np.array([9.2, 25.0, 25.0])
-_RATE_STEPS = 2          # Metropolis steps of (r, alpha) a sweep
-_IW_STEPS = 4            # rounds of the two interweaving moves of (t, gamma) a sweep
+_RATE_STEPS = 3          # Metropolis steps of (r, alpha) a sweep
+_IW_STEPS = (4, 2)       # rounds of the two interweaving moves of (t, gamma) a sweep: up to / above 5,000
+                         # customers (t, gamma mix more slowly on small data; on large data a round costs more)
 _DROP_STEPS = 4          # Metropolis steps of (s, beta) a sweep
 # customer draws are stored as float32: kept inside its normal range (a rate below 1e-37 is 0 in any time unit)
 _F32_TINY = 1e-37
@@ -767,6 +768,7 @@ def run_chains(x, tx, T, litt, *, chains: int, tune: int, draws: int, thin: int,
     prior_a = np.array([priors[b]["alpha"] for _, b in names], dtype=np.float64)
     prior_b = np.array([priors[b]["beta"] for _, b in names], dtype=np.float64)
     children = seed_seq.spawn(chains)
+    rounds = _IW_STEPS[0] if n <= 5000 else _IW_STEPS[1]
     out = {"hyper": np.empty((chains, draws, 6)), "k": np.empty((chains, draws, n), dtype=np.float32),
            "lambda": np.empty((chains, draws, n), dtype=np.float32),
            "mu": np.empty((chains, draws, n), dtype=np.float32),
@@ -782,7 +784,7 @@ def run_chains(x, tx, T, litt, *, chains: int, tune: int, draws: int, thin: int,
         seed = int(rng.integers(2**31 - 1))
         acc = np.empty(4)
         kept = run(seed, x, tx, T, litt, logk, lam, mu, gap, hyp, prior_m, prior_s, prior_a, prior_b, int(tune),
-                   int(draws), int(thin), _RATE_STEPS, _IW_STEPS, _DROP_STEPS, _LO, _HI, out["hyper"][c], out["k"][c],
+                   int(draws), int(thin), _RATE_STEPS, rounds, _DROP_STEPS, _LO, _HI, out["hyper"][c], out["k"][c],
                    out["lambda"][c], out["mu"][c], out["alive"][c], acc)
         out["acceptance"][c] = acc
         return kept
