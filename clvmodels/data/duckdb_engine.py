@@ -567,11 +567,13 @@ def _match_refunds(con, rows_sql: str, opts: SummaryOptions, report: DropReport)
     report.n_purchases_fully_refunded = int(con.execute(f"SELECT count(*) FROM netted WHERE {gone}").fetchone()[0])
 
 
-def duckdb_purchases(transactions, end, opts: SummaryOptions, *, config: dict | None = None) -> pd.DataFrame:
-    """One row per purchase occasion up to ``end`` (the contract of :func:`clvmodels.data.purchase_log`)."""
+def duckdb_purchases(transactions, end, opts: SummaryOptions, cal_end=None, *,
+                     config: dict | None = None) -> pd.DataFrame:
+    """One row per purchase occasion up to ``end``, the periods split at ``cal_end`` when given (the contract of
+    :func:`clvmodels.data.purchase_log`)."""
     con = _connect(config)
     try:
-        _purchases_table(con, transactions, end, None, opts)
+        _purchases_table(con, transactions, end, cal_end, opts)
         unit = "D" if opts.merge else "us"
         got = con.execute("SELECT c, t, a FROM purchases ORDER BY c, t").fetchnumpy()
         out = pd.DataFrame({"customer_id": _ids(got["c"]),

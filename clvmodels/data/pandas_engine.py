@@ -242,10 +242,10 @@ def _aggregate(codes, ticks, amounts, n_codes, opts: SummaryOptions, seg=None) -
     return stats
 
 
-def _purchase_firsts(codes, ticks, buckets):
-    """The earliest row of each purchase (customer, merge bucket), in (customer, time) order: ``(order, starts)``
-    with ``order[starts]`` those rows and ``starts`` where each purchase begins in ``order``."""
-    key, _ = _purchase_keys(codes, buckets, None)
+def _purchase_firsts(codes, ticks, buckets, seg=None):
+    """The earliest row of each purchase (customer, [segment,] merge bucket), in (customer, time) order:
+    ``(order, starts)`` with ``order[starts]`` those rows and ``starts`` where each purchase begins in ``order``."""
+    key, _ = _purchase_keys(codes, buckets, seg)
     order = np.lexsort((ticks, key))
     key_s = key[order]
     starts = np.flatnonzero(np.r_[True, key_s[1:] != key_s[:-1]])
@@ -408,10 +408,11 @@ def pandas_summary(transactions: pd.DataFrame, end, cal_end, opts: SummaryOption
     return assemble(result, report, opts, k.end, k.cal_end)
 
 
-def pandas_purchases(transactions: pd.DataFrame, end, opts: SummaryOptions) -> pd.DataFrame:
+def pandas_purchases(transactions: pd.DataFrame, end, opts: SummaryOptions, cal_end=None) -> pd.DataFrame:
     """One row per purchase occasion (after the summary's merge and returns rules) up to ``end``:
     ``customer_id``, ``date`` (the purchase's first day or timestamp) and, with amounts, ``amount``
-    (its value), sorted by customer and date. The contract of :func:`clvmodels.data.purchase_log`.
+    (its value), sorted by customer and date; with ``cal_end`` the calibration and holdout periods are kept
+    apart as :func:`clvmodels.calibration_holdout` keeps them. The contract of :func:`clvmodels.data.purchase_log`.
 
     Examples
     --------
@@ -427,8 +428,8 @@ def pandas_purchases(transactions: pd.DataFrame, end, opts: SummaryOptions) -> p
     1           a 2024-01-10    30.0
     2           b 2024-01-15     5.0
     """
-    k = _keep_rows(transactions, end, None, opts)
-    order, starts = _purchase_firsts(k.codes, k.ticks, _buckets(k.ticks, opts))
+    k = _keep_rows(transactions, end, cal_end, opts)
+    order, starts = _purchase_firsts(k.codes, k.ticks, _buckets(k.ticks, opts), k.seg)
     first = order[starts]                       # earliest row of each purchase (ticks sorted within a key)
     unit = "D" if opts.merge else "us"
     out = pd.DataFrame({"customer_id": k.uniques[k.codes[first]],

@@ -255,12 +255,15 @@ def calibration_holdout(transactions: pd.DataFrame | str | PathLike, calibration
 
 
 def purchase_log(transactions: pd.DataFrame | str | PathLike, options: SummaryOptions, observation_end=None, *,
-                 engine: str = "auto", duckdb_config: dict | None = None) -> pd.DataFrame:
+                 calibration_end=None, engine: str = "auto", duckdb_config: dict | None = None) -> pd.DataFrame:
     """The purchases a summary counts: one row per purchase occasion of the log, under ``options``.
 
     The same rules as :func:`rfm_summary` (the log's columns, the merge period, the returns policy,
     dates and time zones: ``options.timezone``), so that whatever is built from it - cohort tracking, features - counts
-    the purchases the summary counts. Pass ``summary.options`` of an :class:`RFMSummary`.
+    the purchases the summary counts. Pass ``summary.options`` of an :class:`RFMSummary`. With
+    ``calibration_end``, the purchases are those :func:`calibration_holdout` counts in its two periods: a refund
+    after ``calibration_end`` is not netted against a purchase before it (``returns='match'`` or ``'net'``), and
+    a merge period straddling it is split there.
 
     Returns
     -------
@@ -280,19 +283,19 @@ def purchase_log(transactions: pd.DataFrame | str | PathLike, options: SummaryOp
     if not isinstance(options, SummaryOptions):
         raise ConfigError(f"options must be SummaryOptions (e.g. summary.options), got {type(options).__name__}",
                           key="options")
-    end = _local_day(observation_end, "observation_end", options)
+    end, cal_end = window_ends(options, observation_end, calibration_end)
     picked = _pick_engine(transactions, engine)
     if picked == "spark":
         from ..spark.rfm import collected_purchases
 
-        return collected_purchases(transactions, end, options)
+        return collected_purchases(transactions, end, options, cal_end)
     if picked == "duckdb":
         from .duckdb_engine import duckdb_purchases
 
-        return duckdb_purchases(transactions, end, options, config=duckdb_config)
+        return duckdb_purchases(transactions, end, options, cal_end, config=duckdb_config)
     from .pandas_engine import pandas_purchases
 
-    return pandas_purchases(transactions, end, options)
+    return pandas_purchases(transactions, end, options, cal_end)
 
 
 def window_ends(options: SummaryOptions, observation_end, calibration_end=None):

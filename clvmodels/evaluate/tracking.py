@@ -74,8 +74,12 @@ def repeat_purchase_log(transactions, summary, *, until=None) -> tuple[pd.DataFr
     >>> str(births.loc[1].date())
     '1997-01-01'
     """
-    options, _, obs_end = _facts(summary)
-    log = purchase_log(transactions, options, obs_end if until is None else until)
+    options, cal_end, obs_end = _facts(summary)
+    end = obs_end if until is None else until
+    # the periods kept apart as the summary keeps them: a refund after the calibration end does not cancel a
+    # calibration purchase (else a customer whose only purchase was refunded later has no birth here)
+    split = cal_end if isinstance(cal_end, pd.Timestamp) and pd.Timestamp(end) > cal_end else None
+    log = purchase_log(transactions, options, end, calibration_end=split)
     day = _day_numbers(log["date"])
     ids = log["customer_id"].to_numpy()
     cohort = pd.Index(summary.index)

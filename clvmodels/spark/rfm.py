@@ -677,13 +677,13 @@ def read_transactions(source, spark=None):
     return require_frame(source, "transactions")
 
 
-def collected_purchases(transactions, end, opts: SummaryOptions) -> pd.DataFrame:
-    """One row per purchase occasion up to ``end``, collected to the driver (the contract of
-    :func:`clvmodels.data.purchase_log`, as the DuckDB engine returns it)."""
+def collected_purchases(transactions, end, opts: SummaryOptions, cal_end=None) -> pd.DataFrame:
+    """One row per purchase occasion up to ``end`` (the periods split at ``cal_end`` when given), collected to the
+    driver (the contract of :func:`clvmodels.data.purchase_log`, as the DuckDB engine returns it)."""
     import numpy as np
 
     F = functions()
-    log = _load(read_transactions(transactions), end, None, opts)
+    log = _load(read_transactions(transactions), end, cal_end, opts)
     cols = [F.col("c").alias("customer_id"), F.col("t")] + ([F.col("a")] if opts.amount_col is not None else [])
     got = _events(log, opts).where(F.col("kept")).select(*cols).orderBy("customer_id", "t").toPandas()
     unit = "D" if opts.merge else "us"

@@ -150,3 +150,38 @@ def test_tracking_counts_the_purchases_the_summary_counts(tmp_path, engine, pare
     totals = track.attrs["totals"]
     assert totals["actual_holdout"] == summary["frequency_holdout"].sum()
     assert totals["actual_calibration"] == summary["frequency"].sum()
+
+
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_a_late_refund_of_a_calibration_purchase_keeps_the_customer_in_the_cohort(tmp_path, engine, pareto_sample):
+    # regression (found trying `clv run` on a messy log): customer 001790's only purchase (2024-06-20) was
+    # refunded on 2024-07-07, after calibration_end. The summary keeps that purchase (a refund after the
+    # calibration end is never netted against a purchase before it), but the tracking's purchase log netted it,
+    # so the customer had no birth and the run stopped with "customer(s) of the summary have no purchases".
+    tx = pd.DataFrame({
+        "client": ["001790", "001790", "000007", "000007", "000007", "000008", "000008", "000008"],
+        "ts": ["2024-06-20T10:15:00+02:00", "2024-07-07T05:28:00+02:00", "2024-03-01T09:00:00+01:00",
+               "2024-05-02T09:00:00+02:00", "2024-08-09T18:00:00+02:00", "2024-04-04T12:00:00+02:00",
+               "2024-06-29T23:30:00+02:00", "2024-07-01T08:00:00+02:00"],
+        "value": [3.55, -3.55, 20.0, 25.0, 30.0, 10.0, 12.0, -12.0],
+        "order_id": ["O1", "O1", "O2", "O3", "O4", "O5", "O6", "O6"]})
+    source = tx
+    if engine == "duckdb":
+        tx.to_csv(tmp_path / "tx.csv", index=False)
+        source = str(tmp_path / "tx.csv")
+    opts = dict(customer_col="client", date_col="ts", amount_col="value", order_col="order_id", returns="match",
+                timezone="Europe/Berlin", engine=engine)
+    summary = clv.calibration_holdout(source, "2024-06-30", "2024-12-31", **opts)
+    assert summary.loc["001790", "frequency"] == 0 and summary.loc["000008", "frequency"] == 1
+    repeats, births = repeat_purchase_log(source, summary)
+    assert births.index.tolist() == summary.index.tolist()
+    assert str(births.loc["001790"].date()) == "2024-06-20"
+    # calibration and holdout purchases as the summary counts them (000008's refund of 1 July is a holdout
+    # refund with no holdout purchase to cancel: the calibration purchase of 29 June stands)
+    counted = repeats.groupby("customer_id").size().reindex(summary.index, fill_value=0)
+    assert counted.tolist() == (summary["frequency"] + summary["frequency_holdout"]).astype(int).tolist()
+    track = tracking(pareto_sample, source, summary, period="W")
+    assert track.attrs["totals"]["actual_holdout"] == summary["frequency_holdout"].sum()
+    # the data layer's purchase log, split at the calibration end, is the same on both engines
+    log = clv.data.purchase_log(source, summary.options, "2024-12-31", calibration_end="2024-06-30", engine=engine)
+    assert log["customer_id"].tolist() == ["000007"] * 3 + ["000008"] * 2 + ["001790"]
