@@ -3,9 +3,9 @@ reference, and the site builds offline with no warning and renders in a browser.
 
 Fast tests check the build-time generators (docs/_ext/clvdocs.py) against the live package, walked here
 independently. The build itself executes the three notebooks (one samples with PyMC) and takes minutes:
-those tests are marked ``slow``, build once per session into a temporary folder, and skip with the reason
-when the ``docs`` extra (sphinx, ...) is not installed. The browser check needs Debian's ``chromium``
-(``/usr/bin/chromium``) and skips without it.
+those tests are marked ``slow``, build once per test run (shared by the xdist workers) into a temporary
+folder, and skip with the reason when the ``docs`` extra (sphinx, ...) is not installed. The browser check
+needs Debian's ``chromium`` (``/usr/bin/chromium``) and skips without it.
 
 The build command is the one documented in docs/README.md:
 
@@ -14,10 +14,12 @@ The build command is the one documented in docs/README.md:
 
 from __future__ import annotations
 
+import contextlib
 import html.parser
 import importlib
 import importlib.util
 import inspect
+import json
 import os
 import pkgutil
 import re
@@ -178,20 +180,51 @@ def _needs_docs_extra():
                     "not installed")
 
 
+@contextlib.contextmanager
+def _exclusive(lock: Path):
+    """Hold an exclusive lock on the file ``lock`` (the xdist workers of a run queue on it)."""
+    try:
+        import fcntl
+    except ImportError:          # no fcntl (Windows): no lock, each worker builds into its own folder
+        yield False
+        return
+    with open(lock, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="session")
 def built_site(tmp_path_factory):
-    """Build the site once per session into a temporary folder, with the documented command."""
+    """Build the site once per test run into a temporary folder, with the documented command.
+
+    Under pytest-xdist every worker has its own session: the workers share the run's temporary root and the first
+    to need the site builds it while holding a lock; the others wait for it and read the same build (two workers
+    building it at once cost ~3 minutes of the suite)."""
     _needs_docs_extra()
-    out = tmp_path_factory.mktemp("docs-build")
-    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in [str(ROOT), env.get("PYTHONPATH", "")] if p)
-    cmd = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-b", "html", "-d", str(out / "doctrees"),
-           str(DOCS), str(out / "html")]
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
-    seconds = time.perf_counter() - start
-    (out / "build.log").write_text(proc.stdout + "\n--- stderr ---\n" + proc.stderr)
-    return {"html": out / "html", "proc": proc, "seconds": seconds, "log": out / "build.log"}
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent           # <run>/popen-gwN: <run> is common to the workers of this run
+    with _exclusive(shared / "docs-build.lock") as locked:
+        out = shared / "docs-build" if locked else tmp_path_factory.mktemp("docs-build")
+        done = out / "build.json"
+        if not done.is_file():
+            out.mkdir(exist_ok=True)
+            env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+            env["PYTHONPATH"] = os.pathsep.join(p for p in [str(ROOT), env.get("PYTHONPATH", "")] if p)
+            cmd = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-b", "html", "-d", str(out / "doctrees"),
+                   str(DOCS), str(out / "html")]
+            start = time.perf_counter()
+            proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
+            seconds = time.perf_counter() - start
+            (out / "build.log").write_text(proc.stdout + "\n--- stderr ---\n" + proc.stderr)
+            done.write_text(json.dumps({"args": cmd, "returncode": proc.returncode, "stdout": proc.stdout,
+                                        "stderr": proc.stderr, "seconds": seconds}))
+        built = json.loads(done.read_text())
+    proc = subprocess.CompletedProcess(built["args"], built["returncode"], built["stdout"], built["stderr"])
+    return {"html": out / "html", "proc": proc, "seconds": built["seconds"], "log": out / "build.log"}
 
 
 def _site(built_site) -> Path:
