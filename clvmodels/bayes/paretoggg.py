@@ -45,14 +45,14 @@ _CHUNK = 4_000_000          # (draws x customers) elements handled at once by th
 
 
 def default_thin(n_customers: int) -> int:
-    """The thinning of a fit with ``thin=None``: 6 up to 5,000 customers, 2 above (see :class:`ParetoGGG`).
+    """The thinning of a fit with ``thin=None``: 7 up to 5,000 customers, 2 above (see :class:`ParetoGGG`).
 
     Examples
     --------
     >>> default_thin(1_000), default_thin(10_000)
-    (6, 2)
+    (7, 2)
     """
-    return 6 if n_customers <= 5_000 else 2
+    return 7 if n_customers <= 5_000 else 2
 
 
 def _splitmix64(z: np.ndarray) -> np.ndarray:
@@ -86,9 +86,9 @@ class ParetoGGG(BayesModel):
     draws, tune, chains : int
         Kept draws per chain (after thinning), warm-up sweeps, chains (default 2).
     thin : int, optional
-        Keep every ``thin``-th sweep. Default (None): 6 up to 5,000 customers, 2 above. Small real data sets
+        Keep every ``thin``-th sweep. Default (None): 7 up to 5,000 customers, 2 above. Small real data sets
         identify the population (above all s, beta: the dropout heterogeneity) weakly, and their draws are
-        the most autocorrelated: on the CDNOW sample (2,357 customers) thin 6 is what the default 2 x 1,000
+        the most autocorrelated: on the CDNOW sample (2,357 customers) thin 7 is what the default 2 x 1,000
         draws need to approach the diagnostics' bulk ESS of 400 (``benchmarks/RESULTS.md``, Pareto/GGG); on
         10,000 customers, 2 clears it. When the fit warns, raise ``thin`` (or ``draws``).
     cores : int, optional
