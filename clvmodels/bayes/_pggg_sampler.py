@@ -130,13 +130,14 @@ def _betacf(a, b, x):
 
 @_jit
 def log_ibeta_pre(a, b, lx, l1x, lbeta_ab):
-    # log_ibeta with log B(a, b) given; x = exp(lx) < 1
+    # (log I_x(a, b), log(1 - I_x(a, b))) given log B(a, b) (callers may cache its terms); 0 < x < 1
     lbt = a * lx + b * l1x - lbeta_ab
     x = math.exp(lx)
     if x < (a + 1.0) / (a + b + 2.0):
-        return min(lbt + math.log(_betacf(a, b, x)) - math.log(a), 0.0)
+        li = min(lbt + math.log(_betacf(a, b, x)) - math.log(a), 0.0)
+        return li, log1mexp(li)
     lj = min(lbt + math.log(_betacf(b, a, math.exp(l1x))) - math.log(b), 0.0)
-    return log1mexp(lj)
+    return log1mexp(lj), lj
 
 
 @_jit
@@ -147,13 +148,7 @@ def log_ibeta(a, b, lx, l1x):
         return -np.inf, 0.0
     if l1x == -np.inf:
         return 0.0, -np.inf
-    lbt = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * lx + b * l1x
-    x = math.exp(lx)
-    if x < (a + 1.0) / (a + b + 2.0):
-        li = min(lbt + math.log(_betacf(a, b, x)) - math.log(a), 0.0)
-        return li, log1mexp(li)
-    lj = min(lbt + math.log(_betacf(b, a, math.exp(l1x))) - math.log(b), 0.0)
-    return log1mexp(lj), lj
+    return log_ibeta_pre(a, b, lx, l1x, math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b))
 
 
 @_jit
@@ -277,7 +272,7 @@ def pair_target(which, ls, lm, a1, a2, a3, a4, m0, s0, a0, b0):
                 kk = a4[i]
                 l1p = math.log1p(a3[i] / e)
                 out += log_ibeta_pre(a, kk, -l1p, math.log(a3[i]) - le - l1p,
-                                     lga + math.lgamma(kk) - math.lgamma(a + kk))
+                                     lga + math.lgamma(kk) - math.lgamma(a + kk))[0]
     else:
         for i in range(n):
             base = math.log1p(a1[i] / b)
