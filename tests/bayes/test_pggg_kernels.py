@@ -39,13 +39,34 @@ def test_incomplete_beta_matches_scipy_in_the_bulk_and_far_tails():
     assert S.log_ibeta(2.0, 3.0, -math.inf, 0.0) == (-math.inf, 0.0)
 
 
+
+def test_incomplete_beta_of_the_rate_marginal_skips_only_what_rounding_hides():
+    # log_ibeta_lower (the (r, alpha) marginal's term) returns log I_x(a, b) = 0 without its continued fraction
+    # when 1 - I_x(a, b) is provably below e^-50; elsewhere it is the full computation. Against scipy: where the
+    # shortcut is taken, 1 - I_x(a, b) < e^-50 indeed; everywhere, log I to 1e-9 (as log_ibeta's 1e-8 relative)
+    rng = np.random.default_rng(1)
+    worst, shortcuts, worst_skipped = 0.0, 0, 0.0
+    for _ in range(4000):
+        a, b = math.exp(rng.uniform(-3, 7)), math.exp(rng.uniform(-3, 4))
+        rho = math.exp(rng.uniform(-14, 8))
+        lx, l1x = _logs(rho)
+        got = S.log_ibeta_lower(a, b, lx, l1x, math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b))
+        ref = special.betainc(a, b, 1 / (1 + rho))
+        if ref > 1e-250:
+            worst = max(worst, abs(got - math.log(ref)))
+        if got == 0.0:
+            shortcuts += 1
+            worst_skipped = max(worst_skipped, special.betaincc(a, b, 1 / (1 + rho)))
+    assert worst < 1e-9
+    assert shortcuts > 100 and worst_skipped < math.exp(-50)
+
 @pytest.mark.parametrize("r, alpha, k, x, tx, c", [(0.55, 10.5, 1.0, 0.0, 0.0, 30.0), (1.5, 3.0, 3.0, 40.0, 50.0, 2.0),
                                                    (0.6, 10.0, 0.5, 5.0, 30.0, 20.0), (1.5, 3.0, 3.0, 40.0, 50.0, 10.0)])
 def test_rate_marginal_equals_the_integral_over_lambda_and_the_current_gap(r, alpha, k, x, tx, c):
     # pair_target(0, ...) for one customer minus its priors is log of
     # int Gamma(lambda; r, alpha) lambda^(kx) e^(-k lambda t_x) Q(k, k lambda c) dlambda (the k-only factors aside)
     ls, lm = math.log(r), math.log(r / alpha)
-    one = [np.array([v]) for v in (k * x, k * tx, k * c, k)]
+    one = [np.array([v]) for v in (k * x, k * tx, k * c, k, math.lgamma(k))]
     ours = S.pair_target(0, ls, lm, *one, 0.0, 1e6, 0.0, 0.0) + 0.5 * (ls / 1e6) ** 2
 
     def integrand(lam):
@@ -64,7 +85,7 @@ def test_dropout_marginal_equals_the_integral_over_mu(s, beta, tx, g, d):
     # next purchase), of e^(-mu t_x) otherwise
     ls, lm = math.log(s), math.log(s / beta)
     ours = S.pair_target(1, ls, lm, np.array([tx]), np.array([g if g <= d else -1.0]), np.array([tx]),
-                         np.array([tx]), 0.0, 1e6, 0.0, 0.0) + 0.5 * (ls / 1e6) ** 2
+                         np.array([tx]), np.array([tx]), 0.0, 1e6, 0.0, 0.0) + 0.5 * (ls / 1e6) ** 2
 
     def integrand(mu):
         keep = -math.expm1(-mu * g) if g <= d else 1.0
