@@ -33,7 +33,8 @@ first fifth). After warm-up, the first step of each sweep proposes independently
 to the second half of warm-up, the others are random-walk steps: given the latent state, these pairs' conditionals
 are about as wide as their posteriors (the random walk's adapted scale settles near 2 posterior sds), so a proposal
 from the whole posterior is accepted often and decorrelates more than a random-walk step (on 10,000 simulated
-customers the lag-1 autocorrelation of r fell from 0.61 to 0.37, of s from 0.46 to 0.32).
+customers at the same number of steps a sweep, the lag-1 autocorrelation of r fell from 0.61 to 0.37, of s from 0.46
+to 0.32).
 
 Each population pair is updated with as much of the customers' state integrated out as has a closed form:
 conditioning (r, alpha) on G, or (s, beta) on the dropout times, is what made the earlier versions mix slowly on
@@ -564,8 +565,8 @@ def run(seed, x, tx, T, litt, logk, lam, mu, gap, hyp, prior_m, prior_s, prior_a
     wn = 0
     checkpoints = np.array([n_warm // 5, (2 * n_warm) // 5, (3 * n_warm) // 5, (4 * n_warm) // 5])
     pw = np.array([0.5, 0.5, 0.5, 0.5])      # slice widths of (log s, log(s / beta)), (log r, log(r / alpha))
-    # adaptive Metropolis moves: 0 and 1 the interweaving moves of (t, gamma), 2 the move of (r, alpha); lower
-    # Cholesky factors of their proposals, log scales, running sums of the warm-up draws
+    # adaptive Metropolis moves: 0 and 1 the interweaving moves of (t, gamma), 2 the move of (r, alpha), 3 that of
+    # (s, beta); lower Cholesky factors of their proposals, log scales, running sums of the warm-up draws
     hchol = np.zeros((4, 3))
     hchol[:, 0] = 0.3        # a wide first guess: the scale adapts down within the first sweeps if it must
     hchol[:, 2] = 0.3
