@@ -67,7 +67,7 @@ def test_rate_marginal_equals_the_integral_over_lambda_and_the_current_gap(r, al
     # int Gamma(lambda; r, alpha) lambda^(kx) e^(-k lambda t_x) Q(k, k lambda c) dlambda (the k-only factors aside)
     ls, lm = math.log(r), math.log(r / alpha)
     one = [np.array([v]) for v in (k * x, k * tx, k * c, k, math.lgamma(k))]
-    ours = S.pair_target(0, ls, lm, *one, 0.0, 1e6, 0.0, 0.0) + 0.5 * (ls / 1e6) ** 2
+    ours = S.pair_target(0, ls, lm, *one, 0.0, 1e6, 0.0, 0.0, np.empty(0)) + 0.5 * (ls / 1e6) ** 2
 
     def integrand(lam):
         return math.exp(stats.gamma.logpdf(lam, r, scale=1 / alpha) + k * x * math.log(lam) - k * lam * tx
@@ -85,7 +85,7 @@ def test_dropout_marginal_equals_the_integral_over_mu(s, beta, tx, g, d):
     # next purchase), of e^(-mu t_x) otherwise
     ls, lm = math.log(s), math.log(s / beta)
     ours = S.pair_target(1, ls, lm, np.array([tx]), np.array([g if g <= d else -1.0]), np.array([tx]),
-                         np.array([tx]), np.array([tx]), 0.0, 1e6, 0.0, 0.0) + 0.5 * (ls / 1e6) ** 2
+                         np.array([tx]), np.array([tx]), 0.0, 1e6, 0.0, 0.0, np.empty(0)) + 0.5 * (ls / 1e6) ** 2
 
     def integrand(mu):
         keep = -math.expm1(-mu * g) if g <= d else 1.0
@@ -96,10 +96,10 @@ def test_dropout_marginal_equals_the_integral_over_mu(s, beta, tx, g, d):
 
 
 @numba.njit
-def _draw_many(seed, r, alpha, k, x, tx, c, out):
+def _draw_many(seed, r, alpha, k, x, tx, c, li, out):
     np.random.seed(seed)
     for j in range(out.shape[0]):
-        out[j, 0], out[j, 1] = S.draw_rate_gap(r, alpha, k, x, tx, c)
+        out[j, 0], out[j, 1] = S.draw_rate_gap(r, alpha, k, x, tx, c, li)
 
 
 # one case per sampler of the truncated Beta variate: plain rejection (P(G > c) large), tangent envelope (a regular
@@ -107,11 +107,20 @@ def _draw_many(seed, r, alpha, k, x, tx, c, out):
 @pytest.mark.parametrize("r, alpha, k, x, tx, c", [(1.5, 3.0, 3.0, 40.0, 50.0, 2.0), (1.5, 3.0, 3.0, 40.0, 50.0, 10.0),
                                                    (0.3, 2.0, 0.7, 30.0, 50.0, 40.0), (0.6, 10.0, 0.5, 5.0, 30.0, 20.0),
                                                    (2.0, 0.5, 0.8, 60.0, 40.0, 9.0)])
-def test_joint_draw_of_rate_and_gap_matches_importance_sampling(r, alpha, k, x, tx, c):
+@pytest.mark.parametrize("cached", [False, True])
+def test_joint_draw_of_rate_and_gap_matches_importance_sampling(r, alpha, k, x, tx, c, cached):
     a, e = r + k * x, alpha + k * tx
     n = 100_000
     out = np.empty((n, 2))
-    _draw_many(7, r, alpha, k, x, tx, c, out)
+    li = np.nan
+    if cached:
+        # the sampler's path: log I_u(a, k) as the (r, alpha) move left it in its buffer
+        buf = np.empty(1)
+        S.pair_target(0, math.log(r), math.log(r / alpha), *[np.array([v]) for v in (k * x, k * tx, k * c, k, math.lgamma(k))],
+                      0.0, 1.0, 0.0, 0.0, buf)
+        li = float(buf[0])
+        assert li == pytest.approx(math.log(special.betainc(a, k, e / (e + k * c))), rel=1e-9, abs=1e-12)
+    _draw_many(7, r, alpha, k, x, tx, c, li, out)
     lam, gap = out[:, 0], out[:, 1]
     assert np.all(gap >= c) and np.all(np.isfinite(out)) and np.all(lam > 0)
     # reference: lambda ~ Gamma(a, e) weighted by Q(k, k lambda c); E[k lambda G | lambda] = k Q(k + 1, .) / Q(k, .)
@@ -147,3 +156,71 @@ def test_lifetime_draws_follow_the_truncated_lomax_law(s, beta, tx, g, d):
     surv = lambda v: (beta / (beta + v)) ** s            # noqa: E731
     cdf = lambda v: (surv(lo) - surv(np.minimum(v, hi))) / (surv(lo) - (surv(hi) if np.isfinite(hi) else 0.0))  # noqa: E731
     assert stats.kstest(out, cdf).pvalue > 1e-4
+
+
+@numba.njit
+def _pair_chain(seed, n_warm, n_keep, steps, a1, a2, a3, a4, a5, out, accept):
+    # mh_pair on (r, alpha) given a fixed latent state, as the sampler drives it: adaptive random walk in warm-up,
+    # the trial of independence steps in its last fifth, then a fixed kernel
+    np.random.seed(seed)
+    hchol = np.zeros((4, 3))
+    hchol[:, 0] = 0.3
+    hchol[:, 2] = 0.3
+    hl_scale, hn, hs = np.zeros(4), np.zeros(4), np.zeros((4, 5))
+    acc, tries = np.zeros(4), np.zeros(4)
+    n_ind = np.ones(4, dtype=np.int64)
+    ind_acc, ind_n = np.zeros(4), np.zeros(4)
+    buf, spare = np.empty(a1.shape[0]), np.empty(a1.shape[0])
+    ls, lm = 0.0, -1.0
+    for it in range(n_warm + n_keep):
+        warm = it < n_warm
+        if it == n_warm // 2:
+            hn[2] = 0.0
+            hs[2, :] = 0.0
+        trial = warm and it >= (4 * n_warm) // 5
+        ls, lm, cur = S.mh_pair(0, ls, lm, 2, steps, a1, a2, a3, a4, a5, 0.0, 2.0, 1.0, 1.0, hchol, hl_scale, hs, hn,
+                                acc, tries, warm, warm and it >= n_warm // 10, it, buf, spare, n_ind, trial, ind_acc,
+                                ind_n)
+        if it == n_warm - 1 and ind_acc[2] / ind_n[2] >= S._INDEP_ALL:
+            n_ind[2] = steps
+        if not warm:
+            out[it - n_warm, 0] = ls
+            out[it - n_warm, 1] = lm
+            # the buffer returned holds each customer's log I at the state returned
+            if it == n_warm + n_keep - 1:
+                S.pair_target(0, ls, lm, a1, a2, a3, a4, a5, 0.0, 2.0, 1.0, 1.0, spare)
+                for i in range(a1.shape[0]):
+                    if abs(spare[i] - cur[i]) > 1e-12:
+                        accept[1] = -1.0
+    accept[0] = n_ind[2]
+
+
+def test_population_pair_kernel_with_independence_steps_targets_the_pair_conditional():
+    # 300 customers' latent state held fixed: the chain of (log r, log(r / alpha)) must have the moments of the
+    # exact conditional, computed on a grid of pair_target (priors included); the trial picks independence steps
+    # only here (the conditional is close to the fitted t)
+    rng = np.random.default_rng(3)
+    n = 300
+    k = rng.gamma(9.0, 1 / 3.0, n)
+    lam = rng.gamma(1.5, 1 / 3.0, n)
+    tx = rng.uniform(5, 50, n)
+    x = rng.poisson(lam * tx).astype(float)
+    c = rng.uniform(0, 10, n)
+    a = [k * x, k * tx, k * c, k, np.array([math.lgamma(v) for v in k])]
+    out = np.empty((40_000, 2))
+    accept = np.zeros(2)
+    _pair_chain(11, 2_000, out.shape[0], 2, *a, out, accept)
+    assert accept[0] == 2 and accept[1] == 0.0
+    g1 = np.linspace(out[:, 0].mean() - 8 * out[:, 0].std(), out[:, 0].mean() + 8 * out[:, 0].std(), 241)
+    g2 = np.linspace(out[:, 1].mean() - 8 * out[:, 1].std(), out[:, 1].mean() + 8 * out[:, 1].std(), 241)
+    lp = np.array([[S.pair_target(0, u, v, *a, 0.0, 2.0, 1.0, 1.0, np.empty(0)) for v in g2] for u in g1])
+    w = np.exp(lp - lp.max())
+    w /= w.sum()
+    U, V = np.meshgrid(g1, g2, indexing="ij")
+    for draws, grid in ((out[:, 0], U), (out[:, 1], V)):
+        mean = float((w * grid).sum())
+        sd = math.sqrt(float((w * (grid - mean) ** 2).sum()))
+        # batch means: the chain's Monte Carlo standard error of its mean
+        se = np.std(draws.reshape(100, -1).mean(axis=1)) / math.sqrt(100)
+        assert abs(draws.mean() - mean) < 5 * se, (draws.mean(), mean, se)
+        assert draws.std() == pytest.approx(sd, rel=0.05)
