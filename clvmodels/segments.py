@@ -27,6 +27,11 @@ __all__ = ["rfm_scores", "value_tiers", "ValueTiers", "whale_curve", "WhaleCurve
            "TIER_LABELS"]
 
 TIER_LABELS = ("VIP", "core", "low", "margin-negative")
+# values equal to this many decimals (a billionth of the currency unit) are ties for tiers and ranks: customers with
+# the same history get CLVs that differ in their last bits when the arithmetic runs in another order (another
+# engine, chunk or CPU: numpy's vectorised exp / log differ by an ulp between a SIMD body and its tail), and such
+# noise must not reorder them or move them across a threshold
+TIE_DECIMALS = 9
 
 
 # --------------------------------------------------------------------------------------------
@@ -236,6 +241,12 @@ def value_tiers(clv_frame: pd.DataFrame | pd.Series, *, column: str = "clv", vip
     * ``core``: value >= the core threshold;
     * ``low``: the rest (value >= 0).
 
+    Tiers, thresholds and ranks use the value (and ``by="value"`` thresholds) rounded to 9 decimals
+    (``TIE_DECIMALS``), so that values
+    equal to a billionth of the currency unit are ties: floating-point noise (another engine, chunking or CPU)
+    never reorders customers or moves one across a threshold; ties are ranked in the frame's order (the
+    pipeline's frames are sorted by customer id). ``customers`` keeps the unrounded value.
+
     ``labels`` renames the four tiers (same order). Returns :class:`ValueTiers` with
     ``customers`` (value, tier as an ordered categorical, rank 1 = most valuable),
     ``summary`` (per tier: customers, share of customers, total value, share of value, mean) and
@@ -288,15 +299,17 @@ def value_tiers(clv_frame: pd.DataFrame | pd.Series, *, column: str = "clv", vip
     if len(labels) != 4 or len(set(labels)) != 4:
         raise ConfigError(f"labels must be 4 distinct names (VIP, core, low, margin-negative), got {labels!r}",
                           key="labels")
+    key = np.round(np.asarray(values, dtype=float), TIE_DECIMALS)
     if by == "quantile":
-        vip_thr, core_thr = (float(np.quantile(values, q)) for q in (vip, core))
+        vip_thr, core_thr = (float(np.quantile(key, q)) for q in (vip, core))
     else:
-        vip_thr, core_thr = float(vip), float(core)
+        vip_thr, core_thr = (float(np.round(float(v), TIE_DECIMALS)) for v in (vip, core))
     l_vip, l_core, l_low, l_neg = labels
-    tier = np.where(values < 0, l_neg, np.where(values >= vip_thr, l_vip, np.where(values >= core_thr, l_core, l_low)))
+    tier = np.where(key < 0, l_neg, np.where(key >= vip_thr, l_vip, np.where(key >= core_thr, l_core, l_low)))
     customers = pd.DataFrame({column: values_s,
                               "tier": pd.Categorical(tier, categories=list(labels), ordered=True),
-                              "rank": values_s.rank(ascending=False, method="first").astype(np.int64)})
+                              "rank": pd.Series(key, index=values_s.index).rank(ascending=False, method="first")
+                              .astype(np.int64)})
     total = float(values.sum())
     grp = customers.groupby("tier", observed=False)[column]
     summary = pd.DataFrame({"customers": grp.size(), "value": grp.sum(), "mean_value": grp.mean()})

@@ -174,6 +174,22 @@ def test_value_tiers_by_quantile_and_by_value():
     assert TIER_LABELS == ("VIP", "core", "low", "margin-negative")
 
 
+
+def test_value_tiers_treat_last_bit_noise_as_a_tie():
+    # two customers with the same history whose CLVs came out an ulp apart (vectorised exp / log differ between a
+    # SIMD body and its tail): ranked in the frame's order, and on the same side of a threshold at that value
+    x = 6.195
+    v = pd.Series([x, np.nextafter(x, 7.0), 1.0], index=pd.Index(["0013", "0063", "0100"], name="customer_id"),
+                  name="clv")
+    t = value_tiers(v, by="value", vip=np.nextafter(x, 7.0), core=2.0)
+    assert list(t.customers["rank"]) == [1, 2, 3]                     # not [2, 1, 3]
+    assert list(t.customers["tier"].astype(str)) == ["VIP", "VIP", "low"]
+    assert t.customers["clv"].iloc[1] == np.nextafter(x, 7.0)           # the value itself is kept unrounded
+    # a real difference (a thousandth of a cent) still orders them
+    t3 = value_tiers(pd.Series([x, x + 1e-5], index=v.index[:2], name="clv"))
+    assert list(t3.customers["rank"]) == [2, 1]
+
+
 def test_value_tiers_errors():
     v = pd.Series([1.0, 2.0], name="clv")
     with pytest.raises(ConfigError):

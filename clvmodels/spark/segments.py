@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..segments import TIER_LABELS
+from ..segments import TIE_DECIMALS, TIER_LABELS
 from ._session import functions, pyspark_sql
 
 __all__ = ["value_tiers", "rfm_scores"]
@@ -100,7 +100,8 @@ def value_tiers(sdf, *, column: str = "clv", vip: float = 0.95, core: float = 0.
     """``sdf`` with ``tier`` and ``value_rank`` as :func:`clvmodels.segments.value_tiers` gives them (``rank`` there),
     and the thresholds.
 
-    ``value_rank`` is 1 for the highest ``column``; ties go in ascending ``tie`` order (pandas' ``method="first"``
+    ``value_rank`` is 1 for the highest ``column`` (rounded to ``TIE_DECIMALS`` decimals, as in the pandas definition);
+    ties go in ascending ``tie`` order (pandas' ``method="first"``
     on a summary sorted by customer id, as the pandas and DuckDB engines sort it). With ``by="quantile"`` the
     thresholds are ``numpy.quantile`` of the values (linear), computed exactly from two looked-up values each.
 
@@ -121,17 +122,20 @@ def value_tiers(sdf, *, column: str = "clv", vip: float = 0.95, core: float = 0.
     (['VIP', 'core', 'core', 'low', 'margin-negative'], True)
     """
     F = functions()
-    ranked, n, _ = cumulative(sdf, [F.col(column).desc(), F.col(tie).asc()], persisted=persisted)
+    # the value rounded to TIE_DECIMALS decimals orders and tiers, as in the pandas definition (last-bit noise of the
+    # arithmetic is a tie, broken by ``tie``)
+    key = F.round(F.col(column), TIE_DECIMALS)
+    ranked, n, _ = cumulative(sdf, [key.desc(), F.col(tie).asc()], persisted=persisted)
     if by == "quantile":
         plans = [_quantile_plan(n, q) for q in (vip, core)]
         wanted = sorted({n - 1 - i for p in plans for i in p[:2]})   # the i-th smallest is at position n - 1 - i
-        got = {int(r[INDEX]): r[column] for r in ranked.where(F.col(INDEX).isin(wanted)).select(INDEX, column)
-               .collect()}
+        got = {int(r[INDEX]): r["_key"] for r in ranked.where(F.col(INDEX).isin(wanted))
+               .select(INDEX, key.alias("_key")).collect()}
         vip_thr, core_thr = (_lerp(got[n - 1 - lo], got[n - 1 - hi], gamma) for lo, hi, gamma in plans)
     else:
-        vip_thr, core_thr = float(vip), float(core)
+        vip_thr, core_thr = (float(np.round(float(v), TIE_DECIMALS)) for v in (vip, core))
     l_vip, l_core, l_low, l_neg = TIER_LABELS
-    v = F.col(column)
+    v = key
     tier = (F.when(v < 0, l_neg).when(v >= vip_thr, l_vip).when(v >= core_thr, l_core).otherwise(l_low))
     out = ranked.withColumn("tier", tier).withColumn("value_rank", (F.col(INDEX) + 1).cast("long"))
     return out.drop(INDEX, CUM), {"vip": vip_thr, "core": core_thr, "margin_negative": 0.0}
