@@ -180,8 +180,11 @@ def accuracy(name, tx, cal, spend, models, n_boot: int, time_split: bool = True)
         # the holdout-free criteria: BIC of the same fits (a summary without its holdout columns) ...
         plain = pd.DataFrame(cal[[c for c in ("frequency", "recency", "T", "litt") if c in cal.columns]])
         t0 = time.perf_counter()
-        by_bic = compare_models(plain, {k: cmp.models[k] for k in cmp.models if cmp.table.loc[k, "kind"]
-                                        == "probabilistic"}, criterion="bic", n_boot=n_boot, random_state=0)
+        try:
+            by_bic = compare_models(plain, {k: cmp.models[k] for k in cmp.models if cmp.table.loc[k, "kind"]
+                                            == "probabilistic"}, criterion="bic", n_boot=n_boot, random_state=0)
+        except clv.errors.ConfigError as exc:        # e.g. --models paretoggg:gibbs alone: no likelihood maximum
+            by_bic, bic_why = None, str(exc)
         bic_s = time.perf_counter() - t0
         # ... and a split inside the calibration period (every model refitted on its first half)
         split, split_s = None, np.nan
@@ -197,7 +200,7 @@ def accuracy(name, tx, cal, spend, models, n_boot: int, time_split: bool = True)
              "| model | " + " | ".join(label for _, label in shown) + " | BIC |",
              "|---|" + "---|" * (len(shown) + 1)]
     for model in cmp.table.index:
-        bic = by_bic.table["bic"].get(model, np.nan)
+        bic = np.nan if by_bic is None else by_bic.table["bic"].get(model, np.nan)
         k = getattr(cmp.models.get(model), "k_", None)
         label = model if k is None else f"{model} (k = {k})"
         lines.append(f"| {label} | " + " | ".join(_cell(iv, m, model) for m, _ in shown) +
@@ -217,7 +220,8 @@ def accuracy(name, tx, cal, spend, models, n_boot: int, time_split: bool = True)
     lines += ["", "Recommendations:", "",
               _verdict_line("on the holdout (mean rank over |aggregate error|, MAE, correlation, top-decile "
                             "capture)", cmp),
-              _verdict_line("without a holdout, by BIC on the calibration data", by_bic),
+              (_verdict_line("without a holdout, by BIC on the calibration data", by_bic) if by_bic is not None else
+               f"- without a holdout, by BIC on the calibration data: not available ({bic_why})"),
               (_verdict_line(f"without a holdout, on a time split inside the calibration period (cut "
                              f"{split.time_split['calibration_end']})", split) if split is not None else
                "- without a holdout, on a time split inside the calibration period: not run (--time-split)."),
@@ -228,7 +232,7 @@ def accuracy(name, tx, cal, spend, models, n_boot: int, time_split: bool = True)
     lines += [f"Wall time: holdout comparison {seconds:.1f} s (fits, evaluation, tracking, baseline, bootstrap), "
               f"BIC {bic_s:.1f} s" + (f", time split {split_s:.1f} s." if split is not None else "."), ""]
     result = {"data": name, "holdout": cmp.recommended, "holdout_clear": cmp.recommendation.clear,
-              "bic": by_bic.recommended, "time_split": None if split is None else split.recommended}
+              "bic": None if by_bic is None else by_bic.recommended, "time_split": None if split is None else split.recommended}
     return "\n".join(lines), result
 
 
