@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).parent))
 import bgfamily_mpref as bgref  # noqa: E402
 import cnbdk_mpref as ref  # noqa: E402
+from fd_ref import richardson_derivative  # noqa: E402
 
 from clvmodels.errors import CLVWarning, InvalidValueError  # noqa: E402
 from clvmodels.math import bgnbd, cnbdk, mbgnbd  # noqa: E402
@@ -250,18 +251,7 @@ def test_gradient_matches_finite_differences():
             args = (x[i], t_x[i], T[i], litt[i])
             _, g = cnbdk.loglik_and_grad(k[i], *p0, *args, dropout_at_zero=s)
             for j in range(4):
-                # central differences at steps h and h / 2, Richardson-extrapolated (error O(h^4)): a step as
-                # large as 1e-3 of the parameter keeps the rounding of a log-likelihood of a few hundred far
-                # below the tolerance (a step of 1e-6 did not, on some CPUs, for parameters near 0.01)
-                def central(h):
-                    up, dn = p0.copy(), p0.copy()
-                    up[j] += h
-                    dn[j] -= h
-                    return (cnbdk.loglik(k[i], *up, *args, dropout_at_zero=s)
-                            - cnbdk.loglik(k[i], *dn, *args, dropout_at_zero=s)) / (2 * h)
-
-                h = 1e-3 * p0[j]
-                fd = (4.0 * central(h / 2) - central(h)) / 3.0
+                fd = richardson_derivative(lambda p: cnbdk.loglik(k[i], *p, *args, dropout_at_zero=s), p0, j)
                 assert g[j] == pytest.approx(fd, rel=1e-5, abs=1e-6 * max(1.0, abs(fd))), (i, s, j)
 
 

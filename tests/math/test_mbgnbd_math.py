@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent))
 import bgfamily_mpref as ref  # noqa: E402
+from fd_ref import richardson_derivative  # noqa: E402
 from test_bgnbd_math import _extreme_grid, _rel, _sample  # noqa: E402
 
 from clvmodels.math import mbgnbd as M  # noqa: E402
@@ -106,11 +107,7 @@ def test_gradient_matches_finite_differences():
         p0 = np.array([r[i], alpha[i], a[i], b[i]])
         _, g = M.loglik_and_grad(*p0, x[i], t_x[i], T[i])
         for k in range(4):
-            h = 1e-6 * p0[k]
-            up, dn = p0.copy(), p0.copy()
-            up[k] += h
-            dn[k] -= h
-            fd = (M.loglik(*up, x[i], t_x[i], T[i]) - M.loglik(*dn, x[i], t_x[i], T[i])) / (2 * h)
+            fd = richardson_derivative(lambda p: M.loglik(*p, x[i], t_x[i], T[i]), p0, k)
             assert g[k] == pytest.approx(fd, rel=1e-5, abs=1e-6 * max(1, abs(fd)))
 
 
