@@ -803,6 +803,46 @@ def run(seed, x, tx, T, litt, logk, lam, mu, gap, hyp, prior_m, prior_s, prior_a
     return kept
 
 
+@_jit
+def customer_chains(seeds, x, tx, T, litt, hyp, n_burn, n_between, lo, hi, out_k, out_lam, out_mu):
+    """Draws of (k, lambda, mu) for customers whose history the fit did not see, one per population draw: each
+    customer's own chain of the sampler's customer-level updates (the current gap G, log k by slice sampling,
+    (lambda, G) jointly, the lifetime with mu integrated out, then mu), the population parameters held at draw j
+    (row j of ``hyp``: t, gamma, r, alpha, s, beta) for ``n_between`` sweeps (``n_burn`` before the first) and the
+    state after them kept as draw j. Each customer has its own seed, so a customer's draws do not depend on the
+    others asked with it. The alive state starts from the closed-form P(alive) at the first draw's parameters."""
+    S = hyp.shape[0]
+    for i in range(x.shape[0]):
+        np.random.seed(seeds[i])
+        d = T[i] - tx[i]
+        k_ = hyp[0, 0] / hyp[0, 1]
+        logk = min(max(math.log(k_), lo[0]), hi[0])
+        k_ = math.exp(logk)
+        lam = (hyp[0, 2] + k_ * x[i]) / (hyp[0, 3] + k_ * T[i])
+        mu = hyp[0, 4] / hyp[0, 5]
+        alive = True
+        rem = d
+        if d > 0.0 and math.log(1.0 - np.random.random()) >= log_palive1(k_, lam, mu, x[i], tx[i], T[i]):
+            alive = False
+            rem = draw_dropout_gap(k_, lam, mu, d)
+        for j in range(S):
+            for _ in range(n_burn if j == 0 else n_between):
+                cut = d if alive else rem
+                rate = k_ * lam
+                g = max(trunc_gamma(k_, rate * cut) / rate, 1e-300)
+                logk = slice_k(logk, 1.0, lam, x[i] + 1.0, litt[i] + math.log(g), tx[i] + g, hyp[j, 0], hyp[j, 1],
+                               lo[0], hi[0])
+                k_ = math.exp(logk)
+                lam, g = draw_rate_gap(hyp[j, 2], hyp[j, 3], k_, x[i], tx[i], cut, np.nan)
+                life = draw_lifetime(hyp[j, 4], hyp[j, 5], tx[i], g, d)
+                mu = max(np.random.gamma(hyp[j, 4] + 1.0, 1.0 / (hyp[j, 5] + life)), 1e-300)
+                alive = life > T[i]
+                rem = d if alive else life - tx[i]
+            out_k[i, j] = k_
+            out_lam[i, j] = lam
+            out_mu[i, j] = mu
+
+
 def initial_values(x, tx, T, litt, rng, jitter: float):
     """Starting values of one chain: per-customer rates and regularity from the history (moment
     estimates, jittered by ``jitter`` on the log scale) and population parameters matched to them."""

@@ -42,6 +42,8 @@ __all__ = ["ParetoGGG", "default_thin"]
 _SHAPE = {"dist": "LogNormal", "mu": 0.0, "sigma": 2.0}
 _RATE = {"dist": "Gamma", "alpha": 0.01, "beta": 0.001}
 _CHUNK = 4_000_000          # (draws x customers) elements handled at once by the predictions
+_UNSEEN_BURN = 50           # sweeps of a new history's chain before its first draw ...
+_UNSEEN_BETWEEN = 3         # ... and between draws (customer_chains)
 
 
 def default_thin(n_customers: int) -> int:
@@ -63,6 +65,15 @@ def _splitmix64(z: np.ndarray) -> np.ndarray:
         z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     return z ^ (z >> np.uint64(31))
+
+
+def _id_seeds(base: np.uint64, ids) -> np.ndarray:
+    """One int64 seed per customer id (its text's CRC-32 mixed with ``base``): a customer's stream does not depend on
+    who else is asked with it."""
+    import zlib
+
+    crc = np.array([zlib.crc32(str(v).encode()) for v in ids], dtype=np.uint64)
+    return (_splitmix64(base + crc) >> np.uint64(33)).astype(np.int64)
 
 
 def _whole(value, key: str, minimum: int) -> int:
@@ -243,14 +254,15 @@ class ParetoGGG(BayesModel):
 
     # ---- per-customer draws ------------------------------------------------------------------
     def _fitted_rows(self, summary: pd.DataFrame | None) -> tuple[pd.DataFrame, np.ndarray]:
-        """The fitted histories of the customers asked for (all when ``summary`` is None) and their
-        positions in the posterior; customers not fitted, or whose history differs from the fitted one,
-        are a DataValidationError naming them."""
+        """The histories asked for (every fitted one when ``summary`` is None) and each one's position in the
+        posterior: -1 for a customer the fit did not see, or whose history (frequency, recency, T) differs from the
+        fitted one; those are drawn by :meth:`_unseen_draws` (they need ``litt``)."""
         self.check_fitted()
         fitted = self._observed_frame()
         if summary is None:
             return fitted, np.arange(len(fitted))
-        frame = validate_summary(summary, columns=self.input_columns)
+        has_litt = isinstance(summary, pd.DataFrame) and LITT_COLUMN in summary.columns
+        frame = validate_summary(summary, litt=has_litt, columns=self.input_columns)
         self._check_time_unit(summary)
         ids = frame.index
         lookup = fitted.index
@@ -259,24 +271,36 @@ class ParetoGGG(BayesModel):
         elif lookup.dtype == object and ids.dtype != object:
             ids = ids.astype(str)
         pos = lookup.get_indexer(ids)
-        missing = pos < 0
-        if missing.any():
-            bad = frame.index[missing]
-            raise DataValidationError(
-                f"{int(missing.sum())} customer(s) were not in the summary the model was fitted on, e.g. "
-                f"{describe_culprits(bad)}: the Pareto/GGG predicts from each customer's own posterior; refit "
-                "with them", column="customer_id", n_rows=int(missing.sum()), examples=list(bad[:5]))
-        fit_part = fitted.iloc[pos]
-        changed = np.zeros(len(frame), dtype=bool)
+        known = pos >= 0
+        fit_part = fitted.iloc[np.where(known, pos, 0)]
         for c in self.input_columns:
-            changed |= ~np.isclose(frame[c].to_numpy(), fit_part[c].to_numpy(), rtol=1e-9, atol=1e-9)
-        if changed.any():
-            bad = frame.index[changed]
-            raise DataValidationError(
-                f"{int(changed.sum())} customer(s) have a history (frequency, recency, T) that differs from the one "
-                f"fitted, e.g. {describe_culprits(bad)}: the posterior conditions on the fitted history; refit on "
-                "the new summary", column="frequency", n_rows=int(changed.sum()), examples=list(bad[:5]))
-        return fit_part.set_axis(frame.index), pos
+            known &= np.isclose(frame[c].to_numpy(), fit_part[c].to_numpy(), rtol=1e-9, atol=1e-9)
+        pos = np.where(known, pos, -1)
+        if not known.all():
+            unseen = frame.index[~known]
+            if not has_litt:
+                raise MissingColumnError(
+                    f"{len(unseen)} customer(s) were not in the summary the model was fitted on or have another "
+                    f"history, e.g. {describe_culprits(unseen)}: their posterior needs the summary's "
+                    f"'{LITT_COLUMN}' column (build it with litt=True)", column=LITT_COLUMN)
+        return frame, pos
+
+    def _unseen_draws(self, frame: pd.DataFrame, hyper: np.ndarray, random_state=None):
+        """(k, lambda, mu), each (customers, S), for customers whose history the fit did not see, one draw per row
+        of ``hyper`` (S, 6: the population draws): each customer's own chain of the sampler's customer-level
+        updates with the population held at each draw (:func:`clvmodels.bayes._pggg_sampler.customer_chains`).
+        The population posterior is the fitted one: the new histories do not update it (as the maximum-likelihood
+        models score new data with their fitted parameters). A customer's stream comes from ``random_state`` (the
+        model's ``random_seed`` when None) and the customer id, whoever else is asked with it."""
+        from . import _pggg_sampler as S
+
+        x, tx, T, litt = (frame[c].to_numpy(dtype=np.float64) for c in (*self.input_columns, LITT_COLUMN))
+        seed = self.random_seed if random_state is None else random_state
+        seeds = _id_seeds(np.uint64(np.random.default_rng(seed).integers(2**63)), frame.index)
+        hyper = np.ascontiguousarray(hyper, dtype=np.float64)
+        out = [np.empty((len(frame), len(hyper))) for _ in range(3)]
+        S.customer_chains(seeds, x, tx, T, litt, hyper, _UNSEEN_BURN, _UNSEEN_BETWEEN, S._LO, S._HI, *out)
+        return tuple(out)
 
     def _draws(self, draws_per_chain: int | None):
         post = self.idata_.posterior
@@ -291,6 +315,8 @@ class ParetoGGG(BayesModel):
         """``fn(k, lam, mu, x, t_x, T)`` on (S, chunk) arrays -> DataArray (chain, draw, customer_id)."""
         import xarray as xr
 
+        from ._pggg_sampler import HYPER_NAMES
+
         frame, pos = self._fitted_rows(summary)
         post = self._draws(draws_per_chain)
         C, D = int(post.sizes["chain"]), int(post.sizes["draw"])
@@ -299,12 +325,19 @@ class ParetoGGG(BayesModel):
         x, tx, T = (frame[c].to_numpy(dtype=np.float64) for c in self.input_columns)
         step = max(1, _CHUNK // max(S, 1))
         arrays = {c: post[c] for c in self.customer_names}
-        for start in range(0, N, step):
-            sl = slice(start, min(N, start + step))
-            idx = pos[sl]
-            k, lam, mu = (arrays[c].isel(customer_id=idx).to_numpy().astype(np.float64).reshape(S, -1)
+        seen = np.flatnonzero(pos >= 0)
+        for start in range(0, len(seen), step):
+            cols = seen[start:start + step]
+            k, lam, mu = (arrays[c].isel(customer_id=pos[cols]).to_numpy().astype(np.float64).reshape(S, -1)
                           for c in self.customer_names)
-            out[:, sl] = fn(k, lam, mu, x[None, sl], tx[None, sl], T[None, sl])
+            out[:, cols] = fn(k, lam, mu, x[None, cols], tx[None, cols], T[None, cols])
+        new = np.flatnonzero(pos < 0)
+        if new.size:
+            hyper = np.stack([post[h].to_numpy().reshape(S) for h in HYPER_NAMES], axis=1)
+            for start in range(0, new.size, step):
+                cols = new[start:start + step]
+                k, lam, mu = (a.T for a in self._unseen_draws(frame.iloc[cols], hyper))
+                out[:, cols] = fn(k, lam, mu, x[None, cols], tx[None, cols], T[None, cols])
         bad = ~np.isfinite(out)
         if bad.any():
             warnings.warn(f"{name}: {int(bad.sum())} value(s) are not finite", ConvergenceWarning, stacklevel=3)
@@ -318,7 +351,8 @@ class ParetoGGG(BayesModel):
 
         Closed form given each draw's k, lambda, mu (:func:`clvmodels.math.paretoggg.p_alive`); its mean
         over the draws is the posterior P(alive). ``summary``: the fitted customers to predict (all when
-        None); customers not fitted are a DataValidationError naming them.
+        None); customers not fitted, or with another history, are drawn given the fitted population posterior
+        (their summary rows need ``litt``).
 
         Examples
         --------
@@ -425,10 +459,9 @@ class ParetoGGG(BayesModel):
         if not 0.0 < float(interval) < 1.0:
             raise ConfigError(f"interval must be in (0, 1), got {interval!r}", key="interval")
         frame, pos = self._fitted_rows(summary)
-        post = self.idata_.posterior
         out = pd.DataFrame(index=frame.index)
-        for c in self.customer_names:
-            out[c] = post[c].isel(customer_id=pos).mean(("chain", "draw")).to_numpy()
+        for j, c in enumerate(self.customer_names):
+            out[c] = self._per_customer_draws(lambda *a, j=j: a[j], summary, c, None).mean(("chain", "draw")).to_numpy()
         out["p_alive"] = self.p_alive(summary).mean(("chain", "draw")).to_numpy()
         rng = np.random.default_rng(random_seed)
         out["expected_purchases"] = self.expected_purchases(summary, t, n_sims=n_sims,
@@ -467,8 +500,9 @@ class ParetoGGG(BayesModel):
 
         The Monte Carlo error of a posterior mean over S draws is at most the posterior predictive sd of the
         count over sqrt(S) (in practice smaller: the lifetime is integrated out). Customers not in the fitted
-        summary, or whose frequency / recency / T differ from the fitted ones, are a DataValidationError
-        naming them (the posterior conditions on each fitted customer's own history: refit to score others).
+        summary, or whose frequency / recency / T differ from the fitted ones (a later log), are drawn from the
+        fitted population posterior and their own history (:meth:`_unseen_draws`; the summary then needs
+        ``litt``); a refit would also let their histories move the population.
 
         Examples
         --------
@@ -491,17 +525,25 @@ class ParetoGGG(BayesModel):
         S, n, K = len(ci), len(frame), len(steps)
         post = self.idata_.posterior
 
-        def values(name):
-            a = post[name].isel(customer_id=pos).to_numpy()                    # (C, D, n)
-            return np.ascontiguousarray(a[ci, di, :].T, dtype=np.float64)       # (n, S)
+        seen = pos >= 0
+        k, lam, mu = (np.empty((n, S)) for _ in range(3))
+        for name, arr in zip(self.customer_names, (k, lam, mu)):
+            a = post[name].isel(customer_id=pos[seen]).to_numpy()              # (C, D, n seen)
+            arr[seen] = a[ci, di, :].T
+        if not seen.all():
+            from ._pggg_sampler import HYPER_NAMES
 
-        k, lam, mu = values("k"), values("lambda"), values("mu")
+            hyper = np.stack([post[h].to_numpy()[ci, di] for h in HYPER_NAMES], axis=1)
+            for arr, got in zip((k, lam, mu), self._unseen_draws(frame.loc[~seen], hyper, random_state)):
+                arr[~seen] = got
         x, tx, T = (frame[c].to_numpy(dtype=np.float64)[:, None] for c in self.input_columns)
         pa = _math.p_alive(k, lam, mu, x, tx, T)
         # one stream per customer, from random_state and the customer's place in the fitted summary: a customer's
         # draws are the same whichever block of customers they are asked in
         base = np.uint64(np.random.default_rng(random_state).integers(2**63))
-        seeds = (_splitmix64(base + np.asarray(pos, dtype=np.uint64)) >> np.uint64(33)).astype(np.int64)
+        seeds = (_splitmix64(base + np.asarray(np.maximum(pos, 0), dtype=np.uint64)) >> np.uint64(33)).astype(np.int64)
+        if not seen.all():           # a new history: its stream from its id (as in _unseen_draws)
+            seeds[~seen] = _id_seeds(base + np.uint64(2**40), frame.index[~seen])
         cum = np.empty((n * S, K))
         nobuy = np.empty(n * S)
         elapsed = np.broadcast_to(T - tx, (n, S))

@@ -18,7 +18,7 @@ from numbers import Real
 import numpy as np
 import pandas as pd
 
-from ..data.validation import validate_covariates, validate_summary
+from ..data.validation import LITT_COLUMN, validate_covariates, validate_summary
 from ..errors import CLVError, ConfigError, NotFittedError
 from ..protocols import CustomerDraws, CustomerDrawsModel, ParameterDraws, require_purchase_model, require_spend_model
 from .economics import per_customer
@@ -144,8 +144,10 @@ class PurchaseSource:
 
     # ---- data ------------------------------------------------------------------------------
     def validate(self, summary: pd.DataFrame) -> pd.DataFrame:
-        """Validated float frame of the model's input and covariate columns (same rows and order)."""
-        frame = validate_summary(summary, columns=self.columns, discrete=self.discrete)
+        """Validated float frame of the model's input and covariate columns (same rows and order); a per-customer
+        model also gets ``litt`` when the summary has it (the Pareto/GGG draws histories it did not fit from it)."""
+        litt = self.per_customer and isinstance(summary, pd.DataFrame) and LITT_COLUMN in summary.columns
+        frame = validate_summary(summary, litt=litt, columns=self.columns, discrete=self.discrete)
         if self.covariates:
             frame = frame.join(validate_covariates(summary, self.covariates))
         return frame

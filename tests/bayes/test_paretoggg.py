@@ -15,7 +15,7 @@ import pytest
 
 import clvmodels as clv
 from clvmodels.bayes.paretoggg import ParetoGGG
-from clvmodels.errors import ConfigError, DataValidationError, InvalidValueError, MissingColumnError
+from clvmodels.errors import ConfigError, InvalidValueError, MissingColumnError
 from clvmodels.math import paretonbd
 from clvmodels.math import paretoggg as pmath
 from clvmodels.simulate import paretoggg as sim
@@ -152,17 +152,31 @@ def test_expected_and_simulated_future_purchases_match_the_holdout(regular):
     assert (table["purchases_lower"] <= table["purchases_upper"]).all()
 
 
-def test_predictions_refuse_customers_outside_the_fit(regular):
+def test_customers_outside_the_fit_are_scored_from_the_population_posterior(regular):
+    # the fitted histories under new ids go through the new-history path (their own chains given each population
+    # draw): they must get what the fit gave those histories, within Monte Carlo error
     data, model = regular
-    other = data.iloc[:3].copy()
-    other.index = pd.Index([10_001, 10_002, 2], name="customer_id")
-    with pytest.raises(DataValidationError, match="10001") as info:
-        model.p_alive(other)
-    assert info.value.column == "customer_id" and info.value.n_rows == 2
-    changed = data.iloc[:2].copy()
-    changed.loc[changed.index[0], "T"] += 5.0
-    with pytest.raises(DataValidationError, match="differs from the one fitted"):
-        model.expected_purchases(changed, t=4.0)
+    fitted = data.iloc[:300].drop(columns=["frequency_holdout", "k", "lambda", "mu", "alive"])
+    renamed = fitted.rename(index=lambda v: f"new-{v}")
+    got = model.p_alive(renamed, draws_per_chain=200).mean(("chain", "draw")).to_numpy()
+    want = model.p_alive(fitted, draws_per_chain=200).mean(("chain", "draw")).to_numpy()
+    assert abs(got.mean() - want.mean()) < 0.01 and np.corrcoef(got, want)[0, 1] > 0.97
+    ep_got = model.expected_purchases(renamed, t=10.0, draws_per_chain=200).mean(("chain", "draw")).to_numpy()
+    ep_want = model.expected_purchases(fitted, t=10.0, draws_per_chain=200).mean(("chain", "draw")).to_numpy()
+    assert abs(ep_got.sum() / ep_want.sum() - 1) < 0.02 and np.corrcoef(ep_got, ep_want)[0, 1] > 0.99
+    # a customer asked twice, with others or alone, gets the same draws (its stream comes from its id)
+    one = model.p_alive(renamed.iloc[[5]], draws_per_chain=50).to_numpy().ravel()
+    many = model.p_alive(renamed.iloc[:20], draws_per_chain=50).sel(customer_id="new-5").to_numpy().ravel()
+    assert np.array_equal(one, many)
+    # a history that grew: T five weeks longer without a purchase lowers P(alive) for each of them
+    later = fitted.iloc[:50].assign(T=fitted["T"].iloc[:50] + 5.0)
+    pa_later = model.p_alive(later, draws_per_chain=200).mean(("chain", "draw")).to_numpy()
+    assert (pa_later <= want[:50] + 0.05).all() and pa_later.mean() < want[:50].mean()
+    # new histories need litt: a summary without it is a typed error naming the column and the customers
+    with pytest.raises(MissingColumnError, match="new-0") as info:
+        model.p_alive(renamed.drop(columns="litt"))
+    assert info.value.column == "litt"
+    model.p_alive(fitted.drop(columns="litt").iloc[:3])          # fitted histories do not need it
 
 
 def test_same_seed_same_draws_and_netcdf_round_trip(tmp_path):

@@ -224,3 +224,32 @@ def test_population_pair_kernel_with_independence_steps_targets_the_pair_conditi
         se = np.std(draws.reshape(100, -1).mean(axis=1)) / math.sqrt(100)
         assert abs(draws.mean() - mean) < 5 * se, (draws.mean(), mean, se)
         assert draws.std() == pytest.approx(sd, rel=0.05)
+
+
+def test_new_history_chains_match_importance_sampling():
+    # customer_chains with the population held fixed: each customer's draws of (k, lambda, mu) must have the
+    # posterior means of prior x the collapsed likelihood (clvmodels.math.paretoggg.loglik), by importance sampling
+    from clvmodels.math import paretoggg as pmath
+
+    pin = np.array([3.0, 1.0, 2.0, 4.0, 1.5, 30.0])                 # t, gamma, r, alpha, s, beta
+    x = np.array([0.0, 8.0, 8.0, 30.0])
+    tx = np.array([0.0, 39.5, 16.0, 38.0])
+    T = np.full(4, 40.0)
+    litt = np.array([0.0, 8 * np.log(39.5 / 8) - 0.05, 8 * np.log(2.0) - 0.1, 30 * np.log(38 / 30) - 12])
+    n_draws = 4000
+    out = [np.empty((4, n_draws)) for _ in range(3)]
+    S.customer_chains(np.arange(4) + 5, x, tx, T, litt, np.tile(pin, (n_draws, 1)), 50, 2, S._LO, S._HI, *out)
+    rng = np.random.default_rng(0)
+    n = 400_000
+    ref = [rng.gamma(pin[0], 1 / pin[1], n), rng.gamma(pin[2], 1 / pin[3], n), rng.gamma(pin[4], 1 / pin[5], n)]
+    for i in range(4):
+        ll = pmath.loglik(*ref, x[i], tx[i], T[i], litt[i])
+        w = np.exp(ll - ll.max())
+        w /= w.sum()
+        for ours, values in zip(out, ref):
+            mean = float(np.sum(w * values))
+            sd = float(np.sqrt(np.sum(w * (values - mean) ** 2)))
+            # the chain's Monte Carlo standard error of its mean, by batch means
+            se = np.std(ours[i].reshape(40, -1).mean(axis=1)) / np.sqrt(40)
+            assert abs(ours[i].mean() - mean) < 5 * se + 1e-3 * sd, (i, ours[i].mean(), mean, se)
+            assert ours[i].std() == pytest.approx(sd, rel=0.1)
