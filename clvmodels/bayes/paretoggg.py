@@ -253,7 +253,7 @@ class ParetoGGG(BayesModel):
         return self
 
     # ---- per-customer draws ------------------------------------------------------------------
-    def _fitted_rows(self, summary: pd.DataFrame | None) -> tuple[pd.DataFrame, np.ndarray]:
+    def _locate(self, summary: pd.DataFrame | None) -> tuple[pd.DataFrame, np.ndarray]:
         """The histories asked for (every fitted one when ``summary`` is None) and each one's position in the
         posterior: -1 for a customer the fit did not see, or whose history (frequency, recency, T) differs from the
         fitted one; those are drawn by :meth:`_unseen_draws` (they need ``litt``)."""
@@ -317,7 +317,7 @@ class ParetoGGG(BayesModel):
 
         from ._pggg_sampler import HYPER_NAMES
 
-        frame, pos = self._fitted_rows(summary)
+        frame, pos = self._locate(summary)
         post = self._draws(draws_per_chain)
         C, D = int(post.sizes["chain"]), int(post.sizes["draw"])
         S, N = C * D, len(frame)
@@ -458,7 +458,7 @@ class ParetoGGG(BayesModel):
         self.check_fitted()
         if not 0.0 < float(interval) < 1.0:
             raise ConfigError(f"interval must be in (0, 1), got {interval!r}", key="interval")
-        frame, pos = self._fitted_rows(summary)
+        frame, pos = self._locate(summary)
         out = pd.DataFrame(index=frame.index)
         for j, c in enumerate(self.customer_names):
             out[c] = self._per_customer_draws(lambda *a, j=j: a[j], summary, c, None).mean(("chain", "draw")).to_numpy()
@@ -520,7 +520,7 @@ class ParetoGGG(BayesModel):
         if steps.ndim != 1 or steps.size == 0 or not np.all(np.isfinite(steps)) or np.any(steps <= 0) \
                 or np.any(np.diff(steps) < 0):
             raise InvalidValueError(f"steps must be finite, > 0 and sorted, got {steps.tolist()[:5]}", column="steps")
-        frame, pos = self._fitted_rows(summary)
+        frame, pos = self._locate(summary)
         ci, di = self._thinned_draws(n_draws)
         S, n, K = len(ci), len(frame), len(steps)
         post = self.idata_.posterior
