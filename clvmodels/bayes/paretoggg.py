@@ -287,6 +287,15 @@ class ParetoGGG(BayesModel):
                     f"'{LITT_COLUMN}' column (build it with litt=True)", column=LITT_COLUMN)
         return frame, pos
 
+    @staticmethod
+    def _hyper(post, ci=None, di=None) -> np.ndarray:
+        """The population draws (S, 6: t, gamma, r, alpha, s, beta) of ``post``: every (chain, draw) in order, or the
+        pairs ``(ci, di)``."""
+        from ._pggg_sampler import HYPER_NAMES
+
+        return np.stack([post[h].to_numpy().ravel() if ci is None else post[h].to_numpy()[ci, di]
+                         for h in HYPER_NAMES], axis=1)
+
     def _unseen_draws(self, frame: pd.DataFrame, hyper: np.ndarray, random_state=None):
         """(k, lambda, mu), each (customers, S), for customers whose history the fit did not see, one draw per row
         of ``hyper`` (S, 6: the population draws): each customer's own chain of the sampler's customer-level
@@ -317,8 +326,6 @@ class ParetoGGG(BayesModel):
         """``fn(k, lam, mu, x, t_x, T)`` on (S, chunk) arrays -> DataArray (chain, draw, customer_id)."""
         import xarray as xr
 
-        from ._pggg_sampler import HYPER_NAMES
-
         frame, pos = self._locate(summary)
         post = self._draws(draws_per_chain)
         C, D = int(post.sizes["chain"]), int(post.sizes["draw"])
@@ -335,7 +342,7 @@ class ParetoGGG(BayesModel):
             out[:, cols] = fn(k, lam, mu, x[None, cols], tx[None, cols], T[None, cols])
         new = np.flatnonzero(pos < 0)
         if new.size:
-            hyper = np.stack([post[h].to_numpy().reshape(S) for h in HYPER_NAMES], axis=1)
+            hyper = self._hyper(post)
             for start in range(0, new.size, step):
                 cols = new[start:start + step]
                 k, lam, mu = (a.T for a in self._unseen_draws(frame.iloc[cols], hyper))
@@ -461,9 +468,15 @@ class ParetoGGG(BayesModel):
         if not 0.0 < float(interval) < 1.0:
             raise ConfigError(f"interval must be in (0, 1), got {interval!r}", key="interval")
         frame, pos = self._locate(summary)
-        out = pd.DataFrame(index=frame.index)
+        post = self.idata_.posterior
+        seen = pos >= 0
+        means = np.empty((len(frame), len(self.customer_names)))
         for j, c in enumerate(self.customer_names):
-            out[c] = self._per_customer_draws(lambda *a, j=j: a[j], summary, c, None).mean(("chain", "draw")).to_numpy()
+            means[seen, j] = post[c].isel(customer_id=pos[seen]).mean(("chain", "draw")).to_numpy()
+        if not seen.all():           # new histories: one run of their chains for all three
+            for j, a in enumerate(self._unseen_draws(frame.loc[~seen], self._hyper(post))):
+                means[~seen, j] = a.mean(axis=1)
+        out = pd.DataFrame(means, index=frame.index, columns=list(self.customer_names))
         out["p_alive"] = self.p_alive(summary).mean(("chain", "draw")).to_numpy()
         rng = np.random.default_rng(random_seed)
         out["expected_purchases"] = self.expected_purchases(summary, t, n_sims=n_sims,
@@ -533,9 +546,7 @@ class ParetoGGG(BayesModel):
             a = post[name].isel(customer_id=pos[seen]).to_numpy()              # (C, D, n seen)
             arr[seen] = a[ci, di, :].T
         if not seen.all():
-            from ._pggg_sampler import HYPER_NAMES
-
-            hyper = np.stack([post[h].to_numpy()[ci, di] for h in HYPER_NAMES], axis=1)
+            hyper = self._hyper(post, ci, di)
             for arr, got in zip((k, lam, mu), self._unseen_draws(frame.loc[~seen], hyper, random_state)):
                 arr[~seen] = got
         x, tx, T = (frame[c].to_numpy(dtype=np.float64)[:, None] for c in self.input_columns)
