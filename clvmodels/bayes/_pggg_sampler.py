@@ -19,10 +19,19 @@ the lifetime out again gives the likelihood of :mod:`clvmodels.math.paretoggg`. 
    Y > rho Z, and Z / (Z + Y) is Beta(r + kx, k)); Metropolis on (log r, log(r / alpha)): see below. Then each
    (lambda, G) jointly and exactly from the same construction (a truncated Beta variate times an independent
    Gamma one);
-3. (t, gamma) given the k: gamma conjugate, t by slice sampling; then interweaving moves (Yu & Meng 2011)
-   proposing (log t, log gamma) jointly with each log k moved so that its standardised value
-   (log(gamma k) - psi(t)) / sqrt(psi'(t)) stays fixed (adaptive Metropolis), for every customer or only those
-   with fewer than 3 repeat purchases (G held: the moves condition on it);
+3. (t, gamma) given the k: gamma conjugate, t by slice sampling; then moves in the spirit of interweaving (Yu &
+   Meng 2011) that propose (log t, log(t / gamma)) jointly with every log k carried along by a transport map: its
+   quantile under an approximation of its own conditional (given lambda and the x + 1 gaps, G held) stays fixed. The
+   approximation: the gaps' log likelihood in k is nearly a Gamma kernel a log k - b k (Stirling), matched in its
+   first two derivatives at k0 = t / gamma, so the conditional is about Gamma(t + a, gamma + b); the quantile map is
+   the Wilson-Hilferty cube-root normal one (cheap: no incomplete gamma function). Where the approximation were
+   exact, the move's acceptance ratio would be that of (t, gamma) with every k integrated out; on a synthetic
+   23,570-customer check it matches that ratio to 0.01 over +-1 in log t, while the standardised-normal map used
+   before (k's population quantile fixed) was off by 10-50. So one step can travel the whole posterior: after
+   warm-up one step a sweep is an independence proposal (a Student t fitted to the second half of warm-up), the
+   other a random walk. This matters most where every k is near the same value (t in the hundreds, as on the
+   whole CDNOW log): there neither the conditional updates nor a population-quantile map move t (lag-1
+   autocorrelation 0.98 before; bulk ESS of t at the default settings 64 -> ~800-1,200);
 4. (s, beta) given G, with every mu **and the lifetime** integrated out: alive at t_x, and gone before the next
    purchase t_x + G when that falls before T: (beta / (beta + t_x))^s - (beta / (beta + t_x + G))^s per
    customer; Metropolis as for (r, alpha). Then each lifetime from its Lomax law truncated accordingly (inverse
@@ -80,7 +89,7 @@ HYPER_NAMES = ("t", "gamma", "r", "alpha", "s", "beta")
 _LO = np.array([-9.0, -40.0, -40.0])     # bounds of log k (k <= 10^4: beyond, k is a clock), log lambda, log mu
 _HI = np.array([9.2, 25.0, 25.0])
 _RATE_STEPS = 2          # Metropolis steps of (r, alpha) a sweep (after warm-up: one independence, one random walk)
-_IW_ROUNDS = 4           # rounds of the two interweaving moves of (t, gamma) a sweep
+_IW_ROUNDS = 1           # rounds of the two (t, gamma) moves a sweep (independence after warm-up, random walk)
 _DROP_STEPS = 4          # Metropolis steps of (s, beta) a sweep (after warm-up: one independence, then random walk)
 _INDEP_ALL = 0.45        # ... or independence steps only, if the trial in late warm-up accepted this often (mean)
 _INDEP_DF = 5.0          # the independence proposals of (r, alpha), (s, beta) after warm-up: Student t, 5 df,
@@ -215,6 +224,70 @@ def k_target(u, lam, llam, n_gaps, lgaps, span, sh, rt):
     kk = math.exp(u)
     return (n_gaps * (kk * (u + llam) - math.lgamma(kk)) + (kk - 1.0) * lgaps - kk * lam * span
             + sh * u - rt * kk)
+
+
+@_jit
+def gamma_coef(k0):
+    # the Gamma-kernel approximation a log k - b k of a customer's gap log likelihood in k (matching its first two
+    # derivatives at k0) is a = n_gaps * al, b = n_gaps * be - c, with c = n_gaps (1 + log lambda) + (sum of the log
+    # gaps) - lambda (sum of the gaps), the customer's own term (cdat in run)
+    tri = trigamma(k0)
+    al = k0 * (k0 * tri - 1.0)
+    be = k0 * tri - 1.0 - math.log(k0) + digamma(k0)
+    return al, be
+
+
+@_jit
+def transport(sh, rt, new_sh, new_rt, x, logk, lam, llm, lgp, spn, cdat, cur_l, new_u, new_l, lo, hi):
+    # the log k part of the (t, gamma) move from (sh, rt) to (new_sh, new_rt): each log k (current log likelihood
+    # cur_l) is mapped to new_u (new_l) so that its quantile under Gamma(A, B), the approximation of its conditional
+    # (A = t + a, B = gamma + b; module notes), stays: z = (w - 1 + 1 / (9A)) 3 sqrt(A) with w = (k B / A)^(1/3)
+    # (Wilson-Hilferty) is held fixed. Any deterministic family of such maps gives an exact move; B is kept above
+    # gamma / 20 (a customer whose gaps pull k far up). Returns the change of the Gamma(t, gamma) and gap log
+    # densities plus the log Jacobian (d log k' / d log k = w s' / (w' s), s = 1 / (3 sqrt(A))), -inf if a mapped
+    # value leaves the bounds
+    al_o, be_o = gamma_coef(sh / rt)
+    al_n, be_n = gamma_coef(new_sh / new_rt)
+    lr_o = math.log(rt)
+    lr_n = math.log(new_rt)
+    lg_o = math.lgamma(sh)
+    lg_n = math.lgamma(new_sh)
+    out = 0.0
+    for i in range(x.shape[0]):
+        u = logk[i]
+        ng = x[i] + 1.0
+        a_o = sh + ng * al_o
+        b_o = max(rt + ng * be_o - cdat[i], 0.05 * rt)
+        a_n = new_sh + ng * al_n
+        b_n = max(new_rt + ng * be_n - cdat[i], 0.05 * new_rt)
+        s_o = 1.0 / (3.0 * math.sqrt(a_o))
+        s_n = 1.0 / (3.0 * math.sqrt(a_n))
+        w_o = math.exp((u + math.log(b_o / a_o)) / 3.0)
+        w_n = 1.0 - 1.0 / (9.0 * a_n) + s_n * (w_o - 1.0 + 1.0 / (9.0 * a_o)) / s_o
+        if not w_n > 0.0:
+            return -np.inf
+        un = math.log(a_n / b_n) + 3.0 * math.log(w_n)
+        if un < lo or un > hi:
+            return -np.inf
+        new_u[i] = un
+        new_l[i] = k_target(un, lam[i], llm[i], ng, lgp[i], spn[i], 0.0, 0.0)
+        out += (math.log(w_o * s_n / (w_n * s_o)) + new_l[i] - cur_l[i]
+                + (new_sh * (un + lr_n) - lg_n - math.exp(un + lr_n)) - (sh * (u + lr_o) - lg_o - math.exp(u + lr_o)))
+    return out
+
+
+@_jit
+def tg_log_ratio(la, lb, nla, nlb, m0, s0, a0, b0, x, logk, lam, llm, lgp, spn, cdat, cur_l, new_u, new_l, lo, hi):
+    # log acceptance ratio (proposal correction aside) of the (t, gamma) move from (la, lb) = (log t, log(t / gamma))
+    # to (nla, nlb): the priors (normal on log t; Gamma(a0, b0) on gamma, in log gamma) and the transport of the log k
+    sh = math.exp(la)
+    rt = math.exp(la - lb)
+    new_sh = math.exp(nla)
+    new_rt = math.exp(nla - nlb)
+    lu = la - m0
+    lun = nla - m0
+    out = -0.5 * (lun * lun - lu * lu) / (s0 * s0) + a0 * ((nla - nlb) - (la - lb)) - b0 * (new_rt - rt)
+    return out + transport(sh, rt, new_sh, new_rt, x, logk, lam, llm, lgp, spn, cdat, cur_l, new_u, new_l, lo, hi)
 
 
 @_jit
@@ -589,8 +662,8 @@ def run(seed, x, tx, T, litt, logk, lam, mu, gap, hyp, prior_m, prior_s, prior_a
     wn = 0
     checkpoints = np.array([n_warm // 5, (2 * n_warm) // 5, (3 * n_warm) // 5, (4 * n_warm) // 5])
     pw = np.array([0.5, 0.5, 0.5, 0.5])      # slice widths of (log s, log(s / beta)), (log r, log(r / alpha))
-    # adaptive Metropolis moves: 0 and 1 the interweaving moves of (t, gamma), 2 the move of (r, alpha), 3 that of
-    # (s, beta); lower Cholesky factors of their proposals, log scales, running sums of the warm-up draws
+    # adaptive Metropolis moves: 0 and 1 the moves of (t, gamma) (0 independence after warm-up), 2 the move of
+    # (r, alpha), 3 that of (s, beta); lower Cholesky factors of their proposals, log scales, running sums of the warm-up draws
     hchol = np.zeros((4, 3))
     hchol[:, 0] = 0.3        # a wide first guess: the scale adapts down within the first sweeps if it must
     hchol[:, 2] = 0.3
@@ -607,6 +680,7 @@ def run(seed, x, tx, T, litt, logk, lam, mu, gap, hyp, prior_m, prior_s, prior_a
     llm = np.empty(n)
     li_a = np.empty(n)       # log I of each customer at the (r, alpha) state (mh_pair's two buffers)
     li_b = np.empty(n)
+    cdat = np.empty(n)
     nobuf = np.empty(0)
     n_ind = np.ones(4, dtype=np.int64)
     ind_acc = np.zeros(4)
@@ -616,9 +690,11 @@ def run(seed, x, tx, T, litt, logk, lam, mu, gap, hyp, prior_m, prior_s, prior_a
     for it in range(total):
         warm = it < n_warm
         if it == n_warm // 2 and n_warm >= 200:
-            # the independence proposals of (r, alpha), (s, beta) fit the second half of warm-up only
+            # the independence proposals of (t, gamma), (r, alpha), (s, beta) fit the second half of warm-up only
             hn[2:] = 0.0
             hs[2:, :] = 0.0
+            hn[0] = 0.0
+            hs[0, :] = 0.0
         learn = warm and it >= n_warm // 10
         trial = warm and n_warm >= 200 and it >= (4 * n_warm) // 5      # independence steps on trial (mh_pair)
         t_sh = hyp[0]
@@ -663,9 +739,8 @@ def run(seed, x, tx, T, litt, logk, lam, mu, gap, hyp, prior_m, prior_s, prior_a
         hyp[3] = math.exp(ls - lm)
         for i in range(n):
             lam[i], gap[i] = draw_rate_gap(hyp[2], hyp[3], kk[i], x[i], tx[i], cut[i], lib[i])
-        # 3. (t, gamma) given the k: rate (conjugate), shape (slice); then interweaving moves that propose
-        # (log t, log gamma) jointly with every log k moved so that its standardised value
-        # (log(gamma k) - psi(t)) / sqrt(psi'(t)) stays fixed, G integrated out (then drawn again)
+        # 3. (t, gamma) given the k: rate (conjugate), shape (slice); then Metropolis moves on
+        # (log t, log(t / gamma)) that carry every log k along by the transport map (G held; see the module's notes)
         ssum = 0.0
         slog = 0.0
         for i in range(n):
@@ -674,74 +749,50 @@ def run(seed, x, tx, T, litt, logk, lam, mu, gap, hyp, prior_m, prior_s, prior_a
         rate = np.random.gamma(prior_a[0] + n * hyp[0], 1.0 / (prior_b[0] + ssum))
         hyp[1] = rate
         hyp[0] = math.exp(slice_shape(math.log(hyp[0]), n, slog, math.log(rate), prior_m[0], prior_s[0]))
-        # two moves: every customer's log k moved, or only those of customers with fewer than 3 repeat
-        # purchases (whose k the data barely inform; the others' stay: a fixed, data-only split, so each
-        # move is its own inverse)
+        # the pieces of each customer's gap log likelihood in k the moves need (k_target, transport)
         for i in range(n):
             lgp[i] = litt[i] + math.log(gap[i])
             spn[i] = tx[i] + gap[i]
             llm[i] = math.log(lam[i])
             cur_l[i] = k_target(logk[i], lam[i], llm[i], x[i] + 1.0, lgp[i], spn[i], 0.0, 0.0)
+            cdat[i] = (x[i] + 1.0) * (1.0 + llm[i]) + lgp[i] - lam[i] * spn[i]
         for rep in range(2 * n_iw):
+            # (log t, log(t / gamma)); move 0 independence proposals after warm-up, move 1 random walk
             mv = rep % 2
             sh = hyp[0]
             rate = hyp[1]
+            la = math.log(sh)
+            lb = la - math.log(rate)
             za = np.random.standard_normal()
             zb = np.random.standard_normal()
-            sc = math.exp(hl_scale[mv])
-            da = sc * hchol[mv, 0] * za
-            db = sc * (hchol[mv, 1] * za + hchol[mv, 2] * zb)
-            new_sh = sh * math.exp(da)
-            new_rate = rate * math.exp(db)
+            indep = mv == 0 and not warm and hn[0] >= 50.0
+            if indep:
+                w = math.sqrt(_INDEP_DF / np.random.chisquare(_INDEP_DF)) * _INDEP_SCALE
+                nla = hs[0, 0] / hn[0] + w * hchol[0, 0] * za
+                nlb = hs[0, 1] / hn[0] + w * (hchol[0, 1] * za + hchol[0, 2] * zb)
+                corr = _t_logq(0, hs, hn, hchol, la, lb) - _t_logq(0, hs, hn, hchol, nla, nlb)
+            else:
+                sc = math.exp(hl_scale[mv])
+                nla = la + sc * hchol[mv, 0] * za
+                nlb = lb + sc * (hchol[mv, 1] * za + hchol[mv, 2] * zb)
+                corr = 0.0
             tries[mv] += 1.0
             a_prob = 0.0
-            if -20.0 < math.log(new_sh) < 20.0 and -40.0 < math.log(new_rate) < 40.0:
-                lr = math.log(rate)
-                lrn = math.log(new_rate)
-                m_old = digamma(sh)
-                m_new = digamma(new_sh)
-                lsr = 0.5 * math.log(trigamma(new_sh) / trigamma(sh))
-                ratio = math.exp(lsr)
-                ms_old = m_old - lr
-                ms_new = m_new - lrn
-                lu = math.log(sh) - prior_m[0]
-                lun = lu + da
-                log_r = (-0.5 * (lun * lun - lu * lu) / (prior_s[0] * prior_s[0]) + prior_a[0] * db
-                         - prior_b[0] * (new_rate - rate))
-                lg_old = math.lgamma(sh)
-                lg_new = math.lgamma(new_sh)
-                ok = True
-                for i in range(n):
-                    u = logk[i]
-                    if mv == 1 and x[i] >= 3.0:
-                        new_u[i] = u
-                        log_r += (new_sh * (u + lrn) - lg_new - math.exp(u + lrn)) - (
-                            sh * (u + lr) - lg_old - math.exp(u + lr))
-                        continue
-                    un = ms_new + ratio * (u - ms_old)
-                    if un < lo[0] or un > hi[0]:
-                        ok = False
-                        break
-                    new_u[i] = un
-                    # the Jacobian, the Gamma log densities of the log values, the x gaps and G > cut
-                    log_r += lsr + ((new_sh * (un + lrn) - lg_new - math.exp(un + lrn))
-                                        - (sh * (u + lr) - lg_old - math.exp(u + lr)))
-                    new_l[i] = k_target(un, lam[i], llm[i], x[i] + 1.0, lgp[i], spn[i], 0.0, 0.0)
-                    log_r += new_l[i] - cur_l[i]
-                if ok:
-                    a_prob = math.exp(min(log_r, 0.0)) if log_r == log_r else 0.0
-                    if np.random.random() < a_prob:
-                        acc[mv] += 1.0
-                        hyp[0] = new_sh
-                        hyp[1] = new_rate
-                        for i in range(n):
-                            if new_u[i] != logk[i]:
-                                logk[i] = new_u[i]
-                                cur_l[i] = new_l[i]
-            if warm:
-                hl_scale[mv] += (a_prob - 0.35) / math.sqrt(it + 1.0)
+            if -20.0 < nla < 20.0 and -40.0 < nla - nlb < 40.0:
+                log_r = corr + tg_log_ratio(la, lb, nla, nlb, prior_m[0], prior_s[0], prior_a[0], prior_b[0], x, logk,
+                                            lam, llm, lgp, spn, cdat, cur_l, new_u, new_l, lo[0], hi[0])
+                a_prob = math.exp(min(log_r, 0.0)) if log_r == log_r else 0.0
+                if np.random.random() < a_prob:
+                    acc[mv] += 1.0
+                    hyp[0] = math.exp(nla)
+                    hyp[1] = math.exp(nla - nlb)
+                    for i in range(n):
+                        logk[i] = new_u[i]
+                        cur_l[i] = new_l[i]
+            if warm and not indep:
+                hl_scale[mv] += (a_prob - 0.3) / math.sqrt(it + 1.0)
             if learn:
-                adapt(hs, hn, hchol, mv, math.log(hyp[0]), math.log(hyp[1]), it % 25 == 0)
+                adapt(hs, hn, hchol, mv, math.log(hyp[0]), math.log(hyp[0] / hyp[1]), it % 25 == 0)
         for i in range(n):
             d = T[i] - tx[i]
             nxt[i] = gap[i] if gap[i] <= d else -1.0
@@ -887,8 +938,8 @@ def run_chains(x, tx, T, litt, *, chains: int, tune: int, draws: int, thin: int,
                cores: int, jitter: float = 0.3):
     """Run ``chains`` chains (``cores`` at a time, in threads); returns a dict of arrays with the chains on
     the first axis: ``hyper`` (C, D, 6), ``k``/``lambda``/``mu`` (C, D, N) float32, ``alive`` (C, D, N) bool
-    (the augmented alive-at-T state) and ``acceptance`` (C, 4): the Metropolis acceptance rates of the two
-    interweaving moves of (t, gamma), of the (r, alpha) move and of the (s, beta) move (after warm-up)."""
+    (the augmented alive-at-T state) and ``acceptance`` (C, 4): the Metropolis acceptance rates of the two moves
+    of (t, gamma) (independence, random walk), of the (r, alpha) move and of the (s, beta) move (after warm-up)."""
     x, tx, T, litt = (np.ascontiguousarray(v, dtype=np.float64) for v in (x, tx, T, litt))
     n = len(x)
     names = (("t", "gamma"), ("r", "alpha"), ("s", "beta"))
