@@ -95,6 +95,8 @@ _INDEP_ALL = 0.45        # ... or independence steps only, if the trial in late 
 _INDEP_DF = 5.0          # the independence proposals of (r, alpha), (s, beta) after warm-up: Student t, 5 df,
 _INDEP_SCALE = 1.25      # 1.25 x the warm-up draws' covariance factor
 # customer draws are stored as float32: kept inside its normal range (a rate below 1e-37 is 0 in any time unit)
+_PILOT = 250            # thin=0 (automatic): sweeps after warm-up whose autocorrelation sets the thinning, ...
+_PILOT_TAUS = 20.0       # ... doubled (up to the draws asked for) until they span this many autocorrelation times
 _F32_TINY = 1e-37
 _F32_BIG = 1e37
 
@@ -641,8 +643,48 @@ def mh_pair(which, ls, lm, m, steps, a1, a2, a3, a4, a5, m0, s0, a0, b0, hchol, 
 
 
 @_jit
+def autocorr_time(v):
+    # integrated autocorrelation time of a series (Geyer 1992's initial positive sequence: sums of adjacent
+    # autocorrelation pairs, while positive)
+    n = v.shape[0]
+    m = 0.0
+    for i in range(n):
+        m += v[i]
+    m /= n
+    c0 = 0.0
+    for i in range(n):
+        c0 += (v[i] - m) * (v[i] - m)
+    if not c0 > 0.0:
+        return 1.0
+    tau = -1.0
+    lag = 0
+    while lag + 1 < n:
+        pair = 0.0
+        for h in (lag, lag + 1):
+            c = 0.0
+            for i in range(n - h):
+                c += (v[i] - m) * (v[i + h] - m)
+            pair += c / c0
+        if pair <= 0.0:
+            break
+        tau += 2.0 * pair
+        lag += 2
+    return max(tau, 1.0)
+
+
+@_jit
+def max_autocorr_time(pilot):
+    # the autocorrelation time of the slowest population parameter (columns: log t, ..., log beta)
+    tau = 1.0
+    for j in range(pilot.shape[1]):
+        tau = max(tau, autocorr_time(pilot[:, j]))
+    return tau
+
+
+@_jit
 def run(seed, x, tx, T, litt, logk, lam, mu, gap, hyp, prior_m, prior_s, prior_a, prior_b, n_warm, n_keep,
-        thin, n_rate, n_iw, n_drop, lo, hi, out_hyp, out_k, out_lam, out_mu, out_alive, out_acc):
+        thin, n_rate, n_iw, n_drop, lo, hi, out_hyp, out_k, out_lam, out_mu, out_alive, out_acc, thin_target,
+        thin_max):
     np.random.seed(seed)
     n = x.shape[0]
     # per customer: log k, lambda, mu, the current (unfinished) inter-purchase time ``gap`` (G, > 0), alive at
@@ -685,9 +727,16 @@ def run(seed, x, tx, T, litt, logk, lam, mu, gap, hyp, prior_m, prior_s, prior_a
     n_ind = np.ones(4, dtype=np.int64)
     ind_acc = np.zeros(4)
     ind_n = np.zeros(4)
-    total = n_warm + n_keep * thin
+    # thin 0: chosen after the first n_pilot sweeps after warm-up (the pilot, kept at thin 1 meanwhile: its rows
+    # are thinned in place once the thinning is known, so no sweep is wasted): the autocorrelation time of the
+    # slowest population parameter times thin_target / n_keep, at most thin_max
+    n_pilot = min(_PILOT, n_keep) if thin == 0 else 0
+    pilot = np.empty((n_keep if thin == 0 else 0, 6))
+    total = n_warm + n_keep * max(thin, 1)
     kept = 0
-    for it in range(total):
+    it = -1
+    while it + 1 < total:
+        it += 1
         warm = it < n_warm
         if it == n_warm // 2 and n_warm >= 200:
             # the independence proposals of (t, gamma), (r, alpha), (s, beta) fit the second half of warm-up only
@@ -840,7 +889,7 @@ def run(seed, x, tx, T, litt, logk, lam, mu, gap, hyp, prior_m, prior_s, prior_a
                         n_ind[mv] = n_rate if mv == 2 else n_drop
                 acc[:] = 0.0
                 tries[:] = 0.0
-        elif (it - n_warm) % thin == thin - 1:
+        elif it < n_warm + n_pilot or (it - n_warm) % thin == thin - 1:
             for j in range(6):
                 out_hyp[kept, j] = hyp[j]
             for i in range(n):
@@ -849,8 +898,29 @@ def run(seed, x, tx, T, litt, logk, lam, mu, gap, hyp, prior_m, prior_s, prior_a
                 out_mu[kept, i] = min(max(mu[i], _F32_TINY), _F32_BIG)
                 out_alive[kept, i] = alive[i]
             kept += 1
+            if it == n_warm + n_pilot - 1:
+                for r_ in range(n_pilot):
+                    for j in range(6):
+                        pilot[r_, j] = math.log(out_hyp[r_, j])
+                tau = max_autocorr_time(pilot[:n_pilot])
+                if tau * _PILOT_TAUS > n_pilot and n_pilot < n_keep:
+                    # too short a pilot underestimates a long autocorrelation time: twice as long (still kept)
+                    n_pilot = min(2 * n_pilot, n_keep)
+                    continue
+                thin = int(min(max(math.ceil(tau * thin_target / n_keep), 1.0), thin_max))
+                total = n_warm + n_keep * thin
+                kept = 0
+                for r_ in range(thin - 1, n_pilot, thin):
+                    if r_ != kept:
+                        out_hyp[kept, :] = out_hyp[r_, :]
+                        out_k[kept, :] = out_k[r_, :]
+                        out_lam[kept, :] = out_lam[r_, :]
+                        out_mu[kept, :] = out_mu[r_, :]
+                        out_alive[kept, :] = out_alive[r_, :]
+                    kept += 1
     for mv in range(4):
         out_acc[mv] = acc[mv] / max(tries[mv], 1.0)
+    out_acc[4] = thin
     return kept
 
 
@@ -930,16 +1000,19 @@ def warm_up_compiler() -> None:
     priors = {"t": {"mu": 0.0, "sigma": 2.0}, "r": {"mu": 0.0, "sigma": 2.0}, "s": {"mu": 0.0, "sigma": 2.0},
               "gamma": {"alpha": 1.0, "beta": 1.0}, "alpha": {"alpha": 1.0, "beta": 1.0},
               "beta": {"alpha": 1.0, "beta": 1.0}}
-    run_chains(x, tx, T, litt, chains=1, tune=2, draws=1, thin=1, seed_seq=np.random.SeedSequence(0), priors=priors,
+    run_chains(x, tx, T, litt, chains=1, tune=2, draws=1, thin=0, seed_seq=np.random.SeedSequence(0), priors=priors,
                cores=1)
 
 
 def run_chains(x, tx, T, litt, *, chains: int, tune: int, draws: int, thin: int, seed_seq, priors: dict,
-               cores: int, jitter: float = 0.3):
+               cores: int, jitter: float = 0.3, thin_target: float = 400.0, thin_max: int = 100):
     """Run ``chains`` chains (``cores`` at a time, in threads); returns a dict of arrays with the chains on
     the first axis: ``hyper`` (C, D, 6), ``k``/``lambda``/``mu`` (C, D, N) float32, ``alive`` (C, D, N) bool
-    (the augmented alive-at-T state) and ``acceptance`` (C, 4): the Metropolis acceptance rates of the two moves
-    of (t, gamma) (independence, random walk), of the (r, alpha) move and of the (s, beta) move (after warm-up)."""
+    (the augmented alive-at-T state), ``acceptance`` (C, 4): the Metropolis acceptance rates of the two moves
+    of (t, gamma) (independence, random walk), of the (r, alpha) move and of the (s, beta) move (after warm-up),
+    and ``thin`` (C,): each chain's thinning. ``thin=0`` lets each chain choose its own from a pilot of
+    ``_PILOT`` sweeps after warm-up: the autocorrelation time of its slowest population parameter times
+    ``thin_target / draws`` (at most ``thin_max``)."""
     x, tx, T, litt = (np.ascontiguousarray(v, dtype=np.float64) for v in (x, tx, T, litt))
     n = len(x)
     names = (("t", "gamma"), ("r", "alpha"), ("s", "beta"))
@@ -951,7 +1024,8 @@ def run_chains(x, tx, T, litt, *, chains: int, tune: int, draws: int, thin: int,
     out = {"hyper": np.empty((chains, draws, 6)), "k": np.empty((chains, draws, n), dtype=np.float32),
            "lambda": np.empty((chains, draws, n), dtype=np.float32),
            "mu": np.empty((chains, draws, n), dtype=np.float32),
-           "alive": np.empty((chains, draws, n), dtype=np.bool_), "acceptance": np.empty((chains, 4))}
+           "alive": np.empty((chains, draws, n), dtype=np.bool_), "acceptance": np.empty((chains, 4)),
+           "thin": np.empty(chains, dtype=np.int64)}
 
     def one(c):
         rng = np.random.default_rng(children[c])
@@ -961,11 +1035,13 @@ def run_chains(x, tx, T, litt, *, chains: int, tune: int, draws: int, thin: int,
         mu = np.ascontiguousarray(np.exp(logv[2]))
         gap = (T - tx) + 1.0 / lam
         seed = int(rng.integers(2**31 - 1))
-        acc = np.empty(4)
+        acc = np.empty(5)
         kept = run(seed, x, tx, T, litt, logk, lam, mu, gap, hyp, prior_m, prior_s, prior_a, prior_b, int(tune),
                    int(draws), int(thin), _RATE_STEPS, _IW_ROUNDS, _DROP_STEPS, _LO, _HI, out["hyper"][c], out["k"][c],
-                   out["lambda"][c], out["mu"][c], out["alive"][c], acc)
-        out["acceptance"][c] = acc
+                   out["lambda"][c], out["mu"][c], out["alive"][c], acc,
+                   float(thin_target), int(thin_max))
+        out["acceptance"][c] = acc[:4]
+        out["thin"][c] = int(acc[4])
         return kept
 
     workers = max(1, min(int(cores), chains))

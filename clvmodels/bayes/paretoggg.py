@@ -37,24 +37,13 @@ from ..models.base import check_horizon
 from .base import BayesModel
 from .diagnostics import check_thresholds, run_diagnostics
 
-__all__ = ["ParetoGGG", "default_thin"]
+__all__ = ["ParetoGGG"]
 
 _SHAPE = {"dist": "LogNormal", "mu": 0.0, "sigma": 2.0}
 _RATE = {"dist": "Gamma", "alpha": 0.01, "beta": 0.001}
 _CHUNK = 4_000_000          # (draws x customers) elements handled at once by the predictions
 _UNSEEN_BURN = 50           # sweeps of a new history's chain before its first draw ...
 _UNSEEN_BETWEEN = 3         # ... and between draws (customer_chains)
-
-
-def default_thin(n_customers: int) -> int:
-    """The thinning of a fit with ``thin=None``: 7 up to 5,000 customers, 2 above (see :class:`ParetoGGG`).
-
-    Examples
-    --------
-    >>> default_thin(1_000), default_thin(10_000)
-    (7, 2)
-    """
-    return 7 if n_customers <= 5_000 else 2
 
 
 def _splitmix64(z: np.ndarray) -> np.ndarray:
@@ -97,13 +86,16 @@ class ParetoGGG(BayesModel):
     draws, tune, chains : int
         Kept draws per chain (after thinning), warm-up sweeps, chains (default 2).
     thin : int, optional
-        Keep every ``thin``-th sweep. Default (None): 7 up to 5,000 customers, 2 above. Small real data sets
-        identify the population (above all s, beta: the dropout heterogeneity) weakly, and their draws are
-        the most autocorrelated: on the CDNOW sample (2,357 customers) thin 7 is what the default 2 x 1,000
-        draws need to approach the diagnostics' bulk ESS of 400 (``benchmarks/RESULTS.md``, Pareto/GGG); on
-        10,000 simulated customers, 2 clears it. Large real data sets can need far more: on the whole CDNOW
-        log (23,570 customers, k ~ 1 for nearly everyone) thin 2 leaves t and gamma at a bulk ESS of ~60
-        (about thin 14 is needed). When the fit warns, raise ``thin`` (or ``draws``).
+        Keep every ``thin``-th sweep. Default (None): each chain chooses its own after warm-up, from the
+        autocorrelation of its first sweeps (at least 250, doubled while they span fewer than 20 autocorrelation
+        times; these sweeps are kept, thinned in place, so nothing is spent on the choice): the autocorrelation
+        time of the slowest population parameter times 400 / ``draws`` (at most 100), i.e. about 400 effective
+        draws per chain. ``thin_`` holds what each chain used. How much thinning a data set needs is not
+        predictable from its size: 1,000 or 10,000 simulated customers take 2; the CDNOW sample (2,357 real
+        customers whose data identify the dropout heterogeneity weakly) 6-8; the whole CDNOW log (23,570) 6-10
+        (``benchmarks/RESULTS.md``, Pareto/GGG). On short pilots the estimate runs low where the autocorrelation is
+        long, which is why it aims at twice the diagnostics' bulk ESS of 400 over two chains; on the CDNOW sample
+        the fit still ends near 450. When the fit warns, raise ``draws`` or set ``thin``.
     cores : int, optional
         Chains run at the same time (threads; default: the machine's cores, at most ``chains``).
     random_seed : int, optional
@@ -120,6 +112,9 @@ class ParetoGGG(BayesModel):
         problems found (each also warned as a ``SamplingDiagnosticWarning``).
     sampling_time_ : float
         Wall seconds of the sampler (compilation excluded: numba compiles once and caches on disk).
+    thin_ : tuple of int
+        The thinning each chain used (chosen by the chain when ``thin`` is None); also the posterior's
+        ``clvmodels_thin`` attribute.
 
     Examples
     --------
@@ -231,9 +226,10 @@ class ParetoGGG(BayesModel):
         seed_seq = np.random.SeedSequence(self.random_seed)
         _pggg_sampler.warm_up_compiler()
         start = time.perf_counter()
-        self.thin_ = int(self.thin) if self.thin is not None else default_thin(len(x))
         out = _pggg_sampler.run_chains(x, tx, T, litt, chains=chains, tune=int(self.tune), draws=draws,
-                                       thin=self.thin_, seed_seq=seed_seq, priors=priors, cores=int(cores))
+                                       thin=int(self.thin) if self.thin is not None else 0, seed_seq=seed_seq,
+                                       priors=priors, cores=int(cores))
+        self.thin_ = tuple(int(v) for v in out["thin"])
         self.sampling_time_ = time.perf_counter() - start
         ids = frame.index.to_numpy()
         if ids.dtype == object:
@@ -247,7 +243,7 @@ class ParetoGGG(BayesModel):
         idata.posterior.attrs["clvmodels_interweave_acceptance"] = [float(a) for a in acc[:, :2].ravel()]
         idata.posterior.attrs["clvmodels_population_move_acceptance"] = [float(a) for a in acc[:, 2:].ravel()]
         idata.posterior.attrs["clvmodels_sampling_seconds"] = float(self.sampling_time_)
-        idata.posterior.attrs["clvmodels_thin"] = self.thin_
+        idata.posterior.attrs["clvmodels_thin"] = list(self.thin_)
         self._attach(idata, frame, None)
         self.idata_ = idata
         self.diagnostics_, self.diagnostic_problems_ = run_diagnostics(

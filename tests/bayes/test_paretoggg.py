@@ -193,6 +193,35 @@ def test_same_seed_same_draws_and_netcdf_round_trip(tmp_path):
     np.testing.assert_allclose(loaded.p_alive(data.iloc[:5]).to_numpy(), a.p_alive(data.iloc[:5]).to_numpy())
 
 
+def test_chosen_thinning_keeps_the_same_draws_as_that_thinning_set_by_hand():
+    # thin=None: each chain thins its pilot rows in place once it has chosen; the draws must be exactly those of
+    # a fit with that thinning given (same seed), and the choice is recorded per chain
+    data = sim.simulate(*TRUTH.values(), 40.0, n_customers=400, random_state=5)
+    auto = _fit(data, draws=300, tune=200, thin=None, random_seed=3)
+    assert len(auto.thin_) == 2 and all(v >= 1 for v in auto.thin_)
+    assert auto.idata_.posterior.attrs["clvmodels_thin"] == list(auto.thin_)
+    for c, th in enumerate(auto.thin_):
+        fixed = _fit(data, draws=300, tune=200, thin=th, random_seed=3)
+        assert fixed.thin_ == (th, th)
+        np.testing.assert_array_equal(auto.idata_.posterior["t"].to_numpy()[c], fixed.idata_.posterior["t"].to_numpy()[c])
+        np.testing.assert_array_equal(auto.idata_.posterior["k"].to_numpy()[c], fixed.idata_.posterior["k"].to_numpy()[c])
+
+
+def test_autocorrelation_time_of_the_pilot_matches_an_ar1_series():
+    # the pilot's estimate of the integrated autocorrelation time: an AR(1) series with coefficient phi has
+    # tau = (1 + phi) / (1 - phi) (19 at 0.9, 1 for white noise)
+    from scipy.signal import lfilter
+
+    from clvmodels.bayes import _pggg_sampler as S
+    rng = np.random.default_rng(4)
+    for phi, tau in ((0.9, 19.0), (0.5, 3.0), (0.0, 1.0)):
+        v = lfilter([1.0], [1.0, -phi], rng.standard_normal(1_000_000))      # sd of the estimate ~1.6% at 0.9
+        assert S.autocorr_time(v) == pytest.approx(tau, rel=0.06)
+        # max over columns: the slowest parameter
+        both = np.column_stack([rng.standard_normal(v.size), v])
+        assert S.max_autocorr_time(both) == pytest.approx(tau, rel=0.06)
+
+
 def test_population_predictive_check_runs(regular):
     _, model = regular
     table = model.posterior_predictive_check(n_draws=40, random_seed=1)
