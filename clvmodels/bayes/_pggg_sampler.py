@@ -97,6 +97,8 @@ _INDEP_SCALE = 1.25      # 1.25 x the warm-up draws' covariance factor
 # customer draws are stored as float32: kept inside its normal range (a rate below 1e-37 is 0 in any time unit)
 _PILOT = 250            # thin=0 (automatic): sweeps after warm-up whose autocorrelation sets the thinning, ...
 _PILOT_TAUS = 20.0       # ... doubled (up to the draws asked for) until they span this many autocorrelation times
+_FINAL_ESS = 250.0       # ... and doubled at the end while the chain's own draws hold fewer effective draws than
+#                          this (or than a quarter of the draws asked for, if fewer)
 _F32_TINY = 1e-37
 _F32_BIG = 1e37
 
@@ -682,6 +684,17 @@ def max_autocorr_time(pilot):
 
 
 @_jit
+def copy_row(src, dst, out_hyp, out_k, out_lam, out_mu, out_alive):
+    # a kept draw moved to an earlier row (the thinning of kept draws in place)
+    if src != dst:
+        out_hyp[dst, :] = out_hyp[src, :]
+        out_k[dst, :] = out_k[src, :]
+        out_lam[dst, :] = out_lam[src, :]
+        out_mu[dst, :] = out_mu[src, :]
+        out_alive[dst, :] = out_alive[src, :]
+
+
+@_jit
 def run(seed, x, tx, T, litt, logk, lam, mu, gap, hyp, prior_m, prior_s, prior_a, prior_b, n_warm, n_keep,
         thin, n_rate, n_iw, n_drop, lo, hi, out_hyp, out_k, out_lam, out_mu, out_alive, out_acc, thin_target,
         thin_max):
@@ -911,13 +924,22 @@ def run(seed, x, tx, T, litt, logk, lam, mu, gap, hyp, prior_m, prior_s, prior_a
                 total = n_warm + n_keep * thin
                 kept = 0
                 for r_ in range(thin - 1, n_pilot, thin):
-                    if r_ != kept:
-                        out_hyp[kept, :] = out_hyp[r_, :]
-                        out_k[kept, :] = out_k[r_, :]
-                        out_lam[kept, :] = out_lam[r_, :]
-                        out_mu[kept, :] = out_mu[r_, :]
-                        out_alive[kept, :] = out_alive[r_, :]
+                    copy_row(r_, kept, out_hyp, out_k, out_lam, out_mu, out_alive)
                     kept += 1
+            if kept == n_keep and n_pilot > 0 and 2 * thin <= thin_max:
+                # the chain's own draws, far longer than the pilot, say whether the thinning was enough: if not,
+                # twice the thinning (every other draw kept, the rest sampled: the draws of that thinning from the
+                # start), until it is
+                for r_ in range(n_keep):
+                    for j in range(6):
+                        pilot[r_, j] = math.log(out_hyp[r_, j])
+                if n_keep < min(_FINAL_ESS, 0.25 * n_keep) * max_autocorr_time(pilot):
+                    kept = 0
+                    for r_ in range(1, n_keep, 2):
+                        copy_row(r_, kept, out_hyp, out_k, out_lam, out_mu, out_alive)
+                        kept += 1
+                    thin *= 2
+                    total = n_warm + n_keep * thin
     for mv in range(4):
         out_acc[mv] = acc[mv] / max(tries[mv], 1.0)
     out_acc[4] = thin

@@ -86,16 +86,18 @@ class ParetoGGG(BayesModel):
     draws, tune, chains : int
         Kept draws per chain (after thinning), warm-up sweeps, chains (default 2).
     thin : int, optional
-        Keep every ``thin``-th sweep. Default (None): each chain chooses its own after warm-up, from the
+        Keep every ``thin``-th sweep. Default (None): each chain chooses its own after warm-up. First from the
         autocorrelation of its first sweeps (at least 250, doubled while they span fewer than 20 autocorrelation
-        times; these sweeps are kept, thinned in place, so nothing is spent on the choice): the autocorrelation
-        time of the slowest population parameter times 400 / ``draws`` (at most 100), i.e. about 400 effective
-        draws per chain. ``thin_`` holds what each chain used. How much thinning a data set needs is not
-        predictable from its size: 1,000 or 10,000 simulated customers take 2; the CDNOW sample (2,357 real
-        customers whose data identify the dropout heterogeneity weakly) 6-8; the whole CDNOW log (23,570) 6-10
-        (``benchmarks/RESULTS.md``, Pareto/GGG). On short pilots the estimate runs low where the autocorrelation is
-        long, which is why it aims at twice the diagnostics' bulk ESS of 400 over two chains; on the CDNOW sample
-        the fit still ends near 450. When the fit warns, raise ``draws`` or set ``thin``.
+        times): the autocorrelation time of the slowest population parameter times 400 / ``draws``. Then, once
+        its draws are complete, from the draws themselves: while they hold fewer than 250 effective draws of a
+        population parameter (or a quarter of ``draws``, if fewer), it doubles its thinning, keeping every other
+        draw and sampling the rest (at most 100). The result is exactly the draws of that thinning from the start,
+        and no sweep is spent on the choice. ``thin_`` holds what each chain used. How much thinning a data set
+        needs is not predictable from its size: 1,000 or 10,000 simulated customers take 1-2; the CDNOW sample
+        (2,357 real customers whose data identify the dropout heterogeneity weakly) 8-32; the whole CDNOW log
+        (23,570) 10-22, 11 minutes on 2 cores (``benchmarks/RESULTS.md``, Pareto/GGG). A short pilot alone underestimates long
+        autocorrelations, which is what the check at the end catches. If the fit still warns, raise ``draws`` or
+        set ``thin``.
     cores : int, optional
         Chains run at the same time (threads; default: the machine's cores, at most ``chains``).
     random_seed : int, optional
@@ -240,7 +242,7 @@ class ParetoGGG(BayesModel):
         idata = az.from_dict(posterior=posterior, coords={"customer_id": ids},
                              dims={name: ["customer_id"] for name in self.customer_names})
         acc = out["acceptance"]
-        idata.posterior.attrs["clvmodels_interweave_acceptance"] = [float(a) for a in acc[:, :2].ravel()]
+        idata.posterior.attrs["clvmodels_t_gamma_move_acceptance"] = [float(a) for a in acc[:, :2].ravel()]
         idata.posterior.attrs["clvmodels_population_move_acceptance"] = [float(a) for a in acc[:, 2:].ravel()]
         idata.posterior.attrs["clvmodels_sampling_seconds"] = float(self.sampling_time_)
         idata.posterior.attrs["clvmodels_thin"] = list(self.thin_)

@@ -194,12 +194,19 @@ def test_same_seed_same_draws_and_netcdf_round_trip(tmp_path):
 
 
 def test_chosen_thinning_keeps_the_same_draws_as_that_thinning_set_by_hand():
-    # thin=None: each chain thins its pilot rows in place once it has chosen; the draws must be exactly those of
-    # a fit with that thinning given (same seed), and the choice is recorded per chain
+    # thin=None: each chain thins its pilot rows in place once it has chosen (and again if it doubles the thinning
+    # at the end); the draws must be exactly those of a fit with the final thinning given (same seed), and the
+    # choice is recorded per chain
     data = sim.simulate(*TRUTH.values(), 40.0, n_customers=400, random_state=5)
     auto = _fit(data, draws=300, tune=200, thin=None, random_seed=3)
     assert len(auto.thin_) == 2 and all(v >= 1 for v in auto.thin_)
     assert auto.idata_.posterior.attrs["clvmodels_thin"] == list(auto.thin_)
+    # the check at the end: each chain's own draws hold at least min(250, draws / 4) effective draws of every
+    # population parameter (autocorrelation time of the draws <= 4 here), unless the thinning hit its cap
+    from clvmodels.bayes import _pggg_sampler as S
+    for c, th in enumerate(auto.thin_):
+        logs = np.log(np.column_stack([auto.idata_.posterior[p].to_numpy()[c] for p in auto.param_names]))
+        assert S.max_autocorr_time(logs) <= 300 / 75 or 2 * th > 100, (c, th)
     for c, th in enumerate(auto.thin_):
         fixed = _fit(data, draws=300, tune=200, thin=th, random_seed=3)
         assert fixed.thin_ == (th, th)
