@@ -718,7 +718,8 @@ def run(seed, x, tx, T, litt, logk, lam, mu, gap, hyp, prior_m, prior_s, prior_a
     checkpoints = np.array([n_warm // 5, (2 * n_warm) // 5, (3 * n_warm) // 5, (4 * n_warm) // 5])
     pw = np.array([0.5, 0.5, 0.5, 0.5])      # slice widths of (log s, log(s / beta)), (log r, log(r / alpha))
     # adaptive Metropolis moves: 0 and 1 the moves of (t, gamma) (0 independence after warm-up), 2 the move of
-    # (r, alpha), 3 that of (s, beta); lower Cholesky factors of their proposals, log scales, running sums of the warm-up draws
+    # (r, alpha), 3 that of (s, beta); lower Cholesky factors of their proposals, log scales, running sums of the
+    # warm-up draws
     hchol = np.zeros((4, 3))
     hchol[:, 0] = 0.3        # a wide first guess: the scale adapts down within the first sweeps if it must
     hchol[:, 2] = 0.3
@@ -742,7 +743,8 @@ def run(seed, x, tx, T, litt, logk, lam, mu, gap, hyp, prior_m, prior_s, prior_a
     ind_n = np.zeros(4)
     # thin 0: chosen after the first n_pilot sweeps after warm-up (the pilot, kept at thin 1 meanwhile: its rows
     # are thinned in place once the thinning is known, so no sweep is wasted): the autocorrelation time of the
-    # slowest population parameter times thin_target / n_keep, at most thin_max
+    # slowest population parameter times thin_target / n_keep, at most thin_max; then doubled, once the draws are
+    # complete, while they hold too few effective draws (_FINAL_ESS)
     n_pilot = min(_PILOT, n_keep) if thin == 0 else 0
     pilot = np.empty((n_keep if thin == 0 else 0, 6))
     total = n_warm + n_keep * max(thin, 1)

@@ -95,9 +95,9 @@ class ParetoGGG(BayesModel):
         and no sweep is spent on the choice. ``thin_`` holds what each chain used. How much thinning a data set
         needs is not predictable from its size: 1,000 or 10,000 simulated customers take 1-2; the CDNOW sample
         (2,357 real customers whose data identify the dropout heterogeneity weakly) 8-32; the whole CDNOW log
-        (23,570) 10-22, 11 minutes on 2 cores (``benchmarks/RESULTS.md``, Pareto/GGG). A short pilot alone underestimates long
-        autocorrelations, which is what the check at the end catches. If the fit still warns, raise ``draws`` or
-        set ``thin``.
+        (23,570) 10-22, 11 minutes on 2 cores (``benchmarks/RESULTS.md``, Pareto/GGG). A short pilot alone
+        underestimates long autocorrelations, which is what the check at the end catches. If the fit still warns,
+        raise ``draws`` or set ``thin``.
     cores : int, optional
         Chains run at the same time (threads; default: the machine's cores, at most ``chains``).
     random_seed : int, optional

@@ -210,8 +210,9 @@ def test_chosen_thinning_keeps_the_same_draws_as_that_thinning_set_by_hand():
     for c, th in enumerate(auto.thin_):
         fixed = _fit(data, draws=300, tune=200, thin=th, random_seed=3)
         assert fixed.thin_ == (th, th)
-        np.testing.assert_array_equal(auto.idata_.posterior["t"].to_numpy()[c], fixed.idata_.posterior["t"].to_numpy()[c])
-        np.testing.assert_array_equal(auto.idata_.posterior["k"].to_numpy()[c], fixed.idata_.posterior["k"].to_numpy()[c])
+        for name in ("t", "k"):
+            np.testing.assert_array_equal(auto.idata_.posterior[name].to_numpy()[c],
+                                          fixed.idata_.posterior[name].to_numpy()[c])
 
 
 def test_autocorrelation_time_of_the_pilot_matches_an_ar1_series():

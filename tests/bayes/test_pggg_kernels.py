@@ -158,6 +158,20 @@ def test_lifetime_draws_follow_the_truncated_lomax_law(s, beta, tx, g, d):
     assert stats.kstest(out, cdf).pvalue > 1e-4
 
 
+def _assert_chain_matches_grid(out, g1, g2, lp, sd_rel):
+    # a chain's draws of two coordinates (columns of out) against the moments of the density exp(lp) on the grid
+    # g1 x g2: means within 5 Monte Carlo standard errors (batch means), sds within sd_rel
+    w = np.exp(lp - lp.max())
+    w /= w.sum()
+    U, V = np.meshgrid(g1, g2, indexing="ij")
+    for draws, grid in ((out[:, 0], U), (out[:, 1], V)):
+        mean = float((w * grid).sum())
+        sd = math.sqrt(float((w * (grid - mean) ** 2).sum()))
+        se = np.std(draws.reshape(100, -1).mean(axis=1)) / math.sqrt(100)
+        assert abs(draws.mean() - mean) < 5 * se, (draws.mean(), mean, se)
+        assert draws.std() == pytest.approx(sd, rel=sd_rel)
+
+
 @numba.njit
 def _pair_chain(seed, n_warm, n_keep, steps, a1, a2, a3, a4, a5, out, accept):
     # mh_pair on (r, alpha) given a fixed latent state, as the sampler drives it: adaptive random walk in warm-up,
@@ -214,16 +228,7 @@ def test_population_pair_kernel_with_independence_steps_targets_the_pair_conditi
     g1 = np.linspace(out[:, 0].mean() - 8 * out[:, 0].std(), out[:, 0].mean() + 8 * out[:, 0].std(), 241)
     g2 = np.linspace(out[:, 1].mean() - 8 * out[:, 1].std(), out[:, 1].mean() + 8 * out[:, 1].std(), 241)
     lp = np.array([[S.pair_target(0, u, v, *a, 0.0, 2.0, 1.0, 1.0, np.empty(0)) for v in g2] for u in g1])
-    w = np.exp(lp - lp.max())
-    w /= w.sum()
-    U, V = np.meshgrid(g1, g2, indexing="ij")
-    for draws, grid in ((out[:, 0], U), (out[:, 1], V)):
-        mean = float((w * grid).sum())
-        sd = math.sqrt(float((w * (grid - mean) ** 2).sum()))
-        # batch means: the chain's Monte Carlo standard error of its mean
-        se = np.std(draws.reshape(100, -1).mean(axis=1)) / math.sqrt(100)
-        assert abs(draws.mean() - mean) < 5 * se, (draws.mean(), mean, se)
-        assert draws.std() == pytest.approx(sd, rel=0.05)
+    _assert_chain_matches_grid(out, g1, g2, lp, sd_rel=0.05)
 
 
 def test_new_history_chains_match_importance_sampling():
@@ -289,7 +294,8 @@ def test_t_gamma_move_ratio_is_that_of_the_k_integrated_out():
     x = rng.choice([0, 0, 0, 0, 1, 1, 2, 3, 5, 12], size=n).astype(float)
     for t, gamma in ((200.0, 191.0), (9.0, 3.0)):
         logk, lam, llm, lgp, spn, cdat = _gap_data(rng, n, t, gamma, x)
-        cur = np.array([S.k_target(u, a, b, c + 1, d, e, 0.0, 0.0) for u, a, b, c, d, e in zip(logk, lam, llm, x, lgp, spn)])
+        cur = np.array([S.k_target(u, a, b, c + 1, d, e, 0.0, 0.0)
+                        for u, a, b, c, d, e in zip(logk, lam, llm, x, lgp, spn)])
         base = _log_marginal(t, gamma, x, lam, lgp, spn)
         for dla, dlb in ((-0.5, 0.0), (0.5, 0.0), (0.2, 0.02), (-0.2, -0.02), (0.0, 0.03)):
             la, lb = math.log(t), math.log(t / gamma)
@@ -348,12 +354,5 @@ def test_t_gamma_move_keeps_the_posterior_of_t_and_gamma():
             lp[i, j] = (_log_marginal(t, gamma, x, lam, lgp, spn, 1201) - 0.5 * (a / 2.0) ** 2
                         + (a - b) - gamma)          # Gamma(1, 1) on gamma, in log gamma: log gamma - gamma
     w = np.exp(lp - lp.max())
-    w /= w.sum()
-    assert w[0].sum() + w[-1].sum() + w[:, 0].sum() + w[:, -1].sum() < 1e-4      # the grid holds the posterior
-    A, B = np.meshgrid(ga, gb, indexing="ij")
-    for draws, grid in ((out[:, 0], A), (out[:, 1], B)):
-        mean = float((w * grid).sum())
-        sd = math.sqrt(float((w * (grid - mean) ** 2).sum()))
-        se = np.std(draws.reshape(100, -1).mean(axis=1)) / math.sqrt(100)
-        assert abs(draws.mean() - mean) < 5 * se, (draws.mean(), mean, se)
-        assert draws.std() == pytest.approx(sd, rel=0.06)
+    assert (w[0].sum() + w[-1].sum() + w[:, 0].sum() + w[:, -1].sum()) / w.sum() < 1e-4   # the grid holds it all
+    _assert_chain_matches_grid(out, ga, gb, lp, sd_rel=0.06)
