@@ -1029,7 +1029,7 @@ def warm_up_compiler() -> None:
 
 
 def run_chains(x, tx, T, litt, *, chains: int, tune: int, draws: int, thin: int, seed_seq, priors: dict,
-               cores: int, jitter: float = 0.3, thin_target: float = 400.0, thin_max: int = 100):
+               cores: int, jitter: float = 0.3, thin_target: float = 300.0, thin_max: int = 100):
     """Run ``chains`` chains (``cores`` at a time, in threads); returns a dict of arrays with the chains on
     the first axis: ``hyper`` (C, D, 6), ``k``/``lambda``/``mu`` (C, D, N) float32, ``alive`` (C, D, N) bool
     (the augmented alive-at-T state), ``acceptance`` (C, 4): the Metropolis acceptance rates of the two moves

@@ -88,14 +88,14 @@ class ParetoGGG(BayesModel):
     thin : int, optional
         Keep every ``thin``-th sweep. Default (None): each chain chooses its own after warm-up. First from the
         autocorrelation of its first sweeps (at least 250, doubled while they span fewer than 20 autocorrelation
-        times): the autocorrelation time of the slowest population parameter times 400 / ``draws``. Then, once
+        times): the autocorrelation time of the slowest population parameter times 300 / ``draws``. Then, once
         its draws are complete, from the draws themselves: while they hold fewer than 250 effective draws of a
         population parameter (or a quarter of ``draws``, if fewer), it doubles its thinning, keeping every other
         draw and sampling the rest (at most 100). The result is exactly the draws of that thinning from the start,
         and no sweep is spent on the choice. ``thin_`` holds what each chain used. How much thinning a data set
         needs is not predictable from its size: 1,000 or 10,000 simulated customers take 1-2; the CDNOW sample
         (2,357 real customers whose data identify the dropout heterogeneity weakly) 8-32; the whole CDNOW log
-        (23,570) 10-22, 11 minutes on 2 cores (``benchmarks/RESULTS.md``, Pareto/GGG). A short pilot alone
+        (23,570) 8, about 4 minutes on 2 cores (``benchmarks/RESULTS.md``, Pareto/GGG). A short pilot alone
         underestimates long autocorrelations, which is what the check at the end catches. If the fit still warns,
         raise ``draws`` or set ``thin``.
     cores : int, optional
